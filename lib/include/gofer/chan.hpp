@@ -1,0 +1,394 @@
+// gofer/chan.hpp — Go's channels.
+//
+//   chan<T>        `chan T`: a bidirectional channel handle (unbuffered, buffered or nil)
+//   send_chan<T>   `chan<- T`: a send-only view (send, try_send, close, len, cap)
+//   recv_chan<T>   `<-chan T`: a receive-only view (recv, try_recv, range-for, len, cap)
+//
+// A channel moves values of type T between goroutines, with Go's exact rules:
+// an unbuffered send completes only when a receiver takes the value; a buffered channel is
+// FIFO; blocked senders and receivers are served in arrival order; close() wakes every
+// blocked receiver (nullopt, once the buffer is drained) and every blocked sender (which
+// throws "send on closed channel").
+//
+// Zero value: a default-constructed chan<T> is an *unbuffered* channel, as in
+// `make(chan T)`. The nil channel (`var c chan T`) is chan<T>(nullptr): sends and receives
+// on it block forever, close() throws.
+//
+// Copy semantics: copies are handles to one channel (like Go's channel values); a moved-from
+// handle is nil. Handles compare equal when they refer to the same channel.
+//
+//   op \ state   | open, ready              | open, not ready   | closed                   | nil
+//   send(v)      | hand off / buffer v      | park goroutine    | throws panic_error       | park forever
+//   recv()       | value                    | park goroutine    | buffered value, then     | park forever
+//                |                          |                   | nullopt                  |
+//   try_send(v)  | true, v moved from       | false             | throws panic_error        | false
+//   try_recv()   | value                    | nullopt           | buffered value, nullopt  | nullopt
+//   close()      | closed; wakes everyone   | same              | throws panic_error       | throws panic_error
+//   len()/cap()  | buffered count / capacity| same              | same                     | 0 / 0
+//   for (v : c)  | receives until closed and drained                                     | park forever
+//
+// "Ready" means: for send, a parked receiver or room in the buffer; for recv, a parked
+// sender or a buffered value. Panic texts are Go's: "send on closed channel",
+// "close of closed channel", "close of nil channel", "makechan: size out of range".
+//
+// Invariants (under the channel lock, as in Go's hchan):
+//   - 0 <= len <= cap; buffered values are the oldest sends, in order.
+//   - at most one of the two waiter queues is non-empty (a select that both sends and
+//     receives on one unbuffered channel is the exception, as in Go);
+//   - buffer non-empty => no receiver waits; buffer not full => no sender waits;
+//   - once closed, a channel never reopens, and no waiter is ever queued on it again.
+//
+// Memory ordering (the Go memory model): a send is synchronized before the completion of
+// the matching receive; a close is synchronized before a receive that returns nullopt
+// because of it; a receive from an unbuffered channel is synchronized before the completion
+// of the matching send; the k-th receive on a channel of capacity C is synchronized before
+// the (k+C)-th send completes. All of it comes from the channel lock and from the
+// park/unpark hand-over (gofer/detail/wait.hpp).
+//
+// Thread-safety: every operation may be called from any goroutine on any thread
+// concurrently. A *handle object* is like any C++ object: don't assign to one while
+// another goroutine uses that same object (copy the handle instead, it is cheap).
+// Blocking operations outside gofer::run throw std::logic_error only when they would
+// actually have to wait; try_*, close, len and cap work anywhere.
+//
+// Requirements on T: move-constructible with a non-throwing move constructor and destructor
+// (T's move runs under the channel lock; it is the only user code that ever does). T may
+// be move-only.
+//
+// Example:
+//   gofer::chan<int> jobs(3);                       // make(chan int, 3)
+//   gofer::go([jobs]() mutable {                    // producer
+//     for (int i = 1; i <= 5; ++i) jobs.send(i);
+//     jobs.close();
+//   });
+//   for (int j : jobs) std::printf("job %d\n", j);  // for j := range jobs
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <iterator>
+#include <limits>
+#include <memory>
+#include <new>
+#include <optional>
+#include <type_traits>
+#include <utility>
+
+#include "gofer/detail/spinlock.hpp"
+#include "gofer/detail/wait.hpp"
+#include "gofer/panic.hpp"
+
+namespace gofer {
+
+template <class T> class chan;
+template <class T> class send_chan;
+template <class T> class recv_chan;
+
+namespace detail {
+
+// Non-template part of every channel: the lock, the flags and the waiter queues.
+// Implemented in lib/src/chan.cpp.
+struct chan_base {
+  explicit chan_base(std::size_t capacity) : cap(capacity) {}
+
+  // Guards everything below except `cap` (immutable). Held only for queue links and one
+  // element move; nothing under it parks or wakes a goroutine (wakes happen after unlock).
+  mutable spinlock lock;
+  const std::size_t cap;
+  // Buffered element count. Written under `lock`; read without it by len() (relaxed).
+  std::atomic<std::size_t> count{0};
+  std::size_t head GOFER_GUARDED_BY(lock) = 0;  // ring index of the oldest element
+  bool closed GOFER_GUARDED_BY(lock) = false;
+  waitq recvq GOFER_GUARDED_BY(lock);  // parked receivers, FIFO
+  waitq sendq GOFER_GUARDED_BY(lock);  // parked senders, FIFO
+
+  // close(): marks the channel closed, claims and unlinks every waiter (receivers get
+  // success=false and keep an empty slot; senders get success=false and will throw), then
+  // unlocks and wakes them. Throws panic_error("close of closed channel").
+  void close_and_wake();
+  // After a parked operation returns: if the runtime's shutdown woke `w`'s goroutine,
+  // unlinks `w` if still queued and throws goroutine_exit. Otherwise does nothing.
+  void leave_if_shutdown(waiter& w, waitq& q);
+};
+
+[[noreturn]] void throw_send_on_closed();
+[[noreturn]] void throw_close_of_nil();
+[[noreturn]] void throw_makechan_size();
+[[noreturn]] void throw_outside_run(const char* op);
+
+template <class T>
+struct chan_impl final : chan_base {
+  static_assert(std::is_nothrow_move_constructible_v<T>,
+                "gofer::chan<T>: T's move constructor must be noexcept (it runs under the "
+                "channel lock)");
+  static_assert(std::is_nothrow_destructible_v<T>, "gofer::chan<T>: T's destructor must be noexcept");
+
+  explicit chan_impl(std::size_t capacity) : chan_base(capacity) {
+    if (capacity > std::numeric_limits<std::ptrdiff_t>::max() / (sizeof(T) + 1)) throw_makechan_size();
+    if (capacity > 0) buf = std::allocator<T>{}.allocate(capacity);
+  }
+  ~chan_impl() {
+    // No lock: the last handle is gone, so no goroutine can be inside an operation.
+    std::size_t n = count.load(std::memory_order_relaxed);
+    for (std::size_t i = 0; i < n; ++i) std::destroy_at(slot((head_unlocked() + i) % cap));
+    if (buf) std::allocator<T>{}.deallocate(buf, cap);
+  }
+  chan_impl(const chan_impl&) = delete;
+  chan_impl& operator=(const chan_impl&) = delete;
+
+  T* slot(std::size_t i) noexcept { return std::launder(buf + i); }
+  std::size_t head_unlocked() const GOFER_NO_THREAD_SAFETY_ANALYSIS { return head; }
+
+  // Appends v to the ring. Requires lock, count < cap.
+  void push_buf(T&& v) GOFER_REQUIRES(lock) {
+    std::size_t n = count.load(std::memory_order_relaxed);
+    ::new (static_cast<void*>(buf + (head + n) % cap)) T(std::move(v));
+    count.store(n + 1, std::memory_order_relaxed);
+  }
+  // Removes the oldest element into out. Requires lock, count > 0.
+  void pop_buf(std::optional<T>& out) GOFER_REQUIRES(lock) {
+    T* p = slot(head);
+    out.emplace(std::move(*p));
+    std::destroy_at(p);
+    head = (head + 1 == cap) ? 0 : head + 1;
+    count.store(count.load(std::memory_order_relaxed) - 1, std::memory_order_relaxed);
+  }
+
+  // The send paths of Go's chansend. Returns true if v was delivered (moved from).
+  // Blocking: parks until a receiver takes v; throws on close. Non-blocking: false if not ready.
+  bool send(T& v, bool block) GOFER_EXCLUDES(lock) {
+    lock.lock();
+    if (closed) {
+      lock.unlock();
+      throw_send_on_closed();
+    }
+    // A parked receiver takes v directly, even on a buffered channel (its buffer is empty).
+    if (waiter* r = recvq.dequeue_claimed()) {
+      static_cast<std::optional<T>*>(r->elem)->emplace(std::move(v));
+      r->success = true;
+      set_fired(r->g, r);
+      lock.unlock();
+      unpark(r->g);
+      return true;
+    }
+    if (count.load(std::memory_order_relaxed) < cap) {
+      push_buf(std::move(v));
+      lock.unlock();
+      return true;
+    }
+    if (!block) {
+      lock.unlock();
+      return false;
+    }
+    goroutine* g = current_goroutine();
+    if (g == nullptr) {
+      lock.unlock();
+      throw_outside_run("chan::send");
+    }
+    waiter w;
+    w.g = g;
+    w.elem = &v;
+    begin_wait(g);
+    sendq.push_back(&w);
+    lock.unlock();
+    park(g, wait_reason::chan_send, this);
+    leave_if_shutdown(w, sendq);
+    if (!w.success) throw_send_on_closed();
+    return true;
+  }
+
+  // The receive paths of Go's chanrecv. Returns a value, or nullopt when closed and drained
+  // (or, non-blocking, when nothing is ready).
+  std::optional<T> recv(bool block) GOFER_EXCLUDES(lock) {
+    std::optional<T> out;
+    lock.lock();
+    if (count.load(std::memory_order_relaxed) > 0) {
+      pop_buf(out);
+      // The buffer was full if a sender waits: its value goes to the tail, keeping FIFO.
+      if (waiter* s = sendq.dequeue_claimed()) {
+        push_buf(std::move(*static_cast<T*>(s->elem)));
+        s->success = true;
+        set_fired(s->g, s);
+        lock.unlock();
+        unpark(s->g);
+        return out;
+      }
+      lock.unlock();
+      return out;
+    }
+    if (waiter* s = sendq.dequeue_claimed()) {  // unbuffered: take straight from the sender
+      out.emplace(std::move(*static_cast<T*>(s->elem)));
+      s->success = true;
+      set_fired(s->g, s);
+      lock.unlock();
+      unpark(s->g);
+      return out;
+    }
+    if (closed || !block) {
+      lock.unlock();
+      return out;
+    }
+    goroutine* g = current_goroutine();
+    if (g == nullptr) {
+      lock.unlock();
+      throw_outside_run("chan::recv");
+    }
+    waiter w;
+    w.g = g;
+    w.elem = &out;
+    begin_wait(g);
+    recvq.push_back(&w);
+    lock.unlock();
+    park(g, wait_reason::chan_recv, this);
+    leave_if_shutdown(w, recvq);
+    return out;  // filled by the sender if w.success, still empty if woken by close
+  }
+
+  T* buf = nullptr;
+};
+
+// The shared core of the three handle types.
+template <class T>
+class chan_handle {
+ public:
+  std::size_t len() const noexcept { return impl_ ? impl_->count.load(std::memory_order_relaxed) : 0; }
+  std::size_t cap() const noexcept { return impl_ ? impl_->cap : 0; }
+  explicit operator bool() const noexcept { return impl_ != nullptr; }
+  friend bool operator==(const chan_handle& a, const chan_handle& b) noexcept { return a.impl_ == b.impl_; }
+  friend bool operator==(const chan_handle& a, std::nullptr_t) noexcept { return a.impl_ == nullptr; }
+
+ protected:
+  chan_handle() = default;
+  explicit chan_handle(std::shared_ptr<chan_impl<T>> p) noexcept : impl_(std::move(p)) {}
+
+  void do_send(T v) {
+    if (!impl_) block_forever(wait_reason::chan_send_nil);
+    impl_->send(v, true);
+  }
+  bool do_try_send(T& v) { return impl_ ? impl_->send(v, false) : false; }
+  std::optional<T> do_recv() {
+    if (!impl_) block_forever(wait_reason::chan_recv_nil);
+    return impl_->recv(true);
+  }
+  std::optional<T> do_try_recv() { return impl_ ? impl_->recv(false) : std::nullopt; }
+  void do_close() {
+    if (!impl_) throw_close_of_nil();
+    impl_->close_and_wake();
+  }
+
+  std::shared_ptr<chan_impl<T>> impl_;
+
+  template <class> friend class gofer::chan;
+  template <class> friend class gofer::send_chan;
+  template <class> friend class gofer::recv_chan;
+  friend struct chan_access;
+};
+
+// Range-for support: receives until the channel is closed and drained.
+template <class T, class H>
+class chan_range_iterator {
+ public:
+  using iterator_category = std::input_iterator_tag;
+  using value_type = T;
+  using difference_type = std::ptrdiff_t;
+
+  chan_range_iterator() = default;  // end
+  explicit chan_range_iterator(H* h) : h_(h) { ++*this; }
+  T& operator*() noexcept { return *cur_; }
+  chan_range_iterator& operator++() {
+    cur_ = h_->recv();
+    if (!cur_) h_ = nullptr;
+    return *this;
+  }
+  friend bool operator==(const chan_range_iterator& a, const chan_range_iterator& b) noexcept {
+    return a.h_ == b.h_;
+  }
+
+ private:
+  H* h_ = nullptr;
+  std::optional<T> cur_;
+};
+
+// Internal access to a handle's channel (for select, timers).
+struct chan_access {
+  template <class T>
+  static chan_impl<T>* get(const chan_handle<T>& h) noexcept { return h.impl_.get(); }
+};
+
+}  // namespace detail
+
+template <class T>
+class chan : public detail::chan_handle<T> {
+  using base = detail::chan_handle<T>;
+
+ public:
+  using value_type = T;
+  using iterator = detail::chan_range_iterator<T, chan>;
+
+  // make(chan T): an unbuffered channel. May allocate.
+  chan() : base(std::make_shared<detail::chan_impl<T>>(0)) {}
+  // make(chan T, capacity): buffered when capacity > 0, unbuffered when 0. May allocate.
+  // Throws panic_error("makechan: size out of range") for absurd capacities.
+  explicit chan(std::size_t capacity) : base(std::make_shared<detail::chan_impl<T>>(capacity)) {}
+  // var c chan T: the nil channel.
+  chan(std::nullptr_t) noexcept {}
+
+  // c <- v. Delivers v to a parked receiver, or buffers it, or parks until a receiver takes
+  // it. Throws panic_error("send on closed channel") if the channel is closed before or
+  // while waiting; on a nil channel parks forever. Thread-safe.
+  void send(T v) { this->do_send(std::move(v)); }
+  // v, ok := <-c. The oldest buffered value or a parked sender's value; parks until one
+  // arrives; nullopt once the channel is closed and drained. Nil: parks forever. Thread-safe.
+  std::optional<T> recv() { return this->do_recv(); }
+  // select { case c <- v: ...; default: }. Never blocks: true and v moved from if a
+  // receiver was parked or the buffer had room; false otherwise (and on a nil channel).
+  // Throws panic_error("send on closed channel") on a closed channel, like Go's select.
+  bool try_send(T& v) { return this->do_try_send(v); }
+  bool try_send(T&& v) { return this->do_try_send(v); }
+  // select { case v, ok := <-c: ...; default: }. Never blocks: a value if one is ready;
+  // nullopt if none is, or if the channel is closed and drained, or nil.
+  std::optional<T> try_recv() { return this->do_try_recv(); }
+  // close(c). Wakes every parked receiver (nullopt once drained) and sender (throws).
+  // Throws panic_error "close of closed channel" / "close of nil channel". Never blocks.
+  void close() { this->do_close(); }
+
+  iterator begin() { return iterator(this); }
+  iterator end() noexcept { return iterator(); }
+};
+
+template <class T>
+class send_chan : public detail::chan_handle<T> {
+  using base = detail::chan_handle<T>;
+
+ public:
+  using value_type = T;
+  send_chan() noexcept = default;  // nil
+  send_chan(std::nullptr_t) noexcept {}
+  send_chan(const chan<T>& c) noexcept : base(c.impl_) {}  // NOLINT: implicit, like Go
+  send_chan(chan<T>&& c) noexcept : base(std::move(c.impl_)) {}
+
+  void send(T v) { this->do_send(std::move(v)); }
+  bool try_send(T& v) { return this->do_try_send(v); }
+  bool try_send(T&& v) { return this->do_try_send(v); }
+  void close() { this->do_close(); }
+};
+
+template <class T>
+class recv_chan : public detail::chan_handle<T> {
+  using base = detail::chan_handle<T>;
+
+ public:
+  using value_type = T;
+  using iterator = detail::chan_range_iterator<T, recv_chan>;
+  recv_chan() noexcept = default;  // nil
+  recv_chan(std::nullptr_t) noexcept {}
+  recv_chan(const chan<T>& c) noexcept : base(c.impl_) {}  // NOLINT: implicit, like Go
+  recv_chan(chan<T>&& c) noexcept : base(std::move(c.impl_)) {}
+
+  std::optional<T> recv() { return this->do_recv(); }
+  std::optional<T> try_recv() { return this->do_try_recv(); }
+  iterator begin() { return iterator(this); }
+  iterator end() noexcept { return iterator(); }
+};
+
+}  // namespace gofer

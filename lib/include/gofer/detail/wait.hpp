@@ -1,0 +1,114 @@
+// gofer/detail/wait.hpp — how a goroutine waits, and how exactly one waker wakes it.
+//
+//   goroutine        opaque runtime record of one goroutine (defined in lib/src)
+//   wait_reason      what a parked goroutine waits for (Go's wait reasons, for dumps)
+//   waiter           one pending channel operation of a parked goroutine (Go's sudog)
+//   waitq            FIFO queue of waiters, guarded by its channel's lock
+//   begin_wait / park / try_claim / unpark   the claim protocol below
+//
+// The claim protocol (Go's selectDone, used for *every* wait, not only select):
+//   1. The waiting goroutine G calls begin_wait(G): G's claim word becomes "open".
+//   2. G links one waiter per pending operation into channel queues (under each channel's
+//      lock), may arm a timer, releases the locks, and calls park(G, reason).
+//   3. Anything that wants to complete one of G's operations (a peer on a channel, close,
+//      a timer, runtime shutdown) must first win try_claim(G) — a compare-and-swap of the
+//      claim word from open to claimed. Exactly one caller wins per wait. The winner
+//      completes the operation (copies the value, sets waiter::success, records which
+//      waiter fired), releases its own locks and then calls unpark(G). A loser must not
+//      touch the waiter again: for a channel peer that means "skip this waiter, try the
+//      next one in the queue" (Go's dequeue loop).
+//   4. park() returns once unpark() was called (or at once if it already was: unpark before
+//      park is remembered). The winner's writes happen-before park() returns.
+//   5. After waking, G removes its other, unfired waiters from their queues (select's pass
+//      3). If G was claimed by the runtime's shutdown (woken_by_shutdown), G removes every
+//      waiter and throws detail::goroutine_exit to unwind its stack.
+//
+// Why a claim even for a single channel op: the runtime's shutdown also wakes parked
+// goroutines; without one winner, a peer could copy into the stack of a goroutine that is
+// already unwinding. The cost is one uncontended CAS per wake.
+//
+// Thread-safety: begin_wait/park only by G itself on G's stack; try_claim/unpark from any
+// thread. Never call park() while holding a lock: a goroutine may resume on another thread.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+namespace gofer::detail {
+
+struct goroutine;
+
+// Go's waitReasonStrings, for the goroutine dump and the deadlock report.
+enum class wait_reason : std::uint8_t {
+  none,
+  chan_send,
+  chan_recv,
+  chan_send_nil,
+  chan_recv_nil,
+  select,
+  select_no_cases,
+  sleep,
+  sync_mutex_lock,
+  sync_rwmutex_rlock,
+  sync_rwmutex_lock,
+  sync_waitgroup_wait,
+  sync_cond_wait,
+  io_wait,
+};
+const char* wait_reason_text(wait_reason r) noexcept;
+
+// One pending operation of a parked goroutine. Lives on that goroutine's stack (fiber stacks
+// never move), linked into one channel's send or receive queue.
+struct waiter {
+  waiter* next = nullptr;  // queue links, guarded by the owning channel's lock
+  waiter* prev = nullptr;
+  bool queued = false;     // linked in a waitq; guarded by the owning channel's lock
+  goroutine* g = nullptr;  // the parked goroutine
+  void* elem = nullptr;    // send: T* to move from; receive: std::optional<T>* to fill
+  std::uint32_t index = 0; // the select case this waiter belongs to
+  bool success = false;    // written by the claim winner: true = done, false = closed
+};
+
+// Intrusive FIFO of waiters. Every member function requires the channel lock.
+class waitq {
+ public:
+  bool empty() const noexcept { return head_ == nullptr; }
+  void push_back(waiter* w) noexcept;
+  void remove(waiter* w) noexcept;  // w must be queued here
+  // Removes and returns the first waiter whose goroutine this caller claims (try_claim);
+  // waiters whose goroutine was already claimed by someone else are unlinked and skipped.
+  // nullptr if none is left.
+  waiter* dequeue_claimed() noexcept;
+  // Removes and returns the first waiter, claimed or not (close uses dequeue_claimed too).
+  waiter* front() const noexcept { return head_; }
+
+ private:
+  waiter* head_ = nullptr;
+  waiter* tail_ = nullptr;
+};
+
+// The goroutine running on this thread right now, or nullptr outside gofer::run.
+goroutine* current_goroutine() noexcept;
+// Same, but throws std::logic_error naming `op` when called outside a goroutine, where
+// blocking would hang the thread instead of parking a goroutine.
+goroutine* current_goroutine_or_throw(const char* op);
+
+void begin_wait(goroutine* g) noexcept;
+bool try_claim(goroutine* g) noexcept;
+// Records which waiter completed the wait (nullptr for timers and shutdown). Claim winner only.
+void set_fired(goroutine* g, waiter* w) noexcept;
+waiter* fired(goroutine* g) noexcept;
+bool woken_by_shutdown(goroutine* g) noexcept;
+void park(goroutine* g, wait_reason why, const void* on) noexcept;
+void unpark(goroutine* g) noexcept;
+
+// Thrown by a blocking operation when the runtime shuts down (main returned): it unwinds
+// the goroutine's stack so destructors run. Deliberately not a std::exception; a
+// `catch (...)` that swallows it keeps the goroutine alive, so rethrow it.
+struct goroutine_exit {};
+[[noreturn]] void throw_goroutine_exit();
+
+// A goroutine blocked forever (nil channel, select {}): parks until shutdown, then unwinds.
+[[noreturn]] void block_forever(wait_reason why);
+
+}  // namespace gofer::detail

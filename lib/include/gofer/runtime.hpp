@@ -1,0 +1,122 @@
+// gofer/runtime.hpp — goroutines and the scheduler that runs them.
+//
+//   options        threads (GOMAXPROCS) and goroutine stack size for one run()
+//   run            Go's main(): starts the scheduler, runs main_fn as goroutine 1, returns
+//   go             `go f(args...)`: starts a goroutine
+//   yield          runtime.Gosched()
+//   sleep          time.Sleep
+//   num_goroutine  runtime.NumGoroutine()
+//   num_threads    runtime.GOMAXPROCS(0) of the current run
+//   goroutine_id   the current goroutine's number (1 is main), 0 outside a goroutine
+//
+// A goroutine is a Boost.Fiber fiber run by gofer's own M:N scheduler: `threads` OS threads,
+// each with a run queue; idle threads steal from busy ones and sleep when there is nothing
+// to do. Goroutines migrate between threads, so never keep a pointer to a thread_local
+// across an operation that may block (lib/DESIGN.md, "Thread-locals").
+//
+// Lifetime (Go's rules, and what C++ adds):
+//   - run() returns 0 once main_fn returns. Goroutines still alive then are *unwound*: a
+//     goroutine parked in a gofer operation (or parking later) gets detail::goroutine_exit
+//     thrown from that operation, so its destructors run; one that was never started is
+//     dropped without running. run() returns when all of them are gone. A goroutine that
+//     spins without ever calling into gofer cannot be stopped (there is no preemption).
+//   - An exception escaping a goroutine (main_fn included) is Go's unrecovered panic: the
+//     runtime prints "panic: <what()>" and "goroutine N [running]:" to stderr and exits
+//     the process with status 2.
+//   - run() may be called again after it returned; runs do not nest and do not overlap.
+//   - A blocking operation outside run() (or on a thread that is not a gofer thread)
+//     throws std::logic_error instead of hanging the thread; non-blocking ones work.
+//
+// Thread-safety: go(), num_goroutine() from any goroutine; run() from a plain thread.
+//
+// Example:
+//   int main() {
+//     return gofer::run([] {
+//       gofer::chan<int> done;
+//       gofer::go([done]() mutable { std::puts("hello from a goroutine"); done.send(1); });
+//       done.recv();
+//     });
+//   }
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <tuple>
+#include <type_traits>
+#include <utility>
+
+#include <boost/context/stack_context.hpp>
+#include <boost/fiber/context.hpp>
+
+namespace gofer {
+
+struct options {
+  // OS threads running goroutines (GOMAXPROCS). 0: the GOFER_THREADS environment variable
+  // if set, else std::thread::hardware_concurrency().
+  unsigned threads = 0;
+  // Virtual size of each goroutine stack in bytes. 0: 64 KiB, or GOFER_STACK_SIZE.
+  // Stacks are carved from large lazily-committed arenas, so a goroutine costs the pages it
+  // touches (a blocked goroutine: ~8 KiB), not this size. Stacks do not grow: deep recursion
+  // or large locals need a bigger size. Debug builds put a guard page below each stack.
+  std::size_t stack_size = 0;
+};
+
+// Runs main_fn as the main goroutine on a fresh scheduler and returns 0 when it returns
+// (after unwinding leftover goroutines, see above). Throws std::logic_error if called from
+// inside a goroutine or while another run() is active.
+int run(std::function<void()> main_fn, options opts = {});
+
+namespace detail {
+// Allocates goroutine stacks from gofer's thread-safe stack pool (lib/src/stack.cpp).
+struct stack_allocator {
+  boost::context::stack_context allocate();
+  void deallocate(boost::context::stack_context& sctx) noexcept;
+};
+// Hands a new, not yet started goroutine context to the scheduler.
+void spawn(boost::intrusive_ptr<boost::fibers::context> ctx);
+// Runs in every goroutine: bookkeeping around body(arg), Go's panic report.
+void goroutine_main(void (*body)(void*), void* arg) noexcept;
+// Throws std::logic_error unless called inside gofer::run.
+void check_spawn_allowed();
+}  // namespace detail
+
+// `go f(args...)`. f and args are decay-copied now, in the calling goroutine (Go evaluates
+// a go statement's function value and arguments before the new goroutine starts), and the
+// call runs later on some scheduler thread. The new goroutine starts after the caller's
+// next blocking operation or yield at the earliest, possibly on another thread at once.
+// May allocate (a pooled stack and a runtime record). Throws std::logic_error outside run.
+template <class F, class... Args>
+void go(F&& f, Args&&... args) {
+  detail::check_spawn_allowed();
+  auto body = [fn = std::decay_t<F>(std::forward<F>(f)),
+               tup = std::tuple<std::decay_t<Args>...>(std::forward<Args>(args)...)]() mutable {
+    std::apply(std::move(fn), std::move(tup));
+  };
+  using body_t = decltype(body);
+  detail::spawn(boost::fibers::make_worker_context(
+      boost::fibers::launch::post, detail::stack_allocator{},
+      [b = std::move(body)]() mutable {
+        detail::goroutine_main(+[](void* p) { (*static_cast<body_t*>(p))(); }, &b);
+      }));
+}
+
+// Lets other goroutines run; the caller stays runnable (runtime.Gosched). Outside a
+// goroutine it returns at once.
+void yield();
+
+// Parks the calling goroutine for at least d (time.Sleep); d <= 0 returns at once.
+// Throws std::logic_error outside a goroutine (for d > 0).
+void sleep(std::chrono::nanoseconds d);
+
+// Goroutines that exist now, main included (runtime.NumGoroutine). 0 outside run.
+std::size_t num_goroutine() noexcept;
+
+// Scheduler threads of the current run, 0 outside run.
+unsigned num_threads() noexcept;
+
+// The calling goroutine's id (main is 1), 0 outside a goroutine.
+std::uint64_t goroutine_id() noexcept;
+
+}  // namespace gofer

@@ -1,0 +1,201 @@
+// lib/src/detail/runtime_impl.hpp — the runtime's internal state (not installed).
+//
+//   goroutine     the runtime record of one goroutine (Boost fiber_properties of its fiber)
+//   timer_node    one pending deadline in the runtime's timer heap
+//   timer_heap    all pending timers of a run, driven by the scheduler's idle wait
+//   worker        one scheduler thread: its run queue and its sleep/wake state
+//   sched_algo    gofer's Boost.Fiber scheduling algorithm (one per worker thread)
+//   runtime       one gofer::run: workers, the injection queue, the goroutine registry
+//
+// See lib/DESIGN.md for the scheduler's invariants and lock order.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include <boost/fiber/algo/algorithm.hpp>
+#include <boost/fiber/context.hpp>
+#include <boost/fiber/detail/spinlock.hpp>
+#include <boost/fiber/properties.hpp>
+#include <concurrentqueue/concurrentqueue.h>
+
+#include "gofer/detail/spinlock.hpp"
+#include "gofer/detail/wait.hpp"
+
+namespace gofer::detail {
+
+using boost::fibers::context;
+using clock = std::chrono::steady_clock;
+
+struct runtime;
+
+// The runtime record of a goroutine. Owned by its fiber's context (Boost deletes the
+// properties object when the context is destroyed, after the goroutine returned).
+struct goroutine final : boost::fibers::fiber_properties {
+  goroutine(context* c, std::uint64_t gid) noexcept : fiber_properties(c), ctx(c), id(gid) {}
+
+  context* const ctx;
+  const std::uint64_t id;
+
+  // --- the claim protocol (gofer/detail/wait.hpp) ---
+  // 0: a wait is open (begin_wait ran, nobody claimed it yet); 1: claimed / not waiting.
+  std::atomic<std::uint32_t> claim{1};
+  // Written by the claim winner before unpark(); read by this goroutine after park().
+  waiter* fired = nullptr;
+  bool shutdown_woken = false;
+
+  // --- parking: guards `parked` and `wake_pending`. Boost's spinlock type, because
+  // context::suspend(lock) releases it only after this goroutine's stack is switched out,
+  // so a waker that takes it can never schedule a goroutine that is still running.
+  boost::fibers::detail::spinlock park_lock;
+  bool parked = false;        // suspended in park(), waiting for unpark()
+  bool wake_pending = false;  // unpark() came before park(): the next park() returns at once
+
+  // --- diagnostics (racy reads by dumps are fine) ---
+  std::atomic<wait_reason> reason{wait_reason::none};
+  const void* wait_on = nullptr;
+
+  // --- runtime registry links, guarded by runtime::registry_mu ---
+  goroutine* reg_prev = nullptr;
+  goroutine* reg_next = nullptr;
+};
+
+// One deadline. Lives on the waiting goroutine's stack (sleep) while it is in the heap.
+struct timer_node {
+  clock::time_point when;
+  goroutine* g = nullptr;        // the goroutine to claim and wake
+  std::size_t heap_index = npos;  // position in timer_heap, npos when not in it; guarded by the heap's lock
+  static constexpr std::size_t npos = static_cast<std::size_t>(-1);
+};
+
+// A binary min-heap of timer_node*, ordered by `when`.
+class timer_heap {
+ public:
+  // Adds t; returns true if t is now the earliest deadline (the caller should wake an idle
+  // worker so it sleeps until the new deadline).
+  bool add(timer_node* t);
+  // Removes t if it is still pending; returns whether it was.
+  bool remove(timer_node* t);
+  // Removes every timer due at `now`, claims their goroutines (under the heap lock: a
+  // goroutine cannot leave and destroy its node while the heap lock is held) and wakes the
+  // winners after unlocking.
+  void fire_due(clock::time_point now);
+  // The earliest deadline, or time_point::max(). Lock-free (may be slightly stale).
+  clock::time_point next() const noexcept {
+    return clock::time_point(clock::duration(next_.load(std::memory_order_acquire)));
+  }
+  std::size_t size() const;
+
+ private:
+  void sift_up(std::size_t i);
+  void sift_down(std::size_t i);
+  void swap_nodes(std::size_t a, std::size_t b);
+  void publish_next();
+
+  mutable std::mutex mu_;              // guards heap_ and every node's heap_index
+  std::vector<timer_node*> heap_;
+  std::atomic<clock::rep> next_{clock::time_point::max().time_since_epoch().count()};
+};
+
+struct worker;
+
+// gofer's scheduling algorithm: one instance per worker thread, installed with
+// boost::fibers::use_scheduling_algorithm. See lib/DESIGN.md ("The scheduler").
+class sched_algo final : public boost::fibers::algo::algorithm {
+ public:
+  sched_algo(runtime& rt, worker& w) noexcept : rt_(rt), w_(w) {}
+  void awakened(context* ctx) noexcept override;
+  context* pick_next() noexcept override;
+  bool has_ready_fibers() const noexcept override;
+  void suspend_until(std::chrono::steady_clock::time_point const& abs_time) noexcept override;
+  void notify() noexcept override;
+
+ private:
+  context* steal() noexcept;
+  runtime& rt_;
+  worker& w_;
+};
+
+struct worker {
+  runtime* rt = nullptr;
+  unsigned index = 0;
+  std::thread thread;
+
+  // Runnable goroutines (detached contexts), FIFO. Other workers steal from the front.
+  gofer::detail::spinlock runq_lock;  // guards runq; never held while switching fibers
+  std::deque<context*> runq GOFER_GUARDED_BY(runq_lock);
+  std::atomic<std::size_t> runq_size{0};  // == runq.size(), readable without the lock
+
+  // Pinned contexts (this thread's dispatcher), owned by this thread: no lock.
+  std::deque<context*> pinned;
+  context* main_ctx = nullptr;  // the thread's main context while it waits for stop
+  std::uint64_t tick = 0;
+  std::uint64_t rng = 0;
+
+  // Sleeping: guards `wakeup`. The only lock a worker thread blocks on.
+  std::mutex sleep_mu;
+  std::condition_variable sleep_cv;
+  bool wakeup = false;
+  bool idle = false;  // in runtime::idle_list; guarded by runtime::idle_mu
+
+  void push_local(context* c);
+  context* pop_local();
+  void wake();  // from any thread: ends this worker's sleep in suspend_until
+};
+
+struct runtime {
+  unsigned nthreads = 1;
+  std::size_t stack_size = 0;
+  std::vector<std::unique_ptr<worker>> workers;
+
+  // Goroutines made runnable from outside the workers (the main goroutine, go() on a
+  // foreign thread). Lock-free MPMC.
+  moodycamel::ConcurrentQueue<context*> inject;
+
+  // Idle workers, for waking one when work appears (Go's wakep).
+  std::mutex idle_mu;
+  std::vector<worker*> idle_list;  // guarded by idle_mu
+  std::atomic<int> idle_count{0};
+  void wake_one_idle() noexcept;
+  void wake_all() noexcept;
+
+  timer_heap timers;
+
+  // Every live goroutine, for shutdown and dumps.
+  std::mutex registry_mu;
+  goroutine* registry_head = nullptr;  // guarded by registry_mu
+  void register_goroutine(goroutine* g);
+  void unregister_goroutine(goroutine* g);
+
+  std::atomic<std::uint64_t> next_id{1};
+  std::atomic<std::size_t> live{0};
+  std::atomic<bool> stopping{false};        // main returned: unwind everything
+  std::atomic<bool> stop_threads{false};    // every goroutine is gone: workers exit
+
+  // run()'s thread waits here for the end of the run.
+  std::mutex done_mu;
+  std::condition_variable done_cv;
+  bool main_done = false;  // guarded by done_mu
+
+  void begin_shutdown();   // called by the main goroutine when main_fn returned
+  bool has_work_anywhere() const noexcept;
+};
+
+// The runtime of the current run (one at a time), nullptr outside run.
+runtime* current_runtime() noexcept;
+// The worker this thread is, nullptr on other threads. Read through a noinline accessor
+// so the compiler never caches the thread-local's address across a fiber switch.
+worker* current_worker() noexcept;
+void set_current_worker(worker* w) noexcept;
+
+// Pushes a fresh (never started) goroutine context to a run queue.
+void schedule_new(runtime& rt, context* c);
+
+}  // namespace gofer::detail

@@ -1,0 +1,380 @@
+// lib/src/runtime.cpp — run(), goroutines, parking, shutdown.
+//
+// Parking (park/unpark) implements the claim protocol documented in
+// gofer/detail/wait.hpp. The hand-over that makes it race-free: park() marks the goroutine
+// parked under its park_lock and suspends with context::suspend(lock), which releases the
+// lock only after the goroutine's stack has been switched out. unpark() takes the same
+// lock, so when it sees `parked` the goroutine is fully suspended and may be scheduled on
+// any thread. An unpark() that comes before park() leaves wake_pending, and park() then
+// returns at once.
+#include <cxxabi.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <exception>
+#include <stdexcept>
+#include <string>
+
+#include <boost/fiber/operations.hpp>
+
+#include "detail/runtime_impl.hpp"
+#include "gofer/runtime.hpp"
+
+namespace gofer::detail {
+
+namespace {
+
+std::atomic<runtime*> g_runtime{nullptr};
+std::mutex g_run_mu;  // one run() at a time
+thread_local worker* tls_worker = nullptr;
+
+// ---- per-goroutine exception state --------------------------------------------------
+// The C++ runtime keeps "exceptions being handled" per *thread* (__cxa_get_globals). A
+// goroutine that parks inside a catch block may resume on another thread, so park() moves
+// that state into the goroutine while it is parked and back onto whichever thread resumes
+// it. __cxa_get_globals is declared __attribute__((const)); the noinline wrapper with an
+// asm barrier stops the compiler from reusing one thread's answer on another thread
+// (boostorg/context #323).
+struct eh_globals {
+  void* caught;
+  unsigned int uncaught;
+};
+
+[[gnu::noinline]] eh_globals* eh_here() noexcept {
+  asm volatile("" ::: "memory");
+  return reinterpret_cast<eh_globals*>(abi::__cxa_get_globals());
+}
+
+// Moves the thread's exception-handling state into a goroutine across one switch.
+class eh_swap {
+ public:
+  eh_swap() noexcept {
+    eh_globals* eh = eh_here();
+    saved_ = *eh;
+    *eh = eh_globals{nullptr, 0};
+  }
+  ~eh_swap() { *eh_here() = saved_; }  // possibly another thread's
+  eh_swap(const eh_swap&) = delete;
+  eh_swap& operator=(const eh_swap&) = delete;
+
+ private:
+  eh_globals saved_;
+};
+
+[[noreturn]] void panic_exit(goroutine* g, const char* what) noexcept {
+  std::fflush(stdout);
+  std::fprintf(stderr, "panic: %s\n\ngoroutine %llu [running]:\n", what,
+               static_cast<unsigned long long>(g != nullptr ? g->id : 0));
+  std::fflush(stderr);
+  std::_Exit(2);
+}
+
+}  // namespace
+
+runtime* current_runtime() noexcept { return g_runtime.load(std::memory_order_acquire); }
+
+[[gnu::noinline]] worker* current_worker() noexcept {
+  asm volatile("" ::: "memory");
+  return tls_worker;
+}
+[[gnu::noinline]] void set_current_worker(worker* w) noexcept { tls_worker = w; }
+
+goroutine* current_goroutine() noexcept {
+  if (current_worker() == nullptr) return nullptr;
+  return static_cast<goroutine*>(context::active()->get_properties());
+}
+
+goroutine* current_goroutine_or_throw(const char* op) {
+  goroutine* g = current_goroutine();
+  if (g == nullptr) {
+    throw std::logic_error(std::string("gofer: ") + op +
+                           " would block outside a goroutine; call it inside gofer::run");
+  }
+  return g;
+}
+
+// ---- the claim protocol ---------------------------------------------------------------
+
+void begin_wait(goroutine* g) noexcept {
+  g->fired = nullptr;
+  g->shutdown_woken = false;
+  // seq_cst: pairs with begin_shutdown()'s stopping store + scan (see park()).
+  g->claim.store(0, std::memory_order_seq_cst);
+}
+
+bool try_claim(goroutine* g) noexcept {
+  std::uint32_t open = 0;
+  return g->claim.compare_exchange_strong(open, 1, std::memory_order_acq_rel);
+}
+
+void set_fired(goroutine* g, waiter* w) noexcept { g->fired = w; }
+waiter* fired(goroutine* g) noexcept { return g->fired; }
+bool woken_by_shutdown(goroutine* g) noexcept { return g->shutdown_woken; }
+
+void park(goroutine* g, wait_reason why, const void* on) noexcept {
+  g->reason.store(why, std::memory_order_relaxed);
+  g->wait_on = on;
+  // Shutdown started after begin_wait? Then nobody may ever claim us: claim ourselves.
+  // (Either we see `stopping` here, or begin_shutdown's scan sees our open claim: both
+  // sides are seq_cst, store-then-load.)
+  runtime* rt = current_runtime();
+  if (rt != nullptr && rt->stopping.load(std::memory_order_seq_cst) && try_claim(g)) {
+    g->shutdown_woken = true;
+    g->reason.store(wait_reason::none, std::memory_order_relaxed);
+    return;
+  }
+  {
+    eh_swap eh;
+    boost::fibers::detail::spinlock_lock lk(g->park_lock);
+    if (g->wake_pending) {
+      g->wake_pending = false;
+    } else {
+      g->parked = true;
+      g->ctx->suspend(lk);  // releases park_lock after the switch; may resume on another thread
+    }
+  }
+  g->reason.store(wait_reason::none, std::memory_order_relaxed);
+}
+
+void unpark(goroutine* g) noexcept {
+  boost::fibers::detail::spinlock_lock lk(g->park_lock);
+  if (!g->parked) {
+    g->wake_pending = true;
+    return;
+  }
+  g->parked = false;
+  lk.unlock();
+  // Local wake: straight into this thread's run queue. Remote: Boost queues it on the
+  // goroutine's own scheduler and notifies that thread (sched_algo::notify).
+  context::active()->schedule(g->ctx);
+}
+
+void throw_goroutine_exit() { throw goroutine_exit{}; }
+
+void block_forever(wait_reason why) {
+  goroutine* g = current_goroutine_or_throw("blocking forever (nil channel or empty select)");
+  begin_wait(g);
+  park(g, why, nullptr);
+  // Only the runtime's shutdown claims a goroutine that waits on nothing.
+  throw_goroutine_exit();
+}
+
+const char* wait_reason_text(wait_reason r) noexcept {
+  switch (r) {
+    case wait_reason::none: return "running";
+    case wait_reason::chan_send: return "chan send";
+    case wait_reason::chan_recv: return "chan receive";
+    case wait_reason::chan_send_nil: return "chan send (nil chan)";
+    case wait_reason::chan_recv_nil: return "chan receive (nil chan)";
+    case wait_reason::select: return "select";
+    case wait_reason::select_no_cases: return "select (no cases)";
+    case wait_reason::sleep: return "sleep";
+    case wait_reason::sync_mutex_lock: return "sync.Mutex.Lock";
+    case wait_reason::sync_rwmutex_rlock: return "sync.RWMutex.RLock";
+    case wait_reason::sync_rwmutex_lock: return "sync.RWMutex.Lock";
+    case wait_reason::sync_waitgroup_wait: return "sync.WaitGroup.Wait";
+    case wait_reason::sync_cond_wait: return "sync.Cond.Wait";
+    case wait_reason::io_wait: return "IO wait";
+  }
+  return "unknown";
+}
+
+// ---- registry and shutdown ----------------------------------------------------------
+
+void runtime::register_goroutine(goroutine* g) {
+  std::lock_guard<std::mutex> lk(registry_mu);
+  g->reg_next = registry_head;
+  if (registry_head != nullptr) registry_head->reg_prev = g;
+  registry_head = g;
+}
+
+void runtime::unregister_goroutine(goroutine* g) {
+  std::lock_guard<std::mutex> lk(registry_mu);
+  if (g->reg_prev != nullptr) g->reg_prev->reg_next = g->reg_next;
+  else registry_head = g->reg_next;
+  if (g->reg_next != nullptr) g->reg_next->reg_prev = g->reg_prev;
+  g->reg_prev = g->reg_next = nullptr;
+}
+
+// Runs on the main goroutine once main_fn returned. Every goroutine whose wait is open is
+// claimed here and woken with shutdown_woken; it then unlinks its waiters and unwinds.
+// Goroutines that are running or runnable notice `stopping` at their next park or yield.
+void runtime::begin_shutdown() {
+  stopping.store(true, std::memory_order_seq_cst);
+  std::vector<goroutine*> claimed;
+  {
+    std::lock_guard<std::mutex> lk(registry_mu);
+    for (goroutine* g = registry_head; g != nullptr; g = g->reg_next) {
+      if (try_claim(g)) {
+        g->shutdown_woken = true;
+        claimed.push_back(g);
+      }
+    }
+  }
+  // Safe outside registry_mu: a claimed goroutine cannot finish before we unpark it.
+  for (goroutine* g : claimed) unpark(g);
+}
+
+// ---- spawning ---------------------------------------------------------------------------
+
+void schedule_new(runtime& rt, context* c) {
+  worker* w = current_worker();
+  if (w != nullptr && w->rt == &rt) {
+    w->push_local(c);
+  } else {
+    rt.inject.enqueue(c);
+    rt.wake_one_idle();
+  }
+}
+
+void check_spawn_allowed() {
+  if (current_runtime() == nullptr) {
+    throw std::logic_error("gofer: go() called outside gofer::run");
+  }
+}
+
+void spawn(boost::intrusive_ptr<context> ctx) {
+  runtime* rt = current_runtime();
+  if (rt == nullptr) throw std::logic_error("gofer: go() called outside gofer::run");
+  context* c = ctx.get();
+  auto* g = new goroutine(c, rt->next_id.fetch_add(1, std::memory_order_relaxed));
+  c->set_properties(g);
+  rt->live.fetch_add(1, std::memory_order_relaxed);
+  rt->register_goroutine(g);
+  schedule_new(*rt, c);
+  // `ctx` drops its reference here; the remaining one is released when the fiber ends.
+}
+
+void goroutine_main(void (*body)(void*), void* arg) noexcept {
+  runtime* rt = current_runtime();
+  goroutine* g = current_goroutine();
+  // A goroutine that had not started when main returned never runs its body.
+  if (!rt->stopping.load(std::memory_order_acquire)) {
+    try {
+      body(arg);
+    } catch (const goroutine_exit&) {
+      // unwound by shutdown: its destructors ran, nothing to report
+    } catch (const std::exception& e) {
+      panic_exit(g, e.what());
+    } catch (...) {
+      panic_exit(g, "unknown exception (not derived from std::exception)");
+    }
+  }
+  if (g->id == 1) {
+    // main returned: unwind every other goroutine, then let run() finish.
+    rt->begin_shutdown();
+  }
+  rt->unregister_goroutine(g);
+  if (rt->live.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+    std::lock_guard<std::mutex> lk(rt->done_mu);
+    rt->main_done = true;
+    rt->done_cv.notify_all();
+  }
+}
+
+}  // namespace gofer::detail
+
+namespace gofer {
+
+namespace {
+
+unsigned env_unsigned(const char* name) {
+  const char* v = std::getenv(name);
+  if (v == nullptr || *v == '\0') return 0;
+  char* end = nullptr;
+  unsigned long n = std::strtoul(v, &end, 10);
+  return (end != nullptr && *end == '\0') ? static_cast<unsigned>(n) : 0;
+}
+
+void worker_main(detail::runtime* rt, detail::worker* w) {
+  detail::set_current_worker(w);
+  boost::fibers::use_scheduling_algorithm<detail::sched_algo>(*rt, *w);
+  // This thread's main context waits, suspended, until the run is over: pick_next hands
+  // control back to it once stop_threads is set. Boost's scheduler destructor (at thread
+  // exit) then releases the fibers that ended on this thread.
+  w->main_ctx = boost::fibers::context::active();
+  boost::fibers::context::active()->suspend();
+  detail::set_current_worker(nullptr);
+}
+
+}  // namespace
+
+int run(std::function<void()> main_fn, options opts) {
+  if (detail::current_goroutine() != nullptr) {
+    throw std::logic_error("gofer::run called from inside a goroutine");
+  }
+  std::unique_lock<std::mutex> run_lock(detail::g_run_mu, std::try_to_lock);
+  if (!run_lock.owns_lock()) throw std::logic_error("gofer::run: another run is active");
+
+  auto rt = std::make_unique<detail::runtime>();
+  unsigned n = opts.threads != 0 ? opts.threads : env_unsigned("GOFER_THREADS");
+  if (n == 0) n = std::max(1u, std::thread::hardware_concurrency());
+  rt->nthreads = n;
+  rt->stack_size = opts.stack_size != 0 ? opts.stack_size : env_unsigned("GOFER_STACK_SIZE");
+  detail::g_runtime.store(rt.get(), std::memory_order_release);
+
+  // The main goroutine (id 1) goes to the injection queue; the first worker takes it.
+  go(std::move(main_fn));
+
+  for (unsigned i = 0; i < n; ++i) {
+    auto w = std::make_unique<detail::worker>();
+    w->rt = rt.get();
+    w->index = i;
+    w->rng = 0x9E3779B97F4A7C15ULL * (i + 1);
+    rt->workers.push_back(std::move(w));
+  }
+  for (auto& w : rt->workers) w->thread = std::thread(worker_main, rt.get(), w.get());
+
+  {
+    std::unique_lock<std::mutex> lk(rt->done_mu);
+    rt->done_cv.wait(lk, [&] { return rt->main_done; });
+  }
+  rt->stop_threads.store(true, std::memory_order_seq_cst);
+  rt->wake_all();
+  for (auto& w : rt->workers) w->thread.join();
+  detail::g_runtime.store(nullptr, std::memory_order_release);
+  return 0;
+}
+
+void yield() {
+  detail::goroutine* g = detail::current_goroutine();
+  if (g == nullptr) return;
+  detail::runtime* rt = detail::current_runtime();
+  if (rt->stopping.load(std::memory_order_acquire)) detail::throw_goroutine_exit();
+  detail::eh_swap eh;  // a yield may resume on another thread too
+  boost::this_fiber::yield();
+}
+
+void sleep(std::chrono::nanoseconds d) {
+  if (d <= std::chrono::nanoseconds::zero()) return;
+  detail::goroutine* g = detail::current_goroutine_or_throw("sleep");
+  detail::runtime* rt = detail::current_runtime();
+  detail::timer_node t;
+  t.when = detail::clock::now() + std::chrono::duration_cast<detail::clock::duration>(d);
+  t.g = g;
+  detail::begin_wait(g);
+  if (rt->timers.add(&t)) rt->wake_one_idle();
+  detail::park(g, detail::wait_reason::sleep, nullptr);
+  if (detail::woken_by_shutdown(g)) {
+    rt->timers.remove(&t);
+    detail::throw_goroutine_exit();
+  }
+}
+
+std::size_t num_goroutine() noexcept {
+  detail::runtime* rt = detail::current_runtime();
+  return rt != nullptr ? rt->live.load(std::memory_order_relaxed) : 0;
+}
+
+unsigned num_threads() noexcept {
+  detail::runtime* rt = detail::current_runtime();
+  return rt != nullptr ? rt->nthreads : 0;
+}
+
+std::uint64_t goroutine_id() noexcept {
+  detail::goroutine* g = detail::current_goroutine();
+  return g != nullptr ? g->id : 0;
+}
+
+}  // namespace gofer

@@ -1,0 +1,228 @@
+// lib/src/scheduler.cpp — gofer's M:N scheduling algorithm on Boost.Fiber.
+//
+// Each worker thread installs one sched_algo. Boost calls it to queue a context that became
+// ready (awakened), to choose the next one to run (pick_next), and to wait when there is
+// nothing to do (suspend_until), woken by notify() from other threads.
+//
+// Migration (Boost's documented way, as its work_stealing does it): a goroutine context is
+// *detached* from its thread's scheduler when it becomes ready, sits detached in a run
+// queue (ours or, after a steal, another worker's) and is *attached* to whichever thread
+// picks it. Only ready contexts migrate: a parked goroutine stays attached to the thread it
+// parked on, and a wake from another thread goes through that scheduler's remote-ready
+// queue (context::schedule). Pinned contexts (the thread's main and dispatcher contexts)
+// never migrate and never enter a stealable queue.
+//
+// Boost's dispatcher context is in the ready set whenever a fiber runs (Boost re-queues it
+// each time it resumes a fiber). It drains the remote-ready queue and releases terminated
+// fibers, so it must get turns: pick_next returns it when no goroutine is ready, and every
+// 61st pick regardless (Go checks its global run queue on the same schedule).
+//
+// Idle protocol (no lost wake-up): a worker with nothing to run announces itself in
+// runtime::idle_list (idle_count++, seq_cst), re-checks every queue, and only then sleeps
+// on its condition variable. Whoever publishes work (a push to a run queue or the injection
+// queue, a new earliest timer) does so *before* reading idle_count (seq_cst). Either the
+// publisher sees the idler and wakes it, or the idler's re-check sees the work.
+#include <algorithm>
+
+#include "detail/runtime_impl.hpp"
+
+namespace gofer::detail {
+
+namespace {
+constexpr std::uint64_t kFairnessTick = 61;
+
+bool is_pinned(context* c) noexcept { return c->is_context(boost::fibers::type::pinned_context); }
+
+std::uint64_t next_random(std::uint64_t& s) noexcept {
+  // xorshift64*: cheap, per worker, no thread-local state.
+  s ^= s >> 12;
+  s ^= s << 25;
+  s ^= s >> 27;
+  return s * 2685821657736338717ULL;
+}
+}  // namespace
+
+// ---------------------------------------------------------------------------------------
+// worker
+
+void worker::push_local(context* c) {
+  {
+    spinlock_guard lk(runq_lock);
+    runq.push_back(c);
+    runq_size.store(runq.size(), std::memory_order_seq_cst);
+  }
+  rt->wake_one_idle();
+}
+
+context* worker::pop_local() {
+  if (runq_size.load(std::memory_order_relaxed) == 0) return nullptr;
+  spinlock_guard lk(runq_lock);
+  if (runq.empty()) return nullptr;
+  context* c = runq.front();
+  runq.pop_front();
+  runq_size.store(runq.size(), std::memory_order_relaxed);
+  return c;
+}
+
+void worker::wake() {
+  {
+    std::lock_guard<std::mutex> lk(sleep_mu);
+    wakeup = true;
+  }
+  sleep_cv.notify_one();
+}
+
+// ---------------------------------------------------------------------------------------
+// runtime: idle workers
+
+void runtime::wake_one_idle() noexcept {
+  // seq_cst: pairs with the idler's idle_count increment followed by its re-check.
+  if (idle_count.load(std::memory_order_seq_cst) == 0) return;
+  worker* w = nullptr;
+  {
+    std::lock_guard<std::mutex> lk(idle_mu);
+    if (idle_list.empty()) return;
+    w = idle_list.back();
+    idle_list.pop_back();
+    w->idle = false;
+    idle_count.fetch_sub(1, std::memory_order_seq_cst);
+  }
+  w->wake();
+}
+
+void runtime::wake_all() noexcept {
+  for (auto& w : workers) w->wake();
+}
+
+bool runtime::has_work_anywhere() const noexcept {
+  if (inject.size_approx() > 0) return true;
+  for (auto& w : workers)
+    if (w->runq_size.load(std::memory_order_seq_cst) > 0) return true;
+  return false;
+}
+
+// ---------------------------------------------------------------------------------------
+// sched_algo
+
+void sched_algo::awakened(context* ctx) noexcept {
+  if (is_pinned(ctx)) {
+    w_.pinned.push_back(ctx);
+    return;
+  }
+  // Ready goroutines are detached so that any worker may attach and run them.
+  ctx->detach();
+  w_.push_local(ctx);
+}
+
+context* sched_algo::steal() noexcept {
+  const std::size_t n = rt_.workers.size();
+  if (n < 2) return nullptr;
+  std::size_t start = next_random(w_.rng) % n;
+  for (std::size_t k = 0; k < n; ++k) {
+    worker& v = *rt_.workers[(start + k) % n];
+    if (&v == &w_ || v.runq_size.load(std::memory_order_relaxed) == 0) continue;
+    // Take half of the victim's queue (at least one) from its front, oldest first.
+    std::vector<context*> got;
+    {
+      spinlock_guard lk(v.runq_lock);
+      std::size_t take = (v.runq.size() + 1) / 2;
+      for (std::size_t i = 0; i < take; ++i) {
+        got.push_back(v.runq.front());
+        v.runq.pop_front();
+      }
+      v.runq_size.store(v.runq.size(), std::memory_order_relaxed);
+    }
+    if (got.empty()) continue;
+    if (got.size() > 1) {
+      spinlock_guard lk(w_.runq_lock);
+      w_.runq.insert(w_.runq.end(), got.begin() + 1, got.end());
+      w_.runq_size.store(w_.runq.size(), std::memory_order_seq_cst);
+    }
+    return got.front();
+  }
+  return nullptr;
+}
+
+context* sched_algo::pick_next() noexcept {
+  ++w_.tick;
+
+  // Expired timers first: they make goroutines ready (cheap when no timer is pending).
+  clock::time_point next = rt_.timers.next();
+  if (next != clock::time_point::max() && clock::now() >= next) rt_.timers.fire_due(clock::now());
+
+  // End of the run: hand control back to the thread's main context, which then exits.
+  if (w_.main_ctx != nullptr && rt_.stop_threads.load(std::memory_order_acquire) &&
+      context::active() != w_.main_ctx) {
+    context* m = w_.main_ctx;
+    w_.main_ctx = nullptr;
+    return m;
+  }
+
+  context* c = nullptr;
+  if (w_.tick % kFairnessTick == 0) {
+    // Fairness: let the dispatcher drain remote wake-ups, and take injected work, even
+    // when local goroutines keep each other busy.
+    if (!w_.pinned.empty()) {
+      c = w_.pinned.front();
+      w_.pinned.pop_front();
+      return c;
+    }
+    if (rt_.inject.try_dequeue(c)) {
+      context::active()->attach(c);
+      return c;
+    }
+  }
+  if ((c = w_.pop_local()) != nullptr || rt_.inject.try_dequeue(c)) {
+    context::active()->attach(c);
+    return c;
+  }
+  if (!w_.pinned.empty()) {
+    c = w_.pinned.front();
+    w_.pinned.pop_front();
+    return c;
+  }
+  if ((c = steal()) != nullptr) {
+    context::active()->attach(c);
+    return c;
+  }
+  return nullptr;
+}
+
+bool sched_algo::has_ready_fibers() const noexcept {
+  return !w_.pinned.empty() || w_.runq_size.load(std::memory_order_relaxed) > 0;
+}
+
+void sched_algo::suspend_until(std::chrono::steady_clock::time_point const& abs_time) noexcept {
+  // Announce that this worker is idle, then look again for work published meanwhile.
+  {
+    std::lock_guard<std::mutex> lk(rt_.idle_mu);
+    if (!w_.idle) {
+      w_.idle = true;
+      rt_.idle_list.push_back(&w_);
+      rt_.idle_count.fetch_add(1, std::memory_order_seq_cst);
+    }
+  }
+  bool work = rt_.has_work_anywhere() || rt_.stop_threads.load(std::memory_order_seq_cst);
+  if (!work) {
+    clock::time_point deadline = std::min(abs_time, rt_.timers.next());
+    std::unique_lock<std::mutex> lk(w_.sleep_mu);
+    if (deadline == clock::time_point::max()) {
+      w_.sleep_cv.wait(lk, [&] { return w_.wakeup; });
+    } else {
+      w_.sleep_cv.wait_until(lk, deadline, [&] { return w_.wakeup; });
+    }
+    w_.wakeup = false;
+  }
+  {
+    std::lock_guard<std::mutex> lk(rt_.idle_mu);
+    if (w_.idle) {
+      w_.idle = false;
+      rt_.idle_list.erase(std::find(rt_.idle_list.begin(), rt_.idle_list.end(), &w_));
+      rt_.idle_count.fetch_sub(1, std::memory_order_seq_cst);
+    }
+  }
+}
+
+void sched_algo::notify() noexcept { w_.wake(); }
+
+}  // namespace gofer::detail

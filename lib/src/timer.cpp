@@ -1,0 +1,97 @@
+// lib/src/timer.cpp — the runtime's timer heap.
+//
+// One binary min-heap per run, guarded by one mutex. Nodes live on the waiting goroutine's
+// stack and record their heap index, so removal is O(log n) and a stopped timer costs
+// nothing afterwards. The scheduler fires due timers from pick_next and sleeps in
+// suspend_until no longer than the earliest deadline (next()).
+//
+// Why the claim happens under the heap lock: a goroutine woken by someone else (shutdown)
+// removes its node under the same lock before its stack frame dies, so the firing thread
+// never touches a dead node. The winner's unpark happens after unlocking.
+#include "detail/runtime_impl.hpp"
+
+namespace gofer::detail {
+
+void timer_heap::swap_nodes(std::size_t a, std::size_t b) {
+  std::swap(heap_[a], heap_[b]);
+  heap_[a]->heap_index = a;
+  heap_[b]->heap_index = b;
+}
+
+void timer_heap::sift_up(std::size_t i) {
+  while (i > 0) {
+    std::size_t p = (i - 1) / 2;
+    if (!(heap_[i]->when < heap_[p]->when)) break;
+    swap_nodes(i, p);
+    i = p;
+  }
+}
+
+void timer_heap::sift_down(std::size_t i) {
+  for (;;) {
+    std::size_t l = 2 * i + 1, r = l + 1, m = i;
+    if (l < heap_.size() && heap_[l]->when < heap_[m]->when) m = l;
+    if (r < heap_.size() && heap_[r]->when < heap_[m]->when) m = r;
+    if (m == i) return;
+    swap_nodes(i, m);
+    i = m;
+  }
+}
+
+void timer_heap::publish_next() {
+  next_.store(heap_.empty() ? clock::time_point::max().time_since_epoch().count()
+                            : heap_.front()->when.time_since_epoch().count(),
+              std::memory_order_release);
+}
+
+bool timer_heap::add(timer_node* t) {
+  std::lock_guard<std::mutex> lk(mu_);
+  t->heap_index = heap_.size();
+  heap_.push_back(t);
+  sift_up(t->heap_index);
+  publish_next();
+  return heap_.front() == t;
+}
+
+bool timer_heap::remove(timer_node* t) {
+  std::lock_guard<std::mutex> lk(mu_);
+  std::size_t i = t->heap_index;
+  if (i == timer_node::npos) return false;
+  std::size_t last = heap_.size() - 1;
+  if (i != last) swap_nodes(i, last);
+  heap_.pop_back();
+  t->heap_index = timer_node::npos;
+  if (i < heap_.size()) {
+    sift_down(i);
+    sift_up(i);
+  }
+  publish_next();
+  return true;
+}
+
+void timer_heap::fire_due(clock::time_point now) {
+  std::vector<goroutine*> winners;
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    while (!heap_.empty() && heap_.front()->when <= now) {
+      timer_node* t = heap_.front();
+      swap_nodes(0, heap_.size() - 1);
+      heap_.pop_back();
+      t->heap_index = timer_node::npos;
+      if (!heap_.empty()) sift_down(0);
+      if (try_claim(t->g)) {
+        set_fired(t->g, nullptr);
+        winners.push_back(t->g);
+      }
+    }
+    publish_next();
+  }
+  for (goroutine* g : winners) unpark(g);
+}
+
+std::size_t timer_heap::size() const {
+  std::lock_guard<std::mutex> lk(mu_);
+  return heap_.size();
+}
+
+}  // namespace gofer::detail
