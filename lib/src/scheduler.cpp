@@ -49,9 +49,13 @@ void worker::push_local(context* c) {
   {
     spinlock_guard lk(runq_lock);
     runq.push_back(c);
-    runq_size.store(runq.size(), std::memory_order_seq_cst);
+    runq_size.store(runq.size(), std::memory_order_relaxed);
   }
-  rt->wake_one_idle();
+  // With one worker nobody can be idle while we run: skip the fence and the check.
+  if (rt->nthreads > 1) {
+    std::atomic_thread_fence(std::memory_order_seq_cst);  // push, then read idle_count
+    rt->wake_one_idle();
+  }
 }
 
 context* worker::pop_local() {
