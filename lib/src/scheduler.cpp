@@ -151,8 +151,16 @@ context* sched_algo::pick_next() noexcept {
   ++w_.tick;
 
   // Expired timers first: they make goroutines ready (cheap when no timer is pending).
-  clock::time_point next = rt_.timers.next();
-  if (next != clock::time_point::max() && clock::now() >= next) rt_.timers.fire_due(clock::now());
+  // Only on the dispatcher: a goroutine calls pick_next from park() while holding its own
+  // park_lock, and firing its timer there would unpark it on the same thread (deadlock).
+  // The dispatcher runs whenever the local queue is empty and every kFairnessTick picks.
+  if (context::active()->is_context(boost::fibers::type::dispatcher_context)) {
+    clock::time_point next = rt_.timers.next();
+    if (next != clock::time_point::max()) {
+      clock::time_point now = clock::now();
+      if (now >= next) rt_.timers.fire_due(now);
+    }
+  }
 
   // End of the run: hand control back to the thread's main context, which then exits.
   if (w_.main_ctx != nullptr && rt_.stop_threads.load(std::memory_order_acquire) &&
