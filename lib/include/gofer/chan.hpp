@@ -329,7 +329,10 @@ class chan : public detail::chan_handle<T> {
   chan() : base(std::make_shared<detail::chan_impl<T>>(0)) {}
   // make(chan T, capacity): buffered when capacity > 0, unbuffered when 0. May allocate.
   // Throws panic_error("makechan: size out of range") for absurd capacities.
-  explicit chan(std::size_t capacity) : base(std::make_shared<detail::chan_impl<T>>(capacity)) {}
+  // Any integer type: chan<int> c(0) must not be ambiguous with the nil constructor.
+  // A negative capacity throws the same panic, like make(chan T, -1).
+  template <class I, std::enable_if_t<std::is_integral_v<I> && !std::is_same_v<I, bool>, int> = 0>
+  explicit chan(I capacity) : base(make_impl(capacity)) {}
   // var c chan T: the nil channel.
   chan(std::nullptr_t) noexcept {}
 
@@ -354,6 +357,15 @@ class chan : public detail::chan_handle<T> {
 
   iterator begin() { return iterator(this); }
   iterator end() noexcept { return iterator(); }
+
+ private:
+  template <class I>
+  static std::shared_ptr<detail::chan_impl<T>> make_impl(I capacity) {
+    if constexpr (std::is_signed_v<I>) {
+      if (capacity < 0) detail::throw_makechan_size();
+    }
+    return std::make_shared<detail::chan_impl<T>>(static_cast<std::size_t>(capacity));
+  }
 };
 
 template <class T>
