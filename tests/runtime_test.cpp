@@ -1,0 +1,671 @@
+// tests/runtime_test.cpp — gofer::run, go, yield, sleep, num_goroutine, goroutine_id.
+//
+// Suites:
+//   runtime              behaviour under 1, 2 and 4 scheduler threads
+//   runtime_outside_run  what the runtime functions do when no run() is active
+//   runtime_options      options{} defaults (GOFER_THREADS)
+//   runtime_stress       a million goroutines, 100,000 parked ones (label `stress`)
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <array>
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+#include <optional>
+#include <set>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "gofer/gofer.hpp"
+#include "test_util.hpp"
+
+namespace gofer_test {
+namespace {
+
+using namespace std::chrono_literals;
+
+class runtime : public threads_test {
+ protected:
+  void SetUp() override { GTEST_FLAG_SET(death_test_style, "threadsafe"); }
+};
+
+// ---------------------------------------------------------------------------------------
+// run
+
+TEST_P(runtime, run_returns_zero_after_main_returns) {
+  bool ran = false;
+  EXPECT_EQ(gofer::run([&] { ran = true; }, {.threads = threads()}), 0);
+  EXPECT_TRUE(ran);
+}
+
+TEST_P(runtime, run_twice_in_a_row) {
+  for (int round = 0; round < 3; ++round) {
+    std::optional<int> got;
+    gofer::chan<int> c;
+    EXPECT_EQ(gofer::run(
+                  [&] {
+                    gofer::go([c, round]() mutable { c.send(round); });
+                    got = c.recv();
+                  },
+                  {.threads = threads()}),
+              0);
+    EXPECT_EQ(got, round);
+    EXPECT_EQ(gofer::num_goroutine(), 0u);
+  }
+}
+
+TEST_P(runtime, run_inside_a_goroutine_throws_logic_error) {
+  bool threw = false, inner_ran = false;
+  run_main(threads(), [&] {
+    try {
+      gofer::run([&] { inner_ran = true; });
+    } catch (const std::logic_error&) {
+      threw = true;
+    }
+  });
+  EXPECT_TRUE(threw);
+  EXPECT_FALSE(inner_ran);
+}
+
+TEST_P(runtime, run_from_another_thread_while_active_throws_logic_error) {
+  bool threw = false, inner_ran = false;
+  run_main(threads(), [&] {
+    std::thread t([&] {  // briefly blocks this scheduler thread: acceptable in a test
+      try {
+        gofer::run([&] { inner_ran = true; });
+      } catch (const std::logic_error&) {
+        threw = true;
+      }
+    });
+    t.join();
+  });
+  EXPECT_TRUE(threw);
+  EXPECT_FALSE(inner_ran);
+}
+
+TEST_P(runtime, num_threads_reports_the_option) {
+  unsigned inside = 0;
+  run_main(threads(), [&] { inside = gofer::num_threads(); });
+  EXPECT_EQ(inside, threads());
+  EXPECT_EQ(gofer::num_threads(), 0u);
+}
+
+// ---------------------------------------------------------------------------------------
+// go
+
+TEST_P(runtime, go_runs_the_function) {
+  gofer::chan<std::string> c;
+  std::optional<std::string> got;
+  run_main(threads(), [&] {
+    gofer::go([c]() mutable { c.send("hello from a goroutine"); });
+    got = c.recv();
+  });
+  EXPECT_EQ(got, "hello from a goroutine");
+}
+
+TEST_P(runtime, go_copies_arguments_at_the_go_statement) {
+  gofer::chan<std::string> out(1);
+  std::optional<std::string> got;
+  run_main(threads(), [&] {
+    int x = 1;
+    std::string s = "before";
+    gofer::go([out](int xv, const std::string& sv) mutable { out.send(std::to_string(xv) + sv); }, x, s);
+    x = 2;  // the goroutine must see the values of the go statement
+    s = "after";
+    got = out.recv();
+  });
+  EXPECT_EQ(got, "1before");
+}
+
+struct functor {
+  int v;
+  gofer::chan<int> out;
+  void operator()() { out.send(v); }
+};
+
+TEST_P(runtime, go_copies_the_function_object_at_the_go_statement) {
+  gofer::chan<int> out(1);
+  std::optional<int> got;
+  run_main(threads(), [&] {
+    functor f{1, out};
+    gofer::go(f);
+    f.v = 2;
+    got = out.recv();
+  });
+  EXPECT_EQ(got, 1);
+}
+
+TEST_P(runtime, go_passes_std_ref_arguments_by_reference) {
+  int target = 0;
+  gofer::chan<int> done;
+  run_main(threads(), [&] {
+    gofer::go(
+        [](int& r, gofer::chan<int> d) {
+          r = 5;
+          d.send(0);
+        },
+        std::ref(target), done);
+    done.recv();
+  });
+  EXPECT_EQ(target, 5);
+}
+
+TEST_P(runtime, go_accepts_move_only_function_and_arguments) {
+  gofer::chan<int> out(1);
+  std::optional<int> got;
+  run_main(threads(), [&] {
+    auto owned = std::make_unique<int>(40);
+    gofer::go([out, o = std::move(owned)](std::unique_ptr<int> p) mutable { out.send(*o + *p); },
+              std::make_unique<int>(2));
+    got = out.recv();
+  });
+  EXPECT_EQ(got, 42);
+}
+
+TEST_P(runtime, go_from_a_goroutine_spawns_nested_goroutines) {
+  constexpr int kDepth = 50;
+  gofer::chan<int> out(1);
+  std::optional<int> got;
+  run_main(threads(), [&] {
+    struct chain {
+      static void link(int depth, gofer::chan<int> out) {
+        if (depth == 0) {
+          out.send(kDepth);
+          return;
+        }
+        gofer::go(link, depth - 1, out);
+      }
+    };
+    gofer::go(chain::link, kDepth, out);
+    got = out.recv();
+  });
+  EXPECT_EQ(got, kDepth);
+}
+
+// ---------------------------------------------------------------------------------------
+// num_goroutine, goroutine_id
+
+TEST_P(runtime, num_goroutine_counts_main_and_live_goroutines) {
+  constexpr std::size_t kSpawned = 10;
+  std::size_t at_start = 0, after_spawn = 0, after_release = 0;
+  bool back_to_one = false;
+  gofer::chan<int> release;
+  gofer::wait_group wg;
+  run_main(threads(), [&] {
+    at_start = gofer::num_goroutine();
+    for (std::size_t i = 0; i < kSpawned; ++i) {
+      wg.add(1);
+      gofer::go([release, &wg]() mutable {
+        release.recv();
+        wg.done();
+      });
+    }
+    after_spawn = gofer::num_goroutine();
+    release.close();
+    wg.wait();
+    // done() ran, but a goroutine exists until its function has returned.
+    back_to_one = eventually([] { return gofer::num_goroutine() == 1; });
+    after_release = gofer::num_goroutine();
+  });
+  EXPECT_EQ(at_start, 1u);
+  EXPECT_EQ(after_spawn, 1 + kSpawned);
+  EXPECT_TRUE(back_to_one);
+  EXPECT_EQ(after_release, 1u);
+  EXPECT_EQ(gofer::num_goroutine(), 0u);
+}
+
+TEST_P(runtime, goroutine_id_is_one_in_main_and_distinct_per_goroutine) {
+  constexpr int kSpawned = 64;
+  std::uint64_t main_id = 0;
+  std::vector<std::uint64_t> ids;
+  bool stable = true;
+  run_main(threads(), [&] {
+    main_id = gofer::goroutine_id();
+    gofer::chan<std::uint64_t> out(kSpawned);
+    gofer::chan<bool> same(kSpawned);
+    for (int i = 0; i < kSpawned; ++i) {
+      gofer::go([out, same]() mutable {
+        std::uint64_t id = gofer::goroutine_id();
+        gofer::yield();  // may resume on another thread: the id stays
+        same.send(id == gofer::goroutine_id());
+        out.send(id);
+      });
+    }
+    for (int i = 0; i < kSpawned; ++i) {
+      ids.push_back(*out.recv());
+      stable = stable && *same.recv();
+    }
+  });
+  EXPECT_EQ(main_id, 1u);
+  EXPECT_TRUE(stable);
+  std::set<std::uint64_t> unique(ids.begin(), ids.end());
+  EXPECT_EQ(unique.size(), static_cast<std::size_t>(kSpawned)) << "goroutine ids must be distinct";
+  EXPECT_EQ(unique.count(0), 0u);
+  EXPECT_EQ(unique.count(1), 0u) << "only main is goroutine 1";
+}
+
+// ---------------------------------------------------------------------------------------
+// yield
+
+TEST_P(runtime, yield_lets_a_spawned_goroutine_run) {
+  std::atomic<bool> ran{false};
+  bool after_one_yield = false, ran_eventually = false;
+  run_main(threads(), [&] {
+    gofer::go([&] { ran = true; });
+    gofer::yield();
+    after_one_yield = ran.load();
+    ran_eventually = eventually([&] { return ran.load(); });
+  });
+  if (threads() == 1) {
+    EXPECT_TRUE(after_one_yield) << "on one thread, yield must run the goroutines queued before it";
+  }
+  EXPECT_TRUE(ran_eventually);
+}
+
+TEST_P(runtime, yield_keeps_the_caller_runnable) {
+  // Two goroutines that only ever yield both make progress and finish (no one is parked).
+  std::atomic<int> a{0}, b{0};
+  gofer::wait_group wg;
+  run_main(threads(), [&] {
+    wg.add(2);
+    for (std::atomic<int>* n : {&a, &b}) {
+      gofer::go([n, &wg] {
+        for (int i = 0; i < 1000; ++i) {
+          n->fetch_add(1);
+          gofer::yield();
+        }
+        wg.done();
+      });
+    }
+    wg.wait();
+  });
+  EXPECT_EQ(a.load(), 1000);
+  EXPECT_EQ(b.load(), 1000);
+}
+
+// ---------------------------------------------------------------------------------------
+// sleep
+
+TEST_P(runtime, sleep_waits_at_least_the_duration) {
+  std::vector<std::chrono::nanoseconds> elapsed;
+  const std::array<std::chrono::nanoseconds, 3> want = {1ms, 5ms, 30ms};
+  run_main(threads(), [&] {
+    for (auto d : want) {
+      auto t0 = std::chrono::steady_clock::now();
+      gofer::sleep(d);
+      elapsed.push_back(std::chrono::steady_clock::now() - t0);
+    }
+  });
+  ASSERT_EQ(elapsed.size(), want.size());
+  for (std::size_t i = 0; i < want.size(); ++i) {
+    EXPECT_GE(elapsed[i].count(), want[i].count()) << "sleep(" << want[i].count() << "ns)";
+  }
+}
+
+TEST_P(runtime, sleep_zero_or_negative_returns) {
+  bool returned = false;
+  run_main(threads(), [&] {
+    gofer::sleep(0ns);
+    gofer::sleep(-5ms);
+    returned = true;
+  });
+  EXPECT_TRUE(returned);
+}
+
+TEST_P(runtime, sleep_parks_only_the_goroutine) {
+  // A goroutine asleep for an hour must not hold up the others, even on one thread, and
+  // must be unwound from its sleep when main returns.
+  std::atomic<int> unwound{0}, woke{0};
+  std::optional<int> got;
+  gofer::chan<int> c;
+  auto t0 = std::chrono::steady_clock::now();
+  run_main(threads(), [&] {
+    gofer::go([&] {
+      destroy_counter guard(unwound);
+      gofer::sleep(1h);
+      woke = 1;
+    });
+    gofer::go([c]() mutable { c.send(1); });
+    got = c.recv();
+  });
+  EXPECT_EQ(got, 1);
+  EXPECT_EQ(woke.load(), 0);
+  EXPECT_EQ(unwound.load(), 1);
+  EXPECT_TRUE(std::chrono::steady_clock::now() - t0 < 1h);
+}
+
+TEST_P(runtime, many_sleepers_all_wake) {
+  constexpr int kSleepers = 200;
+  std::atomic<int> woke{0};
+  gofer::wait_group wg;
+  run_main(threads(), [&] {
+    for (int i = 0; i < kSleepers; ++i) {
+      wg.add(1);
+      gofer::go([&, i] {
+        gofer::sleep(std::chrono::microseconds(100 * (i % 10)));
+        woke.fetch_add(1);
+        wg.done();
+      });
+    }
+    wg.wait();
+  });
+  EXPECT_EQ(woke.load(), kSleepers);
+}
+
+// ---------------------------------------------------------------------------------------
+// shutdown: leftover goroutines
+
+TEST_P(runtime, leftover_goroutines_are_unwound_and_their_destructors_run) {
+  std::atomic<int> started{0}, unwound{0}, continued{0};
+  gofer::wait_group never_done;  // outlives run(): a goroutine waits on it
+  gofer::chan<int> full(1);
+  gofer::chan<int> silent, unheard, ranged;
+  int kinds = 0;
+  run_main(threads(), [&] {
+    never_done.add(1);
+    full.send(0);
+    auto blocker = [&](auto block) {
+      ++kinds;
+      gofer::go([&, block]() mutable {
+        destroy_counter guard(unwound);
+        started.fetch_add(1);
+        block();
+        continued.fetch_add(1);  // never reached
+      });
+    };
+    blocker([silent]() mutable { silent.recv(); });        // recv, nobody sends
+    blocker([unheard]() mutable { unheard.send(1); });     // unbuffered send, nobody receives
+    blocker([full]() mutable { full.send(1); });           // send on a full buffer
+    blocker([] { gofer::chan<int>(nullptr).send(1); });    // nil send
+    blocker([] { gofer::chan<int>(nullptr).recv(); });     // nil recv
+    blocker([&never_done] { never_done.wait(); });         // wait_group
+    blocker([ranged]() mutable { for (int v : ranged) (void)v; });  // range-for
+    blocker([] { gofer::sleep(1h); });                     // sleep
+    blocker([silent]() mutable {                           // parked a few frames down
+      struct inner {
+        static void deeper(gofer::chan<int> c) { c.recv(); }
+      };
+      inner::deeper(silent);
+    });
+    ASSERT_TRUE(eventually([&] { return started.load() == kinds; }));
+    ASSERT_TRUE(wait_parked_receivers(silent, 2));
+    ASSERT_TRUE(wait_parked_senders(unheard, 1));
+    ASSERT_TRUE(wait_parked_senders(full, 1));
+    ASSERT_TRUE(wait_parked_receivers(ranged, 1));
+    EXPECT_EQ(gofer::num_goroutine(), 1u + kinds);
+  });  // main returns: every other goroutine is blocked forever
+  EXPECT_EQ(continued.load(), 0) << "a leftover goroutine's blocking op returned normally";
+  EXPECT_EQ(unwound.load(), kinds) << "every leftover goroutine's stack must be unwound";
+  EXPECT_EQ(full.len(), 1u) << "an unwound sender must not deliver its value";
+  EXPECT_EQ(parked_receivers(silent), 0u) << "unwound goroutines must leave the wait queues";
+  EXPECT_EQ(parked_senders(unheard), 0u);
+  EXPECT_EQ(parked_senders(full), 0u);
+  EXPECT_EQ(parked_receivers(ranged), 0u);
+}
+
+TEST_P(runtime, goroutine_never_started_at_shutdown_is_dropped) {
+  std::weak_ptr<int> weak;
+  std::atomic<int> ran{0};
+  gofer::chan<int> never;
+  run_main(threads(), [&] {
+    auto witness = std::make_shared<int>(7);
+    weak = witness;
+    // Main returns without blocking or yielding: on one thread this goroutine never starts.
+    gofer::go([witness, &ran, never]() mutable {
+      ran = 1;
+      never.recv();  // if it did start (other threads), it blocks and is unwound
+    });
+  });
+  EXPECT_TRUE(weak.expired()) << "the never-run goroutine's captured state was not destroyed";
+  if (threads() == 1) {
+    EXPECT_EQ(ran.load(), 0);
+  }
+  EXPECT_EQ(parked_receivers(never), 0u);
+}
+
+TEST_P(runtime, goroutines_spawned_by_leftovers_are_unwound_too) {
+  std::atomic<int> unwound{0};
+  gofer::chan<int> never;
+  run_main(threads(), [&] {
+    gofer::go([&, never]() mutable {
+      destroy_counter guard(unwound);
+      gofer::go([&, never]() mutable {
+        destroy_counter inner(unwound);
+        never.recv();
+      });
+      never.recv();
+    });
+    ASSERT_TRUE(wait_parked_receivers(never, 2));
+  });
+  EXPECT_EQ(unwound.load(), 2);
+}
+
+TEST_P(runtime, run_after_shutdown_with_leftovers_works) {
+  std::optional<int> got;
+  gofer::chan<int> never;
+  run_main(threads(), [&] {
+    gofer::go([never]() mutable { never.recv(); });
+    ASSERT_TRUE(wait_parked_receivers(never, 1));
+  });
+  run_main(threads(), [&] {
+    gofer::chan<int> c;
+    gofer::go([c]() mutable { c.send(3); });
+    got = c.recv();
+    EXPECT_EQ(gofer::num_goroutine(), 1u) << "the previous run's goroutines are gone";
+  });
+  EXPECT_EQ(got, 3);
+}
+
+// ---------------------------------------------------------------------------------------
+// stacks
+
+int touch_large_frame(int seed) {
+  volatile char buf[256 * 1024];  // far beyond the 64 KiB default stack
+  for (std::size_t i = 0; i < sizeof buf; i += 512) buf[i] = static_cast<char>(seed + i);
+  int sum = 0;
+  for (std::size_t i = 0; i < sizeof buf; i += 512) sum += buf[i];
+  return sum;
+}
+
+TEST_P(runtime, stack_size_option_allows_large_frames) {
+  std::optional<int> got;
+  const int want = [] {
+    int sum = 0;
+    for (std::size_t i = 0; i < 256 * 1024; i += 512) sum += static_cast<char>(1 + i);
+    return sum;
+  }();
+  EXPECT_EQ(gofer::run(
+                [&] {
+                  gofer::chan<int> out;
+                  gofer::go([out]() mutable { out.send(touch_large_frame(1)); });
+                  got = out.recv();
+                },
+                {.threads = threads(), .stack_size = 1u << 20}),
+            0);
+  EXPECT_EQ(got, want);
+}
+
+// ---------------------------------------------------------------------------------------
+// panics: an exception escaping a goroutine ends the process with status 2
+
+TEST_P(runtime, exception_escaping_a_goroutine_prints_panic_and_exits_2) {
+  const unsigned n = threads();
+  EXPECT_EXIT(
+      {
+        gofer::run(
+            [] {
+              gofer::go([] { throw std::runtime_error("boom"); });
+              gofer::chan<int>().recv();  // main waits; the panic ends the process first
+            },
+            {.threads = n});
+        std::fprintf(stderr, "run returned\n");
+        std::exit(0);
+      },
+      ::testing::ExitedWithCode(2), "panic: boom");
+}
+
+TEST_P(runtime, panic_report_names_the_goroutine) {
+  const unsigned n = threads();
+  EXPECT_EXIT(
+      {
+        gofer::run([] { gofer::go([] { throw std::runtime_error("boom"); }); gofer::chan<int>().recv(); },
+                   {.threads = n});
+        std::exit(0);
+      },
+      ::testing::ExitedWithCode(2), "goroutine [0-9]+ \\[running\\]");
+}
+
+TEST_P(runtime, exception_escaping_main_prints_panic_and_exits_2) {
+  const unsigned n = threads();
+  EXPECT_EXIT(
+      {
+        gofer::run([] { throw std::runtime_error("boom from main"); }, {.threads = n});
+        std::exit(0);
+      },
+      ::testing::ExitedWithCode(2), "panic: boom from main(.|\n)*goroutine 1 \\[running\\]");
+}
+
+TEST_P(runtime, unrecovered_send_on_closed_channel_exits_2) {
+  const unsigned n = threads();
+  EXPECT_EXIT(
+      {
+        gofer::run(
+            [] {
+              gofer::chan<int> c(1);
+              c.close();
+              gofer::go([c]() mutable { c.send(1); });
+              gofer::chan<int>().recv();
+            },
+            {.threads = n});
+        std::exit(0);
+      },
+      ::testing::ExitedWithCode(2), "panic: send on closed channel");
+}
+
+INSTANTIATE_TEST_SUITE_P(, runtime, ::testing::ValuesIn(kThreadCounts), threads_name);
+
+// ---------------------------------------------------------------------------------------
+// outside run()
+
+TEST(runtime_outside_run, go_throws_logic_error) {
+  bool ran = false;
+  EXPECT_THROW(gofer::go([&] { ran = true; }), std::logic_error);
+  EXPECT_FALSE(ran);
+}
+
+TEST(runtime_outside_run, sleep_positive_throws_logic_error_and_non_positive_returns) {
+  EXPECT_THROW(gofer::sleep(1ms), std::logic_error);
+  EXPECT_NO_THROW(gofer::sleep(0ns));
+  EXPECT_NO_THROW(gofer::sleep(-1ms));
+}
+
+TEST(runtime_outside_run, queries_return_zero_and_yield_returns) {
+  EXPECT_EQ(gofer::num_goroutine(), 0u);
+  EXPECT_EQ(gofer::num_threads(), 0u);
+  EXPECT_EQ(gofer::goroutine_id(), 0u);
+  gofer::yield();  // returns at once
+}
+
+// ---------------------------------------------------------------------------------------
+// options
+
+TEST(runtime_options, threads_zero_uses_GOFER_THREADS_then_hardware_concurrency) {
+  const char* saved = std::getenv("GOFER_THREADS");
+  std::optional<std::string> old = saved ? std::optional<std::string>(saved) : std::nullopt;
+
+  unsigned with_env = 0, without_env = 0;
+  ::setenv("GOFER_THREADS", "3", 1);
+  EXPECT_EQ(gofer::run([&] { with_env = gofer::num_threads(); }), 0);
+  ::unsetenv("GOFER_THREADS");
+  EXPECT_EQ(gofer::run([&] { without_env = gofer::num_threads(); }), 0);
+  if (old) ::setenv("GOFER_THREADS", old->c_str(), 1);
+
+  EXPECT_EQ(with_env, 3u);
+  if (std::thread::hardware_concurrency() > 0) {
+    EXPECT_EQ(without_env, std::thread::hardware_concurrency());
+  }
+  EXPECT_GE(without_env, 1u);
+}
+
+// ---------------------------------------------------------------------------------------
+// stress (label `stress`, 300 s): run with `ctest -L stress`
+
+class runtime_stress : public threads_test {};
+
+TEST_P(runtime_stress, million_goroutines_all_finish) {
+  constexpr int kGoroutines = 1'000'000;
+  std::atomic<int> ran{0};
+  int ran_at_wait = -1;
+  gofer::wait_group wg;
+  const auto t0 = std::chrono::steady_clock::now();
+  run_main(threads(), [&] {
+    wg.add(kGoroutines);
+    for (int i = 0; i < kGoroutines; ++i) {
+      gofer::go([&] {
+        ran.fetch_add(1, std::memory_order_relaxed);
+        wg.done();
+      });
+    }
+    wg.wait();
+    ran_at_wait = ran.load();
+  });
+  const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  std::printf("[          ] %d goroutines on %u threads: %.2f s\n", kGoroutines, threads(), secs);
+  RecordProperty("seconds", std::to_string(secs));
+  EXPECT_EQ(ran_at_wait, kGoroutines);
+  EXPECT_EQ(ran.load(), kGoroutines);
+}
+
+TEST_P(runtime_stress, hundred_thousand_goroutines_parked_on_one_channel_released_by_close) {
+  constexpr int kGoroutines = 100'000;
+  std::atomic<int> started{0}, saw_close{0};
+  gofer::wait_group wg;
+  gofer::chan<int> c;
+  std::size_t alive = 0;
+  run_main(threads(), [&] {
+    wg.add(kGoroutines);
+    for (int i = 0; i < kGoroutines; ++i) {
+      gofer::go([&, c]() mutable {
+        started.fetch_add(1, std::memory_order_relaxed);
+        if (!c.recv()) saw_close.fetch_add(1, std::memory_order_relaxed);
+        wg.done();
+      });
+    }
+    ASSERT_TRUE(eventually([&] { return started.load() == kGoroutines; }));
+    ASSERT_TRUE(wait_parked_receivers(c, kGoroutines));
+    alive = gofer::num_goroutine();
+    c.close();
+    wg.wait();
+  });
+  EXPECT_EQ(alive, 1u + kGoroutines);
+  EXPECT_EQ(saw_close.load(), kGoroutines);
+}
+
+TEST_P(runtime_stress, hundred_thousand_leftover_goroutines_are_unwound) {
+  constexpr int kGoroutines = 100'000;
+  std::atomic<int> started{0}, unwound{0};
+  gofer::chan<int> never;
+  run_main(threads(), [&] {
+    for (int i = 0; i < kGoroutines; ++i) {
+      gofer::go([&, never]() mutable {
+        destroy_counter guard(unwound);
+        started.fetch_add(1, std::memory_order_relaxed);
+        never.recv();
+      });
+    }
+    ASSERT_TRUE(eventually([&] { return started.load() == kGoroutines; }));
+  });
+  EXPECT_EQ(unwound.load(), kGoroutines);
+}
+
+INSTANTIATE_TEST_SUITE_P(, runtime_stress, ::testing::ValuesIn(kThreadCounts), threads_name);
+
+}  // namespace
+}  // namespace gofer_test

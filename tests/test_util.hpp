@@ -1,0 +1,138 @@
+// tests/test_util.hpp — helpers shared by gofer's GoogleTest files.
+//
+//   threads_test       fixture base: TEST_P over scheduler thread counts (1, 2, 4)
+//   run_main           gofer::run(fn, {.threads = n}) and expect exit code 0
+//   eventually         yield until a condition holds (ordering without sleeps)
+//   parked_senders / parked_receivers / wait_parked
+//                      how many goroutines wait in a channel's queues (white-box)
+//   tracked            a value type that counts its live instances (leak check)
+//   destroy_counter    RAII witness: increments a counter in its destructor (unwinding)
+//   panic_text         runs f, returns the what() of the panic_error it threw, or ""
+//
+// Ordering rule of this suite: never sleep to order events. "Goroutine G is parked on
+// channel c" is established by looking at c's waiter queue under c's lock (through
+// detail::chan_access, the same door select and timers use): once G's waiter is linked,
+// G's arrival order is fixed, which is exactly what the FIFO rules talk about.
+#pragma once
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstddef>
+#include <functional>
+#include <string>
+#include <utility>
+
+#include "gofer/gofer.hpp"
+
+namespace gofer_test {
+
+inline constexpr unsigned kThreadCounts[] = {1, 2, 4};
+
+// Base for fixtures parameterised over the number of scheduler threads.
+class threads_test : public ::testing::TestWithParam<unsigned> {
+ protected:
+  unsigned threads() const { return GetParam(); }
+};
+
+inline std::string threads_name(const ::testing::TestParamInfo<unsigned>& info) {
+  return "threads_" + std::to_string(info.param);
+}
+
+// Runs fn as gofer's main goroutine on `threads` scheduler threads; expects run() == 0.
+inline void run_main(unsigned threads, std::function<void()> fn) {
+  EXPECT_EQ(gofer::run(std::move(fn), {.threads = threads}), 0);
+}
+
+// Yields (gofer::yield, so other goroutines run) until pred() holds. Returns false after
+// `limit`, which is a failure bound, not a way to order events: a correct runtime meets
+// every condition used here within microseconds to milliseconds.
+template <class Pred>
+bool eventually(Pred pred, std::chrono::seconds limit = std::chrono::seconds(30)) {
+  const auto deadline = std::chrono::steady_clock::now() + limit;
+  for (unsigned i = 0;; ++i) {
+    if (pred()) return true;
+    if ((i & 63) == 0 && std::chrono::steady_clock::now() > deadline) return pred();
+    gofer::yield();
+  }
+}
+
+namespace detail {
+inline std::size_t count_queue(const gofer::detail::waitq& q) {
+  std::size_t n = 0;
+  for (const gofer::detail::waiter* w = q.front(); w != nullptr; w = w->next) {
+    if (++n > (std::size_t{1} << 26)) break;  // a corrupted (cyclic) queue: don't hang
+  }
+  return n;
+}
+}  // namespace detail
+
+// Goroutines parked in send() on the channel (0 for nil). Takes the channel lock.
+template <class T>
+std::size_t parked_senders(const gofer::detail::chan_handle<T>& h) {
+  auto* impl = gofer::detail::chan_access::get(h);
+  if (impl == nullptr) return 0;
+  gofer::detail::spinlock_guard g(impl->lock);
+  return detail::count_queue(impl->sendq);
+}
+
+// Goroutines parked in recv() on the channel (0 for nil). Takes the channel lock.
+template <class T>
+std::size_t parked_receivers(const gofer::detail::chan_handle<T>& h) {
+  auto* impl = gofer::detail::chan_access::get(h);
+  if (impl == nullptr) return 0;
+  gofer::detail::spinlock_guard g(impl->lock);
+  return detail::count_queue(impl->recvq);
+}
+
+// Yields until exactly n goroutines are parked sending (resp. receiving) on h.
+template <class T>
+bool wait_parked_senders(const gofer::detail::chan_handle<T>& h, std::size_t n) {
+  return eventually([&] { return parked_senders(h) == n; });
+}
+template <class T>
+bool wait_parked_receivers(const gofer::detail::chan_handle<T>& h, std::size_t n) {
+  return eventually([&] { return parked_receivers(h) == n; });
+}
+
+// A value that counts its live instances, so a test can check that a channel destroys
+// what it buffered and that no copy leaks.
+struct tracked {
+  static inline std::atomic<long> live{0};
+  int v = 0;
+  explicit tracked(int x) noexcept : v(x) { live.fetch_add(1); }
+  tracked(const tracked& o) noexcept : v(o.v) { live.fetch_add(1); }
+  tracked(tracked&& o) noexcept : v(o.v) { live.fetch_add(1); }
+  tracked& operator=(const tracked&) noexcept = default;
+  tracked& operator=(tracked&&) noexcept = default;
+  ~tracked() { live.fetch_sub(1); }
+};
+
+// Increments *counter when destroyed: proves a goroutine's stack was unwound.
+class destroy_counter {
+ public:
+  explicit destroy_counter(std::atomic<int>& counter) noexcept : counter_(&counter) {}
+  destroy_counter(const destroy_counter&) = delete;
+  destroy_counter& operator=(const destroy_counter&) = delete;
+  ~destroy_counter() { counter_->fetch_add(1); }
+
+ private:
+  std::atomic<int>* counter_;
+};
+
+// Runs f; returns the what() of the gofer::panic_error it throws, "" if it returns, and
+// "<other exception>" if it throws something else (goroutine_exit is let through).
+template <class F>
+std::string panic_text(F&& f) {
+  try {
+    std::forward<F>(f)();
+  } catch (const gofer::panic_error& e) {
+    return e.what();
+  } catch (const std::exception& e) {
+    return std::string("<other exception: ") + e.what() + ">";
+  }
+  return "";
+}
+
+}  // namespace gofer_test
