@@ -87,6 +87,10 @@ TEST(chan_api, make_with_literal_zero_capacity_compiles) {
       << "gofer::chan<int> c(0) does not compile (ambiguous with chan(std::nullptr_t))";
 }
 
+TEST_P(chan, make_with_negative_capacity_panics) {
+  EXPECT_EQ(panic_text([] { gofer::chan<int> c(-1); }), "makechan: size out of range");
+}
+
 TEST_P(chan, make_with_absurd_capacity_panics) {
   std::string msg = panic_text([] { gofer::chan<std::uint64_t> c(std::numeric_limits<std::size_t>::max()); });
   EXPECT_EQ(msg, "makechan: size out of range");
@@ -208,6 +212,50 @@ TEST_P(chan, unbuffered_receive_happens_before_send_completes) {
       c.send(0);
       EXPECT_EQ(a, "hello, world");
     });
+  }
+}
+
+// Go memory model: "The kth receive on a channel with capacity C is synchronized before
+// the completion of the k+Cth send" — a channel of capacity 1 works as a mutex.
+TEST_P(chan, buffered_channel_of_capacity_one_is_a_mutex) {
+  constexpr int kGoroutines = 8, kEach = 2000;
+  long counter = 0;  // deliberately not atomic: guarded by the channel
+  gofer::chan<int> sem(1);
+  gofer::wait_group wg;
+  run_main(threads(), [&] {
+    wg.add(kGoroutines);
+    for (int g = 0; g < kGoroutines; ++g) {
+      gofer::go([&, sem]() mutable {
+        for (int i = 0; i < kEach; ++i) {
+          sem.send(0);  // acquire
+          long seen = counter;
+          if (i % 64 == 0) gofer::yield();  // hold the "lock" across a reschedule
+          counter = seen + 1;
+          sem.recv();  // release
+        }
+        wg.done();
+      });
+    }
+    wg.wait();
+  });
+  EXPECT_EQ(counter, long{kGoroutines} * kEach);
+}
+
+// Go memory model: "The closing of a channel is synchronized before a receive that
+// returns because the channel is closed."
+TEST_P(chan, close_happens_before_a_receive_that_returns_nullopt) {
+  for (int round = 0; round < 50; ++round) {
+    std::vector<int> data;  // deliberately not atomic
+    bool ok = false;
+    gofer::chan<int> c;
+    run_main(threads(), [&] {
+      gofer::go([&data, c]() mutable {
+        data.assign(100, 7);
+        c.close();
+      });
+      ok = !c.recv().has_value() && data == std::vector<int>(100, 7);
+    });
+    EXPECT_TRUE(ok) << "round " << round;
   }
 }
 

@@ -86,6 +86,9 @@ template <class T> class recv_chan;
 
 namespace detail {
 
+// Outcome of one channel operation attempted under the channel lock.
+enum class op_result { done, not_ready, closed };
+
 // Non-template part of every channel: the lock, the flags and the waiter queues.
 // Implemented in lib/src/chan.cpp.
 struct chan_base {
@@ -154,27 +157,67 @@ struct chan_impl final : chan_base {
     count.store(count.load(std::memory_order_relaxed) - 1, std::memory_order_relaxed);
   }
 
-  // The send paths of Go's chansend. Returns true if v was delivered (moved from).
-  // Blocking: parks until a receiver takes v; throws on close. Non-blocking: false if not ready.
-  bool send(T& v, bool block) GOFER_EXCLUDES(lock) {
-    lock.lock();
-    if (closed) {
-      lock.unlock();
-      throw_send_on_closed();
-    }
+  // ---- the paths of Go's chansend/chanrecv that run under the lock (select uses them too)
+
+  // Tries to send v with the lock held: hands it to a parked receiver (claimed; `wake` is
+  // set to its goroutine, to unpark after unlocking) or appends it to the buffer.
+  // Returns done (v moved from), not_ready, or closed (v untouched).
+  op_result send_locked(T& v, goroutine*& wake) GOFER_REQUIRES(lock) {
+    if (closed) return op_result::closed;
     // A parked receiver takes v directly, even on a buffered channel (its buffer is empty).
     if (waiter* r = recvq.dequeue_claimed()) {
       static_cast<std::optional<T>*>(r->elem)->emplace(std::move(v));
       r->success = true;
       set_fired(r->g, r);
-      lock.unlock();
-      unpark(r->g);
-      return true;
+      wake = r->g;
+      return op_result::done;
     }
     if (count.load(std::memory_order_relaxed) < cap) {
       push_buf(std::move(v));
-      lock.unlock();
-      return true;
+      return op_result::done;
+    }
+    return op_result::not_ready;
+  }
+
+  // Tries to receive into out with the lock held: the oldest buffered value (and, if a
+  // sender is parked on the full buffer, its value moves to the tail: FIFO holds) or a parked
+  // sender's value. Returns done, not_ready, or closed (closed and drained; out untouched).
+  op_result recv_locked(std::optional<T>& out, goroutine*& wake) GOFER_REQUIRES(lock) {
+    if (count.load(std::memory_order_relaxed) > 0) {
+      pop_buf(out);
+      if (waiter* s = sendq.dequeue_claimed()) {
+        push_buf(std::move(*static_cast<T*>(s->elem)));
+        s->success = true;
+        set_fired(s->g, s);
+        wake = s->g;
+      }
+      return op_result::done;
+    }
+    if (waiter* s = sendq.dequeue_claimed()) {  // unbuffered: take straight from the sender
+      out.emplace(std::move(*static_cast<T*>(s->elem)));
+      s->success = true;
+      set_fired(s->g, s);
+      wake = s->g;
+      return op_result::done;
+    }
+    return closed ? op_result::closed : op_result::not_ready;
+  }
+
+  // c <- v (block) or its select-with-default form. Returns true if v was delivered (moved
+  // from); false only when !block and the channel is not ready. Throws on a closed channel.
+  bool send(T& v, bool block) GOFER_EXCLUDES(lock) {
+    goroutine* wake = nullptr;
+    lock.lock();
+    switch (send_locked(v, wake)) {
+      case op_result::done:
+        lock.unlock();
+        if (wake != nullptr) unpark(wake);
+        return true;
+      case op_result::closed:
+        lock.unlock();
+        throw_send_on_closed();
+      case op_result::not_ready:
+        break;
     }
     if (!block) {
       lock.unlock();
@@ -197,35 +240,16 @@ struct chan_impl final : chan_base {
     return true;
   }
 
-  // The receive paths of Go's chanrecv. Returns a value, or nullopt when closed and drained
-  // (or, non-blocking, when nothing is ready).
+  // v, ok := <-c (block) or its select-with-default form: a value, or nullopt when closed
+  // and drained (or, when !block, when nothing is ready).
   std::optional<T> recv(bool block) GOFER_EXCLUDES(lock) {
     std::optional<T> out;
+    goroutine* wake = nullptr;
     lock.lock();
-    if (count.load(std::memory_order_relaxed) > 0) {
-      pop_buf(out);
-      // The buffer was full if a sender waits: its value goes to the tail, keeping FIFO.
-      if (waiter* s = sendq.dequeue_claimed()) {
-        push_buf(std::move(*static_cast<T*>(s->elem)));
-        s->success = true;
-        set_fired(s->g, s);
-        lock.unlock();
-        unpark(s->g);
-        return out;
-      }
+    op_result r = recv_locked(out, wake);
+    if (r != op_result::not_ready || !block) {
       lock.unlock();
-      return out;
-    }
-    if (waiter* s = sendq.dequeue_claimed()) {  // unbuffered: take straight from the sender
-      out.emplace(std::move(*static_cast<T*>(s->elem)));
-      s->success = true;
-      set_fired(s->g, s);
-      lock.unlock();
-      unpark(s->g);
-      return out;
-    }
-    if (closed || !block) {
-      lock.unlock();
+      if (wake != nullptr) unpark(wake);
       return out;
     }
     goroutine* g = current_goroutine();
