@@ -152,6 +152,20 @@ void unpark(goroutine* g) noexcept {
 
 void throw_goroutine_exit() { throw goroutine_exit{}; }
 
+void fatal_error(const char* msg) noexcept {
+  goroutine* g = current_goroutine();
+  std::fflush(stdout);
+  std::fprintf(stderr, "fatal error: %s\n\ngoroutine %llu [running]:\n", msg,
+               static_cast<unsigned long long>(g != nullptr ? g->id : 0));
+  std::fflush(stderr);
+  std::_Exit(2);
+}
+
+bool runtime_stopping() noexcept {
+  runtime* rt = current_runtime();
+  return rt != nullptr && rt->stopping.load(std::memory_order_acquire);
+}
+
 void block_forever(wait_reason why) {
   goroutine* g = current_goroutine_or_throw("blocking forever (nil channel or empty select)");
   begin_wait(g);
@@ -352,12 +366,13 @@ void sleep(std::chrono::nanoseconds d) {
   detail::runtime* rt = detail::current_runtime();
   detail::timer_node t;
   t.when = detail::clock::now() + std::chrono::duration_cast<detail::clock::duration>(d);
+  t.fire = &detail::fire_sleep;
   t.g = g;
   detail::begin_wait(g);
-  if (rt->timers.add(&t)) rt->wake_one_idle();
+  if (rt->timers->add(&t)) rt->wake_one_idle();
   detail::park(g, detail::wait_reason::sleep, nullptr);
   if (detail::woken_by_shutdown(g)) {
-    rt->timers.remove(&t);
+    rt->timers->remove(&t);
     detail::throw_goroutine_exit();
   }
 }

@@ -155,10 +155,10 @@ context* sched_algo::pick_next() noexcept {
   // park_lock, and firing its timer there would unpark it on the same thread (deadlock).
   // The dispatcher runs whenever the local queue is empty and every kFairnessTick picks.
   if (context::active()->is_context(boost::fibers::type::dispatcher_context)) {
-    clock::time_point next = rt_.timers.next();
+    clock::time_point next = rt_.timers->next();
     if (next != clock::time_point::max()) {
       clock::time_point now = clock::now();
-      if (now >= next) rt_.timers.fire_due(now);
+      if (now >= next) rt_.timers->fire_due(now);
     }
   }
 
@@ -216,7 +216,7 @@ void sched_algo::suspend_until(std::chrono::steady_clock::time_point const& abs_
   }
   bool work = rt_.has_work_anywhere() || rt_.stop_threads.load(std::memory_order_seq_cst);
   if (!work) {
-    clock::time_point deadline = std::min(abs_time, rt_.timers.next());
+    clock::time_point deadline = std::min(abs_time, rt_.timers->next());
     std::unique_lock<std::mutex> lk(w_.sleep_mu);
     if (deadline == clock::time_point::max()) {
       w_.sleep_cv.wait(lk, [&] { return w_.wakeup; });

@@ -5,9 +5,11 @@
 // nothing afterwards. The scheduler fires due timers from pick_next and sleeps in
 // suspend_until no longer than the earliest deadline (next()).
 //
-// Why the claim happens under the heap lock: a goroutine woken by someone else (shutdown)
-// removes its node under the same lock before its stack frame dies, so the firing thread
-// never touches a dead node. The winner's unpark happens after unlocking.
+// Every node's fire() runs under the heap lock. That is what makes sleep and timer
+// channels safe: a goroutine woken by someone else (shutdown) removes its sleep node under
+// the same lock before its stack frame dies, and timer::stop/reset remove the node and drain
+// its channel under the same lock, so no stale tick can arrive after they return.
+// Goroutines released by a fire are woken after unlocking.
 #include "detail/runtime_impl.hpp"
 
 namespace gofer::detail {
@@ -44,8 +46,19 @@ void timer_heap::publish_next() {
               std::memory_order_release);
 }
 
+timer_heap::~timer_heap() {
+  for (timer_node* t : heap_) {
+    t->heap_index = timer_node::npos;
+    if (t->dispose != nullptr) t->dispose(t);
+  }
+}
+
 bool timer_heap::add(timer_node* t) {
   std::lock_guard<std::mutex> lk(mu_);
+  return add_locked(t);
+}
+
+bool timer_heap::add_locked(timer_node* t) {
   t->heap_index = heap_.size();
   heap_.push_back(t);
   sift_up(t->heap_index);
@@ -55,6 +68,10 @@ bool timer_heap::add(timer_node* t) {
 
 bool timer_heap::remove(timer_node* t) {
   std::lock_guard<std::mutex> lk(mu_);
+  return remove_locked(t);
+}
+
+bool timer_heap::remove_locked(timer_node* t) {
   std::size_t i = t->heap_index;
   if (i == timer_node::npos) return false;
   std::size_t last = heap_.size() - 1;
@@ -70,7 +87,7 @@ bool timer_heap::remove(timer_node* t) {
 }
 
 void timer_heap::fire_due(clock::time_point now) {
-  std::vector<goroutine*> winners;
+  std::vector<goroutine*> wake;
   {
     std::lock_guard<std::mutex> lk(mu_);
     while (!heap_.empty() && heap_.front()->when <= now) {
@@ -79,14 +96,25 @@ void timer_heap::fire_due(clock::time_point now) {
       heap_.pop_back();
       t->heap_index = timer_node::npos;
       if (!heap_.empty()) sift_down(0);
-      if (try_claim(t->g)) {
-        set_fired(t->g, nullptr);
-        winners.push_back(t->g);
+      if (t->fire(t, now, wake)) {
+        add_locked(t);  // a ticker: fire() moved `when` past `now`
+      } else if (t->dispose != nullptr) {
+        t->dispose(t);
       }
     }
     publish_next();
   }
-  for (goroutine* g : winners) unpark(g);
+  for (goroutine* g : wake) unpark(g);
+}
+
+bool fire_sleep(timer_node* self, clock::time_point, std::vector<goroutine*>& wake) {
+  // Under the heap lock: a goroutine woken by someone else (shutdown) removes its node
+  // under the same lock before its stack frame dies, so `self` is alive here.
+  if (try_claim(self->g)) {
+    set_fired(self->g, nullptr);
+    wake.push_back(self->g);
+  }
+  return false;
 }
 
 std::size_t timer_heap::size() const {

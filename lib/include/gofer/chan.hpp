@@ -98,6 +98,9 @@ struct chan_base {
   // element move; nothing under it parks or wakes a goroutine (wakes happen after unlock).
   mutable spinlock lock;
   const std::size_t cap;
+  // A timer's channel (time.hpp): len() and cap() report 0, as Go 1.23's synchronous timer
+  // channels do. Set before the channel is shared.
+  bool timer_chan = false;
   // Buffered element count. Written under `lock`; read without it by len() (relaxed).
   std::atomic<std::size_t> count{0};
   std::size_t head GOFER_GUARDED_BY(lock) = 0;  // ring index of the oldest element
@@ -275,8 +278,10 @@ struct chan_impl final : chan_base {
 template <class T>
 class chan_handle {
  public:
-  std::size_t len() const noexcept { return impl_ ? impl_->count.load(std::memory_order_relaxed) : 0; }
-  std::size_t cap() const noexcept { return impl_ ? impl_->cap : 0; }
+  std::size_t len() const noexcept {
+    return impl_ && !impl_->timer_chan ? impl_->count.load(std::memory_order_relaxed) : 0;
+  }
+  std::size_t cap() const noexcept { return impl_ && !impl_->timer_chan ? impl_->cap : 0; }
   explicit operator bool() const noexcept { return impl_ != nullptr; }
   friend bool operator==(const chan_handle& a, const chan_handle& b) noexcept { return a.impl_ == b.impl_; }
   friend bool operator==(const chan_handle& a, std::nullptr_t) noexcept { return a.impl_ == nullptr; }
@@ -337,6 +342,12 @@ class chan_range_iterator {
 struct chan_access {
   template <class T>
   static chan_impl<T>* get(const chan_handle<T>& h) noexcept { return h.impl_.get(); }
+  template <class T>
+  static recv_chan<T> make_recv(std::shared_ptr<chan_impl<T>> p) noexcept {
+    recv_chan<T> r;
+    r.impl_ = std::move(p);
+    return r;
+  }
 };
 
 }  // namespace detail

@@ -2,11 +2,15 @@
 //
 //   runtime.hpp  run, go, yield, sleep, num_goroutine, options
 //   chan.hpp     chan, send_chan, recv_chan
-//   sync.hpp     wait_group
+//   select.hpp   select, recv_case, send_case, default_case
+//   time.hpp     after, tick, timer, ticker
+//   sync.hpp     wait_group, mutex, rw_mutex, once, cond
 //   panic.hpp    panic_error
 #pragma once
 
 #include "gofer/chan.hpp"
 #include "gofer/panic.hpp"
 #include "gofer/runtime.hpp"
+#include "gofer/select.hpp"
 #include "gofer/sync.hpp"
+#include "gofer/time.hpp"

@@ -1,13 +1,26 @@
 // gofer/sync.hpp — Go's sync package for goroutines.
 //
 //   wait_group   sync.WaitGroup: wait for a collection of goroutines to finish
+//   mutex        sync.Mutex: mutual exclusion (Lockable: std::lock_guard, std::unique_lock)
+//   rw_mutex     sync.RWMutex: many readers or one writer, writer-preferring
+//                (SharedLockable: std::shared_lock too)
+//   once         sync.Once: run a function exactly once
+//   cond         sync.Cond: wait for / announce an event, with a lock
 //
-// (mutex, rw_mutex, once and cond arrive with the select/timers/sync work.)
-// Every type here parks the *goroutine*, never the OS thread.
+// Every type here parks the *goroutine*, never the OS thread: a goroutine waiting for a
+// gofer::mutex lets its thread run other goroutines, which std::mutex would not.
+//
+// Shutdown: when main returns, a goroutine parked in any of these is unwound (see
+// runtime.hpp). While the runtime is stopping, unlocking a mutex that is not locked is
+// ignored instead of fatal, because cond::wait cannot re-take its lock while unwinding and
+// the caller's std::unique_lock will still unlock it.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
+#include <functional>
 #include <mutex>
+#include <utility>
 
 #include "gofer/detail/spinlock.hpp"
 #include "gofer/detail/wait.hpp"
@@ -64,6 +77,166 @@ class wait_group {
   mutable detail::spinlock lock_;  // guards count_ and waiters_; never parks while held
   std::int64_t count_ GOFER_GUARDED_BY(lock_) = 0;
   detail::waitq waiters_ GOFER_GUARDED_BY(lock_);  // goroutines in wait(), FIFO
+};
+
+// mutex — sync.Mutex.
+//
+// Zero value: unlocked. Not copyable or movable. Not recursive: locking a mutex the same
+// goroutine holds parks it forever (Go deadlocks too). It may be unlocked by a goroutine
+// other than the one that locked it, like Go's.
+//
+//   op \ state | unlocked        | locked                             
+//   lock()     | locks           | parks until handed the lock (FIFO)
+//   try_lock() | true, locks     | false                              
+//   unlock()   | fatal error     | unlocks, or hands it to the oldest waiter
+//
+// Fatal error: "fatal error: sync: unlock of unlocked mutex" on stderr, exit status 2 —
+// like Go, not a catchable panic. Fairness: unlock hands the mutex directly to the oldest
+// waiter (Go's starvation mode, always on): no waiter starves; throughput under heavy
+// contention is lower than with barging.
+// Memory ordering: unlock n is synchronized before the return of lock n+1.
+// Thread-safety: all members from any goroutine on any thread. lock() outside a goroutine
+// throws std::logic_error if it would have to park.
+//
+// Example:
+//   gofer::mutex mu;
+//   int counter = 0;
+//   gofer::go([&] { std::lock_guard lk(mu); ++counter; });
+class mutex {
+ public:
+  mutex() = default;
+  mutex(const mutex&) = delete;
+  mutex& operator=(const mutex&) = delete;
+
+  void lock();
+  bool try_lock() noexcept;
+  void unlock();
+
+ private:
+  detail::spinlock lock_;  // guards locked_ and waiters_; never parks while held
+  bool locked_ GOFER_GUARDED_BY(lock_) = false;
+  detail::waitq waiters_ GOFER_GUARDED_BY(lock_);  // FIFO of goroutines in lock()
+};
+
+// rw_mutex — sync.RWMutex.
+//
+// Any number of readers or one writer. Writer-preferring, like Go: once a writer waits,
+// new readers wait too, so a recursive read lock can deadlock (as in Go). When a writer
+// unlocks, every waiting reader is admitted before the next writer.
+//
+//   op \ state      | free        | readers        | writer      | readers + writer waiting
+//   lock_shared()   | reads       | reads          | parks       | parks
+//   lock()          | writes      | parks          | parks       | parks
+//   unlock_shared() | fatal error | one reader less; the last admits a waiting writer
+//   unlock()        | fatal error | fatal error    | frees; admits waiting readers, else a writer
+//
+// Fatal errors (Go's texts): "sync: RUnlock of unlocked RWMutex",
+// "sync: Unlock of unlocked RWMutex". Go's names rlock/runlock are provided too.
+// Memory ordering: as Go's (an unlock is synchronized before the locks it admits).
+// Thread-safety: any goroutine, any thread.
+class rw_mutex {
+ public:
+  rw_mutex() = default;
+  rw_mutex(const rw_mutex&) = delete;
+  rw_mutex& operator=(const rw_mutex&) = delete;
+
+  void lock();
+  bool try_lock() noexcept;
+  void unlock();
+  void lock_shared();
+  bool try_lock_shared() noexcept;
+  void unlock_shared();
+  void rlock() { lock_shared(); }
+  void runlock() { unlock_shared(); }
+
+ private:
+  detail::spinlock lock_;  // guards everything below; never parks while held
+  std::int64_t readers_ GOFER_GUARDED_BY(lock_) = 0;  // active readers
+  bool writer_ GOFER_GUARDED_BY(lock_) = false;       // a writer holds it
+  detail::waitq readers_waiting_ GOFER_GUARDED_BY(lock_);
+  detail::waitq writers_waiting_ GOFER_GUARDED_BY(lock_);
+};
+
+// once — sync.Once.
+//
+// call(f) runs f the first time it is called on this object and never again; every call
+// returns only after that first f has finished. If f throws, the exception propagates to
+// its caller and the once still counts as done (Go: "if f panics, Do considers it to have
+// returned"). Calling call() from inside f deadlocks (as in Go).
+//
+// Why not a compare-and-swap on `done` (Go's once.go explains it too): with
+//   if (done.exchange(true)) return; f();
+// a second caller could return while the first is still running f — and see its effects
+// half-done. So the slow path takes a mutex and sets `done` only after f has returned.
+// The fast path is one acquire load, which pairs with the release store after f.
+//
+// Memory ordering: the completion of f is synchronized before the return of every call().
+// Thread-safety: any goroutine, any thread. Not copyable.
+class once {
+ public:
+  once() = default;
+  once(const once&) = delete;
+  once& operator=(const once&) = delete;
+
+  template <class F>
+  void call(F&& f) {
+    if (done_.load(std::memory_order_acquire)) return;  // fast path
+    std::lock_guard<mutex> lk(m_);
+    if (done_.load(std::memory_order_relaxed)) return;
+    struct mark_done {
+      std::atomic<bool>& d;
+      ~mark_done() { d.store(true, std::memory_order_release); }
+    } guard{done_};
+    std::invoke(std::forward<F>(f));
+  }
+  bool done() const noexcept { return done_.load(std::memory_order_acquire); }
+
+ private:
+  std::atomic<bool> done_{false};
+  mutex m_;
+};
+
+// cond — sync.Cond.
+//
+// A rendezvous point for goroutines waiting for an event, tied to a lock L (a gofer::mutex,
+// a rw_mutex, or any type with lock()/unlock()). wait() atomically unlocks L and parks; when
+// woken it re-locks L before returning. Because other goroutines may run between the wake
+// and the re-lock, wait in a loop: `while (!condition) c.wait();`.
+//
+//   wait()      requires L held; parks until signal/broadcast; returns with L held again
+//   signal()    wakes the oldest waiter, if any (L need not be held)
+//   broadcast() wakes every waiter
+//
+// No lost wake-ups: a waiter is queued before L is unlocked, so a signal issued after the
+// waiter released L always finds it. Memory ordering: a signal/broadcast is synchronized
+// before the wake-up of the waiters it wakes. Thread-safety: any goroutine, any thread.
+// Not copyable; L must outlive the cond.
+//
+// Example:
+//   gofer::mutex mu; gofer::cond ready(mu); bool go_ahead = false;
+//   gofer::go([&] { std::lock_guard lk(mu); go_ahead = true; ready.broadcast(); });
+//   std::unique_lock lk(mu);
+//   while (!go_ahead) ready.wait();
+class cond {
+ public:
+  template <class L>
+  explicit cond(L& l) noexcept
+      : l_(&l),
+        lock_([](void* p) { static_cast<L*>(p)->lock(); }),
+        unlock_([](void* p) { static_cast<L*>(p)->unlock(); }) {}
+  cond(const cond&) = delete;
+  cond& operator=(const cond&) = delete;
+
+  void wait();
+  void signal();
+  void broadcast();
+
+ private:
+  void* l_;
+  void (*lock_)(void*);
+  void (*unlock_)(void*);
+  detail::spinlock sl_;  // guards waiters_
+  detail::waitq waiters_ GOFER_GUARDED_BY(sl_);
 };
 
 }  // namespace gofer

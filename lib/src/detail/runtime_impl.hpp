@@ -67,25 +67,37 @@ struct goroutine final : boost::fibers::fiber_properties {
   goroutine* reg_next = nullptr;
 };
 
-// One deadline. Lives on the waiting goroutine's stack (sleep) while it is in the heap.
+// One deadline in a timer_heap. A sleeping goroutine's node lives on its stack; a timer
+// channel's node is owned by its timer/ticker object, or by the heap for after()/tick().
 struct timer_node {
   clock::time_point when;
-  goroutine* g = nullptr;        // the goroutine to claim and wake
-  std::size_t heap_index = npos;  // position in timer_heap, npos when not in it; guarded by the heap's lock
+  std::size_t heap_index = npos;  // position in the heap, npos when not in it; guarded by the heap's lock
+  // Runs with the heap lock held once `when` has passed (the node is already out of the
+  // heap). Appends the goroutines to wake after unlocking. Returns true to re-arm at the
+  // (updated) `when`. Lock order: heap lock, then a channel lock, then a park_lock.
+  bool (*fire)(timer_node* self, clock::time_point now, std::vector<goroutine*>& wake) = nullptr;
+  // If set, the heap owns the node: called after a final fire, and by ~timer_heap.
+  void (*dispose)(timer_node* self) = nullptr;
+  goroutine* g = nullptr;  // sleep(): the goroutine to claim and wake
   static constexpr std::size_t npos = static_cast<std::size_t>(-1);
 };
 
-// A binary min-heap of timer_node*, ordered by `when`.
+// A binary min-heap of timer_node*, ordered by `when`: all pending timers of one run.
 class timer_heap {
  public:
-  // Adds t; returns true if t is now the earliest deadline (the caller should wake an idle
-  // worker so it sleeps until the new deadline).
+  ~timer_heap();
+  // Adds t; returns true if t is now the earliest deadline (the caller then wakes an idle
+  // worker so that it sleeps until the new deadline).
   bool add(timer_node* t);
   // Removes t if it is still pending; returns whether it was.
   bool remove(timer_node* t);
-  // Removes every timer due at `now`, claims their goroutines (under the heap lock: a
-  // goroutine cannot leave and destroy its node while the heap lock is held) and wakes the
-  // winners after unlocking.
+  // The same with the lock already held (lock()), for stop/reset that must also drain a
+  // channel atomically with respect to fire_due.
+  std::unique_lock<std::mutex> lock() { return std::unique_lock<std::mutex>(mu_); }
+  bool add_locked(timer_node* t);
+  bool remove_locked(timer_node* t);
+  // Fires every timer due at `now` (under the heap lock) and wakes the goroutines they
+  // released after unlocking.
   void fire_due(clock::time_point now);
   // The earliest deadline, or time_point::max(). Lock-free (may be slightly stale).
   clock::time_point next() const noexcept {
@@ -103,6 +115,9 @@ class timer_heap {
   std::vector<timer_node*> heap_;
   std::atomic<clock::rep> next_{clock::time_point::max().time_since_epoch().count()};
 };
+
+// The sleep() timer: claims node->g and queues it for waking.
+bool fire_sleep(timer_node* self, clock::time_point now, std::vector<goroutine*>& wake);
 
 struct worker;
 
@@ -166,7 +181,8 @@ struct runtime {
   void wake_one_idle() noexcept;
   void wake_all() noexcept;
 
-  timer_heap timers;
+  // Shared so that a timer object outliving its run can still stop itself safely.
+  std::shared_ptr<timer_heap> timers = std::make_shared<timer_heap>();
 
   // Every live goroutine, for shutdown and dumps.
   std::mutex registry_mu;

@@ -34,6 +34,8 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "gofer/detail/spinlock.hpp"
+
 namespace gofer::detail {
 
 struct goroutine;
@@ -107,6 +109,18 @@ void unpark(goroutine* g) noexcept;
 // `catch (...)` that swallows it keeps the goroutine alive, so rethrow it.
 struct goroutine_exit {};
 [[noreturn]] void throw_goroutine_exit();
+
+// Go's fatal error (not a panic: not catchable): prints "fatal error: <msg>" and the
+// goroutine to stderr and exits with status 2.
+[[noreturn]] void fatal_error(const char* msg) noexcept;
+// True once main returned and the runtime is unwinding the remaining goroutines.
+bool runtime_stopping() noexcept;
+
+// Queues a waiter for the calling goroutine on q (whose guarding lock `l` the caller holds),
+// releases `l`, and parks. Returns the waiter's `success` as set by the claim winner. If
+// the runtime's shutdown woke it: unlinks it (under `l`) and throws goroutine_exit.
+// Outside a goroutine: releases `l` and throws std::logic_error naming `op`.
+bool wait_in(spinlock& l, waitq& q, wait_reason why, const void* on, const char* op);
 
 // A goroutine blocked forever (nil channel, select {}): parks until shutdown, then unwinds.
 [[noreturn]] void block_forever(wait_reason why);

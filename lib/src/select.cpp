@@ -1,0 +1,155 @@
+// lib/src/select.cpp — Go's selectgo on gofer's channels.
+//
+// The protocol (Go's src/runtime/select.go, with gofer's claim word):
+//
+//   Poll order. A uniformly random permutation of the non-nil cases (inside-out
+//   Fisher–Yates with a per-thread xorshift). Pass 1 takes the first ready case in this
+//   order, which makes the choice among ready cases uniform.
+//
+//   Lock order. The distinct channels sorted by address; each is locked once even if
+//   several cases use it. Every multi-channel locker in gofer uses this order, so two
+//   selects over the same channels cannot deadlock. Single operations hold one lock only.
+//
+//   Pass 1 (all locks held): walk the poll order; the first case whose operation can
+//   proceed (chan_impl<T>::send_locked / recv_locked: a parked peer, buffer data or room,
+//   or — for receive — a closed channel) is performed right there. A send case on a closed
+//   channel panics when the walk reaches it. Unlock everything, wake the peer, return.
+//
+//   Default. Nothing ready and a default case: unlock everything, return "default".
+//
+//   Pass 2: begin_wait(G) opens G's claim word; one waiter per case (on this frame, which
+//   lives until select returns) is linked into its channel's send or receive queue.
+//   Unlock everything and park.
+//
+//   The claim. Whoever wants to complete one of these waiters — a sender, a receiver, a
+//   closer, or the runtime's shutdown — first CASes G's claim word open → claimed
+//   (waitq::dequeue_claimed). Exactly one succeeds: it performs that case's transfer,
+//   records the waiter with set_fired, and unparks G after releasing its lock. Every other
+//   waker finds the word claimed, unlinks that stale waiter and moves on to its queue's
+//   next waiter, so no value is lost or delivered twice.
+//
+//   Pass 3 (after waking): lock all channels again (address order) and unlink every waiter
+//   that is still queued (the losers), unlock. The fired waiter names the chosen case; a
+//   fired send waiter with success == false means the channel was closed: panic.
+//
+// Nothing but T's move runs under the channel locks: handlers run in the template after
+// select_impl returned.
+#include <algorithm>
+#include <cstdint>
+#include <memory>
+
+#include "gofer/select.hpp"
+
+namespace gofer::detail {
+
+namespace {
+
+std::uint64_t next_random() noexcept {
+  // A thread-local xorshift64*; read and written between two switches only.
+  static thread_local std::uint64_t s = 0;
+  if (s == 0) s = reinterpret_cast<std::uintptr_t>(&s) * 0x9E3779B97F4A7C15ULL | 1;
+  s ^= s >> 12;
+  s ^= s << 25;
+  s ^= s >> 27;
+  return s * 2685821657736338717ULL;
+}
+
+// The distinct channels of the cases in lock (address) order.
+struct lock_set {
+  chan_base** chans;
+  std::size_t n = 0;
+
+  void lock_all() GOFER_NO_THREAD_SAFETY_ANALYSIS {
+    for (std::size_t i = 0; i < n; ++i) chans[i]->lock.lock();
+  }
+  void unlock_all() GOFER_NO_THREAD_SAFETY_ANALYSIS {
+    for (std::size_t i = n; i-- > 0;) chans[i]->lock.unlock();
+  }
+};
+
+}  // namespace
+
+std::size_t select_impl(select_case_rt* cases, waiter* waiters, std::size_t n, bool has_default) {
+  // Poll order over the non-nil cases; lock order over their distinct channels.
+  std::size_t order_buf[64];
+  chan_base* chan_buf[64];
+  std::unique_ptr<std::size_t[]> order_heap;
+  std::unique_ptr<chan_base*[]> chan_heap;
+  std::size_t* order = order_buf;
+  chan_base** chans = chan_buf;
+  if (n > 64) {
+    order_heap.reset(new std::size_t[n]);
+    chan_heap.reset(new chan_base*[n]);
+    order = order_heap.get();
+    chans = chan_heap.get();
+  }
+  std::size_t live = 0;
+  for (std::size_t i = 0; i < n; ++i) {
+    if (cases[i].c == nullptr) continue;  // nil channel: never ready
+    std::size_t j = next_random() % (live + 1);
+    order[live] = order[j];
+    order[j] = i;
+    chans[live] = cases[i].c;
+    ++live;
+  }
+  if (live == 0) {
+    if (has_default) return n;
+    block_forever(wait_reason::select_no_cases);
+  }
+  std::sort(chans, chans + live, std::less<chan_base*>());
+  lock_set locks{chans, static_cast<std::size_t>(std::unique(chans, chans + live) - chans)};
+
+  // Pass 1: the first ready case in poll order.
+  locks.lock_all();
+  for (std::size_t k = 0; k < live; ++k) {
+    select_case_rt& sc = cases[order[k]];
+    goroutine* wake = nullptr;
+    op_result r = sc.attempt(sc.c, sc.elem, wake);
+    if (r == op_result::not_ready) continue;
+    locks.unlock_all();
+    if (wake != nullptr) unpark(wake);
+    if (r == op_result::closed && sc.is_send) throw_send_on_closed();
+    return order[k];  // done, or a receive on a closed channel (its slot stays empty)
+  }
+  if (has_default) {
+    locks.unlock_all();
+    return n;
+  }
+
+  // Pass 2: a waiter on every case, then park.
+  goroutine* g = current_goroutine();
+  if (g == nullptr) {
+    locks.unlock_all();
+    throw_outside_run("select");
+  }
+  begin_wait(g);
+  for (std::size_t i = 0; i < n; ++i) {
+    select_case_rt& sc = cases[i];
+    if (sc.c == nullptr) continue;
+    waiter& w = waiters[i];
+    w.g = g;
+    w.elem = sc.elem;
+    w.index = static_cast<std::uint32_t>(i);
+    w.success = false;
+    (sc.is_send ? sc.c->sendq : sc.c->recvq).push_back(&w);
+  }
+  locks.unlock_all();
+  park(g, wait_reason::select, nullptr);
+
+  // Pass 3: unlink the waiters that did not fire.
+  locks.lock_all();
+  for (std::size_t i = 0; i < n; ++i) {
+    select_case_rt& sc = cases[i];
+    if (sc.c == nullptr || !waiters[i].queued) continue;
+    (sc.is_send ? sc.c->sendq : sc.c->recvq).remove(&waiters[i]);
+  }
+  locks.unlock_all();
+
+  if (woken_by_shutdown(g)) throw_goroutine_exit();
+  waiter* w = fired(g);
+  std::size_t chosen = w->index;
+  if (cases[chosen].is_send && !w->success) throw_send_on_closed();
+  return chosen;
+}
+
+}  // namespace gofer::detail
