@@ -290,6 +290,29 @@ TEST_P(runtime, yield_keeps_the_caller_runnable) {
   EXPECT_EQ(b.load(), 1000);
 }
 
+// Regression: with runnext, a pair of goroutines handing a value back and forth keeps
+// readying each other into the runnext slot; the run queue must still get turns, or a
+// third goroutine queued behind them never runs (on one thread: forever).
+TEST_P(runtime, ping_pong_pair_does_not_starve_queued_goroutines) {
+  std::atomic<bool> third_ran{false};
+  long round_trips = 0;
+  run_main(threads(), [&] {
+    gofer::chan<int> ping, pong;
+    gofer::go([ping, pong]() mutable {
+      while (auto v = ping.recv()) pong.send(*v);
+    });
+    gofer::go([&] { third_ran = true; });
+    while (!third_ran.load() && round_trips < 10'000'000) {
+      ping.send(1);
+      pong.recv();
+      ++round_trips;
+    }
+    ping.close();
+  });
+  EXPECT_TRUE(third_ran.load()) << "after " << round_trips << " round trips";
+  EXPECT_LT(round_trips, 1000) << "the run queue waited far longer than the fairness tick";
+}
+
 // ---------------------------------------------------------------------------------------
 // sleep
 

@@ -145,9 +145,15 @@ void unpark(goroutine* g) noexcept {
   }
   g->parked = false;
   lk.unlock();
-  // Local wake: straight into this thread's run queue. Remote: Boost queues it on the
-  // goroutine's own scheduler and notifies that thread (sched_algo::notify).
-  context::active()->schedule(g->ctx);
+  // Local wake: straight into this thread's runnext slot (when a goroutine of this worker
+  // readies it). Remote: Boost queues it on the goroutine's own scheduler and notifies that
+  // thread (sched_algo::notify), whose dispatcher then calls awakened().
+  context* self = context::active();
+  worker* w = current_worker();
+  if (w != nullptr && self->get_properties() != nullptr && self->get_scheduler() == g->ctx->get_scheduler()) {
+    w->readied_here = true;
+  }
+  self->schedule(g->ctx);
 }
 
 void throw_goroutine_exit() { throw goroutine_exit{}; }

@@ -12,10 +12,14 @@
 // queue (context::schedule). Pinned contexts (the thread's main and dispatcher contexts)
 // never migrate and never enter a stealable queue.
 //
+// runnext (Go's): a goroutine readied by the goroutine running on this worker runs next on
+// this worker, unstealable, so a hand-off chain stays on one thread instead of bouncing
+// between threads with a futex wake per hop. Every 61st pick the run queue goes first.
+//
 // Boost's dispatcher context is in the ready set whenever a fiber runs (Boost re-queues it
 // each time it resumes a fiber). It drains the remote-ready queue and releases terminated
 // fibers, so it must get turns: pick_next returns it when no goroutine is ready, and every
-// 61st pick regardless (Go checks its global run queue on the same schedule).
+// 61st pick regardless (at another offset) (Go checks its global run queue on the same schedule).
 //
 // Idle protocol (no lost wake-up): a worker with nothing to run announces itself in
 // runtime::idle_list (idle_count++, seq_cst), re-checks every queue, and only then sleeps
@@ -113,6 +117,16 @@ void sched_algo::awakened(context* ctx) noexcept {
     w_.pinned.push_back(ctx);
     return;
   }
+  if (w_.readied_here) {
+    // Readied by the goroutine running here (unpark): it runs next, on this thread.
+    w_.readied_here = false;
+    if (w_.runnext != nullptr) {
+      w_.runnext->detach();
+      w_.push_local(w_.runnext);
+    }
+    w_.runnext = ctx;  // stays attached: nobody else can take it
+    return;
+  }
   // Ready goroutines are detached so that any worker may attach and run them.
   ctx->detach();
   w_.push_local(ctx);
@@ -171,18 +185,24 @@ context* sched_algo::pick_next() noexcept {
   }
 
   context* c = nullptr;
-  if (w_.tick % kFairnessTick == 0) {
-    // Fairness: let the dispatcher drain remote wake-ups, and take injected work, even
-    // when local goroutines keep each other busy.
-    if (!w_.pinned.empty()) {
-      c = w_.pinned.front();
-      w_.pinned.pop_front();
-      return c;
-    }
-    if (rt_.inject.try_dequeue(c)) {
-      context::active()->attach(c);
-      return c;
-    }
+  // Fairness, on two offsets of the same schedule (Go checks its global queue every 61
+  // picks): the injection queue and the run queue go ahead of runnext, so a ping-pong pair
+  // living in runnext cannot starve the goroutines queued behind it; and the dispatcher
+  // gets its turn to drain remote wake-ups even when local goroutines keep each other busy.
+  const std::uint64_t phase = w_.tick % kFairnessTick;
+  if (phase == 0 && (rt_.inject.try_dequeue(c) || (c = w_.pop_local()) != nullptr)) {
+    context::active()->attach(c);
+    return c;
+  }
+  if (phase == kFairnessTick / 2 && !w_.pinned.empty()) {
+    c = w_.pinned.front();
+    w_.pinned.pop_front();
+    return c;
+  }
+  if (w_.runnext != nullptr) {
+    c = w_.runnext;
+    w_.runnext = nullptr;
+    return c;  // already attached
   }
   if ((c = w_.pop_local()) != nullptr || rt_.inject.try_dequeue(c)) {
     context::active()->attach(c);
@@ -201,7 +221,7 @@ context* sched_algo::pick_next() noexcept {
 }
 
 bool sched_algo::has_ready_fibers() const noexcept {
-  return !w_.pinned.empty() || w_.runq_size.load(std::memory_order_relaxed) > 0;
+  return w_.runnext != nullptr || !w_.pinned.empty() || w_.runq_size.load(std::memory_order_relaxed) > 0;
 }
 
 void sched_algo::suspend_until(std::chrono::steady_clock::time_point const& abs_time) noexcept {

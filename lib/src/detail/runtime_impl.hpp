@@ -148,6 +148,13 @@ struct worker {
   std::deque<context*> runq GOFER_GUARDED_BY(runq_lock);
   std::atomic<std::size_t> runq_size{0};  // == runq.size(), readable without the lock
 
+  // Go's runnext: the goroutine most recently readied by a goroutine running on this
+  // worker runs next, here (a ping-pong stays on one thread, hot in cache). Owner-only and
+  // never stolen; it stays attached. set by awakened() when `readied_here` is set (unpark
+  // sets it just before a local schedule). A displaced runnext goes to the back of runq.
+  context* runnext = nullptr;
+  bool readied_here = false;
+
   // Pinned contexts (this thread's dispatcher), owned by this thread: no lock.
   std::deque<context*> pinned;
   context* main_ctx = nullptr;  // the thread's main context while it waits for stop
@@ -178,6 +185,9 @@ struct runtime {
   std::mutex idle_mu;
   std::vector<worker*> idle_list;  // guarded by idle_mu
   std::atomic<int> idle_count{0};
+  // Workers spinning for work before they sleep: while one spins, publishers need not wake
+  // anybody (Go's nmspinning).
+  std::atomic<int> spinning{0};
   void wake_one_idle() noexcept;
   void wake_all() noexcept;
 
