@@ -34,6 +34,9 @@ namespace gofer::detail {
 
 namespace {
 constexpr std::uint64_t kFairnessTick = 61;
+// Spin rounds before an idle worker sleeps; each round checks every queue, then pauses 16
+// times: roughly 10-20 microseconds in all.
+constexpr int kSpinRounds = 64;
 
 bool is_pinned(context* c) noexcept { return c->is_context(boost::fibers::type::pinned_context); }
 
@@ -76,6 +79,7 @@ void worker::wake() {
   {
     std::lock_guard<std::mutex> lk(sleep_mu);
     wakeup = true;
+    wake_flag.store(true, std::memory_order_release);
   }
   sleep_cv.notify_one();
 }
@@ -84,6 +88,8 @@ void worker::wake() {
 // runtime: idle workers
 
 void runtime::wake_one_idle() noexcept {
+  // A spinning worker will find the work by itself (and re-checks before it sleeps).
+  if (spinning.load(std::memory_order_seq_cst) > 0) return;
   // seq_cst: pairs with the idler's idle_count increment followed by its re-check.
   if (idle_count.load(std::memory_order_seq_cst) == 0) return;
   worker* w = nullptr;
@@ -225,6 +231,22 @@ bool sched_algo::has_ready_fibers() const noexcept {
 }
 
 void sched_algo::suspend_until(std::chrono::steady_clock::time_point const& abs_time) noexcept {
+  // Spin a little first (Go's spinning M): work often arrives within microseconds, and a
+  // futex sleep + wake costs far more. While we spin, publishers don't wake anybody.
+  if (rt_.nthreads > 1 && abs_time > clock::now()) {
+    rt_.spinning.fetch_add(1, std::memory_order_seq_cst);
+    bool found = false;
+    for (int i = 0; i < kSpinRounds && !found; ++i) {
+      found = rt_.has_work_anywhere() || w_.wake_flag.load(std::memory_order_acquire) ||
+              rt_.stop_threads.load(std::memory_order_relaxed);
+      for (int k = 0; k < 16 && !found; ++k) spin_pause();
+    }
+    rt_.spinning.fetch_sub(1, std::memory_order_seq_cst);
+    if (found) {
+      w_.wake_flag.store(false, std::memory_order_relaxed);
+      return;  // the dispatcher calls pick_next again, which steals
+    }
+  }
   // Announce that this worker is idle, then look again for work published meanwhile.
   {
     std::lock_guard<std::mutex> lk(rt_.idle_mu);
@@ -244,6 +266,7 @@ void sched_algo::suspend_until(std::chrono::steady_clock::time_point const& abs_
       w_.sleep_cv.wait_until(lk, deadline, [&] { return w_.wakeup; });
     }
     w_.wakeup = false;
+    w_.wake_flag.store(false, std::memory_order_relaxed);
   }
   {
     std::lock_guard<std::mutex> lk(rt_.idle_mu);

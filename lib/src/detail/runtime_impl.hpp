@@ -165,6 +165,7 @@ struct worker {
   std::mutex sleep_mu;
   std::condition_variable sleep_cv;
   bool wakeup = false;
+  std::atomic<bool> wake_flag{false};  // mirrors `wakeup` for the lock-free spin phase
   bool idle = false;  // in runtime::idle_list; guarded by runtime::idle_mu
 
   void push_local(context* c);
