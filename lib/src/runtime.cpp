@@ -203,16 +203,18 @@ const char* wait_reason_text(wait_reason r) noexcept {
 // ---- registry and shutdown ----------------------------------------------------------
 
 void runtime::register_goroutine(goroutine* g) {
-  std::lock_guard<std::mutex> lk(registry_mu);
-  g->reg_next = registry_head;
-  if (registry_head != nullptr) registry_head->reg_prev = g;
-  registry_head = g;
+  registry_shard& sh = registry[g->id % kRegistryShards];
+  std::lock_guard<std::mutex> lk(sh.mu);
+  g->reg_next = sh.head;
+  if (sh.head != nullptr) sh.head->reg_prev = g;
+  sh.head = g;
 }
 
 void runtime::unregister_goroutine(goroutine* g) {
-  std::lock_guard<std::mutex> lk(registry_mu);
+  registry_shard& sh = registry[g->id % kRegistryShards];
+  std::lock_guard<std::mutex> lk(sh.mu);
   if (g->reg_prev != nullptr) g->reg_prev->reg_next = g->reg_next;
-  else registry_head = g->reg_next;
+  else sh.head = g->reg_next;
   if (g->reg_next != nullptr) g->reg_next->reg_prev = g->reg_prev;
   g->reg_prev = g->reg_next = nullptr;
 }
@@ -223,16 +225,16 @@ void runtime::unregister_goroutine(goroutine* g) {
 void runtime::begin_shutdown() {
   stopping.store(true, std::memory_order_seq_cst);
   std::vector<goroutine*> claimed;
-  {
-    std::lock_guard<std::mutex> lk(registry_mu);
-    for (goroutine* g = registry_head; g != nullptr; g = g->reg_next) {
+  for (registry_shard& sh : registry) {
+    std::lock_guard<std::mutex> lk(sh.mu);
+    for (goroutine* g = sh.head; g != nullptr; g = g->reg_next) {
       if (try_claim(g)) {
         g->shutdown_woken = true;
         claimed.push_back(g);
       }
     }
   }
-  // Safe outside registry_mu: a claimed goroutine cannot finish before we unpark it.
+  // Safe outside the shard locks: a claimed goroutine cannot finish before we unpark it.
   for (goroutine* g : claimed) unpark(g);
 }
 
@@ -315,6 +317,7 @@ void worker_main(detail::runtime* rt, detail::worker* w) {
   // exit) then releases the fibers that ended on this thread.
   w->main_ctx = boost::fibers::context::active();
   boost::fibers::context::active()->suspend();
+  detail::flush_stack_cache(*w);
   detail::set_current_worker(nullptr);
 }
 

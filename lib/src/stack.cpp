@@ -12,7 +12,8 @@
 // overflow faults instead of corrupting the neighbour; each guard splits the mapping, so
 // guarded runs top out near 32,000 live goroutines (documented in lib/DESIGN.md).
 //
-// Freed stacks go to a free list and are reused as they are (their pages stay committed).
+// Freed stacks go to the freeing worker's cache (spilled to the pool's free list in batches)
+// and are reused as they are, LIFO, so their pages are still committed and warm.
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -93,9 +94,21 @@ std::size_t configured_stack_size() {
 
 }  // namespace
 
+// Per-worker caches: a goroutine's stack is usually freed on a scheduler thread and the
+// next one allocated on one, so most spawns touch no shared lock at all.
+constexpr std::size_t kCacheBatch = 32;
+constexpr std::size_t kCacheMax = 4 * kCacheBatch;
+
 boost::context::stack_context stack_allocator::allocate() {
   std::size_t size = configured_stack_size();
-  void* lo = pool_for(size).take(size);
+  void* lo = nullptr;
+  worker* w = current_worker();
+  if (w != nullptr && w->stack_cache_size == size && !w->stack_cache.empty()) {
+    lo = w->stack_cache.back();
+    w->stack_cache.pop_back();
+  } else {
+    lo = pool_for(size).take(size);
+  }
   boost::context::stack_context sctx;
   sctx.size = size;
   sctx.sp = static_cast<char*>(lo) + size;
@@ -104,7 +117,32 @@ boost::context::stack_context stack_allocator::allocate() {
 
 void stack_allocator::deallocate(boost::context::stack_context& sctx) noexcept {
   void* lo = static_cast<char*>(sctx.sp) - sctx.size;
+  worker* w = current_worker();
+  if (w != nullptr) {
+    if (w->stack_cache_size != sctx.size) {
+      flush_stack_cache(*w);
+      w->stack_cache_size = sctx.size;
+    }
+    w->stack_cache.push_back(lo);
+    if (w->stack_cache.size() > kCacheMax) {
+      stack_pool& p = pool_for(sctx.size);
+      std::lock_guard<std::mutex> lk(p.mu);
+      for (std::size_t i = 0; i < kCacheBatch; ++i) {
+        p.free_list.push_back(w->stack_cache.back());
+        w->stack_cache.pop_back();
+      }
+    }
+    return;
+  }
   pool_for(sctx.size).give(lo);
+}
+
+void flush_stack_cache(worker& w) noexcept {
+  if (w.stack_cache.empty()) return;
+  stack_pool& p = pool_for(w.stack_cache_size);
+  std::lock_guard<std::mutex> lk(p.mu);
+  p.free_list.insert(p.free_list.end(), w.stack_cache.begin(), w.stack_cache.end());
+  w.stack_cache.clear();
 }
 
 }  // namespace gofer::detail

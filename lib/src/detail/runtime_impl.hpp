@@ -62,7 +62,7 @@ struct goroutine final : boost::fibers::fiber_properties {
   std::atomic<wait_reason> reason{wait_reason::none};
   const void* wait_on = nullptr;
 
-  // --- runtime registry links, guarded by runtime::registry_mu ---
+  // --- runtime registry links, guarded by the mutex of the registry shard of `id` ---
   goroutine* reg_prev = nullptr;
   goroutine* reg_next = nullptr;
 };
@@ -161,6 +161,11 @@ struct worker {
   std::uint64_t tick = 0;
   std::uint64_t rng = 0;
 
+  // Goroutine stacks freed or taken on this thread (stack.cpp), of size stack_cache_size;
+  // refilled from / spilled to the global pool in batches. Owner-only.
+  std::vector<void*> stack_cache;
+  std::size_t stack_cache_size = 0;
+
   // Sleeping: guards `wakeup`. The only lock a worker thread blocks on.
   std::mutex sleep_mu;
   std::condition_variable sleep_cv;
@@ -195,9 +200,14 @@ struct runtime {
   // Shared so that a timer object outliving its run can still stop itself safely.
   std::shared_ptr<timer_heap> timers = std::make_shared<timer_heap>();
 
-  // Every live goroutine, for shutdown and dumps.
-  std::mutex registry_mu;
-  goroutine* registry_head = nullptr;  // guarded by registry_mu
+  // Every live goroutine, for shutdown and dumps; sharded by id so that spawning and
+  // ending goroutines on several threads rarely meet on one lock.
+  static constexpr std::size_t kRegistryShards = 16;
+  struct registry_shard {
+    std::mutex mu;
+    goroutine* head = nullptr;  // guarded by mu
+  };
+  registry_shard registry[kRegistryShards];
   void register_goroutine(goroutine* g);
   void unregister_goroutine(goroutine* g);
 
@@ -221,6 +231,9 @@ runtime* current_runtime() noexcept;
 // so the compiler never caches the thread-local's address across a fiber switch.
 worker* current_worker() noexcept;
 void set_current_worker(worker* w) noexcept;
+
+// Returns this worker's cached stacks to the global pool (at the end of a run).
+void flush_stack_cache(worker& w) noexcept;
 
 // Pushes a fresh (never started) goroutine context to a run queue.
 void schedule_new(runtime& rt, context* c);
