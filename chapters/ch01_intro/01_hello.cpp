@@ -15,44 +15,21 @@
 #include <atomic>
 #include <cstdint>
 #include <cstdio>
-#include <cstdlib>
-#include <string>
 
 #include <gofer/gofer.hpp>
 
-namespace {
-
-const char kUsage[] = "usage: hello [--n N] [--threads T]\n";
-const char kFlags[] =
-    "  --n N        goroutines to start (default 5)\n"
-    "  --threads T  OS threads to run them on (default 0: one per core)\n";
-
-// Parses a whole non-negative decimal number, or returns false.
-bool parse_count(const char* s, unsigned long max, unsigned long& out) {
-  char* end = nullptr;
-  if (*s < '0' || *s > '9') return false;
-  out = std::strtoul(s, &end, 10);
-  return *end == '\0' && out <= max;
-}
-
-}  // namespace
+#include "demo_flags.hpp"
 
 int main(int argc, char** argv) {
   // Flags: how many goroutines, and how many OS threads run them (0: one per core).
-  unsigned long n = 5, threads = 0;
-  for (int i = 1; i < argc; ++i) {
-    std::string flag = argv[i];
-    if (flag == "-h" || flag == "--help") {
-      std::printf("%s%s", kUsage, kFlags);
-      return 0;
-    }
-    unsigned long* target = flag == "--n" ? &n : flag == "--threads" ? &threads : nullptr;
-    unsigned long max = target == &n ? 100000 : 1024;
-    if (target == nullptr || i + 1 == argc || !parse_count(argv[++i], max, *target)) {
-      std::fprintf(stderr, "%s", kUsage);
-      return 2;
-    }
-  }
+  unsigned long n = 5;
+  unsigned threads = 0;
+  CLI::App app{"goroutines say hello; main waits for them with a wait_group", "hello"};
+  app.add_option("--n", n, "goroutines to start")->capture_default_str()->check(CLI::Range(1, 100000));
+  app.add_option("--threads", threads, "OS threads to run them on (0: one per core)")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 1024));
+  if (int code = gofer_demo::parse_flags(app, argc, argv); code >= 0) return code;
 
   // gofer::run is Go's main(): it starts the scheduler threads and runs this function as
   // goroutine 1. It returns when this function returns.
@@ -89,6 +66,6 @@ int main(int argc, char** argv) {
           unhappy = 1;
         }
       },
-      gofer::options{.threads = static_cast<unsigned>(threads)});
+      gofer::options{.threads = threads});
   return status != 0 ? status : unhappy;
 }
