@@ -25,7 +25,7 @@ struct chan_timer : timer_node {
 
 namespace {
 
-bool fire_chan(timer_node* self, clock::time_point now, std::vector<goroutine*>& wake) {
+bool fire_chan(timer_node* self, clock::time_point now, timer_effects& fx) {
   auto* t = static_cast<chan_timer*>(self);
   time_point v = now;
   goroutine* w = nullptr;
@@ -33,7 +33,7 @@ bool fire_chan(timer_node* self, clock::time_point now, std::vector<goroutine*>&
     spinlock_guard lk(t->ch->lock);
     t->ch->send_locked(v, w);  // not_ready (slot full): the tick is dropped
   }
-  if (w != nullptr) wake.push_back(w);
+  if (w != nullptr) fx.wake.push_back(w);
   if (t->period > clock::duration::zero()) {
     // Stay on the period's grid, skipping the ticks that a slow pass missed.
     t->when += t->period * (1 + (now - t->when) / t->period);

@@ -87,7 +87,7 @@ bool timer_heap::remove_locked(timer_node* t) {
 }
 
 void timer_heap::fire_due(clock::time_point now) {
-  std::vector<goroutine*> wake;
+  timer_effects fx;
   {
     std::lock_guard<std::mutex> lk(mu_);
     while (!heap_.empty() && heap_.front()->when <= now) {
@@ -96,7 +96,7 @@ void timer_heap::fire_due(clock::time_point now) {
       heap_.pop_back();
       t->heap_index = timer_node::npos;
       if (!heap_.empty()) sift_down(0);
-      if (t->fire(t, now, wake)) {
+      if (t->fire(t, now, fx)) {
         add_locked(t);  // a ticker: fire() moved `when` past `now`
       } else if (t->dispose != nullptr) {
         t->dispose(t);
@@ -104,15 +104,16 @@ void timer_heap::fire_due(clock::time_point now) {
     }
     publish_next();
   }
-  for (goroutine* g : wake) unpark(g);
+  for (goroutine* g : fx.wake) unpark(g);
+  for (auto& f : fx.calls) f();
 }
 
-bool fire_sleep(timer_node* self, clock::time_point, std::vector<goroutine*>& wake) {
+bool fire_sleep(timer_node* self, clock::time_point, timer_effects& fx) {
   // Under the heap lock: a goroutine woken by someone else (shutdown) removes its node
   // under the same lock before its stack frame dies, so `self` is alive here.
   if (try_claim(self->g)) {
     set_fired(self->g, nullptr);
-    wake.push_back(self->g);
+    fx.wake.push_back(self->g);
   }
   return false;
 }

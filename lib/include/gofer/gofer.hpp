@@ -5,12 +5,18 @@
 //   select.hpp   select, recv_case, send_case, default_case
 //   time.hpp     after, tick, timer, ticker
 //   sync.hpp     wait_group, mutex, rw_mutex, once, cond
+//   context.hpp  context, background, with_cancel, with_timeout, with_deadline, with_value
+//   tomb.hpp     tomb (gopkg.in/tomb.v2)
+//   errgroup.hpp errgroup (golang.org/x/sync/errgroup)
 //   panic.hpp    panic_error
 #pragma once
 
 #include "gofer/chan.hpp"
+#include "gofer/context.hpp"
+#include "gofer/errgroup.hpp"
 #include "gofer/panic.hpp"
 #include "gofer/runtime.hpp"
 #include "gofer/select.hpp"
 #include "gofer/sync.hpp"
 #include "gofer/time.hpp"
+#include "gofer/tomb.hpp"

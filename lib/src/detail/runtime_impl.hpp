@@ -15,6 +15,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <thread>
@@ -67,18 +68,27 @@ struct goroutine final : boost::fibers::fiber_properties {
   goroutine* reg_next = nullptr;
 };
 
+// What firing timers asks for once the heap lock is released: goroutines to wake and
+// callbacks to run (context deadlines cancel their context there).
+struct timer_effects {
+  std::vector<goroutine*> wake;
+  std::vector<std::function<void()>> calls;
+};
+
 // One deadline in a timer_heap. A sleeping goroutine's node lives on its stack; a timer
 // channel's node is owned by its timer/ticker object, or by the heap for after()/tick().
 struct timer_node {
   clock::time_point when;
   std::size_t heap_index = npos;  // position in the heap, npos when not in it; guarded by the heap's lock
   // Runs with the heap lock held once `when` has passed (the node is already out of the
-  // heap). Appends the goroutines to wake after unlocking. Returns true to re-arm at the
-  // (updated) `when`. Lock order: heap lock, then a channel lock, then a park_lock.
-  bool (*fire)(timer_node* self, clock::time_point now, std::vector<goroutine*>& wake) = nullptr;
+  // heap). Appends the goroutines to wake and the callbacks to run after unlocking (a
+  // callback must not refer to the node: it may be gone by then). Returns true to re-arm at
+  // the (updated) `when`. Lock order: heap lock, then a channel lock, then a park_lock.
+  bool (*fire)(timer_node* self, clock::time_point now, timer_effects& fx) = nullptr;
   // If set, the heap owns the node: called after a final fire, and by ~timer_heap.
   void (*dispose)(timer_node* self) = nullptr;
   goroutine* g = nullptr;  // sleep(): the goroutine to claim and wake
+  void* arg = nullptr;     // for other kinds of timers (a context deadline: its node)
   static constexpr std::size_t npos = static_cast<std::size_t>(-1);
 };
 
@@ -117,7 +127,7 @@ class timer_heap {
 };
 
 // The sleep() timer: claims node->g and queues it for waking.
-bool fire_sleep(timer_node* self, clock::time_point now, std::vector<goroutine*>& wake);
+bool fire_sleep(timer_node* self, clock::time_point now, timer_effects& fx);
 
 struct worker;
 
