@@ -8,6 +8,10 @@
 // any thread. An unpark() that comes before park() leaves wake_pending, and park() then
 // returns at once.
 #include <cxxabi.h>
+#include <execinfo.h>
+#include <signal.h>
+#include <time.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cstdio>
@@ -17,8 +21,16 @@
 #include <string>
 
 #include <boost/fiber/operations.hpp>
+#define BOOST_STACKTRACE_USE_BACKTRACE
+#include <boost/stacktrace/frame.hpp>
+#include <boost/stacktrace/stacktrace.hpp>
+
+#include <iostream>
+#include <sstream>
 
 #include "detail/runtime_impl.hpp"
+#include "gofer/debug.hpp"
+#include "gofer/panic.hpp"
 #include "gofer/runtime.hpp"
 
 namespace gofer::detail {
@@ -62,10 +74,45 @@ class eh_swap {
   eh_globals saved_;
 };
 
-[[noreturn]] void panic_exit(goroutine* g, const char* what) noexcept {
+std::int64_t coarse_now_ms() noexcept {
+  timespec ts;
+  ::clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+  return static_cast<std::int64_t>(ts.tv_sec) * 1000 + ts.tv_nsec / 1000000;
+}
+
+void print_frames(std::FILE* out, void* const* frames, int n, int skip) {
+  for (int i = skip; i < n; ++i) {
+    boost::stacktrace::frame f(frames[i]);
+    std::string name = f.name();
+    // Unnamed frames, and ".cold" sections (error paths split off a function, which the
+    // symbolizer attributes to whatever symbol precedes them), would only mislead.
+    if (name.empty() || name.find(".cold") != std::string::npos) continue;
+    std::string file = f.source_file();
+    std::fprintf(out, "%s\n", name.c_str());
+    if (!file.empty()) std::fprintf(out, "\t%s:%zu\n", file.c_str(), f.source_line());
+    // Stop at the goroutine's entry: below it is only the runtime's trampoline.
+    if (name.find("gofer::detail::goroutine_main") != std::string::npos) break;
+  }
+}
+
+// Go's unrecovered panic: "panic: <what>", the goroutine, its stack; exit status 2.
+[[noreturn]] void panic_exit(goroutine* g, const std::exception* e) noexcept {
   std::fflush(stdout);
-  std::fprintf(stderr, "panic: %s\n\ngoroutine %llu [running]:\n", what,
-               static_cast<unsigned long long>(g != nullptr ? g->id : 0));
+  const char* what = e != nullptr ? e->what() : "unknown exception (not derived from std::exception)";
+  std::fprintf(stderr, "panic: %s\n\ngoroutine %llu%s%s%s [running]:\n", what,
+               static_cast<unsigned long long>(g != nullptr ? g->id : 0),
+               g != nullptr && !g->name.empty() ? " \"" : "", g != nullptr ? g->name.c_str() : "",
+               g != nullptr && !g->name.empty() ? "\"" : "");
+  if (auto* p = dynamic_cast<const panic_error*>(e)) {
+    print_frames(stderr, p->frames(), p->frame_count(), 2);  // skip capture() and the ctor
+  } else {
+    std::fprintf(stderr, "(the exception was not a gofer::panic_error: the C++ runtime unwound "
+                         "its stack before gofer saw it; this is where it left the goroutine)\n");
+    void* frames[32];
+    int n = ::backtrace(frames, 32);
+    print_frames(stderr, frames, n, 1);
+  }
+  std::fprintf(stderr, "exit status 2\n");
   std::fflush(stderr);
   std::_Exit(2);
 }
@@ -113,8 +160,9 @@ waiter* fired(goroutine* g) noexcept { return g->fired; }
 bool woken_by_shutdown(goroutine* g) noexcept { return g->shutdown_woken; }
 
 void park(goroutine* g, wait_reason why, const void* on) noexcept {
-  g->reason.store(why, std::memory_order_relaxed);
-  g->wait_on = on;
+  g->parked_since_ms.store(coarse_now_ms(), std::memory_order_relaxed);
+  g->wait_on.store(on, std::memory_order_relaxed);
+  g->reason.store(why, std::memory_order_release);
   // Shutdown started after begin_wait? Then nobody may ever claim us: claim ourselves.
   // (Either we see `stopping` here, or begin_shutdown's scan sees our open claim: both
   // sides are seq_cst, store-then-load.)
@@ -238,6 +286,113 @@ void runtime::begin_shutdown() {
   for (goroutine* g : claimed) unpark(g);
 }
 
+// ---- diagnostics: dumps and the deadlock detector ------------------------------------
+
+namespace {
+
+void dump_to(runtime& rt, std::ostream& out) {
+  goroutine* self = current_goroutine();
+  std::int64_t now = coarse_now_ms();
+  for (runtime::registry_shard& sh : rt.registry) {
+    std::lock_guard<std::mutex> lk(sh.mu);
+    for (goroutine* g = sh.head; g != nullptr; g = g->reg_next) {
+      out << "goroutine " << g->id;
+      if (!g->name.empty()) out << " \"" << g->name << '"';
+      wait_reason r = g->reason.load(std::memory_order_acquire);
+      if (g == self) {
+        out << " [running]:\n";
+      } else if (r == wait_reason::none) {
+        out << " [runnable]:\n";
+      } else {
+        out << " [" << wait_reason_text(r);
+        std::int64_t ms = now - g->parked_since_ms.load(std::memory_order_relaxed);
+        if (ms >= 60000) out << ", " << ms / 60000 << " minutes";
+        else if (ms >= 1000) out << ", " << ms / 1000 << '.' << (ms % 1000) / 100 << 's';
+        out << "]:\n";
+      }
+    }
+  }
+}
+
+}  // namespace
+
+void runtime::check_deadlock() {
+  if (!detect_deadlocks || stopping.load() || stop_threads.load()) return;
+  // Take every worker's sleep lock (index order; nobody else holds two of them): no worker
+  // can be woken while we look.
+  std::vector<std::unique_lock<std::mutex>> locks;
+  locks.reserve(workers.size());
+  for (auto& w : workers) locks.emplace_back(w->sleep_mu);
+  for (auto& w : workers)
+    if (!w->sleeping_forever || w->wakeup) return;
+  if (has_work_anywhere()) return;
+  if (timers->next() != clock::time_point::max()) return;  // a timer will wake someone
+  if (external_waits.load() > 0) return;                    // I/O or a blocking call will
+  if (live.load() == 0 || stopping.load()) return;
+  std::fflush(stdout);
+  std::ostringstream report;
+  report << "fatal error: all goroutines are asleep - deadlock!\n\n";
+  dump_to(*this, report);
+  report << "exit status 2\n";
+  std::fputs(report.str().c_str(), stderr);
+  std::fflush(stderr);
+  std::_Exit(2);
+}
+
+// ---- SIGQUIT: dump and exit, like Go ----
+
+namespace {
+
+int g_sigquit_pipe[2] = {-1, -1};
+struct sigaction g_old_sigquit;
+
+void on_sigquit(int) {
+  char c = 'q';
+  [[maybe_unused]] ssize_t n = ::write(g_sigquit_pipe[1], &c, 1);
+}
+
+// Runs on its own thread during a run: turns SIGQUIT into a dump (outside the signal
+// handler, where printing is safe). run() stops it by writing 'x'.
+void sigquit_watcher(runtime* rt) {
+  for (;;) {
+    char c = 0;
+    ssize_t n = ::read(g_sigquit_pipe[0], &c, 1);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0 || c == 'x') return;
+    std::fflush(stdout);
+    std::ostringstream report;
+    report << "SIGQUIT: quit\n\n";
+    dump_to(*rt, report);
+    report << "exit status 2\n";
+    std::fputs(report.str().c_str(), stderr);
+    std::fflush(stderr);
+    std::_Exit(2);
+  }
+}
+
+}  // namespace
+
+std::thread start_sigquit_watcher(runtime* rt) {
+  if (::pipe(g_sigquit_pipe) != 0) return {};
+  struct sigaction sa {};
+  sa.sa_handler = &on_sigquit;
+  sigemptyset(&sa.sa_mask);
+  sa.sa_flags = SA_RESTART;
+  ::sigaction(SIGQUIT, &sa, &g_old_sigquit);
+  return std::thread(sigquit_watcher, rt);
+}
+
+void stop_sigquit_watcher(std::thread& t) {
+  if (!t.joinable()) return;
+  ::sigaction(SIGQUIT, &g_old_sigquit, nullptr);
+  char c = 'x';
+  [[maybe_unused]] ssize_t n = ::write(g_sigquit_pipe[1], &c, 1);
+  t.join();
+  ::close(g_sigquit_pipe[0]);
+  ::close(g_sigquit_pipe[1]);
+  g_sigquit_pipe[0] = g_sigquit_pipe[1] = -1;
+}
+
 // ---- spawning ---------------------------------------------------------------------------
 
 void schedule_new(runtime& rt, context* c) {
@@ -256,11 +411,12 @@ void check_spawn_allowed() {
   }
 }
 
-void spawn(boost::intrusive_ptr<context> ctx) {
+void spawn(boost::intrusive_ptr<context> ctx, std::string name) {
   runtime* rt = current_runtime();
   if (rt == nullptr) throw std::logic_error("gofer: go() called outside gofer::run");
   context* c = ctx.get();
   auto* g = new goroutine(c, rt->next_id.fetch_add(1, std::memory_order_relaxed));
+  g->name = std::move(name);
   c->set_properties(g);
   rt->live.fetch_add(1, std::memory_order_relaxed);
   rt->register_goroutine(g);
@@ -278,9 +434,9 @@ void goroutine_main(void (*body)(void*), void* arg) noexcept {
     } catch (const goroutine_exit&) {
       // unwound by shutdown: its destructors ran, nothing to report
     } catch (const std::exception& e) {
-      panic_exit(g, e.what());
+      panic_exit(g, &e);
     } catch (...) {
-      panic_exit(g, "unknown exception (not derived from std::exception)");
+      panic_exit(g, nullptr);
     }
   }
   if (g->id == 1) {
@@ -335,7 +491,9 @@ int run(std::function<void()> main_fn, options opts) {
   if (n == 0) n = std::max(1u, std::thread::hardware_concurrency());
   rt->nthreads = n;
   rt->stack_size = opts.stack_size != 0 ? opts.stack_size : env_unsigned("GOFER_STACK_SIZE");
+  rt->detect_deadlocks = opts.detect_deadlocks;
   detail::g_runtime.store(rt.get(), std::memory_order_release);
+  std::thread sigquit = detail::start_sigquit_watcher(rt.get());
 
   // The main goroutine (id 1) goes to the injection queue; the first worker takes it.
   go(std::move(main_fn));
@@ -356,6 +514,7 @@ int run(std::function<void()> main_fn, options opts) {
   rt->stop_threads.store(true, std::memory_order_seq_cst);
   rt->wake_all();
   for (auto& w : rt->workers) w->thread.join();
+  detail::stop_sigquit_watcher(sigquit);
   detail::g_runtime.store(nullptr, std::memory_order_release);
   return 0;
 }
@@ -394,6 +553,10 @@ std::size_t num_goroutine() noexcept {
 unsigned num_threads() noexcept {
   detail::runtime* rt = detail::current_runtime();
   return rt != nullptr ? rt->nthreads : 0;
+}
+
+void dump_goroutines(std::ostream& out) {
+  if (detail::runtime* rt = detail::current_runtime()) detail::dump_to(*rt, out);
 }
 
 std::uint64_t goroutine_id() noexcept {

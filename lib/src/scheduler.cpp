@@ -261,7 +261,18 @@ void sched_algo::suspend_until(std::chrono::steady_clock::time_point const& abs_
     clock::time_point deadline = std::min(abs_time, rt_.timers->next());
     std::unique_lock<std::mutex> lk(w_.sleep_mu);
     if (deadline == clock::time_point::max()) {
-      w_.sleep_cv.wait(lk, [&] { return w_.wakeup; });
+      if (!w_.wakeup) {
+        // Waiting with no deadline: if every worker is, maybe nothing can ever wake anyone.
+        w_.sleeping_forever = true;
+        if (rt_.forever_sleepers.fetch_add(1) + 1 == static_cast<int>(rt_.nthreads)) {
+          lk.unlock();
+          rt_.check_deadlock();  // exits the process if it is a deadlock
+          lk.lock();
+        }
+        w_.sleep_cv.wait(lk, [&] { return w_.wakeup; });
+        w_.sleeping_forever = false;
+        rt_.forever_sleepers.fetch_sub(1);
+      }
     } else {
       w_.sleep_cv.wait_until(lk, deadline, [&] { return w_.wakeup; });
     }

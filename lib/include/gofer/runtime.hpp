@@ -8,6 +8,7 @@
 //   num_goroutine  runtime.NumGoroutine()
 //   num_threads    runtime.GOMAXPROCS(0) of the current run
 //   goroutine_id   the current goroutine's number (1 is main), 0 outside a goroutine
+//   named          go(named("fetcher-3"), f, args...): a goroutine with a name for dumps
 //
 // A goroutine is a Boost.Fiber fiber run by gofer's own M:N scheduler: `threads` OS threads,
 // each with a run queue; idle threads steal from busy ones and sleep when there is nothing
@@ -43,6 +44,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <string>
 #include <tuple>
 #include <type_traits>
 #include <utility>
@@ -61,6 +63,16 @@ struct options {
   // touches (a blocked goroutine: ~8 KiB), not this size. Stacks do not grow: deep recursion
   // or large locals need a bigger size. Debug builds put a guard page below each stack.
   std::size_t stack_size = 0;
+  // Go's deadlock detector: when every goroutine is blocked and nothing (a timer, I/O, a
+  // blocking call in progress) can wake any of them, print "fatal error: all goroutines are
+  // asleep - deadlock!" and every goroutine, and exit with status 2. Turn it off if
+  // threads outside gofer wake goroutines (e.g. try_send from a std::thread).
+  bool detect_deadlocks = true;
+};
+
+// A goroutine's name, for goroutine dumps and the deadlock report: go(named("x"), f).
+struct named {
+  std::string name;
 };
 
 // Runs main_fn as the main goroutine on a fresh scheduler and returns 0 when it returns
@@ -75,7 +87,7 @@ struct stack_allocator {
   void deallocate(boost::context::stack_context& sctx) noexcept;
 };
 // Hands a new, not yet started goroutine context to the scheduler.
-void spawn(boost::intrusive_ptr<boost::fibers::context> ctx);
+void spawn(boost::intrusive_ptr<boost::fibers::context> ctx, std::string name = {});
 // Runs in every goroutine: bookkeeping around body(arg), Go's panic report.
 void goroutine_main(void (*body)(void*), void* arg) noexcept;
 // Throws std::logic_error unless called inside gofer::run.
@@ -87,19 +99,34 @@ void check_spawn_allowed();
 // call runs later on some scheduler thread. The new goroutine starts after the caller's
 // next blocking operation or yield at the earliest, possibly on another thread at once.
 // May allocate (a pooled stack and a runtime record). Throws std::logic_error outside run.
+namespace detail {
 template <class F, class... Args>
-void go(F&& f, Args&&... args) {
-  detail::check_spawn_allowed();
+void go_named(std::string name, F&& f, Args&&... args) {
+  check_spawn_allowed();
   auto body = [fn = std::decay_t<F>(std::forward<F>(f)),
                tup = std::tuple<std::decay_t<Args>...>(std::forward<Args>(args)...)]() mutable {
     std::apply(std::move(fn), std::move(tup));
   };
   using body_t = decltype(body);
-  detail::spawn(boost::fibers::make_worker_context(
-      boost::fibers::launch::post, detail::stack_allocator{},
-      [b = std::move(body)]() mutable {
-        detail::goroutine_main(+[](void* p) { (*static_cast<body_t*>(p))(); }, &b);
-      }));
+  spawn(boost::fibers::make_worker_context(
+            boost::fibers::launch::post, stack_allocator{},
+            [b = std::move(body)]() mutable {
+              goroutine_main(+[](void* p) { (*static_cast<body_t*>(p))(); }, &b);
+            }),
+        std::move(name));
+}
+}  // namespace detail
+
+template <class F, class... Args>
+  requires(!std::is_same_v<std::decay_t<F>, named>)
+void go(F&& f, Args&&... args) {
+  detail::go_named(std::string(), std::forward<F>(f), std::forward<Args>(args)...);
+}
+
+// go with a name: shown by dump_goroutines (debug.hpp), SIGQUIT and the deadlock report.
+template <class F, class... Args>
+void go(named n, F&& f, Args&&... args) {
+  detail::go_named(std::move(n.name), std::forward<F>(f), std::forward<Args>(args)...);
 }
 
 // Lets other goroutines run; the caller stays runnable (runtime.Gosched). Outside a

@@ -18,6 +18,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -59,9 +60,11 @@ struct goroutine final : boost::fibers::fiber_properties {
   bool parked = false;        // suspended in park(), waiting for unpark()
   bool wake_pending = false;  // unpark() came before park(): the next park() returns at once
 
-  // --- diagnostics (racy reads by dumps are fine) ---
-  std::atomic<wait_reason> reason{wait_reason::none};
-  const void* wait_on = nullptr;
+  // --- diagnostics ---
+  std::string name;                                    // immutable after spawn
+  std::atomic<wait_reason> reason{wait_reason::none};  // set in park()
+  std::atomic<const void*> wait_on{nullptr};           // the object waited on, if any
+  std::atomic<std::int64_t> parked_since_ms{0};        // coarse clock, set in park()
 
   // --- runtime registry links, guarded by the mutex of the registry shard of `id` ---
   goroutine* reg_prev = nullptr;
@@ -180,6 +183,7 @@ struct worker {
   std::mutex sleep_mu;
   std::condition_variable sleep_cv;
   bool wakeup = false;
+  bool sleeping_forever = false;       // in the cv wait with no deadline; guarded by sleep_mu
   std::atomic<bool> wake_flag{false};  // mirrors `wakeup` for the lock-free spin phase
   bool idle = false;  // in runtime::idle_list; guarded by runtime::idle_mu
 
@@ -220,6 +224,16 @@ struct runtime {
   registry_shard registry[kRegistryShards];
   void register_goroutine(goroutine* g);
   void unregister_goroutine(goroutine* g);
+
+  // --- the deadlock detector (runtime.cpp) ---
+  bool detect_deadlocks = true;
+  std::atomic<int> forever_sleepers{0};  // workers waiting with no deadline
+  // Goroutines waiting on something outside the scheduler that will wake them (I/O, a
+  // blocking call on a helper thread): while non-zero, nothing is a deadlock.
+  std::atomic<int> external_waits{0};
+  // Called by the last worker to start waiting with no deadline: if every worker is so
+  // waiting and nothing can wake anyone, prints Go's report and exits with status 2.
+  void check_deadlock();
 
   std::atomic<std::uint64_t> next_id{1};
   std::atomic<std::size_t> live{0};
