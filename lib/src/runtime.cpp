@@ -161,6 +161,7 @@ bool woken_by_shutdown(goroutine* g) noexcept { return g->shutdown_woken; }
 
 void park(goroutine* g, wait_reason why, const void* on) noexcept {
   g->parked_since_ms.store(coarse_now_ms(), std::memory_order_relaxed);
+  if (__builtin_expect(g_tracing, false)) trace_park(g, why);
   g->wait_on.store(on, std::memory_order_relaxed);
   g->reason.store(why, std::memory_order_release);
   // Shutdown started after begin_wait? Then nobody may ever claim us: claim ourselves.
@@ -193,6 +194,7 @@ void unpark(goroutine* g) noexcept {
   }
   g->parked = false;
   lk.unlock();
+  if (__builtin_expect(g_tracing, false)) trace_unpark(g);
   // Local wake: straight into this thread's runnext slot (when a goroutine of this worker
   // readies it). Remote: Boost queues it on the goroutine's own scheduler and notifies that
   // thread (sched_algo::notify), whose dispatcher then calls awakened().
@@ -492,6 +494,10 @@ int run(std::function<void()> main_fn, options opts) {
   rt->nthreads = n;
   rt->stack_size = opts.stack_size != 0 ? opts.stack_size : env_unsigned("GOFER_STACK_SIZE");
   rt->detect_deadlocks = opts.detect_deadlocks;
+  if (const char* path = std::getenv("GOFER_TRACE"); path != nullptr && *path != '\0') {
+    rt->trace = std::make_unique<detail::tracer>(path);
+    detail::g_tracing = true;
+  }
   detail::g_runtime.store(rt.get(), std::memory_order_release);
   std::thread sigquit = detail::start_sigquit_watcher(rt.get());
 
@@ -515,6 +521,8 @@ int run(std::function<void()> main_fn, options opts) {
   rt->wake_all();
   for (auto& w : rt->workers) w->thread.join();
   detail::stop_sigquit_watcher(sigquit);
+  detail::g_tracing = false;
+  if (rt->trace) rt->trace->write(*rt);
   detail::g_runtime.store(nullptr, std::memory_order_release);
   return 0;
 }

@@ -167,7 +167,7 @@ context* sched_algo::steal() noexcept {
   return nullptr;
 }
 
-context* sched_algo::pick_next() noexcept {
+inline context* sched_algo::pick_next_impl() noexcept {
   ++w_.tick;
 
   // Expired timers first: they make goroutines ready (cheap when no timer is pending).
@@ -224,6 +224,12 @@ context* sched_algo::pick_next() noexcept {
     return c;
   }
   return nullptr;
+}
+
+context* sched_algo::pick_next() noexcept {
+  context* c = pick_next_impl();
+  if (__builtin_expect(g_tracing, false)) trace_switch(w_, c);
+  return c;
 }
 
 bool sched_algo::has_ready_fibers() const noexcept {

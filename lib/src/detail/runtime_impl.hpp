@@ -66,6 +66,10 @@ struct goroutine final : boost::fibers::fiber_properties {
   std::atomic<const void*> wait_on{nullptr};           // the object waited on, if any
   std::atomic<std::int64_t> parked_since_ms{0};        // coarse clock, set in park()
 
+  // --- tracing (trace.cpp), only when GOFER_TRACE is set ---
+  std::uint64_t trace_flow = 0;  // a pending wake-up flow to end when it next runs
+  bool trace_named = false;      // its name is recorded in the tracer
+
   // --- runtime registry links, guarded by the mutex of the registry shard of `id` ---
   goroutine* reg_prev = nullptr;
   goroutine* reg_next = nullptr;
@@ -134,6 +138,45 @@ bool fire_sleep(timer_node* self, clock::time_point now, timer_effects& fx);
 
 struct worker;
 
+// One trace event, recorded in the buffer of the worker it happened on (no locks).
+struct trace_event {
+  char ph;                 // 'X' run slice, 'i' park, 's'/'f' wake-up flow start/end
+  wait_reason reason;      // for 'i'
+  std::int64_t ts_ns;      // since the tracer's origin
+  std::int64_t dur_ns;     // for 'X'
+  std::uint64_t gid;
+  std::uint64_t flow;      // for 's'/'f'
+};
+
+// GOFER_TRACE=path.json: a Chrome/Perfetto trace-event file written when run() returns.
+class tracer {
+ public:
+  explicit tracer(std::string path) : path_(std::move(path)), origin_(clock::now()) {}
+  std::int64_t now_ns() const noexcept {
+    return std::chrono::duration_cast<std::chrono::nanoseconds>(clock::now() - origin_).count();
+  }
+  void name_goroutine(goroutine* g);
+  std::uint64_t next_flow() noexcept { return flow_.fetch_add(1, std::memory_order_relaxed) + 1; }
+  // Writes every worker's events; returns false (and says why on stderr) on failure.
+  bool write(const runtime& rt);
+
+ private:
+  std::string path_;
+  clock::time_point origin_;
+  std::atomic<std::uint64_t> flow_{0};
+  std::mutex names_mu_;
+  std::vector<std::pair<std::uint64_t, std::string>> names_;  // guarded by names_mu_
+};
+
+// True while a run is being traced: set before the workers start, cleared after they
+// stopped, so a plain (non-atomic) read is race-free. One predictable branch per hook site.
+extern bool g_tracing;
+
+// Hooks, called only when tracing (runtime::trace != nullptr).
+void trace_switch(worker& w, context* next) noexcept;  // from pick_next
+void trace_park(goroutine* g, wait_reason why) noexcept;
+void trace_unpark(goroutine* g) noexcept;
+
 // gofer's scheduling algorithm: one instance per worker thread, installed with
 // boost::fibers::use_scheduling_algorithm. See lib/DESIGN.md ("The scheduler").
 class sched_algo final : public boost::fibers::algo::algorithm {
@@ -147,6 +190,7 @@ class sched_algo final : public boost::fibers::algo::algorithm {
 
  private:
   context* steal() noexcept;
+  inline context* pick_next_impl() noexcept;
   runtime& rt_;
   worker& w_;
 };
@@ -173,6 +217,11 @@ struct worker {
   context* main_ctx = nullptr;  // the thread's main context while it waits for stop
   std::uint64_t tick = 0;
   std::uint64_t rng = 0;
+
+  // Tracing: this worker's events and the goroutine running now (trace.cpp). Owner-only.
+  std::vector<trace_event> trace_buf;
+  goroutine* trace_running = nullptr;
+  std::int64_t trace_since = 0;
 
   // Goroutine stacks freed or taken on this thread (stack.cpp), of size stack_cache_size;
   // refilled from / spilled to the global pool in batches. Owner-only.
@@ -224,6 +273,9 @@ struct runtime {
   registry_shard registry[kRegistryShards];
   void register_goroutine(goroutine* g);
   void unregister_goroutine(goroutine* g);
+
+  // Non-null while tracing (GOFER_TRACE); set before the workers start, never changed.
+  std::unique_ptr<tracer> trace;
 
   // --- the deadlock detector (runtime.cpp) ---
   bool detect_deadlocks = true;
