@@ -76,11 +76,14 @@ context* worker::pop_local() {
 }
 
 void worker::wake() {
+  bool in_poll;
   {
     std::lock_guard<std::mutex> lk(sleep_mu);
     wakeup = true;
     wake_flag.store(true, std::memory_order_release);
+    in_poll = polling;
   }
+  if (in_poll) rt->poll.interrupt();
   sleep_cv.notify_one();
 }
 
@@ -180,6 +183,11 @@ inline context* sched_algo::pick_next_impl() noexcept {
       clock::time_point now = clock::now();
       if (now >= next) rt_.timers->fire_due(now);
     }
+    // Netpoll while busy (same reason to be on the dispatcher: poll() unparks goroutines).
+    if (w_.tick % kFairnessTick == 7 && rt_.poll.waiters.load(std::memory_order_relaxed) > 0 &&
+        !rt_.poll.polling.load(std::memory_order_relaxed)) {
+      rt_.poll.poll(0);
+    }
   }
 
   // End of the run: hand control back to the thread's main context, which then exits.
@@ -263,6 +271,34 @@ void sched_algo::suspend_until(std::chrono::steady_clock::time_point const& abs_
     }
   }
   bool work = rt_.has_work_anywhere() || rt_.stop_threads.load(std::memory_order_seq_cst);
+  if (!work && rt_.poll.waiters.load(std::memory_order_seq_cst) > 0 &&
+      !rt_.poll.polling.exchange(true, std::memory_order_acq_rel)) {
+    // Goroutines wait on sockets: this worker sleeps in epoll_wait instead (until the next
+    // timer), so readiness wakes it. wake() interrupts it through the eventfd.
+    clock::time_point deadline = std::min(abs_time, rt_.timers->next());
+    bool go_poll;
+    {
+      std::lock_guard<std::mutex> lk(w_.sleep_mu);
+      go_poll = !w_.wakeup;
+      w_.polling = go_poll;
+    }
+    if (go_poll) {
+      int timeout_ms = -1;
+      if (deadline != clock::time_point::max()) {
+        auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - clock::now()).count();
+        timeout_ms = static_cast<int>(std::clamp<std::int64_t>(left, 0, 1 << 30));
+      }
+      rt_.poll.poll(timeout_ms);
+    }
+    {
+      std::lock_guard<std::mutex> lk(w_.sleep_mu);
+      w_.polling = false;
+      w_.wakeup = false;
+      w_.wake_flag.store(false, std::memory_order_relaxed);
+    }
+    rt_.poll.polling.store(false, std::memory_order_release);
+    work = true;  // skip the condition-variable sleep below
+  }
   if (!work) {
     clock::time_point deadline = std::min(abs_time, rt_.timers->next());
     std::unique_lock<std::mutex> lk(w_.sleep_mu);

@@ -26,6 +26,7 @@
 #include <boost/fiber/context.hpp>
 #include <boost/fiber/detail/spinlock.hpp>
 #include <boost/fiber/properties.hpp>
+#include "absl/status/status.h"
 #include <concurrentqueue/concurrentqueue.h>
 
 #include "gofer/detail/spinlock.hpp"
@@ -138,6 +139,54 @@ bool fire_sleep(timer_node* self, clock::time_point now, timer_effects& fx);
 
 struct worker;
 
+// One socket's registration with the poller (Go's pollDesc). Records are never freed, only
+// recycled with a new generation, so an epoll event that arrives after close() finds a
+// record whose generation no longer matches and is ignored.
+struct poll_desc {
+  gofer::detail::spinlock lock;  // guards everything below
+  int fd = -1;
+  std::uint32_t index = 0;       // position in the poller's table (epoll data)
+  std::uint32_t gen = 0;         // bumped by close()
+  bool closing = false;
+  bool rready = false, wready = false;  // an edge arrived while nobody waited
+  waiter* rwaiter = nullptr;     // the goroutine parked reading (one at a time)
+  waiter* wwaiter = nullptr;     // the goroutine parked writing
+};
+
+// Why a goroutine parked on a socket was woken (waiter::index).
+enum : std::uint32_t { io_ready = 0, io_closed = 1, io_rearm = 2 };
+
+// The runtime's epoll instance: sockets register once (edge-triggered); an idle worker
+// waits in epoll_wait instead of its condition variable whenever goroutines wait on
+// sockets (see sched_algo::suspend_until). An eventfd interrupts it.
+class poller {
+ public:
+  poller();
+  ~poller();
+  // Registers fd; returns its record and generation.
+  poll_desc* open(int fd, std::uint32_t& gen);
+  // Marks closing, wakes both waiters (io_closed), deregisters; the caller closes the fd.
+  void close(poll_desc* pd, std::uint32_t gen);
+  // Wakes a parked reader/writer so it re-reads its deadline (io_rearm).
+  void rearm(poll_desc* pd, std::uint32_t gen, bool write);
+  // Parks the calling goroutine until fd is ready for reading (writing), the deadline
+  // passes (time_point::max(): none), or close(). OK means "ready: retry the syscall".
+  absl::Status wait(poll_desc* pd, std::uint32_t gen, bool write, clock::time_point deadline);
+  // epoll_wait for up to timeout_ms (-1: forever) and wake the goroutines whose sockets
+  // became ready. Returns how many were woken.
+  int poll(int timeout_ms);
+  void interrupt() noexcept;  // ends a poll() in progress
+  std::atomic<int> waiters{0};      // goroutines parked in wait()
+  std::atomic<bool> polling{false}; // a worker is inside poll() (blocking)
+
+ private:
+  int epfd_ = -1;
+  int evfd_ = -1;
+  std::mutex table_mu_;                // guards table_ growth and free_
+  std::deque<poll_desc> table_;        // stable addresses
+  std::vector<std::uint32_t> free_;
+};
+
 // One trace event, recorded in the buffer of the worker it happened on (no locks).
 struct trace_event {
   char ph;                 // 'X' run slice, 'i' park, 's'/'f' wake-up flow start/end
@@ -233,6 +282,7 @@ struct worker {
   std::condition_variable sleep_cv;
   bool wakeup = false;
   bool sleeping_forever = false;       // in the cv wait with no deadline; guarded by sleep_mu
+  bool polling = false;                // inside poller::poll; guarded by sleep_mu
   std::atomic<bool> wake_flag{false};  // mirrors `wakeup` for the lock-free spin phase
   bool idle = false;  // in runtime::idle_list; guarded by runtime::idle_mu
 
@@ -273,6 +323,9 @@ struct runtime {
   registry_shard registry[kRegistryShards];
   void register_goroutine(goroutine* g);
   void unregister_goroutine(goroutine* g);
+
+  // Sockets (net.cpp) and the idle workers' epoll wait.
+  poller poll;
 
   // Non-null while tracing (GOFER_TRACE); set before the workers start, never changed.
   std::unique_ptr<tracer> trace;

@@ -1,0 +1,520 @@
+// lib/src/net.cpp — TCP sockets on the runtime's poller, and gofer::blocking.
+//
+// Every socket is non-blocking. An operation tries its syscall first; on EAGAIN it parks in
+// poller::wait until the socket is ready (or its deadline passes, or it is closed) and
+// tries again — Go's netFD loop. Reads and writes are each serialized by a gofer::mutex
+// (Go's fdMutex), so at most one goroutine per direction waits on the poller.
+#include "gofer/net.hpp"
+
+#include <arpa/inet.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <condition_variable>
+#include <cstring>
+#include <deque>
+#include <mutex>
+#include <thread>
+
+#include <boost/asio/error.hpp>
+
+#include "detail/runtime_impl.hpp"
+#include "gofer/runtime.hpp"
+#include "gofer/select.hpp"
+#include "gofer/sync.hpp"
+
+namespace gofer {
+
+// ---- blocking: a helper thread pool ----------------------------------------------------
+
+namespace detail {
+
+namespace {
+
+struct blocking_pool {
+  std::mutex mu;
+  std::condition_variable cv;
+  std::deque<std::function<void()>> tasks;  // guarded by mu
+  int idle = 0, threads = 0;                // guarded by mu
+  static constexpr int kMaxThreads = 64;
+
+  void submit(std::function<void()> t) {
+    std::unique_lock<std::mutex> lk(mu);
+    tasks.push_back(std::move(t));
+    if (idle == 0 && threads < kMaxThreads) {
+      ++threads;
+      std::thread([this] { loop(); }).detach();
+    } else {
+      cv.notify_one();
+    }
+  }
+  void loop() {
+    std::unique_lock<std::mutex> lk(mu);
+    for (;;) {
+      ++idle;
+      cv.wait(lk, [&] { return !tasks.empty(); });
+      --idle;
+      auto t = std::move(tasks.front());
+      tasks.pop_front();
+      lk.unlock();
+      t();
+      lk.lock();
+    }
+  }
+};
+
+blocking_pool& pool() {
+  static auto* p = new blocking_pool();  // never destroyed: its threads outlive main
+  return *p;
+}
+
+}  // namespace
+
+void run_blocking(std::function<void()> fn) {
+  goroutine* g = current_goroutine();
+  if (g == nullptr) {
+    fn();
+    return;
+  }
+  runtime* rt = current_runtime();
+  std::atomic<bool> finished{false};
+  waiter w;
+  w.g = g;
+  begin_wait(g);
+  rt->external_waits.fetch_add(1, std::memory_order_seq_cst);  // not a deadlock meanwhile
+  pool().submit([&fn, &finished, &w] {
+    fn();
+    goroutine* target = w.g;
+    bool won = try_claim(target);
+    if (won) set_fired(target, &w);
+    finished.store(true, std::memory_order_release);  // after this, w and fn may be gone
+    if (won) unpark(target);
+  });
+  park(g, wait_reason::io_wait, nullptr);
+  rt->external_waits.fetch_sub(1, std::memory_order_seq_cst);
+  if (woken_by_shutdown(g)) {
+    // fn runs on our stack's objects: wait (without parking) until the helper is done.
+    while (!finished.load(std::memory_order_acquire)) std::this_thread::yield();
+    throw_goroutine_exit();
+  }
+}
+
+}  // namespace detail
+
+namespace net {
+
+namespace {
+
+const absl::Status& closed_error() {
+  static const absl::Status s = absl::FailedPreconditionError("use of closed network connection");
+  return s;
+}
+const absl::Status& eof_error() {
+  static const absl::Status s = absl::OutOfRangeError("EOF");
+  return s;
+}
+
+absl::Status errno_error(const char* op, const std::string& addr, int err) {
+  std::string msg = std::string(op) + (addr.empty() ? "" : " " + addr) + ": " + std::strerror(err);
+  switch (err) {
+    case ECONNREFUSED:
+    case ECONNRESET:
+    case EPIPE:
+    case ENETUNREACH:
+    case EHOSTUNREACH:
+      return absl::UnavailableError(msg);
+    case EADDRINUSE:
+      return absl::AlreadyExistsError(msg);
+    case EINVAL:
+      return absl::InvalidArgumentError(msg);
+    default:
+      return absl::InternalError(msg);
+  }
+}
+
+std::string format_addr(const sockaddr_storage& ss) {
+  char host[INET6_ADDRSTRLEN] = {0};
+  unsigned port = 0;
+  if (ss.ss_family == AF_INET) {
+    auto* a = reinterpret_cast<const sockaddr_in*>(&ss);
+    ::inet_ntop(AF_INET, &a->sin_addr, host, sizeof host);
+    port = ntohs(a->sin_port);
+    return std::string(host) + ":" + std::to_string(port);
+  }
+  if (ss.ss_family == AF_INET6) {
+    auto* a = reinterpret_cast<const sockaddr_in6*>(&ss);
+    ::inet_ntop(AF_INET6, &a->sin6_addr, host, sizeof host);
+    port = ntohs(a->sin6_port);
+    return "[" + std::string(host) + "]:" + std::to_string(port);
+  }
+  return "?";
+}
+
+// Go's SplitHostPort: "host:port", "[v6]:port", ":port".
+absl::Status split_host_port(std::string_view a, std::string& host, std::string& port) {
+  auto colon = a.rfind(':');
+  if (colon == std::string_view::npos) return absl::InvalidArgumentError("address " + std::string(a) + ": missing port in address");
+  host = std::string(a.substr(0, colon));
+  port = std::string(a.substr(colon + 1));
+  if (!host.empty() && host.front() == '[') {
+    if (host.back() != ']') return absl::InvalidArgumentError("address " + std::string(a) + ": missing ']' in address");
+    host = host.substr(1, host.size() - 2);
+  }
+  if (port.empty()) return absl::InvalidArgumentError("address " + std::string(a) + ": missing port in address");
+  return absl::OkStatus();
+}
+
+// Resolves host:port to socket addresses. IP literals and "" need no lookup; names go
+// through getaddrinfo on a helper thread.
+absl::StatusOr<std::vector<sockaddr_storage>> resolve(std::string_view address, bool passive) {
+  std::string host, port;
+  if (auto st = split_host_port(address, host, port); !st.ok()) return st;
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = (passive ? AI_PASSIVE : 0) | AI_NUMERICSERV;
+  in6_addr tmp6;
+  in_addr tmp4;
+  bool literal = host.empty() || ::inet_pton(AF_INET, host.c_str(), &tmp4) == 1 ||
+                 ::inet_pton(AF_INET6, host.c_str(), &tmp6) == 1;
+  if (literal) hints.ai_flags |= AI_NUMERICHOST;
+  addrinfo* res = nullptr;
+  int rc = 0;
+  auto lookup = [&] { rc = ::getaddrinfo(host.empty() ? nullptr : host.c_str(), port.c_str(), &hints, &res); };
+  if (literal) lookup();
+  else blocking(lookup);
+  if (rc != 0) return absl::NotFoundError("lookup " + host + ": " + ::gai_strerror(rc));
+  std::vector<sockaddr_storage> out;
+  for (addrinfo* p = res; p != nullptr; p = p->ai_next) {
+    sockaddr_storage ss{};
+    std::memcpy(&ss, p->ai_addr, p->ai_addrlen);
+    out.push_back(ss);
+  }
+  ::freeaddrinfo(res);
+  if (out.empty()) return absl::NotFoundError("lookup " + host + ": no addresses");
+  return out;
+}
+
+socklen_t addr_len(const sockaddr_storage& ss) {
+  return ss.ss_family == AF_INET6 ? sizeof(sockaddr_in6) : sizeof(sockaddr_in);
+}
+
+gofer::detail::runtime& runtime_or_throw() {
+  gofer::detail::runtime* rt = gofer::detail::current_runtime();
+  if (rt == nullptr) throw std::logic_error("gofer::net used outside gofer::run");
+  return *rt;
+}
+
+using clk = gofer::detail::clock;
+
+}  // namespace
+
+namespace detail {
+
+// One socket: the fd, its poller record, deadlines and the per-direction locks.
+struct socket {
+  socket(gofer::detail::runtime& r, int f) : rt(&r), fd(f) { pd = rt->poll.open(fd, gen); }
+  ~socket() { do_close(); }
+
+  absl::Status do_close() {
+    int f = fd.exchange(-1);
+    if (f < 0) return closed_error();
+    rt->poll.close(pd, gen);
+    ::close(f);
+    return absl::OkStatus();
+  }
+  clk::time_point deadline(bool write) const {
+    auto v = (write ? wdeadline : rdeadline).load(std::memory_order_acquire);
+    return v == 0 ? clk::time_point::max() : clk::time_point(clk::duration(v));
+  }
+  absl::Status wait(bool write) { return rt->poll.wait(pd, gen, write, deadline(write)); }
+
+  gofer::detail::runtime* rt;
+  std::atomic<int> fd;
+  gofer::detail::poll_desc* pd = nullptr;
+  std::uint32_t gen = 0;
+  std::atomic<clk::rep> rdeadline{0}, wdeadline{0};  // 0: none
+  gofer::mutex rmu, wmu;  // Go's fdMutex: one reader, one writer at a time
+};
+
+}  // namespace detail
+
+bool is_eof(const absl::Status& s) noexcept { return s == eof_error(); }
+bool is_timeout(const absl::Status& s) noexcept { return absl::IsDeadlineExceeded(s) && s.message() == "i/o timeout"; }
+bool is_closed(const absl::Status& s) noexcept { return s == closed_error(); }
+
+// ---- conn ----
+
+conn::conn() noexcept = default;
+conn::conn(std::shared_ptr<detail::socket> s) noexcept : s_(std::move(s)) {}
+conn::conn(conn&&) noexcept = default;
+conn& conn::operator=(conn&&) noexcept = default;
+conn::~conn() = default;
+
+bool conn::is_open() const noexcept { return s_ && s_->fd.load() >= 0; }
+
+absl::StatusOr<std::size_t> conn::read(void* buf, std::size_t n) {
+  if (!s_) return closed_error();
+  std::lock_guard<gofer::mutex> lk(s_->rmu);
+  for (;;) {
+    int fd = s_->fd.load();
+    if (fd < 0) return closed_error();
+    ssize_t r = ::recv(fd, buf, n, 0);
+    if (r > 0) return static_cast<std::size_t>(r);
+    if (r == 0) return n == 0 ? absl::StatusOr<std::size_t>(0) : eof_error();
+    if (errno == EINTR) continue;
+    if (errno != EAGAIN && errno != EWOULDBLOCK) return errno_error("read", remote_addr(), errno);
+    if (auto st = s_->wait(false); !st.ok()) return st;
+  }
+}
+
+absl::StatusOr<std::size_t> conn::write(const void* buf, std::size_t n) {
+  if (!s_) return closed_error();
+  std::lock_guard<gofer::mutex> lk(s_->wmu);
+  const char* p = static_cast<const char*>(buf);
+  std::size_t done = 0;
+  while (done < n) {
+    int fd = s_->fd.load();
+    if (fd < 0) return closed_error();
+    ssize_t r = ::send(fd, p + done, n - done, MSG_NOSIGNAL);
+    if (r > 0) {
+      done += static_cast<std::size_t>(r);
+      continue;
+    }
+    if (r < 0 && errno == EINTR) continue;
+    if (r < 0 && errno != EAGAIN && errno != EWOULDBLOCK) return errno_error("write", remote_addr(), errno);
+    if (auto st = s_->wait(true); !st.ok()) return st;
+  }
+  return n;
+}
+
+absl::Status conn::read_full(void* buf, std::size_t n) {
+  char* p = static_cast<char*>(buf);
+  std::size_t got = 0;
+  while (got < n) {
+    auto r = read(p + got, n - got);
+    if (!r.ok()) {
+      if (is_eof(r.status()) && got > 0) return absl::DataLossError("unexpected EOF");
+      return r.status();
+    }
+    got += *r;
+  }
+  return absl::OkStatus();
+}
+
+absl::Status conn::close() { return s_ ? s_->do_close() : closed_error(); }
+
+absl::Status conn::close_write() {
+  if (!s_ || s_->fd.load() < 0) return closed_error();
+  if (::shutdown(s_->fd.load(), SHUT_WR) != 0) return errno_error("shutdown", remote_addr(), errno);
+  return absl::OkStatus();
+}
+
+std::string conn::local_addr() const {
+  if (!is_open()) return "";
+  sockaddr_storage ss{};
+  socklen_t len = sizeof ss;
+  ::getsockname(s_->fd.load(), reinterpret_cast<sockaddr*>(&ss), &len);
+  return format_addr(ss);
+}
+
+std::string conn::remote_addr() const {
+  if (!is_open()) return "";
+  sockaddr_storage ss{};
+  socklen_t len = sizeof ss;
+  if (::getpeername(s_->fd.load(), reinterpret_cast<sockaddr*>(&ss), &len) != 0) return "";
+  return format_addr(ss);
+}
+
+void conn::set_deadline(time_point t) {
+  set_read_deadline(t);
+  set_write_deadline(t);
+}
+void conn::set_read_deadline(time_point t) {
+  if (!s_) return;
+  s_->rdeadline.store(t == time_point{} ? 0 : t.time_since_epoch().count());
+  s_->rt->poll.rearm(s_->pd, s_->gen, false);  // a blocked reader re-reads it now
+}
+void conn::set_write_deadline(time_point t) {
+  if (!s_) return;
+  s_->wdeadline.store(t == time_point{} ? 0 : t.time_since_epoch().count());
+  s_->rt->poll.rearm(s_->pd, s_->gen, true);
+}
+
+std::size_t conn::read_some_raw(void* p, std::size_t n, boost::system::error_code& ec) {
+  ec.clear();
+  if (n == 0) return 0;
+  auto r = read(p, n);
+  if (r.ok()) return *r;
+  if (is_eof(r.status())) ec = boost::asio::error::eof;
+  else if (is_timeout(r.status())) ec = boost::asio::error::timed_out;
+  else if (is_closed(r.status())) ec = boost::asio::error::bad_descriptor;
+  else ec = boost::asio::error::connection_reset;
+  return 0;
+}
+
+std::size_t conn::write_some_raw(const void* p, std::size_t n, boost::system::error_code& ec) {
+  ec.clear();
+  if (n == 0) return 0;
+  auto r = write(p, n);
+  if (r.ok()) return *r;
+  if (is_timeout(r.status())) ec = boost::asio::error::timed_out;
+  else if (is_closed(r.status())) ec = boost::asio::error::bad_descriptor;
+  else ec = boost::asio::error::broken_pipe;
+  return 0;
+}
+
+// ---- listener ----
+
+listener::listener() noexcept = default;
+listener::listener(std::shared_ptr<detail::socket> s) noexcept : s_(std::move(s)) {}
+listener::listener(listener&&) noexcept = default;
+listener& listener::operator=(listener&&) noexcept = default;
+listener::~listener() = default;
+
+absl::StatusOr<listener> listen(std::string_view address) {
+  gofer::detail::runtime& rt = runtime_or_throw();
+  auto addrs = resolve(address, true);
+  if (!addrs.ok()) return addrs.status();
+  absl::Status last = absl::InternalError("listen " + std::string(address) + ": no address");
+  for (const sockaddr_storage& ss : *addrs) {
+    int fd = ::socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+      last = errno_error("listen", std::string(address), errno);
+      continue;
+    }
+    int one = 1;
+    ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (::bind(fd, reinterpret_cast<const sockaddr*>(&ss), addr_len(ss)) != 0 || ::listen(fd, SOMAXCONN) != 0) {
+      last = errno_error("listen", std::string(address), errno);
+      ::close(fd);
+      continue;
+    }
+    return listener(std::make_shared<detail::socket>(rt, fd));
+  }
+  return last;
+}
+
+absl::StatusOr<conn> listener::accept() {
+  if (!s_) return closed_error();
+  std::lock_guard<gofer::mutex> lk(s_->rmu);
+  auto backoff = std::chrono::milliseconds(5);
+  for (;;) {
+    int lfd = s_->fd.load();
+    if (lfd < 0) return closed_error();
+    int fd = ::accept4(lfd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd >= 0) {
+      int one = 1;
+      ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+      return conn(std::make_shared<detail::socket>(*s_->rt, fd));
+    }
+    int err = errno;
+    if (err == EINTR || err == ECONNABORTED) continue;
+    if (err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM) {
+      // Out of descriptors: keep serving — wait for some to be freed, like Go's http server.
+      gofer::sleep(backoff);
+      backoff = std::min<std::chrono::milliseconds>(backoff * 2, std::chrono::seconds(1));
+      continue;
+    }
+    if (err != EAGAIN && err != EWOULDBLOCK) return errno_error("accept", addr(), err);
+    if (auto st = s_->wait(false); !st.ok()) return st;
+  }
+}
+
+absl::StatusOr<conn> listener::accept(const gofer::context& ctx) {
+  if (ctx.done() == nullptr) return accept();
+  // Cancellation closes nothing: a watcher goroutine sets the deadline to "now", which
+  // wakes a blocked accept with a timeout that we report as ctx's error.
+  if (auto e = ctx.err(); !e.ok()) return e;
+  chan<std::monostate> stop;
+  auto s = s_;
+  gofer::go([ctx, stop, s]() mutable {
+    bool cancelled = false;
+    gofer::select(gofer::recv_case(ctx.done(), [&](auto) { cancelled = true; }), gofer::recv_case(stop));
+    if (cancelled && s) {
+      s->rdeadline.store(clk::now().time_since_epoch().count());
+      s->rt->poll.rearm(s->pd, s->gen, false);
+    }
+  });
+  auto r = accept();
+  stop.close();
+  if (!r.ok() && is_timeout(r.status()) && !ctx.err().ok()) {
+    s_->rdeadline.store(0);
+    return ctx.err();
+  }
+  return r;
+}
+
+absl::Status listener::close() { return s_ ? s_->do_close() : closed_error(); }
+
+std::string listener::addr() const {
+  if (!s_ || s_->fd.load() < 0) return "";
+  sockaddr_storage ss{};
+  socklen_t len = sizeof ss;
+  ::getsockname(s_->fd.load(), reinterpret_cast<sockaddr*>(&ss), &len);
+  return format_addr(ss);
+}
+
+// ---- dial ----
+
+absl::StatusOr<conn> dial(std::string_view address, const gofer::context& ctx) {
+  gofer::detail::runtime& rt = runtime_or_throw();
+  if (auto e = ctx.err(); !e.ok()) return e;
+  auto addrs = resolve(address, false);
+  if (!addrs.ok()) return addrs.status();
+  absl::Status last = absl::InternalError("dial " + std::string(address) + ": no address");
+  for (const sockaddr_storage& ss : *addrs) {
+    int fd = ::socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+      last = errno_error("dial", std::string(address), errno);
+      continue;
+    }
+    auto sock = std::make_shared<detail::socket>(rt, fd);
+    int rc = ::connect(fd, reinterpret_cast<const sockaddr*>(&ss), addr_len(ss));
+    if (rc != 0 && errno != EINPROGRESS) {
+      last = errno_error("dial", std::string(address), errno);
+      continue;
+    }
+    if (rc != 0) {
+      // Wait for the connection (writable), bounded by ctx's deadline and cancellation.
+      if (auto d = ctx.deadline()) sock->wdeadline.store(d->time_since_epoch().count());
+      chan<std::monostate> stop;
+      if (ctx.done() != nullptr) {
+        gofer::go([ctx, stop, sock]() mutable {
+          bool cancelled = false;
+          gofer::select(gofer::recv_case(ctx.done(), [&](auto) { cancelled = true; }), gofer::recv_case(stop));
+          if (cancelled) {
+            sock->wdeadline.store(clk::now().time_since_epoch().count());
+            sock->rt->poll.rearm(sock->pd, sock->gen, true);
+          }
+        });
+      }
+      absl::Status st = sock->wait(true);
+      stop.close();
+      if (!st.ok()) {
+        if (is_timeout(st) && !ctx.err().ok()) return ctx.err();
+        last = st;
+        continue;
+      }
+      int err = 0;
+      socklen_t len = sizeof err;
+      ::getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len);
+      if (err != 0) {
+        last = errno_error("dial", std::string(address), err);
+        continue;
+      }
+      sock->wdeadline.store(0);
+    }
+    int one = 1;
+    ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    return conn(std::move(sock));
+  }
+  return last;
+}
+
+}  // namespace net
+}  // namespace gofer
