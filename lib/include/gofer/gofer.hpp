@@ -8,6 +8,8 @@
 //   context.hpp  context, background, with_cancel, with_timeout, with_deadline, with_value
 //   tomb.hpp     tomb (gopkg.in/tomb.v2)
 //   errgroup.hpp errgroup (golang.org/x/sync/errgroup)
+//   pool.hpp     worker_pool, future
+//   pipeline.hpp generate, from_range, fan_out, merge, rate_limit
 //   panic.hpp    panic_error
 #pragma once
 
@@ -15,6 +17,8 @@
 #include "gofer/context.hpp"
 #include "gofer/errgroup.hpp"
 #include "gofer/panic.hpp"
+#include "gofer/pipeline.hpp"
+#include "gofer/pool.hpp"
 #include "gofer/runtime.hpp"
 #include "gofer/select.hpp"
 #include "gofer/sync.hpp"

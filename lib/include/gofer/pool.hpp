@@ -1,0 +1,566 @@
+// gofer/pool.hpp — a worker pool: N worker goroutines fed by a bounded job queue.
+//
+//   worker_pool<Job, Result>  N goroutines running fn(ctx, job) for each submitted job
+//   future<Result>            the one result of one job: get(), try_get(), c() for select
+//   job_result<Result>        absl::StatusOr<Result>, or absl::Status when Result is void
+//   pool_options              workers, queue capacity, goroutine name
+//   pool_stats                submitted, queued, running, succeeded, failed, cancelled
+//
+// This is Go by Example's "worker pools" with the loose ends tied: the jobs channel is
+// bounded (submit parks while it is full: back-pressure), every job gets exactly one result,
+// a job that returns an error or throws fails only that job, and the pool shuts down either
+// gracefully (close: queued jobs still run) or at once (stop / context cancelled: queued
+// jobs fail with the cancellation cause, without running).
+//
+// Why a future per job, and not one shared results channel: with a shared bounded results
+// channel the worker parks until somebody reads, so a goroutine that submits and then reads
+// results deadlocks as soon as both channels fill up (Go's classic worker-pool bug). A
+// future is a one-slot channel of its own: delivering never blocks a worker, the job ↔
+// result pairing needs no id, and a failed job is a failed future. Streaming consumers
+// still get channels: future::c() is a recv_chan usable in select, a chan<future<R>>
+// gives results in submission order with bounded read-ahead, and pipeline.hpp's fan_out
+// streams results in completion order.
+#pragma once
+
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+#include <exception>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <tuple>
+#include <type_traits>
+#include <utility>
+#include <variant>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "gofer/chan.hpp"
+#include "gofer/context.hpp"
+#include "gofer/detail/spinlock.hpp"
+#include "gofer/detail/wait.hpp"
+#include "gofer/runtime.hpp"
+#include "gofer/select.hpp"
+
+namespace gofer {
+
+template <class Job, class Result> class worker_pool;
+
+// What a job ends with: absl::StatusOr<Result>, or absl::Status for Result = void.
+template <class Result>
+using job_result = std::conditional_t<std::is_void_v<Result>, absl::Status, absl::StatusOr<Result>>;
+
+// future — the one result of one submitted job (Go's "promise channel": a channel that will
+// carry exactly one value).
+//
+// Zero value: a default-constructed future is nil, like a nil channel: get() parks forever,
+// try_get() returns nullopt, c() is a nil channel (never ready in select).
+// Copy semantics: copies are handles to one result; exactly one get() (or one receive from
+// c()) obtains it, the others see it as already taken.
+//
+//   op \ state | pending              | ready                  | taken                | nil
+//   get()      | parks until ready    | the result; -> taken   | FailedPrecondition   | parks forever
+//   try_get()  | nullopt              | the result; -> taken   | nullopt              | nullopt
+//   ready()    | false                | true                   | false                | false
+//   c().recv() | parks until ready    | the result; -> taken   | nullopt (closed)     | parks forever
+//
+// The result is sent and its channel closed in one step by the worker, so a taken future's
+// c() is a closed channel (ready in select, with nullopt), never a hang.
+// Memory ordering: the job's return (and everything it wrote) is synchronized before the
+// get() / receive that obtains its result. Thread-safety: any goroutine; get() parks only
+// the calling goroutine. get() outside gofer::run throws std::logic_error if it must park.
+//
+// Example:
+//   gofer::future<int> f = pool.submit(21);
+//   absl::StatusOr<int> r = f.get();          // parks until a worker ran the job
+//   if (r.ok()) std::printf("%d\n", *r);
+template <class Result>
+class future {
+ public:
+  using value_type = job_result<Result>;
+
+  future() noexcept = default;  // nil
+
+  // Parks until the job's result is available and returns it. If it was already taken
+  // (by another get() or a receive from c()): absl::FailedPreconditionError("future:
+  // result already taken"). Nil: parks forever. Thread-safe.
+  value_type get() {
+    std::optional<value_type> v = c_.recv();
+    if (!v) return taken_error();
+    return std::move(*v);
+  }
+  // The result if it is ready now (taking it); nullopt if pending, already taken, or nil.
+  // Never blocks.
+  std::optional<value_type> try_get() { return c_.try_recv(); }
+  // True if the result is ready and not yet taken. Never blocks (racy by nature if another
+  // goroutine takes results from the same future).
+  bool ready() const noexcept { return c_.len() > 0; }
+  // The channel that carries the result (then is closed): for select.
+  recv_chan<value_type> c() const noexcept { return c_; }
+  // False for a nil future.
+  bool valid() const noexcept { return static_cast<bool>(c_); }
+
+  // A future that is ready with r at once (for example a rejected submission).
+  static future ready_with(value_type r) {
+    chan<value_type> ch(1);
+    ch.try_send(std::move(r));
+    ch.close();
+    return future(std::move(ch));
+  }
+
+ private:
+  explicit future(recv_chan<value_type> c) noexcept : c_(std::move(c)) {}
+  static value_type taken_error() { return absl::FailedPreconditionError("future: result already taken"); }
+
+  recv_chan<value_type> c_;
+
+  template <class, class> friend class worker_pool;
+};
+
+struct pool_options {
+  // Worker goroutines: at most this many jobs run at once. 0: num_threads() of the run.
+  std::size_t workers = 0;
+  // Capacity of the job queue (jobs waiting for a worker). 0: unbuffered, as make(chan
+  // Job): submit() returns once an idle worker has taken the job.
+  std::size_t queue = 0;
+  // Workers are goroutines named "<name>-<i>" (goroutine dumps, deadlock reports).
+  std::string name = "worker";
+};
+
+// A snapshot of a pool's counters, consistent with itself (taken under the pool's lock).
+struct pool_stats {
+  std::uint64_t submitted = 0;  // accepted by submit()/try_submit() (rejections not counted)
+  std::uint64_t queued = 0;     // accepted, not started: in the queue or in a parked submit()
+  std::uint64_t running = 0;    // in the job function now (<= workers)
+  std::uint64_t succeeded = 0;  // returned OK
+  std::uint64_t failed = 0;     // returned an error status, or threw
+  std::uint64_t cancelled = 0;  // never ran: dropped by stop() or a cancelled context
+  // Jobs that have finished one way or another.
+  std::uint64_t completed() const noexcept { return succeeded + failed + cancelled; }
+};
+
+namespace detail {
+
+// Calls fn(ctx, job) or fn(job) and turns what it returns into a job_result<Result>:
+//   Result = void: fn returns void (OK) or something convertible to absl::Status;
+//   otherwise:     fn returns Result, absl::StatusOr<Result>, or something convertible.
+template <class F, class Job>
+decltype(auto) call_job(F& fn, const context& ctx, Job&& job) {
+  if constexpr (std::is_invocable_v<F&, const context&, Job&&>) {
+    return std::invoke(fn, ctx, std::move(job));
+  } else {
+    return std::invoke(fn, std::move(job));
+  }
+}
+
+template <class F, class Job>
+concept job_callable = std::is_invocable_v<F&, const context&, Job&&> || std::is_invocable_v<F&, Job&&>;
+
+template <class F, class Job, class Result>
+constexpr bool job_function_v() {
+  if constexpr (!job_callable<F, Job>) {
+    return false;
+  } else {
+    using ret = decltype(call_job(std::declval<F&>(), std::declval<const context&>(), std::declval<Job&&>()));
+    if constexpr (std::is_void_v<Result>) {
+      return std::is_void_v<ret> || std::is_convertible_v<ret, absl::Status>;
+    } else {
+      return std::is_convertible_v<ret, absl::StatusOr<Result>>;
+    }
+  }
+}
+
+// fn can be called with a job (and the context) and returns something job_result<Result>
+// can be made from.
+template <class F, class Job, class Result>
+concept job_function = job_function_v<F, Job, Result>();
+
+template <class Result, class F, class Job>
+job_result<Result> invoke_job(F& fn, const context& ctx, Job&& job) {
+  if constexpr (std::is_void_v<Result>) {
+    if constexpr (std::is_void_v<decltype(call_job(fn, ctx, std::move(job)))>) {
+      call_job(fn, ctx, std::move(job));
+      return absl::OkStatus();
+    } else {
+      return absl::Status(call_job(fn, ctx, std::move(job)));
+    }
+  } else {
+    return job_result<Result>(call_job(fn, ctx, std::move(job)));
+  }
+}
+
+// The state the workers share with the pool's handles.
+template <class Job, class Result>
+struct pool_core {
+  using result_t = job_result<Result>;
+  struct item {
+    Job job;
+    chan<result_t> reply;  // capacity 1: the worker's delivery never parks
+  };
+
+  pool_core(const context& parent, std::size_t nworkers, std::size_t capacity,
+            std::function<result_t(const context&, Job&&)> f)
+      : queue(capacity), fn(std::move(f)), workers(nworkers) {
+    std::tie(ctx, cancel) = with_cancel_cause(parent);
+    live_workers = nworkers;
+  }
+
+  chan<item> queue;          // the bounded job queue; closed once, by take_queue_close_locked's winner
+  context ctx;               // the pool's context: child of the user's, cancelled by stop()
+  cancel_cause_func cancel;  // cancels ctx (thread-safe, idempotent)
+  std::function<result_t(const context&, Job&&)> fn;
+  chan<std::monostate> finished;  // closed by the last worker to exit
+  const std::size_t workers;
+
+  // Guards everything below. Held for a few instructions — and, in submit()'s fast path and
+  // try_submit(), one non-blocking queue.try_send (lock order: this lock, then the queue
+  // channel's lock; the send may unpark an idle worker), so that "not closing" and "queued"
+  // are one atomic step and the queue is never closed under a sender. Nothing parks and no
+  // user code runs under it; never take it while holding a channel lock.
+  mutable spinlock lock;
+  bool closing GOFER_GUARDED_BY(lock) = false;       // close()/stop()/cancel: no new submits
+  bool queue_closed GOFER_GUARDED_BY(lock) = false;  // queue.close() has been decided
+  std::size_t active_submitters GOFER_GUARDED_BY(lock) = 0;  // submit()s parked on the queue
+  std::size_t live_workers GOFER_GUARDED_BY(lock) = 0;
+  pool_stats stats GOFER_GUARDED_BY(lock);
+
+  // Decides whether the queue may be closed now: closing and no submit() still parked on
+  // it (closing it under a parked sender would make that sender panic). Exactly one caller
+  // gets true and must then call queue.close() after unlocking.
+  bool take_queue_close_locked() GOFER_REQUIRES(lock) {
+    if (!closing || queue_closed || active_submitters != 0) return false;
+    queue_closed = true;
+    return true;
+  }
+
+  // No new submissions; the queue closes as soon as no submit() is parked on it. Idempotent.
+  // Never blocks.
+  void close() GOFER_EXCLUDES(lock) {
+    bool close_now;
+    {
+      spinlock_guard g(lock);
+      closing = true;
+      close_now = take_queue_close_locked();
+    }
+    if (close_now) queue.close();
+  }
+
+  static void deliver(chan<result_t>& reply, result_t r) {
+    bool sent = reply.try_send(std::move(r));  // capacity 1, only ever one value: never fails
+    (void)sent;
+    reply.close();
+  }
+
+  // Runs one job (or drops it if the context is cancelled) and delivers its result.
+  // Counters change before the result is delivered, so whoever gets the result sees them.
+  void process(item it) {
+    if (!ctx.err().ok()) {  // cancelled: stop taking jobs, fail the queued ones
+      close();
+      {
+        spinlock_guard g(lock);
+        --stats.queued;
+        ++stats.cancelled;
+      }
+      deliver(it.reply, result_t(gofer::cause(ctx)));
+      return;
+    }
+    {
+      spinlock_guard g(lock);
+      --stats.queued;
+      ++stats.running;
+    }
+    std::optional<result_t> r;
+    try {
+      r.emplace(fn(ctx, std::move(it.job)));
+    } catch (const goroutine_exit&) {  // the runtime is unwinding us: let it
+      spinlock_guard g(lock);
+      --stats.running;
+      throw;
+    } catch (const std::exception& e) {
+      r.emplace(absl::InternalError(std::string("panic: ") + e.what()));
+    } catch (...) {
+      r.emplace(absl::InternalError("panic: unknown exception"));
+    }
+    {
+      spinlock_guard g(lock);
+      --stats.running;
+      ++(r->ok() ? stats.succeeded : stats.failed);
+    }
+    deliver(it.reply, std::move(*r));
+  }
+
+  void worker_exited() GOFER_EXCLUDES(lock) {
+    bool last;
+    {
+      spinlock_guard g(lock);
+      last = --live_workers == 0;
+    }
+    if (last) {
+      cancel(absl::OkStatus());  // release the context (Go: always call cancel)
+      finished.close();
+    }
+  }
+
+  // One worker goroutine: takes jobs until the queue is closed and drained. When the
+  // context is cancelled it closes the pool and keeps draining, failing every job it takes
+  // (so no future is left pending and no submitter parked).
+  static void worker_main(std::shared_ptr<pool_core> c) {
+    struct exit_guard {
+      pool_core& c;
+      ~exit_guard() { c.worker_exited(); }
+    } guard{*c};
+    recv_chan<std::monostate> done = c->ctx.done();
+    for (;;) {
+      std::optional<item> it = c->queue.try_recv();  // fast path: no select when busy
+      if (!it) {
+        if (gofer::select(recv_case(c->queue, it), recv_case(done)) == 1) {
+          c->close();
+          done = nullptr;  // seen; from now on only the queue matters
+          continue;
+        }
+        if (!it) return;  // closed and drained
+      }
+      c->process(std::move(*it));
+    }
+  }
+};
+
+struct pool_access;
+
+}  // namespace detail
+
+// worker_pool — a fixed set of worker goroutines running one job function over a bounded
+// queue of jobs (Go by Example's worker pools, with results, shutdown and cancellation).
+//
+//   gofer::worker_pool<Job, Result> pool(ctx, {.workers = N, .queue = Q}, fn);
+//
+// fn is called as fn(const gofer::context&, Job) or fn(Job), on a worker goroutine, with
+// the pool's context (a child of ctx, cancelled by stop()). It returns Result or
+// absl::StatusOr<Result> (Result = void: nothing or absl::Status). A non-OK status fails
+// the job; so does an exception, which becomes absl::InternalError("panic: <what()>")
+// instead of crashing the program (Go's worker with a recover). At most N jobs run at once.
+//
+// Zero value: none — a pool needs its job function. Construction starts the workers (inside
+// gofer::run only). Copy semantics: copies are handles to one pool, so several goroutines
+// can submit; a moved-from handle may only be destroyed or assigned to. When the last
+// handle goes away the pool is close()d (never waited for: destructors don't park), so
+// queued jobs still run and the workers then exit; nothing leaks.
+//
+//   op \ state      | open                      | closing (close())        | stopped / ctx cancelled | finished
+//   submit(j)       | queues j; parks while     | future: FailedPrecond.   | future: FailedPrecond.  | same
+//                   | the queue is full         | "submit after close"     | (cancelled if it raced) |
+//   try_submit(j)   | future, or nullopt if full| future: FailedPrecond.   | future: FailedPrecond.  | same
+//   queued jobs     | run in FIFO order         | still run                | fail: cause(ctx), unrun | —
+//   parked submit() | waits for room            | waits, then queued       | returns, cancelled      | —
+//   running jobs    | run                       | run                      | run; ctx is cancelled   | —
+//   close()         | -> closing                | no-op                    | no-op                   | no-op
+//   stop()          | cancel, drop, wait        | same                     | waits                   | returns
+//   wait()          | parks until finished      | parks until finished     | parks until finished    | returns
+//
+// "finished": every worker has exited (done() is closed). The cause of dropped jobs is
+// cause(ctx): CancelledError("worker_pool: stopped") after stop(), or the parent's error
+// (context canceled / deadline exceeded) if ctx was cancelled first.
+//
+// Invariants (pool_stats, under the pool's lock):
+//   - submitted == queued + running + succeeded + failed + cancelled;
+//   - running <= workers; once finished, queued == running == 0;
+//   - every accepted job ends exactly once: run once (succeeded/failed) or never (cancelled),
+//     and its future receives exactly one result.
+// Memory ordering: a submit() that queued a job is synchronized before the job starts; the
+// job's return is synchronized before its future's get() returns; the counters are updated
+// before the result is delivered; every job's end is synchronized before wait() returns.
+// Thread-safety: every member from any goroutine on any thread (stats() and close() even
+// outside gofer::run). wait()/shutdown()/stop() from inside a job deadlock (the pool waits
+// for that job), as in Go.
+//
+// Example:
+//   gofer::worker_pool<int, int> pool({.workers = 3, .queue = 5}, [](int j) {
+//     std::printf("worker took job %d\n", j);
+//     return j * 2;
+//   });
+//   std::vector<gofer::future<int>> results;
+//   for (int j = 1; j <= 5; ++j) results.push_back(pool.submit(j));
+//   pool.shutdown();                                   // close(jobs); wg.Wait()
+//   for (auto& r : results) std::printf("result %d\n", *r.get());
+template <class Job, class Result = void>
+class worker_pool {
+  using core_t = detail::pool_core<Job, Result>;
+  using item = typename core_t::item;
+
+ public:
+  using job_type = Job;
+  using result_type = Result;
+  using future_type = gofer::future<Result>;
+  using result_t = job_result<Result>;
+
+  // Starts opts.workers worker goroutines running fn over a queue of opts.queue jobs, with
+  // a child of ctx as the pool's context. May allocate. Throws std::logic_error outside
+  // gofer::run.
+  template <class F>
+    requires detail::job_function<F, Job, Result>
+  worker_pool(const context& ctx, pool_options opts, F fn) {
+    std::size_t n = opts.workers != 0 ? opts.workers : std::max<std::size_t>(1, num_threads());
+    // std::function needs a copyable target: share a move-only fn.
+    auto shared_fn = std::make_shared<F>(std::move(fn));
+    auto core = std::make_shared<core_t>(
+        ctx, n, opts.queue, [shared_fn](const context& c, Job&& job) -> result_t {
+          return detail::invoke_job<Result>(*shared_fn, c, std::move(job));
+        });
+    o_ = std::make_shared<owner>(core);
+    for (std::size_t i = 0; i < n; ++i) {
+      gofer::go(named{opts.name + "-" + std::to_string(i + 1)}, &core_t::worker_main, core);
+    }
+  }
+  // The same with background() as the parent context.
+  template <class F>
+    requires detail::job_function<F, Job, Result>
+  worker_pool(pool_options opts, F fn) : worker_pool(background(), std::move(opts), std::move(fn)) {}
+
+  // Queues job and returns its future. Outcomes:
+  //   - room in the queue (or an idle worker, when unbuffered): queued at once;
+  //   - queue full: parks until a worker makes room (back-pressure), then queued — or, if
+  //     the pool's context is cancelled meanwhile, returns a future failed with cause(ctx)
+  //     (counted as cancelled);
+  //   - context already cancelled: a future failed with cause(ctx) (counted as cancelled);
+  //   - pool closed or stopped: a future failed with FailedPreconditionError("worker_pool:
+  //     submit after close"), not counted.
+  // May allocate (the future's channel). Thread-safe. Parks only the calling goroutine.
+  future_type submit(Job job) {
+    core_t& c = *o_->core;
+    chan<result_t> reply(1);
+    future_type f(reply);
+    item it{std::move(job), reply};
+    {
+      detail::spinlock_guard g(c.lock);
+      if (c.closing) return rejected();
+      ++c.stats.submitted;
+      ++c.stats.queued;
+      if (c.queue.try_send(it)) return f;  // fast path: room in the queue
+      ++c.active_submitters;
+    }
+    // Slow path: the queue is full. Park until it has room or the pool is cancelled.
+    // (Counted as queued meanwhile; the queue cannot close under us: active_submitters.)
+    struct leave_guard {
+      core_t& c;
+      bool sent = false;
+      ~leave_guard() {
+        bool close_now;
+        {
+          detail::spinlock_guard g(c.lock);
+          --c.active_submitters;
+          if (!sent) {
+            --c.stats.queued;
+            ++c.stats.cancelled;
+          }
+          close_now = c.take_queue_close_locked();
+        }
+        if (close_now) c.queue.close();
+      }
+    } leave{c};
+    if (c.ctx.err().ok()) {
+      gofer::select(send_case(c.queue, std::move(it), [&] { leave.sent = true; }),
+                    recv_case(c.ctx.done()));
+    }
+    if (!leave.sent) core_t::deliver(reply, result_t(gofer::cause(c.ctx)));
+    return f;
+  }
+
+  // Queues job only if that needs no waiting. Returns nullopt if the queue is full (job is
+  // left untouched); otherwise a future (job moved from) — failed at once with
+  // FailedPreconditionError("worker_pool: submit after close") if the pool is closed (job
+  // untouched then too). A cancelled pool context fails the job later, in the queue.
+  // Never blocks. May allocate. Thread-safe.
+  std::optional<future_type> try_submit(Job& job) {
+    core_t& c = *o_->core;
+    chan<result_t> reply(1);
+    future_type f(reply);
+    item it{std::move(job), std::move(reply)};
+    detail::spinlock_guard g(c.lock);
+    if (c.closing) {
+      job = std::move(it.job);
+      return rejected();
+    }
+    if (!c.queue.try_send(it)) {
+      job = std::move(it.job);
+      return std::nullopt;
+    }
+    ++c.stats.submitted;
+    ++c.stats.queued;
+    return f;
+  }
+  std::optional<future_type> try_submit(Job&& job) { return try_submit(job); }
+
+  // close(jobs): no new submissions; queued jobs (and submit()s parked on the full queue)
+  // still run; workers exit once the queue is drained. Idempotent. Never blocks.
+  void close() { o_->core->close(); }
+
+  // Parks until every worker has exited (after close(), stop() or cancellation of the
+  // pool's context; before that it parks until one of them happens). Thread-safe; many
+  // goroutines may wait.
+  void wait() { o_->core->finished.recv(); }
+
+  // Graceful shutdown: close(), then wait() — every queued job runs.
+  void shutdown() {
+    close();
+    wait();
+  }
+
+  // Immediate shutdown: cancels the pool's context with cause
+  // CancelledError("worker_pool: stopped"), closes the pool, fails every queued job with
+  // that cause without running it (counted as cancelled), wakes parked submit()s (their
+  // futures fail the same way), and parks until the running jobs have returned and every
+  // worker has exited. Running jobs are not interrupted (no preemption): they see their
+  // context cancelled and their results count as they return. Idempotent.
+  void stop() {
+    core_t& c = *o_->core;
+    c.cancel(absl::CancelledError("worker_pool: stopped"));
+    c.close();
+    wait();
+  }
+
+  // A consistent snapshot of the counters. Never blocks. Thread-safe.
+  pool_stats stats() const {
+    detail::spinlock_guard g(o_->core->lock);
+    return o_->core->stats;
+  }
+  // Closed when every worker has exited: for select.
+  recv_chan<std::monostate> done() const noexcept { return o_->core->finished; }
+  // The context jobs receive (cancelled by stop(), and once the pool is finished).
+  context job_context() const { return o_->core->ctx; }
+  std::size_t workers() const noexcept { return o_->core->workers; }
+  std::size_t queue_capacity() const noexcept { return o_->core->queue.cap(); }
+
+  friend bool operator==(const worker_pool& a, const worker_pool& b) noexcept { return a.o_ == b.o_; }
+
+ private:
+  // Shared by the handles (not the workers): the last handle to go closes the pool.
+  struct owner {
+    explicit owner(std::shared_ptr<core_t> c) : core(std::move(c)) {}
+    owner(const owner&) = delete;
+    owner& operator=(const owner&) = delete;
+    ~owner() { core->close(); }
+    std::shared_ptr<core_t> core;
+  };
+
+  static future_type rejected() {
+    return future_type::ready_with(result_t(absl::FailedPreconditionError("worker_pool: submit after close")));
+  }
+
+  std::shared_ptr<owner> o_;
+
+  friend struct detail::pool_access;
+};
+
+namespace detail {
+// White-box access for tests (the job queue, to watch parked submitters).
+struct pool_access {
+  template <class Job, class Result>
+  static auto queue(const worker_pool<Job, Result>& p) {
+    return p.o_->core->queue;
+  }
+};
+}  // namespace detail
+
+}  // namespace gofer
