@@ -1,0 +1,3 @@
+module gofer/bench/go
+
+go 1.19
