@@ -8,6 +8,8 @@
 //   tracked            a value type that counts its live instances (leak check)
 //   destroy_counter    RAII witness: increments a counter in its destructor (unwinding)
 //   panic_text         runs f, returns the what() of the panic_error it threw, or ""
+//   goroutine_state / wait_state
+//                      a named goroutine's state in gofer::dump_goroutines ("sync.Mutex.Lock")
 //
 // Ordering rule of this suite: never sleep to order events. "Goroutine G is parked on
 // channel c" is established by looking at c's waiter queue under c's lock (through
@@ -21,9 +23,11 @@
 #include <chrono>
 #include <cstddef>
 #include <functional>
+#include <sstream>
 #include <string>
 #include <utility>
 
+#include "gofer/debug.hpp"
 #include "gofer/gofer.hpp"
 
 namespace gofer_test {
@@ -133,6 +137,30 @@ std::string panic_text(F&& f) {
     return std::string("<other exception: ") + e.what() + ">";
   }
   return "";
+}
+
+// The state of the goroutine named `name` (gofer::go(gofer::named{name}, ...)) as
+// gofer::dump_goroutines shows it: "runnable", or a wait reason such as "sync.Mutex.Lock",
+// "select (no cases)". "" if no such goroutine exists. A goroutine shows a wait reason only
+// once its waiter is queued (park() publishes it), so this orders events for primitives
+// whose queues a test cannot see (mutex, rw_mutex, cond, wait_group, select).
+inline std::string goroutine_state(const std::string& name) {
+  std::ostringstream dump;
+  gofer::dump_goroutines(dump);
+  std::istringstream lines(dump.str());
+  const std::string key = "\"" + name + "\" [";
+  for (std::string line; std::getline(lines, line);) {
+    std::size_t p = line.find(key);
+    if (p == std::string::npos) continue;
+    p += key.size();
+    return line.substr(p, line.find_first_of(",]", p) - p);
+  }
+  return "";
+}
+
+// Yields until the goroutine named `name` is in `state` (see goroutine_state).
+inline bool wait_state(const std::string& name, const std::string& state) {
+  return eventually([&] { return goroutine_state(name) == state; });
 }
 
 }  // namespace gofer_test

@@ -494,6 +494,11 @@ int run(std::function<void()> main_fn, options opts) {
   rt->nthreads = n;
   rt->stack_size = opts.stack_size != 0 ? opts.stack_size : env_unsigned("GOFER_STACK_SIZE");
   rt->detect_deadlocks = opts.detect_deadlocks;
+  // A stopped timer may leave idle workers sleeping until its old deadline: wake them so
+  // they re-evaluate (and the deadlock detector can run).
+  rt->timers->on_emptied = [r = rt.get()] {
+    if (r->timed_sleepers.load() > 0) r->wake_all();
+  };
   if (const char* path = std::getenv("GOFER_TRACE"); path != nullptr && *path != '\0') {
     rt->trace = std::make_unique<detail::tracer>(path);
     detail::g_tracing = true;

@@ -316,7 +316,9 @@ void sched_algo::suspend_until(std::chrono::steady_clock::time_point const& abs_
         rt_.forever_sleepers.fetch_sub(1);
       }
     } else {
+      rt_.timed_sleepers.fetch_add(1);
       w_.sleep_cv.wait_until(lk, deadline, [&] { return w_.wakeup; });
+      rt_.timed_sleepers.fetch_sub(1);
     }
     w_.wakeup = false;
     w_.wake_flag.store(false, std::memory_order_relaxed);

@@ -134,9 +134,13 @@ recv_chan<time_point> timer::c() const noexcept {
 
 bool timer::stop() {
   if (!t_) return false;
-  auto lk = t_->heap->lock();
-  bool pending = t_->heap->remove_locked(t_.get());
-  if (detail::drain(*t_->ch)) pending = true;
+  bool pending;
+  {
+    auto lk = t_->heap->lock();
+    pending = t_->heap->remove_locked(t_.get());
+    if (detail::drain(*t_->ch)) pending = true;
+  }
+  t_->heap->after_unlock();
   return pending;
 }
 
@@ -179,9 +183,12 @@ recv_chan<time_point> ticker::c() const noexcept {
 
 void ticker::stop() {
   if (!t_) return;
-  auto lk = t_->heap->lock();
-  t_->heap->remove_locked(t_.get());
-  detail::drain(*t_->ch);
+  {
+    auto lk = t_->heap->lock();
+    t_->heap->remove_locked(t_.get());
+    detail::drain(*t_->ch);
+  }
+  t_->heap->after_unlock();
 }
 
 void ticker::reset(std::chrono::nanoseconds d) {

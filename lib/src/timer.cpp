@@ -67,8 +67,23 @@ bool timer_heap::add_locked(timer_node* t) {
 }
 
 bool timer_heap::remove(timer_node* t) {
-  std::lock_guard<std::mutex> lk(mu_);
-  return remove_locked(t);
+  bool removed;
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    removed = remove_locked(t);
+  }
+  after_unlock();
+  return removed;
+}
+
+void timer_heap::after_unlock() {
+  bool emptied;
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    emptied = emptied_;
+    emptied_ = false;
+  }
+  if (emptied && on_emptied) on_emptied();
 }
 
 bool timer_heap::remove_locked(timer_node* t) {
@@ -82,6 +97,7 @@ bool timer_heap::remove_locked(timer_node* t) {
     sift_down(i);
     sift_up(i);
   }
+  if (heap_.empty()) emptied_ = true;
   publish_next();
   return true;
 }

@@ -32,6 +32,10 @@ struct tomb_state {
   bool dying_closed = false;                // guarded by mu
   bool dead_closed = false;                 // guarded by mu
   std::vector<cancel_func> child_cancels;   // guarded by mu
+  // One child per parent context (keyed by the parent's node; the parent is kept alive by
+  // the stored pair so the key stays unique). Guarded by mu.
+  std::vector<std::pair<gofer::context, gofer::context>> children;
+  gofer::context parent;                    // with_context's parent; immutable after it
   chan<std::monostate> dying{0};
   chan<std::monostate> dead{0};
 
@@ -122,20 +126,30 @@ recv_chan<std::monostate> tomb::dying() const { return s_->dying; }
 recv_chan<std::monostate> tomb::dead() const { return s_->dead; }
 
 gofer::context tomb::context(const gofer::context& parent) const {
-  auto [child, cancel] = with_cancel(parent);
   {
     std::lock_guard<std::mutex> lk(s_->mu);
-    if (!s_->dying_closed) {
-      s_->child_cancels.push_back(cancel);
-      return child;
-    }
+    for (auto& [p, child] : s_->children)
+      if (p == parent) return child;
   }
-  cancel();  // already dying: born cancelled
+  auto [child, cancel] = with_cancel(parent);
+  bool dying;
+  {
+    std::lock_guard<std::mutex> lk(s_->mu);
+    for (auto& [p, existing] : s_->children)  // another goroutine may have raced us
+      if (p == parent) return existing;
+    s_->children.emplace_back(parent, child);
+    dying = s_->dying_closed;
+    if (!dying) s_->child_cancels.push_back(cancel);
+  }
+  if (dying) cancel();  // already dying: born cancelled
   return child;
 }
 
+gofer::context tomb::context() const { return context(s_->parent); }
+
 std::pair<tomb, gofer::context> tomb::with_context(const gofer::context& parent) {
   tomb t;
+  t.s_->parent = parent;
   gofer::context child = t.context(parent);
   if (parent.done() != nullptr) {
     // tomb.v2 watches the parent with a goroutine of its own (not tracked by the tomb).

@@ -50,12 +50,14 @@ class errgroup {
   template <class F>
     requires std::is_invocable_r_v<absl::Status, F&>
   void go(F f) {
-    acquire();  // parks while the limit is reached
+    detail::check_spawn_allowed();  // before taking a slot: a failed go() must not count
+    acquire();                      // parks while the limit is reached
     launch(std::move(f));
   }
   template <class F>
     requires std::is_invocable_r_v<absl::Status, F&>
   bool try_go(F f) {
+    detail::check_spawn_allowed();
     if (!try_acquire()) return false;
     launch(std::move(f));
     return true;

@@ -87,7 +87,8 @@ class tomb {
   template <class F>
     requires std::is_invocable_r_v<absl::Status, F&>
   void go(F f) {
-    start();  // counts f in, or throws
+    detail::check_spawn_allowed();  // before counting f in: a failed go() must not count
+    start();                        // counts f in, or throws
     gofer::go([s = s_, f = std::move(f)]() mutable {
       absl::Status r;
       try {
@@ -122,8 +123,12 @@ class tomb {
   recv_chan<std::monostate> dying() const;
   recv_chan<std::monostate> dead() const;
 
-  // A child of `parent` that is cancelled when the tomb starts dying (tomb.Context).
-  gofer::context context(const gofer::context& parent = gofer::context()) const;
+  // tomb.Context(parent): a child of `parent` cancelled when the tomb starts dying — the
+  // same child for the same parent on every call (tomb.v2 keeps one per parent). Born
+  // cancelled if the tomb is already dying.
+  gofer::context context(const gofer::context& parent) const;
+  // tomb.Context(nil): the child of the with_context parent (background for a plain tomb).
+  gofer::context context() const;
   // tomb.WithContext: a new tomb killed with parent.err() when parent is cancelled, and a
   // child context of parent cancelled when the tomb starts dying.
   static std::pair<tomb, gofer::context> with_context(const gofer::context& parent);

@@ -104,6 +104,10 @@ struct timer_node {
 class timer_heap {
  public:
   ~timer_heap();
+  // Called (outside the heap lock) when a removal leaves the heap empty: idle workers that
+  // sleep until a deadline that no longer exists must re-evaluate, or the deadlock detector
+  // (which needs "no timer pending") would wait for a timer that was stopped.
+  std::function<void()> on_emptied;
   // Adds t; returns true if t is now the earliest deadline (the caller then wakes an idle
   // worker so that it sleeps until the new deadline).
   bool add(timer_node* t);
@@ -113,7 +117,9 @@ class timer_heap {
   // channel atomically with respect to fire_due.
   std::unique_lock<std::mutex> lock() { return std::unique_lock<std::mutex>(mu_); }
   bool add_locked(timer_node* t);
-  bool remove_locked(timer_node* t);
+  bool remove_locked(timer_node* t);  // sets emptied_ when it empties the heap
+  // After a remove_locked under lock(): calls on_emptied if the heap was emptied.
+  void after_unlock();
   // Fires every timer due at `now` (under the heap lock) and wakes the goroutines they
   // released after unlocking.
   void fire_due(clock::time_point now);
@@ -129,8 +135,9 @@ class timer_heap {
   void swap_nodes(std::size_t a, std::size_t b);
   void publish_next();
 
-  mutable std::mutex mu_;              // guards heap_ and every node's heap_index
+  mutable std::mutex mu_;              // guards heap_, emptied_ and every node's heap_index
   std::vector<timer_node*> heap_;
+  bool emptied_ = false;
   std::atomic<clock::rep> next_{clock::time_point::max().time_since_epoch().count()};
 };
 
@@ -333,6 +340,7 @@ struct runtime {
   // --- the deadlock detector (runtime.cpp) ---
   bool detect_deadlocks = true;
   std::atomic<int> forever_sleepers{0};  // workers waiting with no deadline
+  std::atomic<int> timed_sleepers{0};    // workers waiting until a timer's deadline
   // Goroutines waiting on something outside the scheduler that will wake them (I/O, a
   // blocking call on a helper thread): while non-zero, nothing is a deadlock.
   std::atomic<int> external_waits{0};

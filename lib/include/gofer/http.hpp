@@ -1,0 +1,559 @@
+// gofer/http.hpp — Go's net/http for goroutines: a server with a router, and a client.
+//
+//   http::header          a case-insensitive list of header fields (Go's http.Header)
+//   http::request         an incoming request, as a handler sees it
+//   http::response_writer what a handler answers through (Go's http.ResponseWriter)
+//   http::handler         std::function<void(const request&, response_writer&)>
+//   http::serve_mux       a router with Go 1.22 patterns: "GET /users/{id}", "/static/{path...}"
+//   http::server          serve(listener), shutdown(ctx), close(); one goroutine per connection
+//   http::server_options  timeouts, size limits, keep-alive, a connection-state hook
+//   http::client          get / post / send with keep-alive reuse, ctx timeouts, redirects
+//   http::client_options  redirect limit, response size limit, idle pool size
+//   http::response        what the client returns: status, headers, body
+//   http::url, parse_url  minimal http:// URLs (the client's only scheme)
+//   error, write_json, decode_json, redirect, file_server, strip_prefix, status_text,
+//   mime_type_by_extension                      Go's helpers of the same names
+//
+// Code reads like Go's: one goroutine per connection, plain blocking calls. A goroutine
+// blocked reading a request or a response parks; its thread runs other goroutines.
+// HTTP/1.0 and HTTP/1.1 over TCP; no TLS (https:// is out of scope), no HTTP/2, no
+// Upgrade/WebSocket, no trailers, no compression.
+//
+// Parsing and serialization are Boost.Beast's (request_parser / response_parser and its
+// serializer, synchronous API over gofer::net::conn) — gofer never parses HTTP by hand.
+// Only the http:// URL syntax is parsed here (Boost.URL is not in Boost 1.74): scheme,
+// host (name, IPv4, [IPv6]), port, path and query; userinfo and other schemes are refused.
+//
+// Bad input (server side). Every case answers (if it can), closes that one connection, and
+// the server keeps serving the others:
+//   malformed request line, header, chunk, Content-Length   400 Bad Request
+//   HTTP/1.1 without Host; invalid %-escape; "." or ".." path segment   400 Bad Request
+//   header block larger than max_header_bytes                431 Request Header Fields Too Large
+//   body larger than max_body_bytes (declared or chunked)    413 Content Too Large
+//   an HTTP version other than 1.0 / 1.1 ("HTTP/2.0")        400 Bad Request (Beast refuses it)
+//   Transfer-Encoding other than exactly "chunked"           501 Not Implemented
+//   client too slow (read-header / read / idle timeout)      connection closed, no answer
+//   handler throws                                            500 (if nothing was sent), close
+// An error answer is followed by a lingering close (shut the write side, drain briefly) so
+// the client reads the answer instead of a TCP reset.
+//
+// Errors are absl::Status, never exceptions (as in gofer/net.hpp). Client errors carry
+// Go's text, "Get \"http://h/x\": <cause>", with the code of the cause:
+//   ctx deadline passed / client timeout   DeadlineExceeded  (also when a conn deadline fired)
+//   ctx cancelled                          Cancelled
+//   bad URL, https://, userinfo            InvalidArgument
+//   redirect limit reached                 ResourceExhausted "stopped after 10 redirects"
+//   response body / header too large      ResourceExhausted "http: response body too large"
+//   malformed or truncated response        DataLoss ("unexpected EOF", "malformed HTTP response: ...")
+//   dial failure                           net::dial's status (Unavailable "connection refused", ...)
+//   connection closed or reset             Unavailable ("EOF", ...)
+//
+// Thread-safety: serve_mux, server and client may be used from any number of goroutines.
+// A handler runs concurrently with itself (one call per in-flight request) and must be
+// thread-safe. request, response_writer, header, response, url are plain values.
+// Every blocking call must run inside gofer::run; servers, clients (they pool open
+// connections) and connections must not outlive the run that created them.
+//
+// Example — a server and a client in one program:
+//   http::serve_mux mux;
+//   mux.handle("GET /hello/{name}", [](const http::request& r, http::response_writer& w) {
+//     w.write("hello, " + r.path_value("name") + "\n");
+//   });
+//   auto ln = gofer::net::listen("127.0.0.1:0").value();
+//   std::string url = "http://" + ln.addr() + "/hello/gopher";
+//   http::server srv(mux);
+//   gofer::go([&] { srv.serve(std::move(ln)); });
+//   http::client c;
+//   auto res = c.get(gofer::background(), url);      // res->status == 200
+//   srv.shutdown(gofer::background());
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <initializer_list>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include <nlohmann/json_fwd.hpp>  // the JSON helpers' type; include <nlohmann/json.hpp> to use them
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "gofer/context.hpp"
+#include "gofer/net.hpp"
+
+namespace gofer::http {
+
+// Status codes by name, for readable handlers: w.write_header(http::status::not_found).
+namespace status {
+inline constexpr int continue_ = 100;
+inline constexpr int ok = 200;
+inline constexpr int created = 201;
+inline constexpr int accepted = 202;
+inline constexpr int no_content = 204;
+inline constexpr int moved_permanently = 301;
+inline constexpr int found = 302;
+inline constexpr int see_other = 303;
+inline constexpr int not_modified = 304;
+inline constexpr int temporary_redirect = 307;
+inline constexpr int permanent_redirect = 308;
+inline constexpr int bad_request = 400;
+inline constexpr int unauthorized = 401;
+inline constexpr int forbidden = 403;
+inline constexpr int not_found = 404;
+inline constexpr int method_not_allowed = 405;
+inline constexpr int request_timeout = 408;
+inline constexpr int conflict = 409;
+inline constexpr int payload_too_large = 413;
+inline constexpr int unsupported_media_type = 415;
+inline constexpr int too_many_requests = 429;
+inline constexpr int request_header_fields_too_large = 431;
+inline constexpr int internal_server_error = 500;
+inline constexpr int not_implemented = 501;
+inline constexpr int bad_gateway = 502;
+inline constexpr int service_unavailable = 503;
+inline constexpr int gateway_timeout = 504;
+inline constexpr int http_version_not_supported = 505;
+}  // namespace status
+
+// http.StatusText: "Not Found" for 404; "" for a code it does not know. Never blocks.
+std::string_view status_text(int code) noexcept;
+
+// mime.TypeByExtension for the common web types: ".html" → "text/html; charset=utf-8",
+// ".png" → "image/png", ...; case-insensitive; "" when unknown. The argument may be a whole
+// path ("/a/b.css"): its extension is used. Never blocks.
+std::string_view mime_type_by_extension(std::string_view path_or_ext) noexcept;
+
+// header — Go's http.Header: header fields in arrival order, names compared
+// case-insensitively ("content-type" finds "Content-Type"), a name may repeat.
+//
+// Zero value: empty. Copy semantics: a value (copies are independent).
+//   op \ state   | name absent          | name present (n times)
+//   get(k)       | ""                   | the first value
+//   values(k)    | {}                   | all n values, in order
+//   set(k, v)    | appends (k, v)       | replaces all n by one (k, v)
+//   add(k, v)    | appends (k, v)       | appends (k, v)
+//   del(k)       | nothing              | removes all n
+// Thread-safety: as std::vector. Never blocks; set/add may allocate.
+class header {
+ public:
+  using field = std::pair<std::string, std::string>;
+  header() = default;
+  header(std::initializer_list<field> fields) : fields_(fields) {}
+
+  std::string get(std::string_view name) const;
+  std::vector<std::string> values(std::string_view name) const;
+  bool has(std::string_view name) const noexcept;
+  void set(std::string name, std::string value);
+  void add(std::string name, std::string value);
+  void del(std::string_view name);
+
+  std::size_t size() const noexcept { return fields_.size(); }
+  bool empty() const noexcept { return fields_.empty(); }
+  auto begin() const noexcept { return fields_.begin(); }
+  auto end() const noexcept { return fields_.end(); }
+
+ private:
+  std::vector<field> fields_;
+};
+
+// request — one HTTP request as the server hands it to a handler (Go's *http.Request on
+// the server side). The body has been read completely (within max_body_bytes) before the
+// handler runs.
+//
+// Zero value: every field empty (not a valid request); handlers receive filled ones.
+// Copy semantics: a value. Thread-safety: as a struct; a handler gets it by const& (the
+// router records path values in it, as Go's ServeMux does, before calling the handler).
+class request {
+ public:
+  std::string method;       // "GET", as sent (Beast checks it is a token)
+  std::string target;       // the request-target as sent: "/users/7?x=1" (Go's RequestURI)
+  std::string path;         // decoded path: "/users/7" (Go's URL.Path)
+  std::string raw_query;    // "x=1", without '?' (Go's URL.RawQuery)
+  std::string host;         // the Host header
+  int version = 11;         // 10 or 11
+  header headers;
+  std::string body;
+  std::string remote_addr;  // "127.0.0.1:53122"
+  // Go's r.Context(): cancelled when the server is close()d. (Unlike Go it is not
+  // cancelled when the client disconnects mid-request.)
+  gofer::context ctx;
+
+  // Go's r.PathValue: the value the router matched for wildcard {name} (decoded; for
+  // {name...} the rest of the path, without the leading '/'); "" if there is none.
+  std::string path_value(std::string_view name) const;
+  // Go's r.SetPathValue.
+  void set_path_value(std::string name, std::string value);
+  // r.URL.Query().Get(key): the first value of key in raw_query, decoded ('+' is a
+  // space); "" if absent or malformed.
+  std::string query(std::string_view key) const;
+  // Parses the body as JSON: the value, or InvalidArgument("invalid JSON: <why>").
+  absl::StatusOr<nlohmann::json> json() const;
+
+ private:
+  friend class serve_mux;
+  // Written by the router through a const request& (Go's ServeMux sets r's matches too);
+  // only the goroutine serving the request touches it.
+  mutable std::vector<std::pair<std::string, std::string>> path_values_;
+};
+
+// response_writer — how a handler answers (Go's http.ResponseWriter).
+//
+// The answer is *buffered*: the server sends it after the handler returns, with a
+// Content-Length (no chunked streaming, so a handler's whole body is held in memory).
+// Zero value: status 0 ("not written"), no headers, empty body.
+//
+//   op \ state        | nothing written            | status written
+//   headers()         | the header to fill         | still changeable (buffered) — set
+//                     |                            | headers first anyway, as in Go
+//   write_header(c)   | status := c                | ignored (Go: "superfluous WriteHeader")
+//   write(data)       | status := 200; appends     | appends
+//
+// What the server adds: Content-Length, Date, Connection when closing, and
+// "Content-Type: text/plain; charset=utf-8" for a non-empty body without one (Go sniffs
+// the type; gofer does not). Content-Length/Transfer-Encoding set by the handler are
+// replaced. For HEAD the body is not sent but its length is. For 1xx/204/304 the body is
+// dropped. Header values with CR/LF are cleaned (replaced by spaces) before sending.
+// "Connection: close" set by the handler closes the connection after this response.
+// Thread-safety: one goroutine (the handler's). Never blocks.
+class response_writer {
+ public:
+  header& headers() noexcept { return headers_; }
+  const header& headers() const noexcept { return headers_; }
+  void write_header(int code) noexcept {
+    if (status_ == 0) status_ = code;
+  }
+  void write(std::string_view data) {
+    if (status_ == 0) status_ = 200;
+    body_.append(data);
+  }
+  // The status written so far: 0 if none (the server then sends 200).
+  int status() const noexcept { return status_; }
+  // The body written so far.
+  const std::string& body() const noexcept { return body_; }
+
+ private:
+  friend struct response_writer_access;
+  int status_ = 0;
+  header headers_;
+  std::string body_;
+};
+
+// A handler answers one request. Called on the connection's goroutine; it may block
+// (park) freely. An exception escaping it is caught by the server ("http: panic serving
+// <addr>: <what>" on stderr, 500 if nothing was written, connection closed) — the server
+// goes on, as Go's recovers panics in handlers.
+using handler = std::function<void(const request&, response_writer&)>;
+
+// http.Error: status `code`, "Content-Type: text/plain; charset=utf-8",
+// "X-Content-Type-Options: nosniff", body msg + "\n". Never blocks.
+void error(response_writer& w, std::string_view msg, int code);
+// http.NotFound: error(w, "404 page not found", 404).
+void not_found(response_writer& w);
+// http.Redirect: Location = url, status `code` (a 3xx), and for GET/HEAD a short body.
+void redirect(response_writer& w, const request& r, std::string_view url, int code);
+// Writes j (dumped, UTF-8) with status `code` and "Content-Type: application/json".
+void write_json(response_writer& w, int code, const nlohmann::json& j);
+// Parses r.body as JSON. On success returns the value. On bad JSON answers
+// 400 "invalid JSON: <why>" through w and returns nullopt — the handler just returns:
+//   auto j = http::decode_json(r, w); if (!j) return;
+std::optional<nlohmann::json> decode_json(const request& r, response_writer& w);
+
+// serve_mux — Go 1.22's ServeMux: routes a request to the handler whose pattern matches
+// best.
+//
+// Pattern syntax: "[METHOD ]/path", the path split into '/'-separated segments:
+//   literal     "/users/list"    matches that segment exactly (after %-decoding)
+//   {name}      "/users/{id}"    matches one whole segment; r.path_value("id")
+//   {name...}   "/files/{p...}"  last only: matches the rest of the path (possibly empty)
+//   trailing /  "/static/"       matches every path below it (an anonymous {...})
+//   {$}         "/{$}", "/a/{$}" last only: matches only the path ending in that slash
+// A METHOD limits the pattern to it; "GET" also matches HEAD; no method matches all.
+// Host patterns ("example.com/") are not supported (panic). Requests are matched on
+// their decoded path (request::path), so an escaped "%2F" separates segments like "/"
+// (Go 1.22 keeps it inside the segment).
+// {name} never matches an empty segment: "/users/{id}" does not match "/users/".
+//
+// Precedence: the most specific matching pattern wins: compare segment by segment,
+// the first difference decides — literal or {$} beats {name} beats {name...} / trailing
+// slash; with equal segments, a method beats none. Where Go would panic because two
+// patterns overlap and neither is more specific ("/a/{x}" vs "/{y}/b"), gofer picks the
+// one with the earlier literal instead. Registering an equivalent pattern twice panics.
+//
+// Dispatch, like Go's:
+//   a pattern matches path and method          its handler (path values recorded in r)
+//   patterns match the path, none the method   405, "Allow: GET, HEAD, POST" (sorted)
+//   none matches, but path + "/" would match a trailing-slash pattern
+//                                              301 to path + "/" (query kept)
+//   none matches                               404 "404 page not found"
+// (Non-canonical paths — ".", ".." segments — never reach the mux: the server answers 400.)
+//
+// Zero value: an empty mux (every request 404). Copy semantics: copies are handles to the
+// same routing table (like Go's *ServeMux), so a server holding a copy sees later
+// handle() calls. A serve_mux converts to http::handler.
+// Thread-safety: handle() and dispatch from any goroutines (a reader/writer lock guards
+// the table; handlers run without it).
+//
+// Example:
+//   http::serve_mux mux;
+//   mux.handle("GET /users/{id}", get_user);
+//   mux.handle("POST /users/", create_user);
+//   mux.handle("/static/", http::strip_prefix("/static", http::file_server("./public")));
+class serve_mux {
+ public:
+  serve_mux();
+
+  // Registers h for pattern. Throws gofer::panic_error with Go's text on an invalid pattern
+  // ("parsing \"GET /{x\": bad wildcard segment"), an empty handler ("http: nil handler")
+  // or an equivalent registered pattern ("pattern \"GET /a\" conflicts with pattern
+  // \"GET /a\""). Takes the write lock. Thread-safe. May allocate.
+  void handle(std::string_view pattern, handler h);
+  // Dispatches r (see the table above). Takes the read lock while matching only.
+  void operator()(const request& r, response_writer& w) const;
+
+ private:
+  struct table;
+  std::shared_ptr<table> t_;
+};
+
+// http.StripPrefix: a handler that removes prefix from r.path before calling h, and
+// answers 404 for a path without that prefix. The prefix has no trailing slash:
+// strip_prefix("/static", ...) turns "/static/css/a.css" into "/css/a.css".
+handler strip_prefix(std::string prefix, handler h);
+
+// http.FileServer: serves files below root for GET and HEAD (405 otherwise), by r.path.
+//   Content-Type by extension (mime_type_by_extension; unknown: application/octet-stream).
+//   A directory serves its index.html, else 404 (no listings, unlike Go).
+//   No traversal: a ".." segment, a NUL or a backslash in the path → 400; a file whose real
+//   path (symlinks resolved) lies outside root's real path → 404; missing or unreadable → 404.
+// Files are read whole with gofer::blocking (the goroutine parks, its thread runs others)
+// into the buffered answer: meant for the small assets of a demo, not for huge files.
+// (A symlink swapped between the check and the open is not guarded against.)
+handler file_server(std::string root);
+
+// Connection states reported to server_options::on_conn_state (Go's http.ConnState).
+enum class conn_state { new_, active, idle, closed };
+
+struct server_options {
+  // Limits on how long a client may take (0: no limit). Like Go's, applied as conn
+  // deadlines; when one passes the connection is closed without an answer.
+  //   read_header_timeout  from the first byte of a request to the end of its header
+  //                        (0: read_timeout is used)
+  //   read_timeout         from the first byte of a request to the end of its body
+  //   write_timeout        from the end of the request header to the end of the response
+  //                        (it includes the handler's time, as in Go)
+  //   idle_timeout         waiting for the next request on a kept-alive connection
+  //                        (0: read_timeout is used)
+  // Go's zero-value server has no timeouts at all; gofer's defaults stop slowloris.
+  std::chrono::nanoseconds read_header_timeout = std::chrono::seconds(10);
+  std::chrono::nanoseconds read_timeout{0};
+  std::chrono::nanoseconds write_timeout{0};
+  std::chrono::nanoseconds idle_timeout = std::chrono::seconds(120);
+  // Request line + header fields, in bytes (Go's DefaultMaxHeaderBytes): more → 431.
+  std::uint32_t max_header_bytes = 1 << 20;
+  // Request body in bytes, declared or chunked: more → 413 (Go has no default limit).
+  std::uint64_t max_body_bytes = std::uint64_t{10} << 20;
+  // false: every response closes its connection (Go's SetKeepAlivesEnabled(false)).
+  bool keep_alives = true;
+  // Called on the connection's goroutine at each state change (Go's Server.ConnState):
+  // new_ after accept, active when a request's first byte arrives, idle after a response
+  // when the connection is kept, closed once. Must not block for long.
+  std::function<void(const net::conn&, conn_state)> on_conn_state{};
+};
+
+// server — Go's http.Server: accepts connections and runs one goroutine per connection
+// that reads requests (Beast's parser), calls the handler, and writes answers (Beast's
+// serializer), keeping the connection alive between requests.
+//
+// Zero value: none (construct with a handler). Not copyable or movable. Destroying it
+// close()s it; goroutines still serving then finish on their own (they share its state).
+// If the run ends while connections are served, their goroutines are unwound like any
+// (runtime.hpp): a handler parked in a gofer operation gets goroutine_exit, which the
+// server lets through; the connection is closed on the way out.
+//
+//   op \ state   | serving                         | shut down / closed
+//   serve(ln)    | accepts until shutdown/close    | closes ln, returns server-closed
+//   shutdown(c)  | see below                       | waits again; OK at once if idle
+//   close()      | closes listeners and all conns  | OK (idempotent)
+//
+// shutdown(ctx) is Go's graceful Shutdown: it closes the listeners (serve returns
+// server-closed; new dials are refused), closes the idle keep-alive connections, lets
+// each in-flight request finish and answers it with "Connection: close", gives a
+// connection that was accepted but has sent nothing yet at most 5 s (or its read-header
+// timeout, if sooner) to send its one request, which is then served (Go's rule for
+// StateNew), and returns OK when no connection is left — or ctx's error when ctx ends
+// first (the stragglers keep running; call close() to cut them off). Handlers are not
+// cancelled by shutdown (Go's neither); close() cancels request.ctx.
+//
+// Invariants: every accepted connection is tracked until its goroutine ends; after
+// shutdown/close begins no connection becomes idle-and-kept, and none but a new one
+// starts a request.
+// Memory ordering: everything a connection goroutine (and so a handler) did is
+// synchronized before shutdown's OK return (the last one to end closes a channel that
+// shutdown receives from).
+// Thread-safety: every member from any goroutine; serve() may run on several listeners
+// at once. All members block only where stated.
+//
+// Example:
+//   http::server srv(mux, {.read_header_timeout = 5s, .max_body_bytes = 1 << 20});
+//   gofer::go([&] { if (auto st = srv.serve(std::move(ln)); !http::is_server_closed(st)) log(st); });
+//   ...
+//   auto [ctx, cancel] = gofer::with_timeout(gofer::background(), 10s);
+//   srv.shutdown(ctx);
+//   cancel();
+class server {
+ public:
+  explicit server(handler h, server_options opts = {});
+  server(const server&) = delete;
+  server& operator=(const server&) = delete;
+  ~server();
+
+  // Serves ln until shutdown/close: parks in accept; each connection gets its own
+  // goroutine. Returns the server-closed status (is_server_closed) after shutdown/close,
+  // or the accept error otherwise (EMFILE is waited out by net::listener::accept).
+  // Takes ownership of ln and closes it on return. Blocks (parks). Thread-safe.
+  absl::Status serve(net::listener ln);
+  // net::listen(addr), then serve. Blocks (parks).
+  absl::Status listen_and_serve(std::string_view addr);
+  // Graceful shutdown (above). Parks until done or ctx ends. Thread-safe; idempotent.
+  absl::Status shutdown(const gofer::context& ctx);
+  // Closes listeners and every connection now (in-flight requests are cut off: their
+  // handlers finish but the answer is lost) and cancels request.ctx. Never parks.
+  absl::Status close();
+  // Connections currently open (diagnostics, tests). Never blocks.
+  std::size_t open_connections() const;
+
+  struct state;  // internal (lib/src/http.cpp)
+
+ private:
+  std::shared_ptr<state> s_;
+};
+
+// True for the status serve() returns after shutdown/close (Go's ErrServerClosed,
+// "http: Server closed").
+bool is_server_closed(const absl::Status& s) noexcept;
+
+// url — an http:// URL, as the client needs it (no userinfo, no fragment).
+//   scheme "http"; host "example.com" / "127.0.0.1" / "::1" (no brackets); port "8080" or
+//   "" (80); path %-escaped as sent, "/" if empty; raw_query without '?'.
+struct url {
+  std::string scheme = "http";
+  std::string host;
+  std::string port;
+  std::string path = "/";
+  std::string raw_query;
+
+  std::string host_port() const;       // for dialing: "example.com:80", "[::1]:8080"
+  std::string host_header() const;     // Host header: the port only if not 80
+  std::string request_target() const;  // path + "?" + raw_query
+  std::string string() const;          // "http://host:port/path?query"
+};
+
+// Parses an absolute http:// URL. InvalidArgument for: another scheme
+// ("unsupported protocol scheme \"https\""), userinfo, an empty host ("no Host in request
+// URL"), a bad port, bad %-escapes, control characters. Bytes outside ASCII and spaces in
+// path/query are %-escaped. The fragment is dropped. Never blocks.
+absl::StatusOr<url> parse_url(std::string_view s);
+// Resolves a reference (a Location header) against base, RFC 3986 §5.2: absolute URL,
+// "//host/p", "/abs", "?q", "rel/../x" (dot segments removed).
+absl::StatusOr<url> resolve_reference(const url& base, std::string_view ref);
+
+// response — what the client returns (Go's *http.Response with its body read whole).
+struct response {
+  int status = 0;           // 200
+  std::string reason;       // "OK", as the server sent it
+  int version = 11;
+  header headers;
+  std::string body;
+  std::string url;          // the URL that answered, after redirects
+  // Parses the body as JSON: the value, or InvalidArgument("invalid JSON: <why>").
+  absl::StatusOr<nlohmann::json> json() const;
+};
+
+struct client_options {
+  // Redirects (301, 302, 303, 307, 308 with a Location) are followed until this many
+  // redirect answers have been received, then the call fails with ResourceExhausted
+  // "stopped after N redirects" — Go's rule: with 10, a chain of 9 redirects succeeds and
+  // a 10th fails. 0: never follow; the 3xx answer is returned as is.
+  // 301/302/303 turn the request into a GET without body (HEAD stays HEAD); 307/308 repeat
+  // method and body. Authorization and Cookie are dropped when the host changes.
+  int max_redirects = 10;
+  // Response body and header size limits: more → ResourceExhausted.
+  std::uint64_t max_response_bytes = std::uint64_t{10} << 20;
+  std::uint32_t max_response_header_bytes = 1 << 20;
+  // Idle keep-alive connections kept per host:port (Go's MaxIdleConnsPerHost is 2), and
+  // how long an idle one may wait before it is closed instead of reused (checked when the
+  // pool for that host is next used, or by close_idle_connections).
+  std::size_t max_idle_per_host = 8;
+  std::chrono::nanoseconds idle_conn_timeout = std::chrono::seconds(90);
+  // Go's Client.Timeout: a limit on the whole call, redirects included (0: none); it is
+  // combined with the ctx's deadline.
+  std::chrono::nanoseconds timeout{0};
+  std::string user_agent = "gofer-http-client/1.1";
+};
+
+// client — Go's http.Client + Transport: sends requests over pooled keep-alive connections.
+//
+// Each call takes an idle connection to the URL's host:port from the pool (the most
+// recently used first; one the server has closed meanwhile is noticed with a
+// non-blocking read and dropped) or dials a new one (net::dial, bounded by ctx), writes
+// the request and reads the answer with Beast, and puts the connection back when the
+// answer allows keep-alive and the pool for that host has room. A reused connection that
+// fails before any answer byte arrived (the server closed it just then) is retried once
+// on a fresh connection for GET/HEAD/OPTIONS/TRACE (Go's rule).
+//
+// Timeouts come from the context: its deadline becomes the connection's read and write
+// deadline, and a cancellation wakes a blocked read or write at once (a watcher goroutine
+// per call when ctx can be cancelled). Either way the call returns ctx's error code.
+//
+//   op \ outcome  | answer received    | ctx ends       | net failure      | limit hit
+//   get/post/send | response (any      | Deadline-      | net's status     | ResourceExhausted
+//                 | status, 4xx too)   | Exceeded/Cancelled                  |
+//
+// Zero value: a default-constructed client with client_options{} (like Go's zero Client).
+// Not copyable or movable. Destroying it closes its idle connections; it must be destroyed
+// inside the run that used it and after its calls returned.
+// Thread-safety: all members from any goroutines (a gofer::mutex guards the pool).
+// Memory ordering: a connection's use by one call is synchronized before its reuse by the
+// next (through that mutex). Blocking: get/post/send park the goroutine for dial, write
+// and read; with an already-ended ctx they return its error at once.
+//
+// Example:
+//   http::client c({.max_redirects = 3});
+//   auto [ctx, cancel] = gofer::with_timeout(gofer::background(), 2s);
+//   auto res = c.post(ctx, "http://127.0.0.1:8080/echo", R"({"a":1})", "application/json");
+//   cancel();
+//   if (res.ok() && res->status == http::status::ok) use(res->json());
+class client {
+ public:
+  client();
+  explicit client(client_options opts);
+  client(const client&) = delete;
+  client& operator=(const client&) = delete;
+  ~client();
+
+  // GET url. Parks. See the table above.
+  absl::StatusOr<response> get(const gofer::context& ctx, std::string_view url);
+  // POST url with body and Content-Type content_type. Parks.
+  absl::StatusOr<response> post(const gofer::context& ctx, std::string_view url, std::string body,
+                                std::string_view content_type);
+  // Any method (Go's Do): method, url, body (may be empty), extra header fields. Parks.
+  absl::StatusOr<response> send(const gofer::context& ctx, std::string_view method, std::string_view url,
+                                std::string body = {}, header headers = {});
+  // Closes every idle pooled connection (Go's CloseIdleConnections). Never parks long.
+  void close_idle_connections();
+  // Idle pooled connections right now (diagnostics, tests).
+  std::size_t idle_connections() const;
+
+  struct state;  // internal (lib/src/http.cpp)
+
+ private:
+  std::shared_ptr<state> s_;
+};
+
+}  // namespace gofer::http
