@@ -2,7 +2,8 @@
 // pipeline (a fetcher that waits for each item, two workers that compute, main adding up)
 // runs three times: serially, as goroutines on one thread, and as goroutines on two
 // threads. Each run draws a timeline, one row per goroutine, on the same time scale:
-// watch the waiting (~) overlap the computing (#), and then the computing overlap itself.
+// watch the waiting (~) overlap the computing (#), and then the computing overlap itself
+// (when gofer's scheduler manages to: the transcript shows when it does not, and why).
 //
 // With --trace out.json each run also writes a trace of the scheduler (out.serial.json,
 // ...) to open in https://ui.perfetto.dev or chrome://tracing. Any gofer program does this
@@ -131,7 +132,7 @@ std::string trace_name(const std::string& base, const char* mode) {
 }
 
 int main(int argc, char** argv) {
-  int items = 6, fetch_ms = 2, work_ms = 3, width = 64;
+  int items = 6, fetch_ms = 2, work_ms = 4, width = 64;
   unsigned threads = 2;
   std::string trace;
   CLI::App app{"a pipeline drawn as a timeline: serial, concurrent and parallel", "visualize"};
