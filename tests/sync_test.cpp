@@ -1,13 +1,32 @@
-// tests/sync_test.cpp — gofer::wait_group (sync.WaitGroup), under 1, 2 and 4 threads.
+// tests/sync_test.cpp — gofer's sync package, under 1, 2 and 4 threads.
 //
-// The table of gofer/sync.hpp, one test per cell: add/done/wait with counter > 0, == 0,
-// and an add that would make it negative; plus many waiters, reuse, and the memory
-// ordering (every done() happens before the wait() it releases returns).
+// The tables of gofer/sync.hpp, one test per cell:
+//   wait_group  add/done/wait with counter > 0, == 0, and an add that would make it
+//               negative; many waiters, reuse, and the memory ordering (every done()
+//               happens before the wait() it releases returns)
+//   mutex       mutual exclusion across threads, try_lock, the standard lock adaptors,
+//               FIFO hand-over, unlock by another goroutine, unwinding a parked locker,
+//               unlock of an unlocked mutex (fatal error, death test)
+//   rw_mutex    many readers at once, a writer excludes everyone, writer preference,
+//               readers admitted before the next writer, std::shared_lock, fatal errors
+//   once        exactly once under 100 concurrent callers, callers wait for f, a throwing
+//               f counts as done
+//   cond        signal wakes the oldest waiter, broadcast wakes all, no lost wake-up,
+//               the wait-in-a-loop pattern, a rw_mutex as the lock, unwinding a waiter
+//
+// "G is parked in lock()/wait()" is observed as G's state in the goroutine dump
+// (goroutine_state in test_util.hpp), never by sleeping.
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <deque>
+#include <mutex>
 #include <optional>
+#include <shared_mutex>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -20,7 +39,10 @@ namespace {
 
 constexpr const char* kNegative = "sync: negative WaitGroup counter";
 
-class sync : public threads_test {};
+class sync : public threads_test {
+ protected:
+  void SetUp() override { GTEST_FLAG_SET(death_test_style, "threadsafe"); }
+};
 
 TEST_P(sync, wait_group_zero_value_wait_returns_at_once) {
   bool returned = false;
@@ -243,7 +265,865 @@ TEST_P(sync, wait_group_waiter_left_at_exit_is_unwound) {
   EXPECT_EQ(wg.count(), 1);
 }
 
+// ---------------------------------------------------------------------------------------
+// mutex
+
+constexpr const char* kMutexLock = "sync.Mutex.Lock";
+constexpr const char* kRLock = "sync.RWMutex.RLock";
+constexpr const char* kWLock = "sync.RWMutex.Lock";
+constexpr const char* kCondWait = "sync.Cond.Wait";
+
+TEST_P(sync, mutex_mutual_exclusion_across_threads) {
+  constexpr int kGoroutines = 8, kEach = 10000;
+  gofer::mutex mu;
+  long counter = 0;  // plain: only the mutex protects it
+  std::atomic<bool> inside{false};
+  std::atomic<int> overlaps{0};
+  gofer::wait_group wg;
+  run_main(threads(), [&] {
+    wg.add(kGoroutines);
+    for (int g = 0; g < kGoroutines; ++g) {
+      gofer::go([&] {
+        for (int i = 0; i < kEach; ++i) {
+          std::lock_guard lk(mu);
+          if (inside.exchange(true)) overlaps.fetch_add(1);
+          long v = counter;
+          if (i % 2 == 0) gofer::yield();  // let the others run (and try to get in)
+          counter = v + 1;
+          inside.store(false);
+        }
+        wg.done();
+      });
+    }
+    wg.wait();
+  });
+  EXPECT_EQ(overlaps.load(), 0) << "two goroutines were inside the critical section";
+  EXPECT_EQ(counter, long{kGoroutines} * kEach);
+}
+
+TEST_P(sync, mutex_try_lock) {
+  gofer::mutex mu;
+  bool first = false, while_locked = true, from_other = true, after_unlock = false;
+  run_main(threads(), [&] {
+    first = mu.try_lock();
+    while_locked = mu.try_lock();  // not recursive
+    gofer::chan<bool> r(1);
+    gofer::go([&mu, r]() mutable { r.send(mu.try_lock()); });
+    from_other = *r.recv();
+    mu.unlock();
+    after_unlock = mu.try_lock();
+    mu.unlock();
+  });
+  EXPECT_TRUE(first);
+  EXPECT_FALSE(while_locked);
+  EXPECT_FALSE(from_other);
+  EXPECT_TRUE(after_unlock);
+}
+
+TEST_P(sync, mutex_works_with_the_standard_lock_adaptors) {
+  gofer::mutex a, b;
+  bool guard_held = true, unique_owned = false, try_owned = true, deferred_owned = true, scoped_ok = false;
+  run_main(threads(), [&] {
+    {
+      std::lock_guard lk(a);
+      guard_held = !a.try_lock();
+    }
+    {
+      std::unique_lock lk(a);
+      unique_owned = lk.owns_lock();
+      std::unique_lock other(a, std::try_to_lock);
+      try_owned = other.owns_lock();
+      lk.unlock();
+      std::unique_lock deferred(a, std::defer_lock);
+      deferred_owned = deferred.owns_lock();
+      deferred.lock();
+    }
+    {
+      std::scoped_lock both(a, b);  // std::lock: lock + try_lock
+      scoped_ok = !a.try_lock() && !b.try_lock();
+    }
+    EXPECT_TRUE(a.try_lock());
+    EXPECT_TRUE(b.try_lock());
+    a.unlock();
+    b.unlock();
+  });
+  EXPECT_TRUE(guard_held);
+  EXPECT_TRUE(unique_owned);
+  EXPECT_FALSE(try_owned);
+  EXPECT_FALSE(deferred_owned);
+  EXPECT_TRUE(scoped_ok);
+}
+
+TEST_P(sync, mutex_lock_parks_until_unlock) {
+  gofer::mutex mu;
+  std::atomic<bool> acquired{false};
+  bool acquired_while_held = true;
+  std::string state;
+  run_main(threads(), [&] {
+    mu.lock();
+    gofer::chan<int> done(1);
+    gofer::go(gofer::named{"locker"}, [&, done]() mutable {
+      mu.lock();
+      acquired = true;
+      mu.unlock();
+      done.send(1);
+    });
+    ASSERT_TRUE(wait_state("locker", kMutexLock));
+    state = goroutine_state("locker");
+    acquired_while_held = acquired.load();
+    mu.unlock();
+    done.recv();
+  });
+  EXPECT_EQ(state, kMutexLock);
+  EXPECT_FALSE(acquired_while_held);
+  EXPECT_TRUE(acquired.load());
+}
+
+TEST_P(sync, mutex_may_be_unlocked_by_another_goroutine) {
+  gofer::mutex mu;
+  bool relocked = false;
+  run_main(threads(), [&] {
+    mu.lock();
+    gofer::chan<int> done;
+    gofer::go([&mu, done]() mutable {
+      mu.unlock();
+      done.send(1);
+    });
+    done.recv();
+    relocked = mu.try_lock();
+    mu.unlock();
+  });
+  EXPECT_TRUE(relocked);
+}
+
+TEST_P(sync, mutex_waiters_acquire_in_arrival_order) {
+  constexpr int kWaiters = 5;
+  gofer::mutex mu;
+  std::vector<int> order;  // appended under mu
+  bool barged = true;
+  run_main(threads(), [&] {
+    mu.lock();
+    gofer::wait_group wg;
+    wg.add(kWaiters);
+    for (int i = 0; i < kWaiters; ++i) {
+      std::string name = "waiter-" + std::to_string(i);
+      gofer::go(gofer::named{name}, [&, i] {
+        mu.lock();
+        order.push_back(i);
+        gofer::yield();  // hold it a little: the others stay queued
+        mu.unlock();
+        wg.done();
+      });
+      ASSERT_TRUE(wait_state(name, kMutexLock));  // arrival order fixed: i is queued
+    }
+    mu.unlock();  // hands the mutex to waiter-0 directly...
+    barged = mu.try_lock();  // ...so a newcomer cannot take it in between
+    if (barged) mu.unlock();
+    wg.wait();
+  });
+  EXPECT_FALSE(barged) << "unlock() with waiters must hand the mutex over, not free it";
+  EXPECT_EQ(order, (std::vector<int>{0, 1, 2, 3, 4}));
+}
+
+TEST_P(sync, mutex_locker_parked_at_exit_is_unwound) {
+  gofer::mutex mu;
+  std::atomic<int> unwound{0}, acquired{0};
+  run_main(threads(), [&] {
+    mu.lock();
+    gofer::go(gofer::named{"stuck"}, [&] {
+      destroy_counter guard(unwound);
+      mu.lock();
+      acquired = 1;
+    });
+    ASSERT_TRUE(wait_state("stuck", kMutexLock));
+  });  // main returns holding mu
+  EXPECT_EQ(acquired.load(), 0);
+  EXPECT_EQ(unwound.load(), 1);
+  EXPECT_FALSE(mu.try_lock()) << "still held by main";
+}
+
+TEST_P(sync, mutex_unlock_of_unlocked_mutex_is_a_fatal_error) {
+  const unsigned n = threads();
+  EXPECT_EXIT(
+      {
+        gofer::run([] { gofer::mutex mu; mu.unlock(); }, {.threads = n});
+        std::exit(0);
+      },
+      ::testing::ExitedWithCode(2), "fatal error: sync: unlock of unlocked mutex");
+}
+
+TEST_P(sync, mutex_double_unlock_is_a_fatal_error) {
+  const unsigned n = threads();
+  EXPECT_EXIT(
+      {
+        gofer::run(
+            [] {
+              gofer::mutex mu;
+              mu.lock();
+              mu.unlock();
+              std::fprintf(stderr, "first unlock ok\n");
+              mu.unlock();
+            },
+            {.threads = n});
+        std::exit(0);
+      },
+      ::testing::ExitedWithCode(2), "first unlock ok\n(.|\n)*fatal error: sync: unlock of unlocked mutex");
+}
+
+// ---------------------------------------------------------------------------------------
+// rw_mutex
+
+TEST_P(sync, rw_mutex_many_readers_hold_it_at_once) {
+  constexpr int kReaders = 8;
+  gofer::rw_mutex rw;
+  std::atomic<int> holding{0};
+  int max_seen = 0;
+  bool writer_got_it = true, reader_got_it = false;
+  run_main(threads(), [&] {
+    gofer::chan<int> gate;  // closed to let the readers go
+    gofer::wait_group wg;
+    wg.add(kReaders);
+    for (int i = 0; i < kReaders; ++i) {
+      gofer::go([&, gate]() mutable {
+        rw.lock_shared();
+        holding.fetch_add(1);
+        gate.recv();  // hold the read lock until every reader holds it
+        holding.fetch_sub(1);
+        rw.unlock_shared();
+        wg.done();
+      });
+    }
+    ASSERT_TRUE(eventually([&] { return holding.load() == kReaders; }));
+    max_seen = holding.load();
+    writer_got_it = rw.try_lock();
+    reader_got_it = rw.try_lock_shared();
+    if (reader_got_it) rw.unlock_shared();
+    gate.close();
+    wg.wait();
+    EXPECT_TRUE(rw.try_lock()) << "free again after the last reader";
+    rw.unlock();
+  });
+  EXPECT_EQ(max_seen, kReaders);
+  EXPECT_FALSE(writer_got_it);
+  EXPECT_TRUE(reader_got_it);
+}
+
+TEST_P(sync, rw_mutex_writer_excludes_readers_and_writers) {
+  gofer::rw_mutex rw;
+  std::vector<std::string> order;  // appended by whoever holds rw
+  gofer::mutex order_mu;
+  auto note = [&](const std::string& s) {
+    std::lock_guard lk(order_mu);
+    order.push_back(s);
+  };
+  bool try_shared = true, try_excl = true;
+  std::string writer_state_after_unlock;
+  run_main(threads(), [&] {
+    rw.lock();
+    gofer::chan<int> reader_release, done(2);
+    gofer::go(gofer::named{"reader"}, [&, reader_release, done]() mutable {
+      rw.lock_shared();
+      note("reader in");
+      reader_release.recv();
+      note("reader out");
+      rw.unlock_shared();
+      done.send(1);
+    });
+    ASSERT_TRUE(wait_state("reader", kRLock));
+    gofer::go(gofer::named{"writer"}, [&, done]() mutable {
+      rw.lock();
+      note("writer in");
+      rw.unlock();
+      done.send(1);
+    });
+    ASSERT_TRUE(wait_state("writer", kWLock));
+    try_shared = rw.try_lock_shared();
+    try_excl = rw.try_lock();
+    note("main unlocks");
+    rw.unlock();  // admits the waiting reader first; the writer waits for it
+    ASSERT_TRUE(eventually([&] {
+      std::lock_guard lk(order_mu);
+      return order.size() == 2;
+    }));
+    for (int i = 0; i < 50; ++i) gofer::yield();
+    writer_state_after_unlock = goroutine_state("writer");
+    reader_release.close();
+    done.recv();
+    done.recv();
+  });
+  EXPECT_FALSE(try_shared);
+  EXPECT_FALSE(try_excl);
+  EXPECT_EQ(writer_state_after_unlock, kWLock) << "the writer got in while a reader held the lock";
+  EXPECT_EQ(order, (std::vector<std::string>{"main unlocks", "reader in", "reader out", "writer in"}));
+}
+
+TEST_P(sync, rw_mutex_waiting_writer_blocks_new_readers) {
+  gofer::rw_mutex rw;
+  std::vector<std::string> order;
+  gofer::mutex order_mu;
+  auto note = [&](const std::string& s) {
+    std::lock_guard lk(order_mu);
+    order.push_back(s);
+  };
+  bool try_shared_while_writer_waits = true, try_shared_before = false;
+  run_main(threads(), [&] {
+    gofer::chan<int> r1_release, done(3), r1_in(1);
+    gofer::go([&, r1_release, r1_in, done]() mutable {
+      rw.lock_shared();
+      note("r1 in");
+      r1_in.send(1);
+      r1_release.recv();
+      note("r1 out");
+      rw.unlock_shared();
+      done.send(1);
+    });
+    r1_in.recv();
+    try_shared_before = rw.try_lock_shared();  // no writer waits yet: a reader gets in
+    if (try_shared_before) rw.unlock_shared();
+    gofer::go(gofer::named{"w"}, [&, done]() mutable {
+      rw.lock();
+      note("w in");
+      gofer::yield();
+      note("w out");
+      rw.unlock();
+      done.send(1);
+    });
+    ASSERT_TRUE(wait_state("w", kWLock));
+    try_shared_while_writer_waits = rw.try_lock_shared();
+    if (try_shared_while_writer_waits) rw.unlock_shared();
+    gofer::go(gofer::named{"r2"}, [&, done]() mutable {
+      rw.lock_shared();
+      note("r2 in");
+      rw.unlock_shared();
+      done.send(1);
+    });
+    ASSERT_TRUE(wait_state("r2", kRLock)) << "a new reader got in past a waiting writer";
+    r1_release.close();
+    for (int i = 0; i < 3; ++i) done.recv();
+  });
+  EXPECT_TRUE(try_shared_before);
+  EXPECT_FALSE(try_shared_while_writer_waits) << "writer preference: a waiting writer keeps readers out";
+  EXPECT_EQ(order, (std::vector<std::string>{"r1 in", "r1 out", "w in", "w out", "r2 in"}));
+}
+
+TEST_P(sync, rw_mutex_readers_and_writers_keep_invariants_under_contention) {
+  constexpr int kWriters = 2, kReaders = 6, kWrites = 2000, kReads = 3000;
+  gofer::rw_mutex rw;
+  long a = 0, b = 0;  // the writers keep a == b, readers check it
+  std::atomic<int> readers_inside{0}, writers_inside{0};
+  std::atomic<int> torn{0}, excl_violations{0};
+  run_main(threads(), [&] {
+    gofer::wait_group wg;
+    wg.add(kWriters + kReaders);
+    for (int w = 0; w < kWriters; ++w) {
+      gofer::go([&] {
+        for (int i = 0; i < kWrites; ++i) {
+          std::unique_lock lk(rw);
+          if (writers_inside.fetch_add(1) != 0 || readers_inside.load() != 0) excl_violations.fetch_add(1);
+          ++a;
+          gofer::yield();
+          ++b;
+          writers_inside.fetch_sub(1);
+        }
+        wg.done();
+      });
+    }
+    for (int r = 0; r < kReaders; ++r) {
+      gofer::go([&, r] {
+        for (int i = 0; i < kReads; ++i) {
+          std::shared_lock lk(rw);
+          readers_inside.fetch_add(1);
+          if (writers_inside.load() != 0) excl_violations.fetch_add(1);
+          long x = a;
+          if ((i + r) % 4 == 0) gofer::yield();
+          if (b != x) torn.fetch_add(1);
+          readers_inside.fetch_sub(1);
+        }
+        wg.done();
+      });
+    }
+    wg.wait();
+  });
+  EXPECT_EQ(excl_violations.load(), 0);
+  EXPECT_EQ(torn.load(), 0) << "a reader saw a half-done write";
+  EXPECT_EQ(a, long{kWriters} * kWrites);
+  EXPECT_EQ(b, a);
+}
+
+TEST_P(sync, rw_mutex_works_with_shared_lock_and_go_names) {
+  gofer::rw_mutex rw;
+  bool shared_owned = false, excl_blocked = true, two_readers = false;
+  run_main(threads(), [&] {
+    {
+      std::shared_lock r1(rw);
+      std::shared_lock r2(rw, std::try_to_lock);
+      shared_owned = r1.owns_lock();
+      two_readers = r2.owns_lock();
+      excl_blocked = !rw.try_lock();
+    }
+    rw.rlock();
+    rw.runlock();
+    std::unique_lock w(rw);
+    EXPECT_FALSE(rw.try_lock_shared());
+  });
+  EXPECT_TRUE(shared_owned);
+  EXPECT_TRUE(two_readers);
+  EXPECT_TRUE(excl_blocked);
+}
+
+TEST_P(sync, rw_mutex_waiters_parked_at_exit_are_unwound) {
+  gofer::rw_mutex rw;
+  std::atomic<int> unwound{0}, acquired{0};
+  run_main(threads(), [&] {
+    rw.lock();
+    gofer::go(gofer::named{"rd"}, [&] {
+      destroy_counter guard(unwound);
+      rw.lock_shared();
+      acquired.fetch_add(1);
+    });
+    gofer::go(gofer::named{"wr"}, [&] {
+      destroy_counter guard(unwound);
+      rw.lock();
+      acquired.fetch_add(1);
+    });
+    ASSERT_TRUE(wait_state("rd", kRLock));
+    ASSERT_TRUE(wait_state("wr", kWLock));
+  });
+  EXPECT_EQ(acquired.load(), 0);
+  EXPECT_EQ(unwound.load(), 2);
+}
+
+TEST_P(sync, rw_mutex_runlock_of_unlocked_is_a_fatal_error) {
+  const unsigned n = threads();
+  EXPECT_EXIT(
+      {
+        gofer::run([] { gofer::rw_mutex rw; rw.unlock_shared(); }, {.threads = n});
+        std::exit(0);
+      },
+      ::testing::ExitedWithCode(2), "fatal error: sync: RUnlock of unlocked RWMutex");
+}
+
+TEST_P(sync, rw_mutex_runlock_of_write_locked_is_a_fatal_error) {
+  const unsigned n = threads();
+  EXPECT_EXIT(
+      {
+        gofer::run([] { gofer::rw_mutex rw; rw.lock(); rw.runlock(); }, {.threads = n});
+        std::exit(0);
+      },
+      ::testing::ExitedWithCode(2), "fatal error: sync: RUnlock of unlocked RWMutex");
+}
+
+TEST_P(sync, rw_mutex_unlock_of_unlocked_is_a_fatal_error) {
+  const unsigned n = threads();
+  EXPECT_EXIT(
+      {
+        gofer::run([] { gofer::rw_mutex rw; rw.unlock(); }, {.threads = n});
+        std::exit(0);
+      },
+      ::testing::ExitedWithCode(2), "fatal error: sync: Unlock of unlocked RWMutex");
+}
+
+TEST_P(sync, rw_mutex_unlock_of_read_locked_is_a_fatal_error) {
+  const unsigned n = threads();
+  EXPECT_EXIT(
+      {
+        gofer::run([] { gofer::rw_mutex rw; rw.lock_shared(); rw.unlock(); }, {.threads = n});
+        std::exit(0);
+      },
+      ::testing::ExitedWithCode(2), "fatal error: sync: Unlock of unlocked RWMutex");
+}
+
+// ---------------------------------------------------------------------------------------
+// once
+
+TEST_P(sync, once_runs_f_exactly_once_and_every_caller_waits_for_it) {
+  constexpr int kCallers = 100;
+  gofer::once once;
+  std::atomic<int> runs{0}, saw_done{0};
+  std::atomic<bool> finished{false};
+  bool done_before = true, done_after = false;
+  run_main(threads(), [&] {
+    done_before = once.done();
+    gofer::wait_group wg;
+    wg.add(kCallers);
+    for (int i = 0; i < kCallers; ++i) {
+      gofer::go([&] {
+        once.call([&] {
+          runs.fetch_add(1);
+          for (int y = 0; y < 20; ++y) gofer::yield();  // the other callers arrive meanwhile
+          finished.store(true);
+        });
+        if (finished.load()) saw_done.fetch_add(1);  // call() returned only after f finished
+        wg.done();
+      });
+    }
+    wg.wait();
+    done_after = once.done();
+  });
+  EXPECT_FALSE(done_before);
+  EXPECT_TRUE(done_after);
+  EXPECT_EQ(runs.load(), 1);
+  EXPECT_EQ(saw_done.load(), kCallers) << "a caller returned before f had finished";
+}
+
+TEST_P(sync, once_throwing_f_counts_as_done) {
+  gofer::once once;
+  int runs = 0;
+  std::string first_error;
+  bool second_threw = true, done = false;
+  run_main(threads(), [&] {
+    try {
+      once.call([&] {
+        ++runs;
+        throw std::runtime_error("f failed");
+      });
+    } catch (const std::runtime_error& e) {
+      first_error = e.what();
+    }
+    done = once.done();
+    second_threw = false;
+    try {
+      once.call([&] { ++runs; });
+    } catch (...) {
+      second_threw = true;
+    }
+  });
+  EXPECT_EQ(first_error, "f failed") << "the first call's exception must propagate";
+  EXPECT_TRUE(done);
+  EXPECT_EQ(runs, 1) << "f ran again after it threw";
+  EXPECT_FALSE(second_threw);
+}
+
+TEST_P(sync, once_concurrent_callers_of_a_throwing_f_return_without_running_it) {
+  constexpr int kCallers = 20;
+  gofer::once once;
+  std::atomic<int> runs{0}, threw{0}, returned{0};
+  run_main(threads(), [&] {
+    gofer::wait_group wg;
+    wg.add(kCallers);
+    for (int i = 0; i < kCallers; ++i) {
+      gofer::go([&] {
+        try {
+          once.call([&] {
+            runs.fetch_add(1);
+            for (int y = 0; y < 20; ++y) gofer::yield();
+            throw std::runtime_error("boom");
+          });
+          returned.fetch_add(1);
+        } catch (const std::runtime_error&) {
+          threw.fetch_add(1);
+        }
+        wg.done();
+      });
+    }
+    wg.wait();
+  });
+  EXPECT_EQ(runs.load(), 1);
+  EXPECT_EQ(threw.load(), 1) << "only the caller that ran f sees its exception";
+  EXPECT_EQ(returned.load(), kCallers - 1);
+}
+
+// ---------------------------------------------------------------------------------------
+// cond
+
+TEST_P(sync, cond_signal_wakes_one_waiter_the_oldest) {
+  constexpr int kWaiters = 3;
+  gofer::mutex mu;
+  gofer::cond c(mu);
+  std::vector<int> woken;  // appended under mu
+  std::vector<std::string> states_after_first;
+  std::size_t woken_after_first = 0, woken_after_second = 0;
+  run_main(threads(), [&] {
+    gofer::wait_group wg;
+    wg.add(kWaiters);
+    for (int i = 0; i < kWaiters; ++i) {
+      std::string name = "cw-" + std::to_string(i);
+      gofer::go(gofer::named{name}, [&, i] {
+        std::unique_lock lk(mu);
+        c.wait();  // one wait, no predicate: gofer has no spurious wake-ups
+        woken.push_back(i);
+        wg.done();
+      });
+      ASSERT_TRUE(wait_state(name, kCondWait));
+    }
+    c.signal();
+    ASSERT_TRUE(eventually([&] {
+      std::lock_guard lk(mu);
+      return !woken.empty();
+    }));
+    for (int y = 0; y < 100; ++y) gofer::yield();
+    {
+      std::lock_guard lk(mu);
+      woken_after_first = woken.size();
+    }
+    for (int i = 1; i < kWaiters; ++i) states_after_first.push_back(goroutine_state("cw-" + std::to_string(i)));
+    c.signal();
+    ASSERT_TRUE(eventually([&] {
+      std::lock_guard lk(mu);
+      return woken.size() >= 2;
+    }));
+    for (int y = 0; y < 100; ++y) gofer::yield();
+    {
+      std::lock_guard lk(mu);
+      woken_after_second = woken.size();
+    }
+    c.signal();
+    wg.wait();
+  });
+  EXPECT_EQ(woken_after_first, 1u) << "signal woke more than one waiter";
+  EXPECT_EQ(states_after_first, (std::vector<std::string>{kCondWait, kCondWait}));
+  EXPECT_EQ(woken_after_second, 2u);
+  EXPECT_EQ(woken, (std::vector<int>{0, 1, 2})) << "signal must wake the oldest waiter";
+}
+
+TEST_P(sync, cond_broadcast_wakes_every_waiter) {
+  constexpr int kWaiters = 6;
+  gofer::mutex mu;
+  gofer::cond c(mu);
+  int woken = 0;  // under mu
+  int woken_before = -1;
+  run_main(threads(), [&] {
+    gofer::wait_group wg;
+    wg.add(kWaiters);
+    for (int i = 0; i < kWaiters; ++i) {
+      std::string name = "bw-" + std::to_string(i);
+      gofer::go(gofer::named{name}, [&] {
+        std::unique_lock lk(mu);
+        c.wait();
+        ++woken;
+        wg.done();
+      });
+      ASSERT_TRUE(wait_state(name, kCondWait));
+    }
+    {
+      std::lock_guard lk(mu);
+      woken_before = woken;
+    }
+    c.broadcast();
+    wg.wait();  // returns only if every waiter woke
+  });
+  EXPECT_EQ(woken_before, 0);
+  EXPECT_EQ(woken, kWaiters);
+}
+
+TEST_P(sync, cond_signal_and_broadcast_without_waiters_do_nothing) {
+  gofer::mutex mu;
+  gofer::cond c(mu);
+  std::optional<std::size_t> idx;
+  run_main(threads(), [&] {
+    c.signal();
+    c.broadcast();
+    // A later waiter is not released by those earlier signals: it needs a new one.
+    gofer::chan<int> woke(1);
+    gofer::go(gofer::named{"late"}, [&, woke]() mutable {
+      std::unique_lock lk(mu);
+      c.wait();
+      woke.send(1);
+    });
+    ASSERT_TRUE(wait_state("late", kCondWait));
+    for (int y = 0; y < 100; ++y) gofer::yield();
+    idx = woke.try_recv().has_value() ? 1 : 0;
+    c.signal();
+    woke.recv();
+  });
+  EXPECT_EQ(idx, 0u) << "a signal with no waiter was remembered";
+}
+
+TEST_P(sync, cond_no_lost_wakeup_for_a_signal_right_after_the_waiter_released_the_lock) {
+  constexpr int kRounds = 500;
+  int completed = 0;
+  run_main(threads(), [&] {
+    for (int r = 0; r < kRounds; ++r) {
+      gofer::mutex mu;
+      gofer::cond c(mu);
+      bool waiting = false;  // under mu: set by the waiter just before wait()
+      gofer::chan<int> done(1);
+      gofer::go([&, done]() mutable {
+        std::unique_lock lk(mu);
+        waiting = true;
+        c.wait();  // no predicate loop: a lost signal would leave it here forever
+        done.send(1);
+      });
+      gofer::go([&] {
+        for (;;) {
+          std::unique_lock lk(mu);  // acquired only once the waiter released it in wait()
+          if (waiting) {
+            lk.unlock();
+            c.signal();  // the waiter is already queued: this cannot be lost
+            return;
+          }
+          lk.unlock();
+          gofer::yield();
+        }
+      });
+      std::size_t k = gofer::select(gofer::recv_case(done), gofer::recv_case(gofer::after(std::chrono::seconds(10))));
+      if (k != 0) {
+        ADD_FAILURE() << "round " << r << ": the signal was lost";
+        return;  // the stuck waiter is unwound when main returns
+      }
+      ++completed;
+    }
+  });
+  EXPECT_EQ(completed, kRounds);
+}
+
+TEST_P(sync, cond_wait_in_a_loop_producer_consumer) {
+  constexpr int kConsumers = 4, kItems = 2000;
+  gofer::mutex mu;
+  gofer::cond not_empty(mu);
+  std::deque<int> queue;  // under mu
+  bool closed = false;    // under mu
+  std::atomic<long> sum{0};
+  std::atomic<int> consumed{0};
+  run_main(threads(), [&] {
+    gofer::wait_group wg;
+    wg.add(kConsumers);
+    for (int i = 0; i < kConsumers; ++i) {
+      gofer::go([&] {
+        for (;;) {
+          std::unique_lock lk(mu);
+          while (queue.empty() && !closed) not_empty.wait();  // the loop pattern
+          if (queue.empty()) break;  // closed and drained
+          int v = queue.front();
+          queue.pop_front();
+          lk.unlock();
+          sum.fetch_add(v);
+          consumed.fetch_add(1);
+        }
+        wg.done();
+      });
+    }
+    for (int v = 1; v <= kItems; ++v) {
+      {
+        std::lock_guard lk(mu);
+        queue.push_back(v);
+      }
+      if (v % 3 == 0) not_empty.broadcast(); else not_empty.signal();
+      if (v % 16 == 0) gofer::yield();
+    }
+    {
+      std::lock_guard lk(mu);
+      closed = true;
+    }
+    not_empty.broadcast();
+    wg.wait();
+  });
+  EXPECT_EQ(consumed.load(), kItems);
+  EXPECT_EQ(sum.load(), long{kItems} * (kItems + 1) / 2);
+}
+
+TEST_P(sync, cond_wait_returns_with_the_lock_held) {
+  gofer::mutex mu;
+  gofer::cond c(mu);
+  bool locked_after_wait = false;
+  bool lock_free_during_wait = false;
+  run_main(threads(), [&] {
+    gofer::chan<int> done(1);
+    gofer::go(gofer::named{"holder"}, [&, done]() mutable {
+      std::unique_lock lk(mu);
+      c.wait();
+      locked_after_wait = !mu.try_lock();
+      done.send(1);
+    });
+    ASSERT_TRUE(wait_state("holder", kCondWait));
+    lock_free_during_wait = mu.try_lock();  // wait() released it
+    if (lock_free_during_wait) mu.unlock();
+    c.signal();
+    done.recv();
+  });
+  EXPECT_TRUE(lock_free_during_wait);
+  EXPECT_TRUE(locked_after_wait);
+}
+
+TEST_P(sync, cond_works_with_a_rw_mutex_as_the_lock) {
+  constexpr int kWaiters = 3;
+  gofer::rw_mutex rw;
+  gofer::cond c(rw);
+  bool ready = false;  // under rw (written with the write lock)
+  std::atomic<int> woken{0};
+  bool write_locked_after_wait = false;
+  run_main(threads(), [&] {
+    gofer::wait_group wg;
+    wg.add(kWaiters);
+    for (int i = 0; i < kWaiters; ++i) {
+      gofer::go([&, i] {
+        std::unique_lock lk(rw);
+        while (!ready) c.wait();
+        if (i == 0) write_locked_after_wait = !rw.try_lock_shared();
+        woken.fetch_add(1);
+        wg.done();
+      });
+    }
+    for (int y = 0; y < 10; ++y) gofer::yield();
+    {
+      std::unique_lock lk(rw);
+      ready = true;
+    }
+    c.broadcast();
+    wg.wait();
+  });
+  EXPECT_EQ(woken.load(), kWaiters);
+  EXPECT_TRUE(write_locked_after_wait) << "wait() must re-take the rw_mutex's write lock";
+}
+
+TEST_P(sync, cond_waiter_parked_at_exit_is_unwound_without_a_fatal_error) {
+  // The waiter's unique_lock unlocks mu while unwinding although wait() could not re-lock
+  // it: sync.hpp says that unlock is ignored while the runtime stops.
+  gofer::mutex mu;
+  gofer::cond c(mu);
+  std::atomic<int> unwound{0}, returned{0};
+  run_main(threads(), [&] {
+    gofer::go(gofer::named{"sleeper"}, [&] {
+      destroy_counter guard(unwound);
+      std::unique_lock lk(mu);
+      c.wait();
+      returned = 1;
+    });
+    ASSERT_TRUE(wait_state("sleeper", kCondWait));
+  });
+  EXPECT_EQ(returned.load(), 0);
+  EXPECT_EQ(unwound.load(), 1);
+}
+
 INSTANTIATE_TEST_SUITE_P(, sync, ::testing::ValuesIn(kThreadCounts), threads_name);
+
+TEST(sync_outside_run, mutex_uncontended_works_contended_lock_throws_logic_error) {
+  gofer::mutex mu;
+  mu.lock();  // free: no wait
+  EXPECT_FALSE(mu.try_lock());
+  EXPECT_THROW(mu.lock(), std::logic_error);
+  mu.unlock();
+  EXPECT_TRUE(mu.try_lock());
+  mu.unlock();
+}
+
+TEST(sync_outside_run, rw_mutex_uncontended_works_contended_lock_throws_logic_error) {
+  gofer::rw_mutex rw;
+  rw.lock_shared();
+  rw.lock_shared();
+  EXPECT_THROW(rw.lock(), std::logic_error);
+  rw.unlock_shared();
+  rw.unlock_shared();
+  rw.lock();
+  EXPECT_THROW(rw.lock_shared(), std::logic_error);
+  rw.unlock();
+}
+
+TEST(sync_outside_run, once_and_cond_signal_work_cond_wait_throws_logic_error) {
+  gofer::once once;
+  int runs = 0;
+  once.call([&] { ++runs; });
+  once.call([&] { ++runs; });
+  EXPECT_EQ(runs, 1);
+  gofer::mutex mu;
+  gofer::cond c(mu);
+  c.signal();
+  c.broadcast();
+  mu.lock();
+  EXPECT_THROW(c.wait(), std::logic_error);
+  EXPECT_FALSE(mu.try_lock()) << "a failed wait() must leave the lock held";
+  mu.unlock();
+}
 
 }  // namespace
 }  // namespace gofer_test
