@@ -525,6 +525,12 @@ int run(std::function<void()> main_fn, options opts) {
   rt->stop_threads.store(true, std::memory_order_seq_cst);
   rt->wake_all();
   for (auto& w : rt->workers) w->thread.join();
+  // Timer objects may outlive the run and keep the heap (a shared_ptr) alive; their stop()
+  // must not call back into this runtime, which dies when run returns (found by ASan).
+  {
+    auto lk = rt->timers->lock();
+    rt->timers->on_emptied = nullptr;
+  }
   detail::stop_sigquit_watcher(sigquit);
   detail::g_tracing = false;
   if (rt->trace) rt->trace->write(*rt);
