@@ -577,12 +577,17 @@ TEST_P(tomb, goroutine_returns_happen_before_wait_returns) {
     bool ok = false;
     run_main(threads(), [&] {
       gofer::tomb t;
-      for (int i = 0; i < 8; ++i) {
-        t.go([&slots, i] {
-          slots[i] = i + 1;
-          return absl::OkStatus();
-        });
-      }
+      // Started from inside a tracked goroutine: otherwise the first one could return
+      // (ending the tomb, tomb.v2's rule) before main's next t.go, which would then panic.
+      t.go([t, &slots]() mutable {
+        for (int i = 0; i < 8; ++i) {
+          t.go([&slots, i] {
+            slots[i] = i + 1;
+            return absl::OkStatus();
+          });
+        }
+        return absl::OkStatus();
+      });
       (void)t.wait();
       ok = slots == std::vector<int>{1, 2, 3, 4, 5, 6, 7, 8};
     });
