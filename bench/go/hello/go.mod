@@ -1,0 +1,3 @@
+module gofer/bench/go/hello
+
+go 1.19
