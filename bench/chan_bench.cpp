@@ -1,211 +1,243 @@
-// bench/chan_bench.cpp — channel benchmarks: gofer::chan against raw Boost.Fiber channels.
+// bench/chan_bench.cpp — channels and queues: gofer::chan against every peer (adapters.hpp).
 //
-//   BM_chan_ping_pong_unbuffered/threads:N     gofer: two goroutines bounce an int over two
-//                                              unbuffered channels; 1 iteration = 1 round trip
-//   BM_chan_spsc_buffered/threads:N            gofer: capacity 1024, one producer goroutine,
-//                                              one consumer goroutine; 1 iteration = 1 item
-//   BM_boost_fiber_ping_pong_unbuffered/...    the same on boost::fibers::unbuffered_channel
-//   BM_boost_fiber_spsc_buffered/...           the same on boost::fibers::buffered_channel
+// Names are BM_<implementation>_<scenario>[/<param>:<v>]/threads:N; the implementations are
+// the adapters of adapters.hpp (gofer, boost_fiber, moodycamel_thread, moodycamel_fiber,
+// mutex_cv_thread, absl_thread) and worker_pool (gofer::worker_pool, pool_throughput only).
 //
-// Each scenario is written once, as a template over an implementation adapter (one adapter
-// per competitor, as in moodycamel's benchmarks). Adding a competitor means adding one
-// adapter and its BENCHMARK lines. An adapter A provides:
+//   ping_pong_unbuffered          two tasks bounce an int over two unbuffered queues;
+//                                 1 iteration = 1 round trip
+//   spsc_buffered/cap:C           one producer, one consumer, capacity C (1, 64, 1024);
+//                                 1 iteration = 1 item
+//   mpmc_balanced/pairs:P         P producers and P consumers on one queue of capacity 1024,
+//                                 each with a share of the items; 1 iteration = 1 item.
+//                                 pairs:4 is the 4×4 scenario; 1, 2, 8, 16 (at 2 threads)
+//                                 the sweep. One batch holds at least 200,000 items
+//   pool_throughput/jobs:J        J tiny jobs (x -> 2x) through 8 workers, results back on a
+//                                 second queue (capacity 128 each); 1 iteration = J jobs,
+//                                 reported per job. worker_pool: gofer::worker_pool with a
+//                                 future per job, the futures streamed through a chan
 //
-//   A::run(threads, fn)         runs fn as the scenario's "main" task in an environment with
-//                               `threads` OS threads; returns after fn returned
-//   A::spawn(fn) -> task        starts fn as a concurrent task; task.join() waits for it
-//   A::make_unbuffered<T>()     a rendezvous channel handle
-//   A::make_buffered<T>(cap)    a buffered channel handle
-//   A::send(c, v)               blocking send
-//   A::recv(c) -> optional<T>   blocking receive; nullopt once closed and drained
-//   A::close(c)
+// threads:N is the scheduler's OS thread count for goroutine adapters, and the number of
+// CPUs the threads are pinned to for thread adapters (boost_fiber: 1 only).
 //
-// Timing. The `for (auto _ : state)` loop runs inside the main task, so the timed region
-// holds only channel traffic, never scheduler start-up or shutdown. The main task may run
-// on any thread (and, with gofer, migrate between threads), so every benchmark reports real
-// time (UseRealTime) and process-wide CPU time (MeasureProcessCPUTime: all scheduler
-// threads, idle spinning included). In spsc_buffered the producer is the timed side; the
-// consumer's drain of at most `capacity` items after the loop is untimed (< 0.1% of the
-// millions of items of a measuring run).
-// gofer first: Boost.Fiber's detail/cpu_relax.hpp #defines a function-like macro
-// cpu_relax(), which breaks gofer/detail/spinlock.hpp when included after it.
-#include "gofer/chan.hpp"
-#include "gofer/runtime.hpp"
+// Timing. The timed loop runs inside the scenario's main task, so scheduler start-up and
+// shutdown are never timed; real time (UseRealTime) and process-wide CPU time
+// (MeasureProcessCPUTime: every thread, idle spinning included) are reported. Receivers
+// get exact counts (state.max_iterations is the number of timed iterations), so no queue
+// needs closing. mpmc_balanced is one timed batch (KeepRunningBatch) that includes starting
+// and joining its 2P tasks, as Go's version does. `ns/op` in RESULTS.md is 1e9 /
+// items_per_second.
+//
+// GOFER_BENCH_SCALE=k divides the pool's job count by k (bench-smoke sets it: a smoke run
+// must stay short).
+#include "adapters.hpp"
+#include "gofer/pool.hpp"
 
 #include <benchmark/benchmark.h>
 
-#include <boost/fiber/buffered_channel.hpp>
-#include <boost/fiber/channel_op_status.hpp>
-#include <boost/fiber/fiber.hpp>
-#include <boost/fiber/unbuffered_channel.hpp>
 #include <boost/version.hpp>
 
-#include <cstddef>
 #include <cstdint>
-#include <cstdio>
-#include <cstdlib>
-#include <functional>
-#include <memory>
-#include <optional>
-#include <thread>
-#include <utility>
+#include <string>
+#include <vector>
 
 namespace {
 
-constexpr std::size_t kCapacity = 1024;
+using namespace bench;
 
-// ---- Adapters -------------------------------------------------------------------------
+constexpr std::size_t kMpmcCapacity = 1024;
+constexpr std::int64_t kMpmcMinBatch = 200'000;
+constexpr std::size_t kPoolCapacity = 128;
+constexpr int kPoolWorkers = 8;
+constexpr std::int64_t kPoolJobs = 1'000'000;
 
-// gofer: goroutines on gofer's M:N scheduler, gofer::chan.
-struct gofer_impl {
-  static void run(unsigned threads, std::function<void()> fn) {
-    gofer::options opts;
-    opts.threads = threads;
-    gofer::run(std::move(fn), opts);
-  }
+std::int64_t scale() {
+  const char* s = std::getenv("GOFER_BENCH_SCALE");
+  const long k = s ? std::atol(s) : 1;
+  return k > 0 ? k : 1;
+}
 
-  struct task {
-    gofer::chan<int> done;  // closed when the goroutine's function returned
-    void join() { done.recv(); }
-  };
-  template <class F>
-  static task spawn(F fn) {
-    task t;
-    gofer::go([fn = std::move(fn), done = t.done]() mutable {
-      fn();
-      done.close();
-    });
-    return t;
-  }
-
-  template <class T>
-  static gofer::chan<T> make_unbuffered() { return gofer::chan<T>(); }
-  template <class T>
-  static gofer::chan<T> make_buffered(std::size_t cap) { return gofer::chan<T>(cap); }
-
-  template <class T>
-  static void send(gofer::chan<T>& c, T v) { c.send(std::move(v)); }
-  template <class T>
-  static std::optional<T> recv(gofer::chan<T>& c) { return c.recv(); }
-  template <class T>
-  static void close(gofer::chan<T>& c) { c.close(); }
-};
-
-// Raw Boost.Fiber: fibers on one thread with Boost's default round_robin scheduler.
-// Each run uses a fresh std::thread, so the thread's fiber scheduler is Boost's default
-// whatever gofer::run did to the threads it used earlier in this process.
-// Note: buffered_channel needs a power-of-two capacity and holds at most capacity - 1.
-struct boost_fiber_impl {
-  template <class F>
-  static void run(unsigned threads, F fn) {
-    if (threads != 1) {
-      std::fputs("boost_fiber_impl: single-threaded only\n", stderr);
-      std::abort();
-    }
-    std::thread(std::move(fn)).join();
-  }
-
-  struct task {
-    boost::fibers::fiber f;
-    void join() { f.join(); }
-  };
-  template <class F>
-  static task spawn(F fn) { return task{boost::fibers::fiber(std::move(fn))}; }
-
-  // Boost channels are neither copyable nor movable: handles own them through a pointer.
-  template <class T>
-  static auto make_unbuffered() { return std::make_unique<boost::fibers::unbuffered_channel<T>>(); }
-  template <class T>
-  static auto make_buffered(std::size_t cap) {
-    return std::make_unique<boost::fibers::buffered_channel<T>>(cap);
-  }
-
-  template <class C>
-  static void send(std::unique_ptr<C>& c, typename C::value_type v) {
-    if (c->push(std::move(v)) != boost::fibers::channel_op_status::success) {
-      std::fputs("boost_fiber_impl: push on a closed channel\n", stderr);
-      std::abort();
-    }
-  }
-  template <class C>
-  static std::optional<typename C::value_type> recv(std::unique_ptr<C>& c) {
-    typename C::value_type v;
-    if (c->pop(v) == boost::fibers::channel_op_status::success) return v;
-    return std::nullopt;
-  }
-  template <class C>
-  static void close(std::unique_ptr<C>& c) { c->close(); }
-};
+// The scheduler threads: the last benchmark argument (at index `arg`).
+unsigned threads_arg(const benchmark::State& state, int arg) {
+  return static_cast<unsigned>(state.range(arg));
+}
 
 // ---- Scenarios ------------------------------------------------------------------------
 
-// Two tasks bounce an int over two unbuffered channels. One iteration = one round trip
-// (two rendezvous, four context switches on one thread).
 template <class A>
 void ping_pong_unbuffered(benchmark::State& state) {
-  A::run(static_cast<unsigned>(state.range(0)), [&state] {
-    auto ping = A::template make_unbuffered<int>();
-    auto pong = A::template make_unbuffered<int>();
-    auto peer = A::spawn([&ping, &pong] {
-      while (std::optional<int> v = A::recv(ping)) A::send(pong, *v + 1);
+  A::run(threads_arg(state, 0), [&state] {
+    auto ping = A::template make<int>(0);
+    auto pong = A::template make<int>(0);
+    const std::int64_t n = state.max_iterations;
+    auto peer = A::spawn([&ping, &pong, n] {
+      for (std::int64_t i = 0; i < n; ++i) A::send(pong, A::recv(ping) + 1);
     });
     int x = 0;
     for (auto _ : state) {
       A::send(ping, x);
-      x = *A::recv(pong);
+      x = A::recv(pong);
       benchmark::DoNotOptimize(x);
     }
-    A::close(ping);
     peer.join();
   });
   state.SetItemsProcessed(state.iterations());
 }
 
-// One producer sends ints into a channel of capacity kCapacity, one consumer receives them
-// until the channel is closed. One iteration = one item.
 template <class A>
 void spsc_buffered(benchmark::State& state) {
-  A::run(static_cast<unsigned>(state.range(0)), [&state] {
-    auto c = A::template make_buffered<int>(kCapacity);
-    auto consumer = A::spawn([&c] {
+  const auto cap = static_cast<std::size_t>(state.range(0));
+  A::run(threads_arg(state, 1), [&state, cap] {
+    auto q = A::template make<int>(cap);
+    const std::int64_t n = state.max_iterations;
+    auto consumer = A::spawn([&q, n] {
       std::int64_t sum = 0;
-      while (std::optional<int> v = A::recv(c)) sum += *v;
+      for (std::int64_t i = 0; i < n; ++i) sum += A::recv(q);
       benchmark::DoNotOptimize(sum);
     });
     int i = 0;
     for (auto _ : state) {
       benchmark::DoNotOptimize(i);
-      A::send(c, i++);
+      A::send(q, i++);
     }
-    A::close(c);
-    consumer.join();
+    consumer.join();  // the consumer's drain of at most cap items is timed out: < 0.1%
   });
   state.SetItemsProcessed(state.iterations());
 }
 
+template <class A>
+void mpmc_balanced(benchmark::State& state) {
+  const std::int64_t pairs = state.range(0);
+  A::run(threads_arg(state, 1), [&state, pairs] {
+    auto q = A::template make<int>(kMpmcCapacity);
+    // At least kMpmcMinBatch items per batch, so that starting 2P threads (thread
+    // adapters: ~50 µs each here) never dominates a short run.
+    const std::int64_t total = std::max<std::int64_t>(state.max_iterations, kMpmcMinBatch / scale());
+    while (state.KeepRunningBatch(total)) {
+      std::vector<typename A::task> tasks;
+      for (std::int64_t k = 0; k < pairs; ++k) {
+        tasks.push_back(A::spawn([&q, n = quota(total, pairs, k)] {
+          for (std::int64_t i = 0; i < n; ++i) A::send(q, static_cast<int>(i));
+        }));
+        tasks.push_back(A::spawn([&q, n = quota(total, pairs, k)] {
+          std::int64_t sum = 0;
+          for (std::int64_t i = 0; i < n; ++i) sum += A::recv(q);
+          benchmark::DoNotOptimize(sum);
+        }));
+      }
+      for (auto& t : tasks) t.join();
+    }
+  });
+  state.SetItemsProcessed(state.iterations());
+}
+
+// Go by Example's worker pool: a producer task sends the jobs then one stop value (-1)
+// per worker; each worker sends 2*job back; the main task receives every result.
+template <class A>
+void pool_throughput(benchmark::State& state) {
+  const std::int64_t jobs = state.range(0);
+  A::run(threads_arg(state, 1), [&state, jobs] {
+    for (auto _ : state) {
+      auto in = A::template make<int>(kPoolCapacity);
+      auto out = A::template make<int>(kPoolCapacity);
+      std::vector<typename A::task> tasks;
+      for (int w = 0; w < kPoolWorkers; ++w) {
+        tasks.push_back(A::spawn([&in, &out] {
+          for (int j; (j = A::recv(in)) >= 0;) A::send(out, 2 * j);
+        }));
+      }
+      tasks.push_back(A::spawn([&in, jobs] {
+        for (std::int64_t j = 0; j < jobs; ++j) A::send(in, static_cast<int>(j));
+        for (int w = 0; w < kPoolWorkers; ++w) A::send(in, -1);
+      }));
+      std::int64_t sum = 0;
+      for (std::int64_t j = 0; j < jobs; ++j) sum += A::recv(out);
+      if (sum != jobs * (jobs - 1)) fail("pool_throughput: wrong sum");
+      for (auto& t : tasks) t.join();
+    }
+  });
+  state.SetItemsProcessed(state.iterations() * jobs);
+}
+
+// The same through gofer::worker_pool: submit returns a future per job; a producer
+// goroutine streams the futures through a chan (bounded read-ahead), main gets them.
+void gofer_pool_throughput(benchmark::State& state) {
+  const std::int64_t jobs = state.range(0);
+  gofer_impl::run(threads_arg(state, 1), [&state, jobs] {
+    for (auto _ : state) {
+      gofer::worker_pool<int, int> pool({.workers = kPoolWorkers, .queue = kPoolCapacity},
+                                        [](int j) { return 2 * j; });
+      gofer::chan<gofer::future<int>> futures(kPoolCapacity);
+      gofer::go([&pool, futures, jobs]() mutable {
+        for (std::int64_t j = 0; j < jobs; ++j) futures.send(pool.submit(static_cast<int>(j)));
+        futures.close();
+      });
+      std::int64_t sum = 0;
+      while (std::optional<gofer::future<int>> f = futures.recv()) sum += *f->get();
+      if (sum != jobs * (jobs - 1)) fail("gofer_pool_throughput: wrong sum");
+      pool.shutdown();
+    }
+  });
+  state.SetItemsProcessed(state.iterations() * jobs);
+}
+
 // ---- Registration ---------------------------------------------------------------------
 
-// Common settings. The argument `threads` is the scheduler's OS thread count (GOMAXPROCS
-// for gofer); raw Boost.Fiber runs on one thread.
-void settings(benchmark::internal::Benchmark* b) {
-  b->ArgName("threads")->UseRealTime()->MeasureProcessCPUTime();
+using bench_fn = void (*)(benchmark::State&);
+
+benchmark::internal::Benchmark* reg(const std::string& impl, const std::string& scenario, bench_fn fn) {
+  return benchmark::RegisterBenchmark(("BM_" + impl + "_" + scenario).c_str(), fn)
+      ->UseRealTime()
+      ->MeasureProcessCPUTime();
 }
-void gofer_threads(benchmark::internal::Benchmark* b) { settings(b); b->Arg(1)->Arg(2); }
-void single_thread(benchmark::internal::Benchmark* b) { settings(b); b->Arg(1); }
 
-void BM_chan_ping_pong_unbuffered(benchmark::State& s) { ping_pong_unbuffered<gofer_impl>(s); }
-void BM_boost_fiber_ping_pong_unbuffered(benchmark::State& s) { ping_pong_unbuffered<boost_fiber_impl>(s); }
-void BM_chan_spsc_buffered(benchmark::State& s) { spsc_buffered<gofer_impl>(s); }
-void BM_boost_fiber_spsc_buffered(benchmark::State& s) { spsc_buffered<boost_fiber_impl>(s); }
+// Threads to run an implementation at: boost_fiber is single-threaded.
+template <class A>
+std::vector<int> threads_for() {
+  if constexpr (std::is_same_v<A, boost_fiber_impl>) {
+    return {1};
+  } else {
+    return {1, 2};
+  }
+}
 
-BENCHMARK(BM_chan_ping_pong_unbuffered)->Apply(gofer_threads);
-BENCHMARK(BM_boost_fiber_ping_pong_unbuffered)->Apply(single_thread);
-BENCHMARK(BM_chan_spsc_buffered)->Apply(gofer_threads);
-BENCHMARK(BM_boost_fiber_spsc_buffered)->Apply(single_thread);
+template <class A>
+void register_impl() {
+  const std::string impl = A::name;
+  auto* b = reg(impl, "ping_pong_unbuffered", &ping_pong_unbuffered<A>)->ArgName("threads");
+  for (int t : threads_for<A>()) b->Arg(t);
+
+  b = reg(impl, "spsc_buffered", &spsc_buffered<A>)->ArgNames({"cap", "threads"});
+  for (int t : threads_for<A>())
+    for (int cap : {1, 64, 1024}) b->Args({cap, t});
+
+  b = reg(impl, "mpmc_balanced", &mpmc_balanced<A>)->ArgNames({"pairs", "threads"});
+  for (int t : threads_for<A>()) b->Args({4, t});
+  if constexpr (!std::is_same_v<A, boost_fiber_impl>) {
+    for (int pairs : {1, 2, 8, 16}) b->Args({pairs, 2});  // the sweep
+  }
+  if constexpr (std::is_same_v<A, gofer_impl> || std::is_same_v<A, moodycamel_fiber>) {
+    b->Args({4, 4});  // more scheduler threads than cores
+  }
+
+  b = reg(impl, "pool_throughput", &pool_throughput<A>)->ArgNames({"jobs", "threads"});
+  for (int t : threads_for<A>()) b->Args({kPoolJobs / scale(), t});
+}
 
 }  // namespace
 
 int main(int argc, char** argv) {
+  register_impl<gofer_impl>();
+  register_impl<boost_fiber_impl>();
+  register_impl<moodycamel_thread>();
+  register_impl<moodycamel_fiber>();
+  register_impl<mutex_cv_thread>();
+  register_impl<absl_thread>();
+  reg("worker_pool", "pool_throughput", &gofer_pool_throughput)
+      ->ArgNames({"jobs", "threads"})
+      ->Args({kPoolJobs / scale(), 1})
+      ->Args({kPoolJobs / scale(), 2});
+
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
   // Recorded in the output's context (and the JSON), for bench/RESULTS.md.

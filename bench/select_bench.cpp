@@ -1,17 +1,18 @@
 // bench/select_bench.cpp — select, timer and mutex benchmarks on gofer's scheduler.
 //
-//   BM_select_fan_in_buffered/channels:C/threads:N    C producer goroutines, each sending
-//   BM_select_fan_in_unbuffered/channels:C/threads:N  ints on its own channel (capacity 64,
-//                                                     or unbuffered); one consumer selects
-//                                                     over all C; 1 iteration = 1 item received
-//   BM_select_timer_create_stop/threads:N             `gofer::timer t(1h); t.stop();`
-//   BM_select_after_timeout/threads:N                 select on a never-ready channel and
-//                                                     after(0): one timer fire through the
-//                                                     scheduler and back (round trip)
-//   BM_select_mutex_uncontended/threads:N             gofer::mutex lock + unlock, one goroutine
-//   BM_select_std_mutex_uncontended                   std::mutex lock + unlock, one thread
-//   BM_select_mutex_contended/threads:N               4 goroutines increment one counter under
-//                                                     a gofer::mutex; 1 iteration = 1 increment
+//   BM_gofer_select_fan_in_buffered/channels:C/threads:N    C producer goroutines, each
+//   BM_gofer_select_fan_in_unbuffered/channels:C/threads:N  sending ints on its own channel
+//                                                   (capacity 64, or unbuffered); one
+//                                                   consumer selects over all C;
+//                                                   1 iteration = 1 item received
+//   BM_gofer_timer_create_stop/threads:N            `gofer::timer t(1h); t.stop();`
+//   BM_gofer_after_timeout/threads:N                select on a never-ready channel and
+//                                                   after(0): one timer fire through the
+//                                                   scheduler and back (round trip)
+//   BM_gofer_mutex_uncontended/threads:N            gofer::mutex lock + unlock, one goroutine
+//   BM_std_mutex_uncontended                        std::mutex lock + unlock, one thread
+//   BM_gofer_mutex_contended/threads:N              4 goroutines increment one counter under
+//                                                   a gofer::mutex; 1 iteration = 1 increment
 //
 // The same scenarios, written in Go, are in bench/go/ (bench/README.md compares them).
 //
@@ -116,13 +117,13 @@ void fan_in_dispatch(benchmark::State& state, std::size_t capacity) {
   }
 }
 
-void BM_select_fan_in_buffered(benchmark::State& state) { fan_in_dispatch(state, kFanInCapacity); }
-void BM_select_fan_in_unbuffered(benchmark::State& state) { fan_in_dispatch(state, 0); }
+void BM_gofer_select_fan_in_buffered(benchmark::State& state) { fan_in_dispatch(state, kFanInCapacity); }
+void BM_gofer_select_fan_in_unbuffered(benchmark::State& state) { fan_in_dispatch(state, 0); }
 
 // ---- timers ---------------------------------------------------------------------------
 
 // time.NewTimer(time.Hour) + Stop: a timer heap insert and removal, one channel allocation.
-void BM_select_timer_create_stop(benchmark::State& state) {
+void BM_gofer_timer_create_stop(benchmark::State& state) {
   run_gofer(state, [&state] {
     for (auto _ : state) {
       gofer::timer t(1h);
@@ -134,7 +135,7 @@ void BM_select_timer_create_stop(benchmark::State& state) {
 
 // select { case <-never: case <-time.After(0): }: arms a timer that is due at once, parks,
 // and is woken by the scheduler's timer pass. Measures timer fire latency round trip.
-void BM_select_after_timeout(benchmark::State& state) {
+void BM_gofer_after_timeout(benchmark::State& state) {
   run_gofer(state, [&state] {
     gofer::chan<int> never;  // nobody ever sends
     for (auto _ : state) {
@@ -146,7 +147,7 @@ void BM_select_after_timeout(benchmark::State& state) {
 
 // ---- mutex ----------------------------------------------------------------------------
 
-void BM_select_mutex_uncontended(benchmark::State& state) {
+void BM_gofer_mutex_uncontended(benchmark::State& state) {
   run_gofer(state, [&state] {
     gofer::mutex mu;
     for (auto _ : state) {
@@ -156,7 +157,7 @@ void BM_select_mutex_uncontended(benchmark::State& state) {
   });
 }
 
-void BM_select_std_mutex_uncontended(benchmark::State& state) {
+void BM_std_mutex_uncontended(benchmark::State& state) {
   std::mutex mu;
   for (auto _ : state) {
     mu.lock();
@@ -164,7 +165,7 @@ void BM_select_std_mutex_uncontended(benchmark::State& state) {
   }
 }
 
-void BM_select_mutex_contended(benchmark::State& state) {
+void BM_gofer_mutex_contended(benchmark::State& state) {
   run_gofer(state, [&state] {
     gofer::mutex mu;
     std::int64_t counter = 0;
@@ -200,13 +201,13 @@ void gofer_threads(benchmark::internal::Benchmark* b) {
   b->ArgName("threads")->Arg(1)->Arg(2)->UseRealTime()->MeasureProcessCPUTime();
 }
 
-BENCHMARK(BM_select_fan_in_buffered)->Apply(fan_in_args);
-BENCHMARK(BM_select_fan_in_unbuffered)->Apply(fan_in_args);
-BENCHMARK(BM_select_timer_create_stop)->Apply(gofer_threads);
-BENCHMARK(BM_select_after_timeout)->Apply(gofer_threads);
-BENCHMARK(BM_select_mutex_uncontended)->Apply(gofer_threads);
-BENCHMARK(BM_select_std_mutex_uncontended)->UseRealTime();
-BENCHMARK(BM_select_mutex_contended)->Apply(gofer_threads);
+BENCHMARK(BM_gofer_select_fan_in_buffered)->Apply(fan_in_args);
+BENCHMARK(BM_gofer_select_fan_in_unbuffered)->Apply(fan_in_args);
+BENCHMARK(BM_gofer_timer_create_stop)->Apply(gofer_threads);
+BENCHMARK(BM_gofer_after_timeout)->Apply(gofer_threads);
+BENCHMARK(BM_gofer_mutex_uncontended)->Apply(gofer_threads);
+BENCHMARK(BM_std_mutex_uncontended)->UseRealTime();
+BENCHMARK(BM_gofer_mutex_contended)->Apply(gofer_threads);
 
 }  // namespace
 

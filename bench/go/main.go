@@ -5,18 +5,24 @@
 // testing.Benchmark at every requested GOMAXPROCS, and one line per result is printed as
 // TSV:
 //
-//	name<TAB>procs<TAB>ns_per_op
+//	name<TAB>procs<TAB>value<TAB>unit
 //
-// A name is the gofer benchmark's name without "BM_" and without "/threads:N" (procs is
-// that N): chan_ping_pong_unbuffered here is BM_chan_ping_pong_unbuffered/threads:N there.
+// A name is the gofer benchmark's name without "BM_<implementation>_" and without
+// "/threads:N" (procs is that N): ping_pong_unbuffered here is
+// BM_gofer_ping_pong_unbuffered/threads:N there, spsc_buffered/cap:64 is
+// BM_gofer_spsc_buffered/cap:64/threads:N. The unit is ns/op (real time per item, round
+// trip or goroutine, as on the C++ side) except for memory_per_goroutine (B/goroutine: RSS
+// growth per parked goroutine; run it in a fresh process: -filter '^memory').
 // With -count > 1, each scenario's repetitions are followed by a line for their median,
-// named like Google Benchmark's aggregates: chan_spsc_buffered_median.
+// named like Google Benchmark's aggregates: spsc_buffered/cap:64_median.
 //
 // Usage (from bench/go):
 //
-//	go run . [-benchtime 500ms] [-count 1] [-procs 1,2] [-filter regexp] [-short]
+//	go run . [-benchtime 500ms] [-count 1] [-procs 1,2] [-filter regexp] [-scale k] [-short]
 //
-// -short runs every scenario for a moment (CTest's bench-smoke); the numbers mean nothing.
+// -scale k divides the big counts (1,000,000 pool jobs, 100,000 goroutines) by k; -short
+// runs every scenario for a moment with -scale 100 (CTest's bench-smoke); those numbers
+// mean nothing.
 package main
 
 import (
@@ -34,9 +40,13 @@ import (
 )
 
 const (
-	spscCapacity  = 1024 // chan_bench.cpp's kCapacity
-	fanInCapacity = 64   // select_bench.cpp's kFanInCapacity
-	contenders    = 4    // select_bench.cpp's kContenders
+	mpmcCapacity  = 1024    // chan_bench.cpp's kMpmcCapacity
+	poolCapacity  = 128     // chan_bench.cpp's kPoolCapacity
+	poolWorkers   = 8       // chan_bench.cpp's kPoolWorkers
+	poolJobs      = 1000000 // chan_bench.cpp's kPoolJobs
+	goroutines    = 100000  // runtime_bench.cpp's kGoroutines
+	fanInCapacity = 64      // select_bench.cpp's kFanInCapacity
+	contenders    = 4       // select_bench.cpp's kContenders
 )
 
 // quota is share k of total items split over parts workers (the first take the remainder).
@@ -71,24 +81,137 @@ func pingPongUnbuffered(b *testing.B) {
 	<-done
 }
 
-// One op = one item through a channel of capacity 1024, one producer, one consumer.
-func spscBuffered(b *testing.B) {
-	c := make(chan int, spscCapacity)
-	done := make(chan int64)
-	go func() {
-		var sum int64
-		for v := range c {
-			sum += int64(v)
+// One op = one item through a channel of the given capacity, one producer, one consumer.
+func spscBuffered(capacity int) func(*testing.B) {
+	return func(b *testing.B) {
+		c := make(chan int, capacity)
+		done := make(chan int64)
+		go func() {
+			var sum int64
+			for v := range c {
+				sum += int64(v)
+			}
+			done <- sum
+		}()
+		b.ResetTimer()
+		for i := 0; i < b.N; i++ {
+			c <- i
 		}
-		done <- sum
-	}()
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		c <- i
+		close(c)
+		b.StopTimer()
+		<-done
 	}
-	close(c)
-	b.StopTimer()
-	<-done
+}
+
+// One op = one item: pairs producers and pairs consumers share one channel of capacity
+// 1024 and b.N items; starting and joining the goroutines is timed, as in chan_bench.cpp.
+func mpmcBalanced(pairs int) func(*testing.B) {
+	return func(b *testing.B) {
+		c := make(chan int, mpmcCapacity)
+		var wg sync.WaitGroup
+		wg.Add(2 * pairs)
+		for k := 0; k < pairs; k++ {
+			n := quota(b.N, pairs, k)
+			go func() {
+				for i := 0; i < n; i++ {
+					c <- i
+				}
+				wg.Done()
+			}()
+			go func() {
+				sum := 0
+				for i := 0; i < n; i++ {
+					sum += <-c
+				}
+				_ = sum
+				wg.Done()
+			}()
+		}
+		wg.Wait()
+	}
+}
+
+// One op = jobs tiny jobs (x -> 2x) through 8 worker goroutines, results back on a second
+// channel (Go by Example's worker pool); reported per job by the driver.
+func poolThroughput(jobs int) func(*testing.B) {
+	return func(b *testing.B) {
+		for it := 0; it < b.N; it++ {
+			in, out := make(chan int, poolCapacity), make(chan int, poolCapacity)
+			for w := 0; w < poolWorkers; w++ {
+				go func() {
+					for j := range in {
+						out <- 2 * j
+					}
+				}()
+			}
+			go func() {
+				for j := 0; j < jobs; j++ {
+					in <- j
+				}
+				close(in)
+			}()
+			sum := 0
+			for j := 0; j < jobs; j++ {
+				sum += <-out
+			}
+			if sum != jobs*(jobs-1) {
+				panic("pool_throughput: wrong sum")
+			}
+		}
+	}
+}
+
+// ---- goroutines (runtime_bench.cpp) -----------------------------------------------------
+
+// One op = n goroutines started and joined (wg.Done each); reported per goroutine.
+func spawn(n int) func(*testing.B) {
+	return func(b *testing.B) {
+		for it := 0; it < b.N; it++ {
+			var wg sync.WaitGroup
+			wg.Add(n)
+			for i := 0; i < n; i++ {
+				go wg.Done()
+			}
+			wg.Wait()
+		}
+	}
+}
+
+// rssBytes is this process's resident set size (/proc/self/statm), 0 if unreadable.
+func rssBytes() int64 {
+	b, err := os.ReadFile("/proc/self/statm")
+	if err != nil {
+		return 0
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 2 {
+		return 0
+	}
+	pages, _ := strconv.ParseInt(f[1], 10, 64)
+	return pages * int64(os.Getpagesize())
+}
+
+// memoryPerGoroutine is the RSS growth per goroutine while n goroutines are parked on a
+// receive, as in runtime_bench.cpp. Not a testing.Benchmark: one measurement.
+func memoryPerGoroutine(n int) float64 {
+	runtime.GC()
+	before := rssBytes()
+	block := make(chan int)
+	var parked, finished sync.WaitGroup
+	parked.Add(n)
+	finished.Add(n)
+	for i := 0; i < n; i++ {
+		go func() {
+			parked.Done()
+			<-block
+			finished.Done()
+		}()
+	}
+	parked.Wait()
+	after := rssBytes()
+	close(block)
+	finished.Wait()
+	return float64(after-before) / float64(n)
 }
 
 // ---- select fan-in (select_bench.cpp) ---------------------------------------------------
@@ -241,30 +364,44 @@ func mutexContended(b *testing.B) {
 
 // ---- driver -----------------------------------------------------------------------------
 
+// A scenario is a testing.Benchmark function whose ns/op is divided by perOp (the items
+// one op stands for), or, with memory set, a one-off measurement in bytes.
 type scenario struct {
-	name string
-	fn   func(*testing.B)
+	name   string
+	fn     func(*testing.B)
+	perOp  int
+	memory func() float64
+	procs  []int // only at these GOMAXPROCS (nil: every -procs value)
 }
 
-func scenarios() []scenario {
-	s := []scenario{
-		{"chan_ping_pong_unbuffered", pingPongUnbuffered},
-		{"chan_spsc_buffered", spscBuffered},
+func scenarios(scale int) []scenario {
+	jobs, n := poolJobs/scale, goroutines/scale
+	s := []scenario{{name: "ping_pong_unbuffered", fn: pingPongUnbuffered}}
+	for _, c := range []int{1, 64, 1024} {
+		s = append(s, scenario{name: fmt.Sprintf("spsc_buffered/cap:%d", c), fn: spscBuffered(c)})
 	}
+	s = append(s, scenario{name: "mpmc_balanced/pairs:4", fn: mpmcBalanced(4)})
+	for _, p := range []int{1, 2, 8, 16} {
+		s = append(s, scenario{name: fmt.Sprintf("mpmc_balanced/pairs:%d", p), fn: mpmcBalanced(p), procs: []int{2}})
+	}
+	s = append(s, scenario{name: "mpmc_balanced/pairs:4", fn: mpmcBalanced(4), procs: []int{4}})
+	s = append(s, scenario{name: fmt.Sprintf("pool_throughput/jobs:%d", jobs), fn: poolThroughput(jobs), perOp: jobs})
 	for _, kind := range []struct {
 		name     string
 		capacity int
 	}{{"buffered", fanInCapacity}, {"unbuffered", 0}} {
 		s = append(s,
-			scenario{"select_fan_in_" + kind.name + "/channels:2", fanIn2(kind.capacity)},
-			scenario{"select_fan_in_" + kind.name + "/channels:4", fanIn4(kind.capacity)},
-			scenario{"select_fan_in_" + kind.name + "/channels:8", fanIn8(kind.capacity)})
+			scenario{name: "select_fan_in_" + kind.name + "/channels:2", fn: fanIn2(kind.capacity)},
+			scenario{name: "select_fan_in_" + kind.name + "/channels:4", fn: fanIn4(kind.capacity)},
+			scenario{name: "select_fan_in_" + kind.name + "/channels:8", fn: fanIn8(kind.capacity)})
 	}
 	return append(s,
-		scenario{"select_timer_create_stop", timerCreateStop},
-		scenario{"select_after_timeout", afterTimeout},
-		scenario{"select_mutex_uncontended", mutexUncontended},
-		scenario{"select_mutex_contended", mutexContended})
+		scenario{name: "timer_create_stop", fn: timerCreateStop},
+		scenario{name: "after_timeout", fn: afterTimeout},
+		scenario{name: "mutex_uncontended", fn: mutexUncontended},
+		scenario{name: "mutex_contended", fn: mutexContended},
+		scenario{name: fmt.Sprintf("spawn/n:%d", n), fn: spawn(n), perOp: n},
+		scenario{name: fmt.Sprintf("memory_per_goroutine/n:%d", n), memory: func() float64 { return memoryPerGoroutine(n) }})
 }
 
 func main() {
@@ -273,10 +410,14 @@ func main() {
 	count := flag.Int("count", 1, "repetitions of each benchmark")
 	procsFlag := flag.String("procs", "1,2", "comma-separated GOMAXPROCS `values`")
 	filter := flag.String("filter", "", "run only scenarios whose name matches `regexp`")
-	short := flag.Bool("short", false, "smoke test: -benchtime 1000x -count 1")
+	scale := flag.Int("scale", 1, "divide the pool's job count and the goroutine count by `k`")
+	short := flag.Bool("short", false, "smoke test: -benchtime 1000x -count 1 -scale 100")
 	flag.Parse()
 	if *short {
-		*benchtime, *count = "1000x", 1
+		*benchtime, *count, *scale = "1000x", 1, 100
+	}
+	if *scale < 1 {
+		fail("bad -scale %d", *scale)
 	}
 	if err := flag.Set("test.benchtime", *benchtime); err != nil {
 		fail("bad -benchtime: %v", err)
@@ -295,28 +436,57 @@ func main() {
 	}
 
 	fmt.Fprintf(os.Stderr, "# %s %s/%s, %d CPUs\n", runtime.Version(), runtime.GOOS, runtime.GOARCH, runtime.NumCPU())
-	fmt.Println("name\tprocs\tns_per_op")
-	for _, s := range scenarios() {
+	fmt.Println("name\tprocs\tvalue\tunit")
+	for _, s := range scenarios(*scale) {
 		if !re.MatchString(s.name) {
 			continue
 		}
 		for _, p := range procs {
-			prev := runtime.GOMAXPROCS(p)
-			var ns []float64
-			for i := 0; i < *count; i++ {
-				r := testing.Benchmark(s.fn)
-				if r.N == 0 {
-					fail("%s: benchmark failed", s.name)
-				}
-				ns = append(ns, float64(r.T.Nanoseconds())/float64(r.N))
-				fmt.Printf("%s\t%d\t%.2f\n", s.name, p, ns[i])
+			if s.procs != nil && !contains(s.procs, p) {
+				continue
 			}
-			if len(ns) > 1 {
-				fmt.Printf("%s_median\t%d\t%.2f\n", s.name, p, median(ns))
+			prev := runtime.GOMAXPROCS(p)
+			unit := "ns/op"
+			if s.memory != nil {
+				unit = "B/goroutine"
+			}
+			var vs []float64
+			for i := 0; i < *count; i++ {
+				var v float64
+				if s.memory != nil {
+					v = s.memory()
+				} else {
+					r := testing.Benchmark(s.fn)
+					if r.N == 0 {
+						fail("%s: benchmark failed", s.name)
+					}
+					v = float64(r.T.Nanoseconds()) / float64(r.N) / float64(max(s.perOp, 1))
+				}
+				vs = append(vs, v)
+				fmt.Printf("%s\t%d\t%.2f\t%s\n", s.name, p, v, unit)
+			}
+			if len(vs) > 1 {
+				fmt.Printf("%s_median\t%d\t%.2f\t%s\n", s.name, p, median(vs), unit)
 			}
 			runtime.GOMAXPROCS(prev)
 		}
 	}
+}
+
+func contains(xs []int, x int) bool {
+	for _, y := range xs {
+		if y == x {
+			return true
+		}
+	}
+	return false
+}
+
+func max(a, b int) int {
+	if a > b {
+		return a
+	}
+	return b
 }
 
 func median(xs []float64) float64 {
