@@ -1,0 +1,180 @@
+#!/usr/bin/env bash
+# bench/bench.sh — `./gofer bench`: gofer's channels, select, spawn and pools against every
+# peer (bench/adapters.hpp) and against Go (bench/go), in one run, on this machine.
+#
+# Builds the benchmarks (Release), runs every benchmark binary and the Go program in
+# several rounds — one process per binary per round, C++ and Go interleaved, because
+# two-thread figures on a small VM flip between modes from one process to the next —
+# then bench/report.py writes bench/results/<date>-<host>.{json,md} and SVG charts.
+# `./gofer bench http ...` is the C10K run (bench/http/run.sh).
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+
+usage() {
+  cat <<'EOF'
+usage: ./gofer bench [--quick] [--rounds N] [--build-dir DIR] [--out DIR] [--no-go]
+       ./gofer bench http [args...]     the C10K run (bench/http/run.sh)
+
+Runs gofer's benchmarks against Boost.Fiber, moodycamel, std::mutex/absl::Mutex queues
+and Go, and writes bench/results/<date>-<host>.json, .md (tables) and .svg (charts).
+
+  --quick          one round, short runs, counts divided by 10 (about a minute)
+  --rounds N       processes per benchmark binary and per Go run (default 9; the
+                   thread- and Boost-based peers run in the first 3 only)
+  --build-dir DIR  use the benchmark binaries already built in DIR (default: build
+                   them with `./gofer _build release` into build/release)
+  --out DIR        where the results go (default bench/results)
+  --no-go          leave Go out
+  -h, --help       this text
+EOF
+}
+
+say() { printf 'bench: %s\n' "$*" >&2; }
+die() { say "$*"; exit 1; }
+bad_usage() { say "$*"; usage >&2; exit 2; }
+
+if [[ ${1-} == http ]]; then
+  shift
+  [[ -x $ROOT/bench/http/run.sh ]] || die "bench/http/run.sh is missing"
+  exec "$ROOT/bench/http/run.sh" "$@"
+fi
+
+quick=0 rounds= build_dir= out=$ROOT/bench/results with_go=1
+positive() { [[ $2 =~ ^[1-9][0-9]*$ ]] || bad_usage "$1 needs a positive number, not '$2'"; }
+while (($# > 0)); do
+  case $1 in
+    --quick) quick=1 ;;
+    --rounds) (($# > 1)) || bad_usage "--rounds needs a value"; positive --rounds "$2"; rounds=$2; shift ;;
+    --rounds=*) positive --rounds "${1#*=}"; rounds=${1#*=} ;;
+    --build-dir) (($# > 1)) || bad_usage "--build-dir needs a value"; build_dir=$2; shift ;;
+    --build-dir=*) build_dir=${1#*=} ;;
+    --out) (($# > 1)) || bad_usage "--out needs a value"; out=$2; shift ;;
+    --out=*) out=${1#*=} ;;
+    --no-go) with_go=0 ;;
+    -h | --help) usage; exit 0 ;;
+    *) bad_usage "unknown argument '$1'" ;;
+  esac
+  shift
+done
+
+# Settings: min_time per Google Benchmark run, Go's -benchtime, the count divisor, rounds
+# (all), rounds with the thread/Boost peers, rounds of the memory measurement.
+if ((quick)); then
+  min_time=0.01 go_benchtime=20ms scale=10 peer_rounds=1 mem_rounds=1
+  rounds=${rounds:-1}
+else
+  min_time=0.1 go_benchtime=200ms scale=1 peer_rounds=3 mem_rounds=3
+  rounds=${rounds:-9}
+fi
+((peer_rounds > rounds)) && peer_rounds=$rounds
+((mem_rounds > rounds)) && mem_rounds=$rounds
+
+# ---- prerequisites --------------------------------------------------------------------
+
+# gnuplot draws the charts; Go is the baseline. Neither is needed to build gofer, so they
+# are installed here, on first use.
+if ((with_go)); then
+  "$ROOT/gofer" _install golang-go gnuplot-nox || say "could not install golang-go/gnuplot-nox"
+else
+  "$ROOT/gofer" _install gnuplot-nox || say "could not install gnuplot-nox"
+fi
+if ((with_go)) && ! command -v go >/dev/null; then
+  say "go not found: running without the Go baseline"
+  with_go=0
+fi
+
+if [[ -z $build_dir ]]; then
+  "$ROOT/gofer" _build release chan_bench select_bench runtime_bench
+  build_dir=$ROOT/build/release
+fi
+bin=$build_dir/bench
+for b in chan select runtime; do
+  [[ -x $bin/${b}_bench ]] || die "$bin/${b}_bench is missing (build the ${b}_bench target)"
+done
+
+work=$(mktemp -d "${TMPDIR:-/tmp}/gofer-bench.XXXXXX")
+trap 'rm -rf "$work"' EXIT
+
+go_version=
+if ((with_go)); then
+  say "building bench/go"
+  (cd "$ROOT/bench/go" && GOPROXY=off GOWORK=off GOFLAGS= go build -o "$work/gobench" .) ||
+    die "building bench/go failed"
+  go_version=$(go version | awk '{print $3}')
+fi
+
+load_before=$(cut -d' ' -f1-3 /proc/loadavg)
+export GOFER_BENCH_SCALE=$scale
+
+# cxx <round> <binary> <filter>: one process of a benchmark binary, JSON into the work dir.
+cxx() {
+  "$bin/$2_bench" --benchmark_filter="$3" --benchmark_min_time="$min_time" \
+    --benchmark_out="$work/r$1-$2.json" --benchmark_out_format=json >/dev/null 2>>"$work/log" ||
+    die "$2_bench failed in round $1 ($(tail -n 3 "$work/log"))"
+}
+# gob <file> <args...>: one process of the Go program.
+gob() {
+  local file=$1; shift
+  "$work/gobench" -benchtime "$go_benchtime" -scale "$scale" "$@" >"$work/$file" 2>>"$work/log" ||
+    die "bench/go failed ($(tail -n 3 "$work/log"))"
+}
+
+# ---- rounds ---------------------------------------------------------------------------
+
+go_scenarios='^(ping|spsc|mpmc|pool|select|timer|after|mutex|spawn)'
+for ((r = 1; r <= rounds; r++)); do
+  # After the first peer_rounds rounds, only gofer (and Go): the goal figures get their
+  # >= 9 processes without running the slow thread-based peers each time.
+  filter=.
+  ((r > peer_rounds)) && filter='^BM_(gofer|worker_pool)_'
+  say "round $r/$rounds"
+  cxx "$r" chan "$filter"
+  ((with_go)) && gob "r$r-go.tsv" -filter "$go_scenarios"
+  cxx "$r" select "$filter"
+  cxx "$r" runtime 'spawn'
+done
+
+# memory_per_goroutine: one fresh process per measurement (stacks freed earlier in a
+# process are cached and would be reused).
+for ((m = 1; m <= mem_rounds; m++)); do
+  say "memory $m/$mem_rounds"
+  for t in 1 2; do
+    "$bin/runtime_bench" --benchmark_filter="BM_gofer_memory_per_goroutine/.*/threads:$t/" \
+      --benchmark_out="$work/mem$m-gofer$t.json" --benchmark_out_format=json >/dev/null 2>>"$work/log" ||
+      die "runtime_bench (memory) failed"
+    ((with_go)) && gob "mem$m-go$t.tsv" -filter '^memory' -procs "$t"
+  done
+  if ((m == 1)); then
+    "$bin/runtime_bench" --benchmark_filter='BM_boost_fiber_memory_per_goroutine' \
+      --benchmark_out="$work/mem$m-boost.json" --benchmark_out_format=json >/dev/null 2>>"$work/log" ||
+      die "runtime_bench (boost memory) failed"
+  fi
+done
+
+# ---- the machine, then the report ----------------------------------------------------
+
+host=$(hostname -s 2>/dev/null || hostname)
+stem=$(date -u +%Y-%m-%d)-$host
+((quick)) && stem+=-quick
+cache=$build_dir/CMakeCache.txt
+cache_var() { sed -n "s/^$1:[A-Z]*=//p" "$cache" 2>/dev/null | head -n 1; }
+cxx_compiler=$(cache_var CMAKE_CXX_COMPILER)
+build_type=$(cache_var CMAKE_BUILD_TYPE)
+flags="$(cache_var CMAKE_CXX_FLAGS) $(cache_var "CMAKE_CXX_FLAGS_${build_type^^}") -std=c++20 ($build_type)"
+BENCH_DATE=$(date -u '+%Y-%m-%d %H:%M UTC') BENCH_HOST=$host \
+BENCH_CPU=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1) \
+BENCH_CORES="$(nproc) online ($(grep -c ^processor /proc/cpuinfo) CPUs)" BENCH_KERNEL=$(uname -r) \
+BENCH_COMPILER=$("${cxx_compiler:-c++}" --version | head -n 1) BENCH_FLAGS=${flags# } \
+BENCH_GO=${go_version:-"not run"} \
+BENCH_ROUNDS="$rounds processes per binary (thread/Boost peers: $peer_rounds; memory: $mem_rounds); min_time ${min_time}s, Go -benchtime $go_benchtime, counts ÷ $scale" \
+BENCH_LOAD="$load_before before, $(cut -d' ' -f1-3 /proc/loadavg) after (1/5/15 min)" \
+python3 - "$work/machine.json" <<'EOF'
+import json, os, sys
+keys = ["date", "host", "cpu", "cores", "kernel", "compiler", "flags", "go", "rounds", "load"]
+json.dump({k: os.environ["BENCH_" + k.upper()] for k in keys}, open(sys.argv[1], "w"), indent=1)
+EOF
+
+md=$(python3 "$ROOT/bench/report.py" --work "$work" --out "$out" --stem "$stem")
+say "wrote ${md%.md}.json, .md and -*.svg"
+cat "$md"
