@@ -426,8 +426,8 @@ TEST_P(net_p, default_constructed_conn_and_listener_are_closed) {
 // ---------------------------------------------------------------------------------------
 // deadlines
 
-// KNOWN BUG A: an expired deadline must fail I/O before the syscall (lib/src/net.cpp; see the session note). Enable once fixed.
-TEST_P(net_p, DISABLED_read_deadline_times_out_then_clearing_it_lets_reads_block_again) {
+// Regression: known bug A.
+TEST_P(net_p, read_deadline_times_out_then_clearing_it_lets_reads_block_again) {
   run_main(threads(), [] {
     auto [s, c] = conn_pair();
     const auto start = steady::now();
@@ -453,8 +453,8 @@ TEST_P(net_p, DISABLED_read_deadline_times_out_then_clearing_it_lets_reads_block
   });
 }
 
-// KNOWN BUG A: an expired deadline must fail I/O before the syscall (lib/src/net.cpp; see the session note). Enable once fixed.
-TEST_P(net_p, DISABLED_write_deadline_times_out_while_the_buffer_is_full) {
+// Regression: known bug A.
+TEST_P(net_p, write_deadline_times_out_while_the_buffer_is_full) {
   run_main(threads(), [] {
     auto [s, c] = conn_pair();  // s never reads
     std::vector<char> big(16 << 20, 'x');
@@ -472,8 +472,8 @@ TEST_P(net_p, DISABLED_write_deadline_times_out_while_the_buffer_is_full) {
   });
 }
 
-// KNOWN BUG A: an expired deadline must fail I/O before the syscall (lib/src/net.cpp; see the session note). Enable once fixed.
-TEST_P(net_p, DISABLED_set_deadline_sets_both_directions) {
+// Regression: known bug A.
+TEST_P(net_p, set_deadline_sets_both_directions) {
   run_main(threads(), [] {
     auto [s, c] = conn_pair();
     c.set_deadline(steady::now() - 1ms);  // already passed
@@ -707,8 +707,8 @@ TEST_P(net_p, dial_with_an_already_cancelled_context_returns_its_error) {
   });
 }
 
-// KNOWN BUG B: a dial woken by cancellation returns an unconnected conn (lib/src/net.cpp; see the session note). Enable once fixed.
-TEST_P(net_p, DISABLED_dial_cancelled_while_connecting_returns_the_context_error) {
+// Regression: known bug B.
+TEST_P(net_p, dial_cancelled_while_connecting_returns_the_context_error) {
   stuck_listener stuck;
   if (!stuck.ok) GTEST_SKIP() << "could not fill a listen queue (SYNs not dropped here)";
   run_main(threads(), [&] {
@@ -747,8 +747,8 @@ TEST_P(net_p, dial_bounded_by_the_context_deadline) {
 
 // DialContext returns ctx.Err() when the context's deadline ends the connect: the same
 // error whichever of the socket's deadline timer and the context's timer fires first.
-// KNOWN BUG F: the socket deadline races the context timer (lib/src/net.cpp; see the session note). Enable once fixed.
-TEST_P(net_p, DISABLED_dial_deadline_reports_the_context_error) {
+// Regression: known bug F.
+TEST_P(net_p, dial_deadline_reports_the_context_error) {
   stuck_listener stuck;
   if (!stuck.ok) GTEST_SKIP() << "could not fill a listen queue (SYNs not dropped here)";
   run_main(threads(), [&] {
@@ -890,8 +890,8 @@ TEST_P(net_p, accept_with_a_live_context_returns_the_connection) {
 
 // Cancelling the context after accept(ctx) returned must not affect later accepts: a plain
 // accept() with no connection pending must wait, not time out.
-// KNOWN BUG C: accept(ctx)'s watcher can leave the read deadline at 'now' (lib/src/net.cpp; see the session note). Enable once fixed.
-TEST_P(net_p, DISABLED_cancelling_the_context_after_accept_returned_leaves_the_listener_usable) {
+// Regression: known bug C.
+TEST_P(net_p, cancelling_the_context_after_accept_returned_leaves_the_listener_usable) {
   run_main(threads(), [] {
     auto ln = net::listen("127.0.0.1:0");
     ASSERT_TRUE(ln.ok());
@@ -1000,8 +1000,8 @@ TEST_P(net_p, blocking_waits_for_the_call_and_shows_io_wait) {
   });
 }
 
-// KNOWN BUG D: the blocking pool counts notified threads as idle (lib/src/net.cpp; see the session note). Enable once fixed.
-TEST_P(net_p, DISABLED_many_concurrent_blocking_calls_overlap) {
+// Regression: known bug D.
+TEST_P(net_p, many_concurrent_blocking_calls_overlap) {
   run_main(threads(), [] {
     constexpr int kCalls = 16;
     gofer::blocking([] {});  // at least one helper thread exists and is idle now
@@ -1097,8 +1097,8 @@ TEST_P(net_p, goroutine_in_a_blocking_call_at_shutdown_is_waited_for_and_unwound
 // (here: the write end of a pipe, closed by a destructor), shutdown must still finish.
 // Both spawn orders are tried, since the order the unwinding goroutines run in decides it.
 // fn gives up after 5 s (a failure bound, reported as "EOF not seen").
-// KNOWN BUG E: shutdown busy-waits for blocking() on the worker thread (lib/src/net.cpp; see the session note). Enable once fixed.
-TEST_P(net_p, DISABLED_shutdown_does_not_hang_when_a_blocking_call_waits_for_an_unwinding_goroutine) {
+// Regression: known bug E.
+TEST_P(net_p, shutdown_does_not_hang_when_a_blocking_call_waits_for_an_unwinding_goroutine) {
   for (int order = 0; order < 2; ++order) {
     int fds[2];
     ASSERT_EQ(::pipe(fds), 0);

@@ -35,18 +35,26 @@ namespace detail {
 
 namespace {
 
+// The helper threads behind gofer::blocking. A call must never wait in the queue behind
+// another call while the pool could still grow (a call may wait for another one: that
+// would deadlock). So the pool spawns a thread whenever the queued tasks outnumber the
+// threads that will take them: `idle` counts the threads not running a task, including
+// those notified or just started that have not taken one yet (a notified thread is not
+// free for a second task — counting it so was known bug D).
 struct blocking_pool {
   std::mutex mu;
   std::condition_variable cv;
-  std::deque<std::function<void()>> tasks;  // guarded by mu
-  int idle = 0, threads = 0;                // guarded by mu
+  std::deque<std::function<void()>> tasks;  // queued, not yet taken; guarded by mu
+  std::size_t idle = 0;                     // threads without a task; guarded by mu
+  int threads = 0;                          // guarded by mu
   static constexpr int kMaxThreads = 64;
 
   void submit(std::function<void()> t) {
     std::unique_lock<std::mutex> lk(mu);
     tasks.push_back(std::move(t));
-    if (idle == 0 && threads < kMaxThreads) {
+    if (tasks.size() > idle && threads < kMaxThreads) {
       ++threads;
+      ++idle;  // it will take a task as soon as it runs
       std::thread([this] { loop(); }).detach();
     } else {
       cv.notify_one();
@@ -55,14 +63,15 @@ struct blocking_pool {
   void loop() {
     std::unique_lock<std::mutex> lk(mu);
     for (;;) {
-      ++idle;
       cv.wait(lk, [&] { return !tasks.empty(); });
       --idle;
       auto t = std::move(tasks.front());
       tasks.pop_front();
       lk.unlock();
       t();
+      t = nullptr;  // destroy the task's state outside the lock
       lk.lock();
+      ++idle;
     }
   }
 };
@@ -70,6 +79,33 @@ struct blocking_pool {
 blocking_pool& pool() {
   static auto* p = new blocking_pool();  // never destroyed: its threads outlive main
   return *p;
+}
+
+// What a call and its helper share. Lives in a shared_ptr: the helper touches it after
+// the goroutine may have returned.
+struct blocking_call {
+  std::mutex mu;
+  bool finished = false;  // fn returned; guarded by mu
+  bool waiting = false;   // g is (about to be) parked waiting for finished; guarded by mu
+  goroutine* g = nullptr;
+};
+
+// Parks g until the helper reported `finished` (returns) or, with through_shutdown false,
+// until shutdown claims g (returns too: the caller looks at woken_by_shutdown).
+void wait_for_helper(blocking_call& c, goroutine* g, bool through_shutdown) {
+  begin_wait(g);
+  {
+    std::lock_guard<std::mutex> lk(c.mu);
+    if (c.finished) {
+      (void)try_claim(g);  // close our own wait (a shutdown scan may have claimed it: fine)
+      return;
+    }
+    c.waiting = true;
+  }
+  if (through_shutdown) park_through_shutdown(g, wait_reason::io_wait, nullptr);
+  else park(g, wait_reason::io_wait, nullptr);
+  std::lock_guard<std::mutex> lk(c.mu);
+  c.waiting = false;
 }
 
 }  // namespace
@@ -81,26 +117,38 @@ void run_blocking(std::function<void()> fn) {
     return;
   }
   runtime* rt = current_runtime();
-  std::atomic<bool> finished{false};
-  waiter w;
-  w.g = g;
-  begin_wait(g);
+  auto call = std::make_shared<blocking_call>();
+  call->g = g;
   rt->external_waits.fetch_add(1, std::memory_order_seq_cst);  // not a deadlock meanwhile
-  pool().submit([&fn, &finished, &w] {
+  // fn lives on our stack: the helper may use it only until it sets `finished`, and we
+  // return only after that.
+  pool().submit([&fn, call] {
     fn();
-    goroutine* target = w.g;
-    bool won = try_claim(target);
-    if (won) set_fired(target, &w);
-    finished.store(true, std::memory_order_release);  // after this, w and fn may be gone
-    if (won) unpark(target);
+    bool wake;
+    {
+      std::lock_guard<std::mutex> lk(call->mu);
+      call->finished = true;
+      // Claiming under the lock: while `waiting`, g cannot leave wait_for_helper, so it is
+      // alive; the claim winner alone may unpark it.
+      wake = call->waiting && try_claim(call->g);
+    }
+    if (wake) unpark(call->g);
   });
-  park(g, wait_reason::io_wait, nullptr);
-  rt->external_waits.fetch_sub(1, std::memory_order_seq_cst);
-  if (woken_by_shutdown(g)) {
-    // fn runs on our stack's objects: wait (without parking) until the helper is done.
-    while (!finished.load(std::memory_order_acquire)) std::this_thread::yield();
-    throw_goroutine_exit();
+  wait_for_helper(*call, g, false);
+  bool unwinding = woken_by_shutdown(g);
+  // Woken by shutdown (or by a straggling wake-up) before fn returned: fn uses our stack's
+  // objects, so wait for it — parked, not spinning, so that this thread runs the
+  // goroutines being unwound meanwhile (fn may wait for one of them; spinning on the
+  // worker thread hung shutdown: known bug E).
+  for (;;) {
+    {
+      std::lock_guard<std::mutex> lk(call->mu);
+      if (call->finished) break;
+    }
+    wait_for_helper(*call, g, true);
   }
+  rt->external_waits.fetch_sub(1, std::memory_order_seq_cst);
+  if (unwinding) throw_goroutine_exit();
 }
 
 }  // namespace detail
@@ -111,6 +159,10 @@ namespace {
 
 const absl::Status& closed_error() {
   static const absl::Status s = absl::FailedPreconditionError("use of closed network connection");
+  return s;
+}
+const absl::Status& timeout_error() {
+  static const absl::Status s = absl::DeadlineExceededError("i/o timeout");
   return s;
 }
 const absl::Status& eof_error() {
@@ -227,11 +279,21 @@ struct socket {
     ::close(f);
     return absl::OkStatus();
   }
-  clk::time_point deadline(bool write) const {
-    auto v = (write ? wdeadline : rdeadline).load(std::memory_order_acquire);
-    return v == 0 ? clk::time_point::max() : clk::time_point(clk::duration(v));
+  // Go's netpollcheckerr: has this direction's deadline passed? Checked before every
+  // syscall, so an expired deadline fails I/O even when it would not have to wait.
+  bool expired(bool write) const {
+    auto v = (write ? wdeadline : rdeadline).load(std::memory_order_seq_cst);
+    return v != 0 && clk::time_point(clk::duration(v)) <= clk::now();
   }
-  absl::Status wait(bool write) { return rt->poll.wait(pd, gen, write, deadline(write)); }
+  void set_deadline(bool write, clk::rep v) {
+    (write ? wdeadline : rdeadline).store(v, std::memory_order_seq_cst);
+    rt->poll.rearm(pd, gen, write);  // a parked waiter re-reads it now
+  }
+  // Parks until ready, the deadline passes, *interrupt is set (then rearm() wakes us) or
+  // close(). OK: re-check and retry the syscall.
+  absl::Status wait(bool write, const std::atomic<bool>* interrupt = nullptr) {
+    return rt->poll.wait(pd, gen, write, write ? wdeadline : rdeadline, interrupt);
+  }
 
   gofer::detail::runtime* rt;
   std::atomic<int> fd;
@@ -242,6 +304,48 @@ struct socket {
 };
 
 }  // namespace detail
+
+namespace {
+
+// ctx's error, once the interrupter saw ctx done (err is set before done is closed).
+absl::Status context_error(const gofer::context& ctx) {
+  absl::Status e = ctx.err();
+  return e.ok() ? absl::CancelledError("context canceled") : e;
+}
+
+// Go's connect "interrupter", per call: a goroutine that waits for ctx.done() and then
+// sets this call's flag and re-arms the socket's waiter, which sees the flag (read under
+// the poller record's lock, so the wake-up cannot be missed) and returns ctx's error.
+// The flag belongs to this call alone: an interrupter that runs late — ctx cancelled just
+// as the call returned — changes no socket state (known bug C: it used to set the
+// listener's deadline to "now" and break every later accept); at most a later waiter on
+// the socket gets a spurious re-arm wake, and it simply retries its syscall.
+class interrupter {
+ public:
+  interrupter(const gofer::context& ctx, std::shared_ptr<detail::socket> s, bool write) {
+    if (ctx.done() == nullptr) return;  // never cancelled
+    flag_ = std::make_shared<std::atomic<bool>>(false);
+    gofer::go([ctx, stop = stop_, s = std::move(s), flag = flag_, write]() mutable {
+      bool cancelled = false;
+      gofer::select(gofer::recv_case(ctx.done(), [&](auto) { cancelled = true; }), gofer::recv_case(stop));
+      if (cancelled) {
+        flag->store(true, std::memory_order_seq_cst);
+        s->rt->poll.rearm(s->pd, s->gen, write);
+      }
+    });
+  }
+  ~interrupter() { stop_.close(); }
+  interrupter(const interrupter&) = delete;
+  interrupter& operator=(const interrupter&) = delete;
+  const std::atomic<bool>* flag() const noexcept { return flag_.get(); }
+  bool fired() const noexcept { return flag_ && flag_->load(std::memory_order_seq_cst); }
+
+ private:
+  gofer::chan<std::monostate> stop_;
+  std::shared_ptr<std::atomic<bool>> flag_;
+};
+
+}  // namespace
 
 bool is_eof(const absl::Status& s) noexcept { return s == eof_error(); }
 bool is_timeout(const absl::Status& s) noexcept { return absl::IsDeadlineExceeded(s) && s.message() == "i/o timeout"; }
@@ -263,6 +367,7 @@ absl::StatusOr<std::size_t> conn::read(void* buf, std::size_t n) {
   for (;;) {
     int fd = s_->fd.load();
     if (fd < 0) return closed_error();
+    if (s_->expired(false)) return timeout_error();
     ssize_t r = ::recv(fd, buf, n, 0);
     if (r > 0) return static_cast<std::size_t>(r);
     if (r == 0) return n == 0 ? absl::StatusOr<std::size_t>(0) : eof_error();
@@ -280,6 +385,7 @@ absl::StatusOr<std::size_t> conn::write(const void* buf, std::size_t n) {
   while (done < n) {
     int fd = s_->fd.load();
     if (fd < 0) return closed_error();
+    if (s_->expired(true)) return timeout_error();
     ssize_t r = ::send(fd, p + done, n - done, MSG_NOSIGNAL);
     if (r > 0) {
       done += static_cast<std::size_t>(r);
@@ -335,14 +441,10 @@ void conn::set_deadline(time_point t) {
   set_write_deadline(t);
 }
 void conn::set_read_deadline(time_point t) {
-  if (!s_) return;
-  s_->rdeadline.store(t == time_point{} ? 0 : t.time_since_epoch().count());
-  s_->rt->poll.rearm(s_->pd, s_->gen, false);  // a blocked reader re-reads it now
+  if (s_) s_->set_deadline(false, t == time_point{} ? 0 : t.time_since_epoch().count());
 }
 void conn::set_write_deadline(time_point t) {
-  if (!s_) return;
-  s_->wdeadline.store(t == time_point{} ? 0 : t.time_since_epoch().count());
-  s_->rt->poll.rearm(s_->pd, s_->gen, true);
+  if (s_) s_->set_deadline(true, t == time_point{} ? 0 : t.time_since_epoch().count());
 }
 
 std::size_t conn::read_some_raw(void* p, std::size_t n, boost::system::error_code& ec) {
@@ -399,13 +501,25 @@ absl::StatusOr<listener> listen(std::string_view address) {
   return last;
 }
 
-absl::StatusOr<conn> listener::accept() {
+absl::StatusOr<conn> listener::accept() { return accept_impl(nullptr, nullptr); }
+
+absl::StatusOr<conn> listener::accept(const gofer::context& ctx) {
+  if (ctx.done() == nullptr) return accept();
+  if (auto e = ctx.err(); !e.ok()) return e;
+  if (!s_) return closed_error();
+  interrupter intr(ctx, s_, false);
+  return accept_impl(&ctx, intr.flag());
+}
+
+absl::StatusOr<conn> listener::accept_impl(const gofer::context* ctx, const std::atomic<bool>* interrupt) {
   if (!s_) return closed_error();
   std::lock_guard<gofer::mutex> lk(s_->rmu);
   auto backoff = std::chrono::milliseconds(5);
   for (;;) {
     int lfd = s_->fd.load();
     if (lfd < 0) return closed_error();
+    if (interrupt != nullptr && interrupt->load()) return context_error(*ctx);
+    if (s_->expired(false)) return timeout_error();
     int fd = ::accept4(lfd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd >= 0) {
       int one = 1;
@@ -415,38 +529,22 @@ absl::StatusOr<conn> listener::accept() {
     int err = errno;
     if (err == EINTR || err == ECONNABORTED) continue;
     if (err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM) {
-      // Out of descriptors: keep serving — wait for some to be freed, like Go's http server.
-      gofer::sleep(backoff);
+      // Out of descriptors (or memory): keep serving — wait for some to be freed, like Go's
+      // http server (5 ms doubling to 1 s). The pending connection stays in the backlog.
+      if (ctx != nullptr) {
+        bool done = false;
+        gofer::select(gofer::recv_case(ctx->done(), [&](auto) { done = true; }),
+                      gofer::recv_case(gofer::after(backoff)));
+        if (done) return context_error(*ctx);
+      } else {
+        gofer::sleep(backoff);
+      }
       backoff = std::min<std::chrono::milliseconds>(backoff * 2, std::chrono::seconds(1));
       continue;
     }
     if (err != EAGAIN && err != EWOULDBLOCK) return errno_error("accept", addr(), err);
-    if (auto st = s_->wait(false); !st.ok()) return st;
+    if (auto st = s_->wait(false, interrupt); !st.ok()) return st;
   }
-}
-
-absl::StatusOr<conn> listener::accept(const gofer::context& ctx) {
-  if (ctx.done() == nullptr) return accept();
-  // Cancellation closes nothing: a watcher goroutine sets the deadline to "now", which
-  // wakes a blocked accept with a timeout that we report as ctx's error.
-  if (auto e = ctx.err(); !e.ok()) return e;
-  chan<std::monostate> stop;
-  auto s = s_;
-  gofer::go([ctx, stop, s]() mutable {
-    bool cancelled = false;
-    gofer::select(gofer::recv_case(ctx.done(), [&](auto) { cancelled = true; }), gofer::recv_case(stop));
-    if (cancelled && s) {
-      s->rdeadline.store(clk::now().time_since_epoch().count());
-      s->rt->poll.rearm(s->pd, s->gen, false);
-    }
-  });
-  auto r = accept();
-  stop.close();
-  if (!r.ok() && is_timeout(r.status()) && !ctx.err().ok()) {
-    s_->rdeadline.store(0);
-    return ctx.err();
-  }
-  return r;
 }
 
 absl::Status listener::close() { return s_ ? s_->do_close() : closed_error(); }
@@ -461,6 +559,36 @@ std::string listener::addr() const {
 
 // ---- dial ----
 
+namespace {
+
+// Go's connect: after the socket reported writable, is it connected? SO_ERROR says
+// whether the connect failed; a socket registered before connect() may report writable
+// (an edge of the unconnected socket) while the connect is still in progress, so success
+// is confirmed with getpeername (Go does the same). Returns 0 when connected, EINPROGRESS
+// to keep waiting, or the connect's error.
+int connect_result(int fd) {
+  int err = 0;
+  socklen_t len = sizeof err;
+  if (::getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0) return errno;
+  switch (err) {
+    case EINPROGRESS:
+    case EALREADY:
+    case EINTR:
+      return EINPROGRESS;
+    case EISCONN:
+      return 0;
+    case 0: {
+      sockaddr_storage ss{};
+      socklen_t sl = sizeof ss;
+      return ::getpeername(fd, reinterpret_cast<sockaddr*>(&ss), &sl) == 0 ? 0 : EINPROGRESS;
+    }
+    default:
+      return err;
+  }
+}
+
+}  // namespace
+
 absl::StatusOr<conn> dial(std::string_view address, const gofer::context& ctx) {
   gofer::detail::runtime& rt = runtime_or_throw();
   if (auto e = ctx.err(); !e.ok()) return e;
@@ -468,6 +596,7 @@ absl::StatusOr<conn> dial(std::string_view address, const gofer::context& ctx) {
   if (!addrs.ok()) return addrs.status();
   absl::Status last = absl::InternalError("dial " + std::string(address) + ": no address");
   for (const sockaddr_storage& ss : *addrs) {
+    if (auto e = ctx.err(); !e.ok()) return e;
     int fd = ::socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) {
       last = errno_error("dial", std::string(address), errno);
@@ -475,39 +604,29 @@ absl::StatusOr<conn> dial(std::string_view address, const gofer::context& ctx) {
     }
     auto sock = std::make_shared<detail::socket>(rt, fd);
     int rc = ::connect(fd, reinterpret_cast<const sockaddr*>(&ss), addr_len(ss));
-    if (rc != 0 && errno != EINPROGRESS) {
-      last = errno_error("dial", std::string(address), errno);
-      continue;
+    int err = rc == 0 ? 0 : errno;
+    if (err == EINPROGRESS || err == EALREADY || err == EINTR) {
+      // Wait until connected. The context bounds the wait — its deadline through its own
+      // timer, which cancels it — so an expired dial always reports the context's error
+      // (known bug F: a socket deadline racing the context's timer said "i/o timeout").
+      interrupter intr(ctx, sock, true);
+      for (;;) {
+        if (intr.fired()) return context_error(ctx);
+        if (auto st = sock->wait(true, intr.flag()); !st.ok()) {
+          err = -1;
+          last = st;
+          break;
+        }
+        if (intr.fired()) return context_error(ctx);  // a re-arm wake: not connected (bug B)
+        err = connect_result(fd);
+        if (err != EINPROGRESS) break;
+      }
+      if (err == -1) continue;
     }
-    if (rc != 0) {
-      // Wait for the connection (writable), bounded by ctx's deadline and cancellation.
-      if (auto d = ctx.deadline()) sock->wdeadline.store(d->time_since_epoch().count());
-      chan<std::monostate> stop;
-      if (ctx.done() != nullptr) {
-        gofer::go([ctx, stop, sock]() mutable {
-          bool cancelled = false;
-          gofer::select(gofer::recv_case(ctx.done(), [&](auto) { cancelled = true; }), gofer::recv_case(stop));
-          if (cancelled) {
-            sock->wdeadline.store(clk::now().time_since_epoch().count());
-            sock->rt->poll.rearm(sock->pd, sock->gen, true);
-          }
-        });
-      }
-      absl::Status st = sock->wait(true);
-      stop.close();
-      if (!st.ok()) {
-        if (is_timeout(st) && !ctx.err().ok()) return ctx.err();
-        last = st;
-        continue;
-      }
-      int err = 0;
-      socklen_t len = sizeof err;
-      ::getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len);
-      if (err != 0) {
-        last = errno_error("dial", std::string(address), err);
-        continue;
-      }
-      sock->wdeadline.store(0);
+    if (err == EISCONN) err = 0;
+    if (err != 0) {
+      last = errno_error("dial", std::string(address), err);
+      continue;
     }
     int one = 1;
     ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);

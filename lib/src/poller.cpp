@@ -117,15 +117,24 @@ void poller::rearm(poll_desc* pd, std::uint32_t gen, bool write) {
   if (g != nullptr) unpark(g);
 }
 
-absl::Status poller::wait(poll_desc* pd, std::uint32_t gen, bool write, clock::time_point deadline) {
+absl::Status poller::wait(poll_desc* pd, std::uint32_t gen, bool write,
+                          const std::atomic<clock::rep>& deadline, const std::atomic<bool>* interrupt) {
   static const absl::Status closed =
       absl::FailedPreconditionError("use of closed network connection");
   static const absl::Status timeout = absl::DeadlineExceededError("i/o timeout");
   goroutine* g = current_goroutine_or_throw("net I/O");
   runtime* rt = current_runtime();
+  auto deadline_now = [&] {
+    clock::rep v = deadline.load(std::memory_order_seq_cst);
+    return v == 0 ? clock::time_point::max() : clock::time_point(clock::duration(v));
+  };
   waiter w;
   w.g = g;
+  clock::time_point when;
   {
+    // The deadline and the interrupt flag are read under the record's lock: whoever
+    // changes them stores first and then calls rearm(), which takes this lock. So either
+    // we see the new value here, or our waiter is linked before rearm() looks for it.
     spinlock_guard lk(pd->lock);
     if (pd->gen != gen || pd->closing) return closed;
     bool& ready = write ? pd->wready : pd->rready;
@@ -133,13 +142,15 @@ absl::Status poller::wait(poll_desc* pd, std::uint32_t gen, bool write, clock::t
       ready = false;
       return absl::OkStatus();
     }
-    if (deadline <= clock::now()) return timeout;
+    if (interrupt != nullptr && interrupt->load(std::memory_order_seq_cst)) return absl::OkStatus();
+    when = deadline_now();
+    if (when <= clock::now()) return timeout;
     begin_wait(g);
     (write ? pd->wwaiter : pd->rwaiter) = &w;
   }
   timer_node t;
-  if (deadline != clock::time_point::max()) {
-    t.when = deadline;
+  if (when != clock::time_point::max()) {
+    t.when = when;
     t.fire = &fire_sleep;
     t.g = g;
     if (rt->timers->add(&t)) rt->wake_one_idle();
@@ -150,17 +161,21 @@ absl::Status poller::wait(poll_desc* pd, std::uint32_t gen, bool write, clock::t
   park(g, wait_reason::io_wait, pd);
   rt->external_waits.fetch_sub(1, std::memory_order_seq_cst);
   waiters.fetch_sub(1, std::memory_order_seq_cst);
-  if (deadline != clock::time_point::max()) rt->timers->remove(&t);
+  if (when != clock::time_point::max()) rt->timers->remove(&t);
   {
     spinlock_guard lk(pd->lock);  // unlink if a timer or shutdown won the claim
     waiter*& slot = write ? pd->wwaiter : pd->rwaiter;
     if (slot == &w) slot = nullptr;
   }
   if (woken_by_shutdown(g)) throw_goroutine_exit();
-  if (fired(g) != &w) return timeout;  // the deadline timer won
+  if (fired(g) != &w) {
+    // The deadline timer won. If the deadline was moved later meanwhile (its rearm lost
+    // the claim to the timer), this is no timeout: let the caller retry.
+    return deadline_now() <= clock::now() ? timeout : absl::OkStatus();
+  }
   switch (w.index) {
     case io_closed: return closed;
-    default: return absl::OkStatus();  // ready, or re-read the deadline (io_rearm)
+    default: return absl::OkStatus();  // ready, or re-read the deadline / interrupt (io_rearm)
   }
 }
 

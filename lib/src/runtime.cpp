@@ -159,7 +159,10 @@ void set_fired(goroutine* g, waiter* w) noexcept { g->fired = w; }
 waiter* fired(goroutine* g) noexcept { return g->fired; }
 bool woken_by_shutdown(goroutine* g) noexcept { return g->shutdown_woken; }
 
-void park(goroutine* g, wait_reason why, const void* on) noexcept {
+namespace {
+// park(), and (self_claim == false) park_through_shutdown(), which skips the shutdown
+// self-claim below: for a wait whose wake-up is certain even during shutdown.
+void park_impl(goroutine* g, wait_reason why, const void* on, bool self_claim) noexcept {
   g->parked_since_ms.store(coarse_now_ms(), std::memory_order_relaxed);
   if (__builtin_expect(g_tracing, false)) trace_park(g, why);
   g->wait_on.store(on, std::memory_order_relaxed);
@@ -168,7 +171,7 @@ void park(goroutine* g, wait_reason why, const void* on) noexcept {
   // (Either we see `stopping` here, or begin_shutdown's scan sees our open claim: both
   // sides are seq_cst, store-then-load.)
   runtime* rt = current_runtime();
-  if (rt != nullptr && rt->stopping.load(std::memory_order_seq_cst) && try_claim(g)) {
+  if (self_claim && rt != nullptr && rt->stopping.load(std::memory_order_seq_cst) && try_claim(g)) {
     g->shutdown_woken = true;
     g->reason.store(wait_reason::none, std::memory_order_relaxed);
     return;
@@ -184,6 +187,12 @@ void park(goroutine* g, wait_reason why, const void* on) noexcept {
     }
   }
   g->reason.store(wait_reason::none, std::memory_order_relaxed);
+}
+}  // namespace
+
+void park(goroutine* g, wait_reason why, const void* on) noexcept { park_impl(g, why, on, true); }
+void park_through_shutdown(goroutine* g, wait_reason why, const void* on) noexcept {
+  park_impl(g, why, on, false);
 }
 
 void unpark(goroutine* g) noexcept {

@@ -51,6 +51,7 @@
 //   c.write("hi", 2);
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -198,6 +199,8 @@ class listener {
  private:
   friend absl::StatusOr<listener> listen(std::string_view);
   explicit listener(std::shared_ptr<detail::socket> s) noexcept;
+  // accept, returning ctx's error once *interrupt is set (both null: plain accept).
+  absl::StatusOr<conn> accept_impl(const gofer::context* ctx, const std::atomic<bool>* interrupt);
   std::shared_ptr<detail::socket> s_;
 };
 

@@ -177,8 +177,13 @@ class poller {
   // Wakes a parked reader/writer so it re-reads its deadline (io_rearm).
   void rearm(poll_desc* pd, std::uint32_t gen, bool write);
   // Parks the calling goroutine until fd is ready for reading (writing), the deadline
-  // passes (time_point::max(): none), or close(). OK means "ready: retry the syscall".
-  absl::Status wait(poll_desc* pd, std::uint32_t gen, bool write, clock::time_point deadline);
+  // passes, *interrupt becomes true (if given), or close(). `deadline` holds a
+  // clock::time_point's count, 0 for none; it and *interrupt are read under the record's
+  // lock, so a writer that stores and then calls rearm() is never missed. Returns OK
+  // ("something changed: re-check, retry the syscall") when ready, re-armed or
+  // interrupted; "i/o timeout" when the deadline has passed; closed after close().
+  absl::Status wait(poll_desc* pd, std::uint32_t gen, bool write, const std::atomic<clock::rep>& deadline,
+                    const std::atomic<bool>* interrupt = nullptr);
   // epoll_wait for up to timeout_ms (-1: forever) and wake the goroutines whose sockets
   // became ready. Returns how many were woken.
   int poll(int timeout_ms);
@@ -361,6 +366,12 @@ struct runtime {
   void begin_shutdown();   // called by the main goroutine when main_fn returned
   bool has_work_anywhere() const noexcept;
 };
+
+// park() without the shutdown self-claim: once `stopping` is set, park() returns at once
+// (claimed by shutdown), but a goroutine that must wait for a wake-up that will surely come
+// (gofer::blocking waiting for its helper thread to finish fn) parks with this instead, so
+// its thread runs the goroutines being unwound meanwhile. Same contract as park() otherwise.
+void park_through_shutdown(goroutine* g, wait_reason why, const void* on) noexcept;
 
 // The runtime of the current run (one at a time), nullptr outside run.
 runtime* current_runtime() noexcept;
