@@ -1,0 +1,84 @@
+// calendar1 — spot the bug: the check outside the lock (book, chapter 3: "The project –
+// multiuser appointment calendar").
+//
+// The book's calendar server books an hour for a user: it checks whether the hour is free,
+// then takes the lock and writes the booking. The lock covers only the write. Two requests
+// for the same hour can both see "free" before either writes, and both are told
+// "Successfully Scheduled!": a double booking. The yield marks where a request may be
+// switched out between the check and the write (rendering a page, writing a log); keep it.
+// The tests fire ten requests for the same hour and expect exactly one to win.
+//
+// Goal: at most one booking per hour, whatever the interleaving, and the tests pass.
+
+#include <map>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include <gofer/runtime.hpp>
+#include <gofer/sync.hpp>
+
+struct calendar {
+  gofer::mutex mu;
+  std::map<int, std::string> booked;  // hour -> who; guarded by mu
+};
+
+// Books `hour` for `who`: returns "Successfully Scheduled!", or "Booked!" if the hour is
+// taken.
+std::string schedule(calendar& cal, const std::string& who, int hour) {
+  // TODO: what does the lock have to cover for "check, then book" to be safe?
+  if (cal.booked.count(hour) != 0) return "Booked!";
+  gofer::yield();  // the request may be switched out here: keep this line
+  std::lock_guard<gofer::mutex> lk(cal.mu);
+  cal.booked[hour] = who;
+  return "Successfully Scheduled!";
+}
+
+// ---- the tests: no need to change anything below ----
+
+// Ten users ask for `hour` at once; returns how many were told they got it.
+int rush(calendar& cal, int hour) {
+  std::vector<std::string> answers(10);
+  gofer::wait_group wg;
+  for (int u = 0; u < 10; ++u) {
+    wg.add(1);
+    gofer::go([&, u] {
+      answers[u] = schedule(cal, "user" + std::to_string(u), hour);
+      wg.done();
+    });
+  }
+  wg.wait();
+  int won = 0;
+  for (const auto& a : answers) won += a == "Successfully Scheduled!";
+  return won;
+}
+
+TEST(calendar1, one_winner_per_hour_on_one_thread) {
+  calendar cal;
+  int won = 0;
+  gofer::run([&] { won = rush(cal, 9); }, {.threads = 1});
+  EXPECT_EQ(won, 1);
+  EXPECT_EQ(cal.booked.size(), 1u);
+}
+
+TEST(calendar1, one_winner_per_hour_on_two_threads) {
+  calendar cal;
+  int won = 0;
+  gofer::run([&] { won = rush(cal, 10) + rush(cal, 11); }, {.threads = 2});
+  EXPECT_EQ(won, 2);
+  EXPECT_EQ(cal.booked.size(), 2u);
+}
+
+TEST(calendar1, a_free_hour_can_be_booked_and_then_is_taken) {
+  calendar cal;
+  std::string first, second;
+  gofer::run([&] {
+    first = schedule(cal, "Bill", 9);
+    second = schedule(cal, "Ann", 9);
+  });
+  EXPECT_EQ(first, "Successfully Scheduled!");
+  EXPECT_EQ(second, "Booked!");
+  EXPECT_EQ(cal.booked[9], "Bill");
+}

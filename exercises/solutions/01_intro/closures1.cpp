@@ -1,0 +1,23 @@
+// closures1 — solution. Capture i by value: go() copies the lambda, and with it this
+// iteration's i, before the goroutine starts. (The channel handle may be copied too: copies
+// are handles to one channel.)
+
+#include <cstdio>
+
+#include <gofer/chan.hpp>
+#include <gofer/runtime.hpp>
+
+int main() {
+  return gofer::run(
+      [] {
+        gofer::chan<int> squares;
+        int i;
+        for (i = 0; i < 5; ++i) {
+          gofer::go([squares, i]() mutable { squares.send(i * i); });
+        }
+        int sum = 0;
+        for (int k = 0; k < 5; ++k) sum += *squares.recv();
+        std::printf("sum of the squares of 0..4: %d\n", sum);
+      },
+      {.threads = 1});
+}

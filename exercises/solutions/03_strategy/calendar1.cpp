@@ -1,0 +1,75 @@
+// calendar1 — solution. The lock covers the check *and* the write, so "is it free?" and
+// "book it" are one step (check-then-act under one lock). A gofer::mutex may be held across
+// the yield: it parks goroutines, not threads.
+
+#include <map>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include <gofer/runtime.hpp>
+#include <gofer/sync.hpp>
+
+struct calendar {
+  gofer::mutex mu;
+  std::map<int, std::string> booked;  // hour -> who; guarded by mu
+};
+
+// Books `hour` for `who`: returns "Successfully Scheduled!", or "Booked!" if the hour is
+// taken.
+std::string schedule(calendar& cal, const std::string& who, int hour) {
+  std::lock_guard<gofer::mutex> lk(cal.mu);
+  if (cal.booked.count(hour) != 0) return "Booked!";
+  gofer::yield();
+  cal.booked[hour] = who;
+  return "Successfully Scheduled!";
+}
+
+// ---- the tests: no need to change anything below ----
+
+// Ten users ask for `hour` at once; returns how many were told they got it.
+int rush(calendar& cal, int hour) {
+  std::vector<std::string> answers(10);
+  gofer::wait_group wg;
+  for (int u = 0; u < 10; ++u) {
+    wg.add(1);
+    gofer::go([&, u] {
+      answers[u] = schedule(cal, "user" + std::to_string(u), hour);
+      wg.done();
+    });
+  }
+  wg.wait();
+  int won = 0;
+  for (const auto& a : answers) won += a == "Successfully Scheduled!";
+  return won;
+}
+
+TEST(calendar1, one_winner_per_hour_on_one_thread) {
+  calendar cal;
+  int won = 0;
+  gofer::run([&] { won = rush(cal, 9); }, {.threads = 1});
+  EXPECT_EQ(won, 1);
+  EXPECT_EQ(cal.booked.size(), 1u);
+}
+
+TEST(calendar1, one_winner_per_hour_on_two_threads) {
+  calendar cal;
+  int won = 0;
+  gofer::run([&] { won = rush(cal, 10) + rush(cal, 11); }, {.threads = 2});
+  EXPECT_EQ(won, 2);
+  EXPECT_EQ(cal.booked.size(), 2u);
+}
+
+TEST(calendar1, a_free_hour_can_be_booked_and_then_is_taken) {
+  calendar cal;
+  std::string first, second;
+  gofer::run([&] {
+    first = schedule(cal, "Bill", 9);
+    second = schedule(cal, "Ann", 9);
+  });
+  EXPECT_EQ(first, "Successfully Scheduled!");
+  EXPECT_EQ(second, "Booked!");
+  EXPECT_EQ(cal.booked[9], "Bill");
+}
