@@ -30,6 +30,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import textwrap
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -40,6 +41,18 @@ DEFAULT_TIMEOUT = 10.0  # seconds a run may take before it counts as hung
 MODES = ("run", "test")
 SHIPPED = ("compile-error", "fails")
 ORDERS = ("exact", "unordered")
+
+# Colour only on a terminal, and never with NO_COLOR set (no-color.org).
+COLOUR = sys.stdout.isatty() and not os.environ.get("NO_COLOR")
+
+
+def green(text):
+    return f"\033[32m{text}\033[0m" if COLOUR else text
+
+
+def red(text):
+    return f"\033[31m{text}\033[0m" if COLOUR else text
+
 
 # ---- info.json -----------------------------------------------------------------------------
 
@@ -259,14 +272,14 @@ def check(ex, builder, progress):
     print(f"── {ex['name']} ({rel(exercise_path(ex))}) ──", flush=True)
     built, _ = builder.build([f"ex_{ex['name']}"])
     if not built:
-        print(f"\n✗ {ex['name']} does not compile yet (the compiler's messages are above).")
+        print(red(f"\n✗ {ex['name']} does not compile yet (the compiler's messages are above)."))
         outcome = Outcome(False, "")
     else:
         outcome = check_binary(ex, builder.bin("ex", ex))
         if outcome.ok:
-            print(f"✓ {ex['name']} passes!")
+            print(green(f"✓ {ex['name']} passes!"))
         else:
-            print(f"✗ {ex['name']}: {outcome.report.rstrip()}")
+            print(f"{red('✗ ' + ex['name'])}: {outcome.report.rstrip()}")
     if outcome.ok:
         progress["done"].add(ex["name"])
     else:
@@ -299,7 +312,8 @@ def cmd_list(exercises, progress, current=None):
 
 def cmd_hint(ex):
     print(f"hint for {ex['name']} ({rel(exercise_path(ex))}):\n")
-    print(ex["hint"])
+    for paragraph in ex["hint"].split("\n"):
+        print(textwrap.fill(paragraph, width=92))
 
 
 def git_shipped(ex):
@@ -385,7 +399,7 @@ def cmd_watch(exercises, builder, progress):
         n = sum(1 for e in exercises if e["name"] in progress["done"])
         print()
         if passed:
-            print(f"✓ {current['name']} is done. Press n for the next exercise.")
+            print(green(f"✓ {current['name']} is done. Press n for the next exercise."))
         print(f"{bar(n, len(exercises))}   current: {rel(exercise_path(current))}")
         print("keys: h hint · l list · n next · r re-check · q quit   (save the file to re-check)",
               flush=True)
