@@ -130,7 +130,10 @@ for ((r = 1; r <= rounds; r++)); do
   ((r > peer_rounds)) && filter='^BM_(gofer|worker_pool)_'
   say "round $r/$rounds"
   cxx "$r" chan "$filter"
-  ((with_go)) && gob "r$r-go.tsv" -filter "$go_scenarios"
+  if ((with_go)); then
+    gob "r$r-go.tsv" -filter "$go_scenarios"
+    gob "r$r-go4.tsv" -filter '^mpmc_balanced/pairs:4$' -procs 4  # gofer's 4x4 at 4 threads
+  fi
   cxx "$r" select "$filter"
   cxx "$r" runtime 'spawn'
 done

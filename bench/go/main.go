@@ -380,11 +380,10 @@ func scenarios(scale int) []scenario {
 	for _, c := range []int{1, 64, 1024} {
 		s = append(s, scenario{name: fmt.Sprintf("spsc_buffered/cap:%d", c), fn: spscBuffered(c)})
 	}
-	s = append(s, scenario{name: "mpmc_balanced/pairs:4", fn: mpmcBalanced(4)})
+	s = append(s, scenario{name: "mpmc_balanced/pairs:4", fn: mpmcBalanced(4)}) // also -procs 4
 	for _, p := range []int{1, 2, 8, 16} {
 		s = append(s, scenario{name: fmt.Sprintf("mpmc_balanced/pairs:%d", p), fn: mpmcBalanced(p), procs: []int{2}})
 	}
-	s = append(s, scenario{name: "mpmc_balanced/pairs:4", fn: mpmcBalanced(4), procs: []int{4}})
 	s = append(s, scenario{name: fmt.Sprintf("pool_throughput/jobs:%d", jobs), fn: poolThroughput(jobs), perOp: jobs})
 	for _, kind := range []struct {
 		name     string
