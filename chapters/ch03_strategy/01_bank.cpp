@@ -6,11 +6,18 @@
 // around check-and-debit, and a teller goroutine that owns the balance and takes requests
 // over a channel. Watch the totals: however the customers arrive, the books balance.
 //
-// (Without either, it is a data race: the racy version is an exercise, run under TSan.)
+// With --racy it first runs the book's unsafe version on plain threads: no lock at all, so
+// the check and the debit of different customers interleave (a data race). See what it did
+// to the books, then run it under ThreadSanitizer, the C++ counterpart of `go run -race`:
+//   ./gofer run --preset tsan bank --racy
+// (Fixing the racy version yourself is an exercise.)
 
 #include <algorithm>
 #include <cstdio>
+#include <latch>
 #include <random>
+#include <thread>
+#include <vector>
 
 #include <gofer/gofer.hpp>
 
@@ -22,6 +29,7 @@ struct settings {
   int customers;
   unsigned seed;
   bool verbose;
+  bool racy;
 };
 
 // Customer c always asks for the same amount ($0 to $24), so both strategies face the same
@@ -56,6 +64,68 @@ void log_line(const settings& s, int customer, int amount, bool ok, int balance)
     std::printf("   customer %3d withdraws $%2d: %s, balance $%d\n", customer, amount,
                 ok ? "approved" : "declined", balance);
   }
+}
+
+// 0. (--racy) No protection at all, the book's first version. Customers run on plain OS
+// threads (std::thread, so that ThreadSanitizer sees ordinary threads) and all share one
+// int. Between a customer's check and its debit another customer can check the same
+// dollars (both approved: the balance goes negative) or debit in between (one debit
+// overwrites the other: a lost update, money appears). The yield only widens the window
+// that is always there. Formally this is undefined behaviour in C++ (a data race); in
+// practice, on an int, it gives wrong numbers, never a crash, which is all we print.
+// Each thread writes only its own slot of `got`; main reads them after join().
+struct racy_result {
+  int paid = 0, approved = 0, declined = 0, lowest = kOpening;
+};
+
+racy_result racy(const settings& s) {
+  int balance = kOpening;  // shared by every thread, guarded by nothing: the bug
+  const int nthreads = std::min(s.customers, 100);
+  std::vector<racy_result> got(nthreads);
+  std::latch start(nthreads);  // release all threads at once, so they overlap
+  std::vector<std::thread> threads;
+  for (int t = 0; t < nthreads; ++t) {
+    threads.emplace_back([&, t] {
+      racy_result& mine = got[t];
+      start.arrive_and_wait();
+      for (int c = t + 1; c <= s.customers; c += nthreads) {
+        int amount = amount_for(c, s.seed);
+        if (amount > balance) {  // check ...
+          ++mine.declined;
+          continue;
+        }
+        std::this_thread::yield();
+        balance -= amount;  // ... then act: the race TSan reports
+        mine.paid += amount;
+        ++mine.approved;
+        mine.lowest = std::min(mine.lowest, balance);
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  racy_result total;
+  for (const racy_result& r : got) {
+    total.paid += r.paid;
+    total.approved += r.approved;
+    total.declined += r.declined;
+    total.lowest = std::min(total.lowest, r.lowest);
+  }
+  std::printf("   racy  : %d approved ($%d paid out), %d declined, balance $%d, lowest seen $%d\n", total.approved,
+              total.paid, total.declined, balance, total.lowest);
+  bool off = false;
+  if (total.lowest < 0) {
+    std::printf("   racy  : the balance went below $0: customers passed the check on the same dollars\n");
+    off = true;
+  }
+  if (total.paid + balance != kOpening) {
+    std::printf("   racy  : paid out + balance = $%d, not $%d: debits overwrote each other (lost updates)\n",
+                total.paid + balance, kOpening);
+    off = true;
+  }
+  if (!off)
+    std::puts("   racy  : this run happened to balance; the race is still there:"
+              " ./gofer run --preset tsan bank --racy");
+  return total;
 }
 
 // 1. A mutex. The lock covers the check *and* the debit: locking only the debit would
@@ -129,7 +199,7 @@ bool audit(const char* how, const ledger& l, const settings& s) {
 }
 
 int main(int argc, char** argv) {
-  settings s{100, 1, false};
+  settings s{100, 1, false, false};
   unsigned threads = 0;
   CLI::App app{"a shared bank balance made safe: a mutex, and a teller goroutine that owns it", "bank"};
   app.add_option("--customers", s.customers, "goroutines withdrawing at once")
@@ -137,6 +207,9 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(1, 100000));
   app.add_option("--seed", s.seed, "seed for the amounts")->capture_default_str();
   app.add_flag("--verbose", s.verbose, "log every transaction");
+  app.add_flag("--racy", s.racy,
+               "first run the unsynchronized version on plain threads (a data race: "
+               "./gofer run --preset tsan bank --racy shows it)");
   app.add_option("--threads", threads, "OS threads (0: one per core)")
       ->capture_default_str()
       ->check(CLI::Range(0, 1024));
@@ -146,6 +219,10 @@ int main(int argc, char** argv) {
   for (int c = 1; c <= s.customers; ++c) asked += amount_for(c, s.seed);
   std::printf("%d customers ask for $%d in all from an account holding $%d\n", s.customers, asked, kOpening);
 
+  if (s.racy) {
+    std::puts("0. no lock at all, on plain threads (the data race):");
+    racy(s);
+  }
   bool ok = true;
   int status = gofer::run(
       [&] {
