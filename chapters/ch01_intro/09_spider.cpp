@@ -213,7 +213,10 @@ int main(int argc, char** argv) {
             return;
           }
           start = "http://" + ln->addr() + "/page/0";
-          gofer::go(gofer::named{"site"}, [&site, l = std::move(*ln)]() mutable { site.serve(std::move(l)); });
+          gofer::go(gofer::named{"site"}, [&site, l = std::move(*ln)]() mutable {
+            if (auto st = site.serve(std::move(l)); !http::is_server_closed(st))
+              std::fprintf(stderr, "spider: %s\n", st.ToString().c_str());
+          });
           if (serve) {
             std::printf("serving %d pages at %s (Ctrl-C to stop)\n", pages, start.c_str());
             gofer::select();  // park forever
