@@ -19,7 +19,8 @@ usage: ./gofer bench [--quick] [--rounds N] [--build-dir DIR] [--out DIR] [--no-
 Runs gofer's benchmarks against Boost.Fiber, moodycamel, std::mutex/absl::Mutex queues
 and Go, and writes bench/results/<date>-<host>.json, .md (tables) and .svg (charts).
 
-  --quick          one round, short runs, counts divided by 10 (about a minute)
+  --quick          one round, short runs, counts divided by 10 (about a minute);
+                   results go to build/bench-results unless --out is given
   --rounds N       processes per benchmark binary and per Go run (default 9; the
                    thread- and Boost-based peers run in the first 3 only)
   --build-dir DIR  use the benchmark binaries already built in DIR (default: build
@@ -40,7 +41,7 @@ if [[ ${1-} == http ]]; then
   exec "$ROOT/bench/http/run.sh" "$@"
 fi
 
-quick=0 rounds= build_dir= out=$ROOT/bench/results with_go=1
+quick=0 rounds= build_dir= out= with_go=1
 positive() { [[ $2 =~ ^[1-9][0-9]*$ ]] || bad_usage "$1 needs a positive number, not '$2'"; }
 while (($# > 0)); do
   case $1 in
@@ -63,9 +64,11 @@ done
 if ((quick)); then
   min_time=0.01 go_benchtime=20ms scale=10 peer_rounds=1 mem_rounds=1
   rounds=${rounds:-1}
+  out=${out:-$ROOT/build/bench-results}  # a quick run's numbers are not worth committing
 else
   min_time=0.1 go_benchtime=200ms scale=1 peer_rounds=3 mem_rounds=3
   rounds=${rounds:-9}
+  out=${out:-$ROOT/bench/results}
 fi
 ((peer_rounds > rounds)) && peer_rounds=$rounds
 ((mem_rounds > rounds)) && mem_rounds=$rounds
