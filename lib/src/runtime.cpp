@@ -183,6 +183,8 @@ void park_impl(goroutine* g, wait_reason why, const void* on, bool self_claim) n
       g->wake_pending = false;
     } else {
       g->parked = true;
+      // pick_next (called inside suspend) detaches us from this thread: see scheduler.cpp.
+      current_worker()->parking = g->ctx;
       g->ctx->suspend(lk);  // releases park_lock after the switch; may resume on another thread
     }
   }
@@ -204,13 +206,15 @@ void unpark(goroutine* g) noexcept {
   g->parked = false;
   lk.unlock();
   if (__builtin_expect(g_tracing, false)) trace_unpark(g);
-  // Local wake: straight into this thread's runnext slot (when a goroutine of this worker
-  // readies it). Remote: Boost queues it on the goroutine's own scheduler and notifies that
-  // thread (sched_algo::notify), whose dispatcher then calls awakened().
-  context* self = context::active();
+  // g is detached (pick_next detached it as it parked) and now ours to make ready, on the
+  // waker's worker (Go's ready()): into runnext when a goroutine readies it, so a hand-off
+  // runs on the waker's thread next; at the back of the run queue when the dispatcher does
+  // (timers, the poller); through the injection queue from a thread that is no worker
+  // (gofer::blocking's threads, foreign threads).
   worker* w = current_worker();
-  if (w != nullptr && self->get_properties() != nullptr && self->get_scheduler() == g->ctx->get_scheduler()) {
-    w->readied_here = true;
+  if (w != nullptr) {
+    w->make_ready(g->ctx, context::active()->get_properties() != nullptr);
+    return;
   }
   self->schedule(g->ctx);
 }

@@ -7,10 +7,13 @@
 // Migration (Boost's documented way, as its work_stealing does it): a goroutine context is
 // *detached* from its thread's scheduler when it becomes ready, sits detached in a run
 // queue (ours or, after a steal, another worker's) and is *attached* to whichever thread
-// picks it. Only ready contexts migrate: a parked goroutine stays attached to the thread it
-// parked on, and a wake from another thread goes through that scheduler's remote-ready
-// queue (context::schedule). Pinned contexts (the thread's main and dispatcher contexts)
-// never migrate and never enter a stealable queue.
+// picks it. A goroutine that parks (runtime.cpp, park()) is detached too, by pick_next
+// right after the switch away from it was decided (worker::parking): a parked goroutine
+// belongs to no thread, and unpark() makes it ready on the *waker's* worker — never
+// through Boost's remote-ready queue of the thread it parked on, where it would wait
+// behind whatever that thread runs (Go's ready() does the same: the woken G goes to the
+// waker's P). Pinned contexts (the thread's main and dispatcher contexts) never migrate
+// and never enter a stealable queue.
 //
 // runnext (Go's): a goroutine readied by the goroutine running on this worker runs next on
 // this worker, unstealable, so a hand-off chain stays on one thread instead of bouncing
@@ -27,6 +30,8 @@
 // queue, a new earliest timer) does so *before* reading idle_count (seq_cst). Either the
 // publisher sees the idler and wakes it, or the idler's re-check sees the work.
 #include <algorithm>
+
+#include <boost/fiber/scheduler.hpp>
 
 #include "detail/runtime_impl.hpp"
 
@@ -63,6 +68,21 @@ void worker::push_local(context* c) {
     std::atomic_thread_fence(std::memory_order_seq_cst);  // push, then read idle_count
     rt->wake_one_idle();
   }
+}
+
+void worker::make_ready(context* c, bool next) {
+  if (!next) {
+    push_local(c);  // stays detached: any worker may take it
+    return;
+  }
+  context::active()->attach(c);  // runnext is never stolen, so it is attached here
+  if (runnext != nullptr) {
+    context* old = runnext;
+    old->detach();  // not running: it waits in runnext
+    push_local(old);
+  }
+  runnext = c;
+  // No idle worker to wake: runnext is this worker's own next pick.
 }
 
 context* worker::pop_local() {
@@ -126,17 +146,9 @@ void sched_algo::awakened(context* ctx) noexcept {
     w_.pinned.push_back(ctx);
     return;
   }
-  if (w_.readied_here) {
-    // Readied by the goroutine running here (unpark): it runs next, on this thread.
-    w_.readied_here = false;
-    if (w_.runnext != nullptr) {
-      w_.runnext->detach();
-      w_.push_local(w_.runnext);
-    }
-    w_.runnext = ctx;  // stays attached: nobody else can take it
-    return;
-  }
-  // Ready goroutines are detached so that any worker may attach and run them.
+  // Boost readies a context itself only after a yield (and for the pinned dispatcher);
+  // gofer's own wake-ups go through worker::make_ready. Ready goroutines are detached so
+  // that any worker may attach and run them.
   ctx->detach();
   w_.push_local(ctx);
 }
@@ -236,6 +248,17 @@ inline context* sched_algo::pick_next_impl() noexcept {
 
 context* sched_algo::pick_next() noexcept {
   context* c = pick_next_impl();
+  if (w_.parking != nullptr) {
+    // The active goroutine is parking (park() set this under its park_lock, which stays
+    // held until the switch away from it is complete, so no unpark() can see it yet).
+    // Detach it: whoever unparks it attaches it to their own worker. It is in no Boost
+    // queue (not ready, not sleeping, not waiting on a Boost primitive), as
+    // detach_worker_context requires. After pick_next_impl: that may attach `c` through
+    // the active context, which needs its scheduler.
+    context* p = w_.parking;
+    w_.parking = nullptr;
+    p->get_scheduler()->detach_worker_context(p);
+  }
   if (__builtin_expect(g_tracing, false)) trace_switch(w_, c);
   return c;
 }

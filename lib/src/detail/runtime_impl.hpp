@@ -268,10 +268,15 @@ struct worker {
 
   // Go's runnext: the goroutine most recently readied by a goroutine running on this
   // worker runs next, here (a ping-pong stays on one thread, hot in cache). Owner-only and
-  // never stolen; it stays attached. set by awakened() when `readied_here` is set (unpark
-  // sets it just before a local schedule). A displaced runnext goes to the back of runq.
+  // never stolen; it stays attached. Set by make_ready(c, true), i.e. by unpark() called
+  // from a goroutine of this worker. A displaced runnext goes to the back of runq.
   context* runnext = nullptr;
-  bool readied_here = false;
+
+  // The goroutine suspending in park() right now (set by park() under its park_lock,
+  // just before context::suspend). pick_next detaches it from this thread's scheduler, so
+  // a parked goroutine belongs to no thread and whoever wakes it runs it on their own
+  // thread (Go's ready() puts the woken G on the waker's P). Owner-only.
+  context* parking = nullptr;
 
   // Pinned contexts (this thread's dispatcher), owned by this thread: no lock.
   std::deque<context*> pinned;
@@ -300,6 +305,9 @@ struct worker {
 
   void push_local(context* c);
   context* pop_local();
+  // Makes a parked (detached) goroutine runnable from code running on this worker: into
+  // runnext (attached here) when `next`, else at the back of runq (detached, stealable).
+  void make_ready(context* c, bool next);
   void wake();  // from any thread: ends this worker's sleep in suspend_until
 };
 
