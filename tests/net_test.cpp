@@ -20,9 +20,11 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <chrono>
@@ -1138,6 +1140,117 @@ TEST_P(net_p, shutdown_does_not_hang_when_a_blocking_call_waits_for_an_unwinding
     EXPECT_TRUE(saw_eof.load()) << "spawn order " << order
                                 << ": the owner was not unwound while the blocking call waited";
   }
+}
+
+// ---------------------------------------------------------------------------------------
+// fd flood: the process runs out of file descriptors
+
+// Lowers RLIMIT_NOFILE's soft limit for its lifetime (process-wide: gtest runs one test at
+// a time, and ctest runs each test in its own process).
+class nofile_limit {
+ public:
+  explicit nofile_limit(rlim_t soft) {
+    ok_ = ::getrlimit(RLIMIT_NOFILE, &old_) == 0;
+    if (!ok_) return;
+    rlimit lowered = old_;
+    lowered.rlim_cur = std::min<rlim_t>(soft, old_.rlim_max);
+    ok_ = ::setrlimit(RLIMIT_NOFILE, &lowered) == 0;
+  }
+  ~nofile_limit() {
+    if (ok_) ::setrlimit(RLIMIT_NOFILE, &old_);
+  }
+  nofile_limit(const nofile_limit&) = delete;
+  nofile_limit& operator=(const nofile_limit&) = delete;
+  bool ok() const { return ok_; }
+
+ private:
+  rlimit old_{};
+  bool ok_ = false;
+};
+
+// With RLIMIT_NOFILE at 128, clients (in this process) dial until socket() fails with
+// EMFILE; their connections wait in the listener's backlog. The accept loop then gets
+// EMFILE too: it must back off (parked in sleep, not spinning or failing), and once the
+// clients close, accept every pending connection and serve a new client again.
+TEST_P(net_p, accept_backs_off_when_out_of_file_descriptors_and_serves_again) {
+  run_main(threads(), [] {
+    auto ln = std::make_shared<net::listener>();
+    {
+      auto l = net::listen("127.0.0.1:0");
+      ASSERT_TRUE(l.ok()) << l.status();
+      *ln = std::move(*l);
+    }
+    const std::string addr = ln->addr();
+    std::optional<nofile_limit> limit;
+    limit.emplace(128);
+    ASSERT_TRUE(limit->ok()) << std::strerror(errno);
+    // 1. Use up every descriptor: the acceptor is not running yet, so each dial takes one
+    //    fd and leaves its connection in the backlog.
+    std::vector<net::conn> clients;
+    absl::Status dial_err;
+    for (int i = 0; i < 1000; ++i) {
+      auto c = net::dial(addr);
+      if (!c.ok()) {
+        dial_err = c.status();
+        break;
+      }
+      clients.push_back(std::move(*c));
+    }
+    ASSERT_FALSE(dial_err.ok()) << "1000 dials under a limit of 128 descriptors all succeeded";
+    EXPECT_NE(dial_err.message().find("Too many open files"), std::string_view::npos) << dial_err;
+    ASSERT_GE(clients.size(), 50u) << "too few descriptors left to flood";
+    const std::size_t flood = clients.size();
+    // Room for a few accepts, so the acceptor runs out while serving, not at once.
+    for (int i = 0; i < 8; ++i) {
+      ASSERT_TRUE(clients.back().close().ok());
+      clients.pop_back();
+    }
+    // 2. The accept loop: every connection gets an echo goroutine.
+    std::atomic<std::size_t> accepted{0};
+    std::atomic<int> serving{0};  // accepted connections not yet closed
+    gofer::chan<absl::Status> acceptor_done(1);
+    gofer::go(gofer::named("acceptor"), [ln, &accepted, &serving, acceptor_done]() mutable {
+      for (;;) {
+        auto c = ln->accept();
+        if (!c.ok()) {
+          acceptor_done.send(c.status());
+          return;
+        }
+        accepted.fetch_add(1);
+        serving.fetch_add(1);
+        auto conn = std::make_shared<net::conn>(std::move(*c));
+        gofer::go([conn, &serving] {
+          echo(*conn);
+          (void)conn->close();
+          serving.fetch_sub(1);
+        });
+      }
+    });
+    // It runs out of descriptors and backs off: parked in sleep between attempts.
+    ASSERT_TRUE(wait_state("acceptor", "sleep")) << dump();
+    EXPECT_LT(accepted.load(), flood) << "every pending connection was accepted: no EMFILE";
+    EXPECT_EQ(acceptor_done.len(), 0u) << "accept failed instead of waiting: " << *acceptor_done.recv();
+    // Still out of descriptors a while later: still backing off, still not failing.
+    gofer::sleep(50ms);
+    EXPECT_EQ(acceptor_done.len(), 0u);
+    // 3. The clients leave: every connection still in the backlog is accepted (the backoff
+    //    is at most 1 s), its echo goroutine reads EOF and closes it.
+    for (auto& c : clients) ASSERT_TRUE(c.close().ok());
+    clients.clear();
+    EXPECT_TRUE(eventually([&] { return accepted.load() == flood; })) << accepted.load() << " of " << flood;
+    EXPECT_TRUE(eventually([&] { return serving.load() == 0; })) << serving.load() << " still open";
+    // 4. And a new client is served.
+    auto c = net::dial(addr);
+    ASSERT_TRUE(c.ok()) << c.status();
+    ASSERT_TRUE(c->write("after the flood").ok());
+    char buf[32] = {};
+    ASSERT_TRUE(c->read_full(buf, 15).ok());
+    EXPECT_EQ(std::string(buf, 15), "after the flood");
+    limit.reset();
+    ASSERT_TRUE(ln->close().ok());
+    auto st = acceptor_done.recv();
+    EXPECT_TRUE(net::is_closed(*st)) << *st;
+  });
 }
 
 INSTANTIATE_TEST_SUITE_P(, net_p, ::testing::ValuesIn(kThreadCounts), threads_name);
