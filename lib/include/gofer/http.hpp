@@ -29,10 +29,15 @@
 //   malformed request line, header, chunk, Content-Length   400 Bad Request
 //   HTTP/1.1 without Host; invalid %-escape; "." or ".." path segment   400 Bad Request
 //   header block larger than max_header_bytes                431 Request Header Fields Too Large
+//     (request line + fields, counted over the whole header however many reads it takes)
 //   body larger than max_body_bytes (declared or chunked)    413 Content Too Large
 //   an HTTP version other than 1.0 / 1.1 ("HTTP/2.0")        400 Bad Request (Beast refuses it)
 //   Transfer-Encoding other than exactly "chunked"           501 Not Implemented
 //   client too slow (read-header / read / idle timeout)      connection closed, no answer
+//     (the header timeout runs from the first byte — from accept for a new connection —
+//     so a client dripping a byte at a time cannot extend it: slowloris is cut off)
+//   out of file descriptors (EMFILE)                         accept backs off and retries;
+//     the connection waits in the backlog, serve() keeps going
 //   handler throws                                            500 (if nothing was sent), close
 // An error answer is followed by a lingering close (shut the write side, drain briefly) so
 // the client reads the answer instead of a TCP reset.
@@ -47,6 +52,9 @@
 //   malformed or truncated response        DataLoss ("unexpected EOF", "malformed HTTP response: ...")
 //   dial failure                           net::dial's status (Unavailable "connection refused", ...)
 //   connection closed or reset             Unavailable ("EOF", ...)
+//
+// tests/http_fuzz_test.cpp sends thousands of seeded random requests (mutated, garbage,
+// oversized) over TCP and checks these rules; GOFER_FUZZ_SEED replays a failure.
 //
 // Thread-safety: serve_mux, server and client may be used from any number of goroutines.
 // A handler runs concurrently with itself (one call per in-flight request) and must be

@@ -15,26 +15,48 @@
 // (all interfaces). Port 0 picks a free port; listener::addr() tells which. Host names
 // are resolved with getaddrinfo on a helper thread (gofer::blocking).
 //
-// Errors: every fallible call returns absl::Status / absl::StatusOr, never throws for I/O
-// (it throws std::logic_error only when called outside a goroutine). Go's texts:
+// Blocking: read, write, read_full, accept and dial *park* the calling goroutine (never
+// its thread) until they can complete; so does blocking(). Everything else here never
+// blocks. A parked I/O call ends with the first of: the socket becomes ready, its
+// deadline passes, close() on the socket, its context ends (accept(ctx), dial), or the
+// run shuts down (main returned: the goroutine is unwound, see runtime.hpp). Calling a
+// parking operation outside gofer::run throws std::logic_error.
+//
+// Errors: every fallible call returns absl::Status / absl::StatusOr, never throws for I/O.
+// Go's texts:
 //   end of stream            OutOfRange "EOF"                         (is_eof)
-//   deadline passed          DeadlineExceeded "i/o timeout"           (is_timeout)
+//   deadline passed          DeadlineExceeded "i/o timeout"           (is_timeout; Go's
+//                                                                     os.ErrDeadlineExceeded)
 //   use after close()        FailedPrecondition "use of closed network connection" (is_closed)
-//   context cancelled (dial) the context's error
-//   anything else            Unavailable/Internal with the operation, address and strerror
+//   context ended (dial, accept(ctx))   the context's error: Cancelled "context canceled"
+//                            or DeadlineExceeded "context deadline exceeded" — never
+//                            "i/o timeout", whichever timer fires first
+//   connection refused/reset, broken pipe, unreachable   Unavailable "<op> <addr>: <strerror>"
+//   port in use              AlreadyExists; bad address: InvalidArgument; unknown host: NotFound
+//   out of descriptors (dial) Internal "dial <addr>: Too many open files"
+//   anything else            Internal with the operation, address and strerror
 //
-//   op \ state      | open, ready      | open, not ready          | closed / peer closed
-//   read(buf)       | n > 0 bytes      | parks (until deadline)   | is_closed / EOF
-//   write(buf)      | writes all       | parks while the buffer is full | is_closed / EPIPE error
-//   accept()        | a new conn       | parks                    | is_closed
+//   op \ state  | open, ready      | open, not ready      | deadline passed | closed (us) | peer closed
+//   read(buf)   | n > 0 bytes      | parks                | i/o timeout     | is_closed   | EOF
+//   write(buf)  | writes all       | parks while full     | i/o timeout     | is_closed   | Unavailable (EPIPE/reset)
+//   accept()    | a new conn       | parks                | i/o timeout*    | is_closed   | —
+//   (* a listener has no deadline setter; accept(ctx) reports ctx's error instead)
 //
-// Deadlines (Go's): an absolute time after which pending and future reads (writes) fail
-// with i/o timeout; a zero time_point{} clears it. A deadline can be set while another
-// goroutine is blocked in read: it takes effect at once.
+// Deadlines and timeouts (Go's SetDeadline): an absolute time after which pending and
+// future reads (writes) fail with "i/o timeout"; time_point{} clears it. Like Go, an
+// expired deadline fails the call *before* the syscall, even when it need not wait (data
+// already buffered, room to write), and consumes nothing; moving the deadline into the
+// future (or clearing it) makes the socket usable again. A deadline set while another
+// goroutine is parked in read/write takes effect at once (it wakes and re-checks).
+// A write that fails part-way (deadline, close, reset) has sent an unknown prefix: unlike
+// Go's (n, err), the count is not reported. There are no implicit timeouts: with no
+// deadline and no context, a read waits for as long as the peer stays silent.
 //
 // Thread-safety: one goroutine may read while another writes on the same conn; concurrent
-// reads (or writes) are serialized, as Go serializes them. close() may be called from any
-// goroutine and wakes blocked readers/writers with is_closed.
+// reads (or writes) are serialized, as Go serializes them. close() and the deadline
+// setters may be called from any goroutine; close() wakes blocked readers/writers with
+// is_closed. Memory ordering: data written by one side is seen by the reader that reads it
+// (the kernel orders it); a deadline set before a read happens-before that read's check.
 //
 // Beast: conn models Boost.Asio's SyncReadStream and SyncWriteStream (read_some and
 // write_some with error_code overloads), so Boost.Beast's synchronous HTTP functions run
@@ -82,6 +104,11 @@ void run_blocking(std::function<void()> fn);
 // helper thread while the calling goroutine parks, so its thread keeps running other
 // goroutines; returns fn's result. fn must not use gofer operations that park. An exception
 // from fn is rethrown in the goroutine. Outside a goroutine, just calls fn().
+// The helper pool grows to 64 threads: while it has fewer, a call never waits in a queue
+// behind another (so calls that wait for each other cannot deadlock); past 64 they queue.
+// fn cannot be interrupted — no deadline, no context. If the run shuts down meanwhile, the
+// goroutine stays parked (its thread runs the goroutines being unwound) until fn returned,
+// then unwinds; run() returns only after that. Parks. Thread-safe. Allocates.
 template <class F>
 auto blocking(F&& fn) -> std::invoke_result_t<F&> {
   using R = std::invoke_result_t<F&>;
@@ -118,9 +145,11 @@ class conn {
   conn& operator=(conn&&) noexcept;
   ~conn();
 
-  // Reads up to n bytes (at least 1): parks until data, EOF, error or the read deadline.
+  // Reads up to n bytes (at least 1; n == 0 returns 0): parks until data, EOF, an error,
+  // close() or the read deadline. Errors: EOF, i/o timeout, is_closed, Unavailable (reset).
   absl::StatusOr<std::size_t> read(void* buf, std::size_t n);
   // Writes all n bytes (parking while the socket buffer is full) or fails; returns n.
+  // Errors: i/o timeout (write deadline), is_closed, Unavailable (EPIPE, reset).
   absl::StatusOr<std::size_t> write(const void* buf, std::size_t n);
   absl::StatusOr<std::size_t> write(std::string_view s) { return write(s.data(), s.size()); }
   // io.ReadFull: exactly n bytes, or EOF (none read) / an error.
@@ -186,10 +215,14 @@ class listener {
   listener& operator=(listener&&) noexcept;
   ~listener();
 
-  // Parks until a connection arrives. Out of file descriptors (EMFILE/ENFILE): waits with
-  // backoff (5 ms doubling to 1 s) and tries again, so a server keeps serving.
+  // Parks until a connection arrives. Out of file descriptors (EMFILE/ENFILE) or memory:
+  // sleeps with backoff (5 ms doubling to 1 s; the connection waits in the backlog) and
+  // tries again, so a server keeps serving instead of failing or spinning. Errors:
+  // is_closed after close(); Internal for other accept(2) failures.
   absl::StatusOr<conn> accept();
-  // accept that also returns when ctx is cancelled (with ctx's error).
+  // accept that also returns when ctx ends, with ctx's error (also during the EMFILE
+  // backoff). Cancelling ctx after it returned affects nothing (the listener's later
+  // accepts are untouched). Parks; a helper goroutine watches ctx while it waits.
   absl::StatusOr<conn> accept(const gofer::context& ctx);
   // Closes the socket; a blocked accept fails with is_closed. Idempotent.
   absl::Status close();
@@ -206,8 +239,12 @@ class listener {
 
 // net.Listen("tcp", address).
 absl::StatusOr<listener> listen(std::string_view address);
-// net.DialContext("tcp", address): connects, parking meanwhile; fails with ctx's error if
-// ctx is cancelled first (its deadline bounds the connect).
+// net.DialContext("tcp", address): connects, parking meanwhile, trying each resolved
+// address in turn (the last error is returned). If ctx ends first — cancelled, or its
+// deadline passes — returns ctx.err() ("context canceled" / "context deadline exceeded")
+// and no connection. A host name is resolved on a helper thread (blocking()), which ctx
+// does not interrupt. Errors: ctx's error; Unavailable "dial <addr>: Connection refused";
+// NotFound for an unknown host; InvalidArgument for a malformed address.
 absl::StatusOr<conn> dial(std::string_view address, const gofer::context& ctx = gofer::context());
 
 }  // namespace net
