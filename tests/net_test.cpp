@@ -6,7 +6,10 @@
 //                 blocked, cleared with time_point{}), an 8 MB write to a slow reader,
 //                 read_full / unexpected EOF, close_write, dial errors (refused, cancelled
 //                 and expiring contexts), accept(ctx), dial("localhost:…"), blocking(),
-//                 leftover goroutines blocked in read/accept unwound when main returns
+//                 leftover goroutines blocked in read/accept unwound when main returns,
+//                 regressions for the six bugs A-F (expired deadlines, dial cancellation,
+//                 accept(ctx), the blocking pool, shutdown vs blocking, dial's deadline
+//                 error), and an fd flood (RLIMIT_NOFILE 128: accept backs off, then serves)
 //   net_one_thread  a goroutine blocked in read parks only itself (1 thread, with a
 //                 watchdog thread so a thread-blocking read fails instead of hanging)
 //   net_deadlock  death tests: a goroutine blocked on a socket is not a deadlock (exit 0)

@@ -714,10 +714,11 @@ void serve_mux::operator()(const request& r, response_writer& w) const {
     // is mutable for this; only the goroutine serving r touches it).
     std::vector<std::pair<std::string, std::string>> values;
     match_path(*best, segs, &values);
-    for (auto& [k, v] : values) {
-      auto it = std::find_if(r.path_values_.begin(), r.path_values_.end(), [&](const auto& kv) { return kv.first == k; });
-      if (it != r.path_values_.end()) it->second = std::move(v);
-      else r.path_values_.emplace_back(std::move(k), std::move(v));
+    for (auto& kv_new : values) {  // (no structured binding: clang 14 cannot capture one)
+      auto it = std::find_if(r.path_values_.begin(), r.path_values_.end(),
+                             [&](const auto& kv) { return kv.first == kv_new.first; });
+      if (it != r.path_values_.end()) it->second = std::move(kv_new.second);
+      else r.path_values_.emplace_back(std::move(kv_new.first), std::move(kv_new.second));
     }
     best->h(r, w);
     return;
