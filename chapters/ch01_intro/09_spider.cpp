@@ -242,7 +242,9 @@ int main(int argc, char** argv) {
         }
         if (url.empty()) {
           auto [ctx, cancel] = gofer::with_timeout(gofer::background(), 1s);
-          site.shutdown(ctx);
+          // Graceful: in-flight requests may finish (page 7's may still be asleep); after 1 s
+          // the rest are cut off.
+          if (!site.shutdown(ctx).ok()) (void)site.close();
           cancel();
         }
         std::printf("crawled %d pages: %d ok, %d errors, %d links followed or seen, in %.2f s\n", c.pages, c.ok,

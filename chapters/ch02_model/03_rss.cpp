@@ -85,7 +85,8 @@ std::string rss_document(const feed_spec& f) {
 http::serve_mux feed_server(const std::vector<feed_spec>& feeds) {
   http::serve_mux mux;
   mux.handle("GET /rss/{feed}", [feeds](const http::request& r, http::response_writer& w) {
-    auto f = std::find_if(feeds.begin(), feeds.end(), [&](const feed_spec& s) { return s.name == r.path_value("feed"); });
+    auto f =
+        std::find_if(feeds.begin(), feeds.end(), [&](const feed_spec& s) { return s.name == r.path_value("feed"); });
     if (f == feeds.end()) return http::not_found(w);
     // The feed's delay: a sleep that ends early if the server is closed (r.ctx).
     gofer::select(gofer::recv_case(gofer::after(std::chrono::milliseconds(f->delay_ms))),
@@ -180,7 +181,8 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(0, 1024));
   if (int code = gofer_demo::parse_flags(app, argc, argv); code >= 0) return code;
   if (delays.size() > feeds.size()) {
-    std::fprintf(stderr, "rss: --delays: at most %zu values, one per feed\nUsage: rss [OPTIONS]  (--help for the flags)\n",
+    std::fprintf(stderr,
+                 "rss: --delays: at most %zu values, one per feed\nUsage: rss [OPTIONS]  (--help for the flags)\n",
                  feeds.size());
     return 2;
   }
@@ -229,7 +231,8 @@ int main(int argc, char** argv) {
           else
             std::printf("  %6.0f ms  %-14s %s: %s\n", r.end_ms, name.c_str(), r.status.c_str(), r.detail.c_str());
           if (!quiet)
-            for (const item& it : r.items) std::printf("               - %s  <%s>\n", it.title.c_str(), it.guid.c_str());
+            for (const item& it : r.items)
+              std::printf("               - %s  <%s>\n", it.title.c_str(), it.guid.c_str());
           table[r.index] = std::move(r);
         }
         elapsed_ms = ms(clock_type::now() - t0).count();

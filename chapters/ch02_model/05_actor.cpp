@@ -27,7 +27,9 @@ double now_ms() { return ms(clock_type::now() - t0).count(); }
 
 // One line of the log: time since the part began, who, what. (printf from several
 // goroutines: each line comes out whole, in the order the calls happened.)
-void say(const char* who, const std::string& what) { std::printf("   t=%6.1f ms  %-9s %s\n", now_ms(), who, what.c_str()); }
+void say(const char* who, const std::string& what) {
+  std::printf("   t=%6.1f ms  %-9s %s\n", now_ms(), who, what.c_str());
+}
 
 struct settings {
   int messages;
@@ -113,11 +115,15 @@ int main(int argc, char** argv) {
   int messages = 4, work_ms = 20;
   unsigned threads = 0;
   CLI::App app{"CSP vs the actor model: a rendezvous on an unbuffered channel vs an actor's mailbox", "actor"};
-  app.add_option("--messages", messages, "messages to send in each part")->capture_default_str()->check(CLI::Range(1, 1000));
+  app.add_option("--messages", messages, "messages to send in each part")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 1000));
   app.add_option("--work-ms", work_ms, "how long the receiver takes per message")
       ->capture_default_str()
       ->check(CLI::Range(1, 10000));
-  app.add_option("--threads", threads, "OS threads (0: one per core)")->capture_default_str()->check(CLI::Range(0, 1024));
+  app.add_option("--threads", threads, "OS threads (0: one per core)")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 1024));
   if (int code = gofer_demo::parse_flags(app, argc, argv); code >= 0) return code;
   settings s{messages, std::chrono::milliseconds(work_ms)};
 
@@ -125,7 +131,8 @@ int main(int argc, char** argv) {
   int early = 0, tally = 0;
   int status = gofer::run(
       [&] {
-        std::printf("1. CSP rendezvous: an unbuffered channel; the receiver needs %d ms before each receive\n", work_ms);
+        std::printf("1. CSP rendezvous: an unbuffered channel; the receiver needs %d ms before each receive\n",
+                    work_ms);
         t0 = clock_type::now();
         waited = rendezvous(s);
         std::printf("2. actor mailbox: a buffered channel in front of an actor goroutine that owns a tally\n");

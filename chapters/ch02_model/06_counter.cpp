@@ -92,7 +92,9 @@ int main(int argc, char** argv) {
   unsigned threads = 0;
   unsigned seed = std::random_device{}();
   CLI::App app{"a mutex counter: the lock keeps the count right but does not order the goroutines", "counter"};
-  app.add_option("--goroutines", n, "goroutines incrementing the counter")->capture_default_str()->check(CLI::Range(1, 100000));
+  app.add_option("--goroutines", n, "goroutines incrementing the counter")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 100000));
   app.add_option("--rounds", rounds, "how many times to run the concurrent version")
       ->capture_default_str()
       ->check(CLI::Range(1, 10000));
@@ -101,7 +103,9 @@ int main(int argc, char** argv) {
       ->capture_default_str()
       ->check(CLI::Range(0, 1000000));
   app.add_option("--seed", seed, "seed for the pauses (default: a new one each run)");
-  app.add_option("--threads", threads, "OS threads (0: one per core)")->capture_default_str()->check(CLI::Range(0, 1024));
+  app.add_option("--threads", threads, "OS threads (0: one per core)")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 1024));
   if (int code = gofer_demo::parse_flags(app, argc, argv); code >= 0) return code;
 
   int right = 0;
@@ -118,7 +122,8 @@ int main(int argc, char** argv) {
           outcome c = all_at_once(n, seeds);
           if (c.value == n) ++right;
           ++orders[c.order];
-          if (r <= show) std::printf("   round %2d: counter %d, increments in order: %s\n", r, c.value, to_string(c.order).c_str());
+          if (r <= show)
+            std::printf("   round %2d: counter %d, increments in order: %s\n", r, c.value, to_string(c.order).c_str());
         }
         if (show < rounds) std::printf("   ...\n");
         int most = 0;

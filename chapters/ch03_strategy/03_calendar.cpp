@@ -177,7 +177,8 @@ http::serve_mux routes(calendar& cal) {
   mux.handle("POST /schedule/{name}/{hour}", [&cal](const http::request& r, http::response_writer& w) {
     std::string name = r.path_value("name"), hour_text = r.path_value("hour");
     int hour = 0;
-    if (hour_text.empty() || hour_text.size() > 2 || !std::all_of(hour_text.begin(), hour_text.end(), [](unsigned char c) { return std::isdigit(c); }) ||
+    if (hour_text.empty() || hour_text.size() > 2 ||
+        !std::all_of(hour_text.begin(), hour_text.end(), [](unsigned char c) { return std::isdigit(c); }) ||
         (hour = std::stoi(hour_text)) < kFirstHour || hour > kLastHour)
       return answer(r, w, http::status::bad_request, {{"error", "the hour is 9 to 17"}});
     std::string by = "someone";
@@ -264,7 +265,9 @@ int main(int argc, char** argv) {
   app.add_option("--seed", seed, "seed for the clients' booking orders (default: a new one each run)");
   app.add_flag("--serve", serve, "only serve (until Ctrl-C), on --addr");
   app.add_option("--addr", addr, "where --serve listens")->capture_default_str();
-  app.add_option("--threads", threads, "OS threads (0: one per core)")->capture_default_str()->check(CLI::Range(0, 1024));
+  app.add_option("--threads", threads, "OS threads (0: one per core)")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 1024));
   if (int code = gofer_demo::parse_flags(app, argc, argv); code >= 0) return code;
 
   const std::vector<std::string> users = {"Bill", "Ada"};  // Bill exists; the clients register Ada
@@ -326,7 +329,8 @@ int main(int argc, char** argv) {
             }
           }
         }
-        std::printf("   register %s: %d created it, %d were told it exists (409)\n", users.back().c_str(), created, exists);
+        std::printf("   register %s: %d created it, %d were told it exists (409)\n", users.back().c_str(), created,
+                    exists);
         std::printf("   schedule: %d booked (200), %d told the slot was taken (409)\n", successes, refused);
 
         // The grid, from the server's own view, checked against what the clients were told.
@@ -334,7 +338,8 @@ int main(int argc, char** argv) {
         auto res = c.get(gofer::background(), base + "/api/users");
         json snap = res.ok() ? res->json().value_or(json::object()) : json::object();
         std::printf("\n        ");
-        for (int h = kFirstHour; h <= kLastHour; ++h) std::printf(h < kLastHour ? " %-10s" : " %s", hour_label(h).c_str());
+        for (int h = kFirstHour; h <= kLastHour; ++h)
+          std::printf(h < kLastHour ? " %-10s" : " %s", hour_label(h).c_str());
         std::printf("\n");
         const json server_users = snap.value("users", json::array());
         for (const std::string& u : users) {
