@@ -5,8 +5,10 @@
 // both run here: take the forks in one global order, or ask a waiter goroutine that owns
 // every fork. Watch the table: everyone eats, and nobody waits much longer than the others.
 //
-// (The book only sketches this one and promises a solution it never gives. The version
-// that deadlocks is an exercise.)
+// (The book only sketches this one and promises a solution it never gives.) With
+// --strategy naive you can watch the deadlock itself: gofer's deadlock detector reports it
+// like Go's runtime, with every goroutine, and ends the program with status 2. Fixing it
+// yourself is an exercise (philosophers1).
 
 #include <algorithm>
 #include <chrono>
@@ -58,6 +60,35 @@ void dine(int seat, const settings& s, record& r, Get get_forks, Put put_forks) 
     ++r.meals;
     put_forks();
   }
+}
+
+// 0. (--strategy naive) Everybody takes the left fork, then the right one. Usually someone
+// is quick enough to eat and the table goes on; the deadlock needs everybody to hold their
+// left fork at the same moment. To show it every time, a wait_group forces that unlucky
+// moment: nobody reaches right until all have picked up left. Then every philosopher waits
+// for a fork their neighbour holds, and so does main: nothing can ever wake anyone, and the
+// deadlock detector says so ("fatal error: all goroutines are asleep - deadlock!").
+void naive(const settings& s) {
+  std::vector<gofer::chan<int>> forks;
+  for (int f = 0; f < s.n; ++f) {
+    forks.emplace_back(1);
+    forks.back().send(f);
+  }
+  gofer::wait_group holding_left, done;
+  holding_left.add(s.n);
+  done.add(s.n);
+  for (int seat = 0; seat < s.n; ++seat) {
+    gofer::go(gofer::named(name_of(seat)), [&, seat] {
+      auto left = forks[seat], right = forks[(seat + 1) % s.n];
+      left.recv();
+      std::printf("   %s holds the left fork\n", name_of(seat).c_str());
+      holding_left.done();
+      holding_left.wait();  // the unlucky moment: everybody holds one fork
+      right.recv();         // held by the neighbour, who waits too: forever
+      done.done();
+    });
+  }
+  done.wait();
 }
 
 // 1. Resource ordering. A fork is a channel with room for one token: picking it up is a
@@ -185,9 +216,9 @@ int main(int argc, char** argv) {
   app.add_option("--meals", s.meals, "meals each philosopher eats")
       ->capture_default_str()
       ->check(CLI::Range(1, 10000));
-  app.add_option("--strategy", strategy, "ordered, waiter or both")
+  app.add_option("--strategy", strategy, "ordered, waiter or both; naive deadlocks (the detector reports it, exit 2)")
       ->capture_default_str()
-      ->check(CLI::IsMember({"ordered", "waiter", "both"}));
+      ->check(CLI::IsMember({"ordered", "waiter", "both", "naive"}));
   app.add_option("--seed", s.seed, "seed for the thinking and eating times")->capture_default_str();
   app.add_flag("--verbose", s.verbose, "print every meal");
   app.add_option("--threads", threads, "OS threads (0: one per core)")
@@ -198,6 +229,12 @@ int main(int argc, char** argv) {
   bool ok = true;
   int status = gofer::run(
       [&] {
+        if (strategy == "naive") {
+          std::puts("0. everybody takes the left fork, then the right one:");
+          std::fflush(stdout);
+          naive(s);
+          return;  // never reached: the deadlock detector ends the program
+        }
         if (strategy != "waiter") {
           std::puts("1. forks taken in a global order (lowest number first):");
           ok = report(ordered(s), s) && ok;
