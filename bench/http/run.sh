@@ -28,6 +28,7 @@
 # (negative: root only) runs wrk and the servers at that nice level, so that they get the
 # CPUs they are pinned to; the default leaves nice levels alone.
 set -euo pipefail
+{  # (closed at the end: bash reads the whole script first, so editing it mid-run is safe)
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 HERE=$ROOT/bench/http
@@ -45,6 +46,7 @@ usage: ./gofer bench http [options]      (or bench/http/run.sh [options])
   --only gofer|go      benchmark one server only
   --nice N             run wrk and the servers at nice level N (negative: root only)
   --server-bin PATH    use this hello-server binary instead of building build/release's
+  --label TEXT         what that binary is (shown instead of the checkout's commit)
   --out DIR            where the results go (default bench/results)
   -h, --help           this text
 
@@ -55,7 +57,7 @@ EOF
 say() { printf 'bench http: %s\n' "$*" >&2; }
 die() { say "$*"; exit 1; }
 
-quick=0 duration= reps= conns_list=100,1000,10000 threads_list=1,2 only= server_bin= out=$ROOT/bench/results nice_level=0
+quick=0 duration= reps= conns_list=100,1000,10000 threads_list=1,2 only= server_bin= label= out=$ROOT/bench/results nice_level=0
 while (($#)); do
   case $1 in
     --quick) quick=1; shift ;;
@@ -66,6 +68,7 @@ while (($#)); do
     --only) only=${2:?--only needs a value}; shift 2 ;;
     --nice) nice_level=${2:?--nice needs a value}; shift 2 ;;
     --server-bin) server_bin=${2:?--server-bin needs a value}; shift 2 ;;
+    --label) label=${2:?--label needs a value}; shift 2 ;;
     --out) out=${2:?--out needs a value}; shift 2 ;;
     -h | --help) usage; exit 0 ;;
     *) say "unknown argument '$1'"; usage >&2; exit 2 ;;
@@ -237,8 +240,8 @@ python3 "$HERE/report.py" --runs "$runs" --json "$base.json" --md "$base.md" \
   --meta boost="$boost" \
   --meta go="$(go version | cut -d' ' -f3-)" \
   --meta wrk="$(wrk -v 2>&1 | head -1 | cut -d' ' -f2)" \
-  --meta gofer_commit="$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)" \
-  --meta gofer_tree_dirty="$(git -C "$ROOT" status --porcelain -- lib 2>/dev/null | grep -q . && echo yes || echo no)" \
+  --meta gofer_commit="${label:-$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)}" \
+  --meta gofer_tree_dirty="$([[ -z $label ]] && git -C "$ROOT" status --porcelain -- lib 2>/dev/null | grep -q . && echo yes || echo no)" \
   --meta server_bin="${server_bin#"$ROOT"/}" \
   --meta date="$(date -u '+%Y-%m-%d %H:%M UTC')" \
   --meta host="$host" \
@@ -248,3 +251,5 @@ python3 "$HERE/report.py" --runs "$runs" --json "$base.json" --md "$base.md" \
   --meta fd_limit="$fd_limit" --meta somaxconn="$(cat /proc/sys/net/core/somaxconn)" \
   --meta pinning="wrk -t1 on CPU $wrk_cpu; a server with T < $ncpu threads on CPUs 0..T-1, else unpinned; nice $nice_level for both"
 say "wrote ${base#"$ROOT"/}.json and .md"
+exit 0
+}
