@@ -4,7 +4,7 @@
 //   send values (moved only if chosen); handlers (after the locks: may use the same channel,
 //   select again, throw); the three receive forms; the returned index (default included);
 //   send and receive on one channel; close waking a parked select; many cases; fairness;
-//   use outside gofer::run.
+//   use outside gofer::run; case lifetime (an lvalue handle is borrowed, an rvalue one owned).
 //
 // Every behavioural test runs under 1, 2 and 4 scheduler threads and checks that no
 // `tracked` value outlives it. Nothing sleeps: "G is parked in select" is observed on the
@@ -926,6 +926,107 @@ TEST_P(select, loop_until_both_channels_closed_by_setting_them_nil) {
   EXPECT_EQ(sum, 50 * 51 / 2 + 1000L * 50 * 51 / 2);
   EXPECT_EQ(closes_seen, 2) << "a nil case fired (a close was seen twice)";
   EXPECT_EQ(iterations, 102);
+}
+
+// ---------------------------------------------------------------------------------------
+// case lifetime: an lvalue handle is borrowed, an rvalue handle is owned by the case
+// (select.hpp, "Lifetime"). Under ASan a wrong guess is a use-after-free.
+
+TEST_P(select, case_from_an_rvalue_handle_owns_the_channel) {
+  std::optional<int> got;
+  bool was_nil_after_move = false;
+  std::size_t idx = kNotYet;
+  run_main(threads(), [&] {
+    gofer::chan<int> c(1);
+    c.send(5);
+    // The case takes the only handle: the channel must stay alive through the select.
+    auto k = gofer::recv_case(std::move(c), got);
+    was_nil_after_move = c == nullptr;
+    idx = gofer::select(std::move(k), gofer::default_case());
+  });
+  EXPECT_TRUE(was_nil_after_move) << "the rvalue handle was not taken by the case";
+  EXPECT_EQ(idx, 0u);
+  EXPECT_EQ(got, 5);
+}
+
+TEST_P(select, parked_case_from_an_rvalue_handle_keeps_the_channel_alive) {
+  // The select parks on a case that owns its handle (the local was moved from); the
+  // sender gets the channel through another channel.
+  std::optional<tracked_ptr> got;
+  run_main(threads(), [&] {
+    gofer::chan<gofer::send_chan<tracked_ptr>> hand_over(1);
+    gofer::go([hand_over]() mutable {
+      gofer::send_chan<tracked_ptr> out = *hand_over.recv();
+      out.send(std::make_unique<tracked>(9));
+    });
+    gofer::chan<tracked_ptr> c;
+    hand_over.send(c);
+    gofer::select(gofer::recv_case(std::move(c), got));
+  });
+  ASSERT_TRUE(got.has_value());
+  ASSERT_TRUE(*got);
+  EXPECT_EQ((*got)->v, 9);
+  got.reset();
+}
+
+TEST_P(select, send_case_from_an_rvalue_handle_owns_the_channel) {
+  std::optional<int> got;
+  run_main(threads(), [&] {
+    gofer::chan<int> c(1);
+    gofer::recv_chan<int> r = c;
+    gofer::select(gofer::send_case(gofer::send_chan<int>(std::move(c)), 3));
+    got = r.try_recv();
+  });
+  EXPECT_EQ(got, 3);
+}
+
+TEST_P(select, case_from_an_lvalue_handle_borrows_and_leaves_it_usable) {
+  std::optional<int> got, after;
+  run_main(threads(), [&] {
+    gofer::chan<int> c(2);
+    c.send(1);
+    c.send(2);
+    gofer::select(gofer::recv_case(c, got));
+    EXPECT_TRUE(c) << "a borrowed handle was moved from";
+    after = c.try_recv();
+  });
+  EXPECT_EQ(got, 1);
+  EXPECT_EQ(after, 2);
+}
+
+TEST_P(select, handler_may_drop_the_last_handle_of_the_borrowed_channel) {
+  // The handler destroys the channel its case borrowed: select must be done with every
+  // channel before any handler runs.
+  int calls = 0;
+  std::optional<int> seen;
+  run_main(threads(), [&] {
+    auto c = std::make_unique<gofer::chan<int>>(1);
+    c->send(4);
+    gofer::chan<int> other(1);
+    gofer::select(gofer::recv_case(*c, [&](std::optional<int> v) {
+                    seen = v;
+                    ++calls;
+                    c.reset();  // the last handle: the channel is freed here
+                  }),
+                  gofer::recv_case(other));
+  });
+  EXPECT_EQ(calls, 1);
+  EXPECT_EQ(seen, 4);
+}
+
+TEST_P(select, parked_select_on_borrowed_handles_wakes_and_unlinks_every_waiter) {
+  // Pass 2/3 on borrowed channels: park on three, be woken through one, no waiter left.
+  std::size_t idx = kNotYet;
+  std::array<gofer::chan<int>, 3> cs;
+  run_main(threads(), [&] {
+    gofer::chan<std::size_t> result(1);
+    gofer::go([&cs, result]() mutable { result.send(select_recv_all(cs)); });
+    for (auto& c : cs) ASSERT_TRUE(wait_parked_receivers(c, 1));
+    cs[1].send(8);
+    idx = *result.recv();
+    for (auto& c : cs) EXPECT_EQ(parked_receivers(c), 0u);
+  });
+  EXPECT_EQ(idx, 1u);
 }
 
 INSTANTIATE_TEST_SUITE_P(, select, ::testing::ValuesIn(kThreadCounts), threads_name);

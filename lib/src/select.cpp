@@ -3,11 +3,12 @@
 // The protocol (Go's src/runtime/select.go, with gofer's claim word):
 //
 //   Poll order. A uniformly random permutation of the non-nil cases (inside-out
-//   Fisher–Yates with a per-thread xorshift). Pass 1 takes the first ready case in this
-//   order, which makes the choice among ready cases uniform.
+//   Fisher–Yates with a per-thread xorshift, reduced to a range by multiply-shift as Go's
+//   cheaprandn does, not by a division). Pass 1 takes the first ready case in this order,
+//   which makes the choice among ready cases uniform.
 //
-//   Lock order. The distinct channels sorted by address; each is locked once even if
-//   several cases use it. Every multi-channel locker in gofer uses this order, so two
+//   Lock order. The distinct channels sorted by address (an insertion sort: selects have a
+//   handful of cases); each is locked once even if several cases use it. Every multi-channel locker in gofer uses this order, so two
 //   selects over the same channels cannot deadlock. Single operations hold one lock only.
 //
 //   Pass 1 (all locks held): walk the poll order; the first case whose operation can
@@ -37,6 +38,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <memory>
+#include <new>
 
 #include "gofer/select.hpp"
 
@@ -67,6 +69,27 @@ struct lock_set {
   }
 };
 
+// Sorts chans[0, n) by address and drops duplicates; returns the distinct count. Selects
+// have a handful of cases: an insertion sort costs a few instructions there, where
+// std::sort + std::unique cost ~80 per select at two cases (calls, a memmove).
+std::size_t sort_unique(chan_base** chans, std::size_t n) noexcept {
+  if (n > 16) {
+    std::sort(chans, chans + n, std::less<chan_base*>());
+    return static_cast<std::size_t>(std::unique(chans, chans + n) - chans);
+  }
+  for (std::size_t i = 1; i < n; ++i) {
+    chan_base* c = chans[i];
+    std::size_t j = i;
+    for (; j > 0 && std::less<chan_base*>()(c, chans[j - 1]); --j) chans[j] = chans[j - 1];
+    chans[j] = c;
+  }
+  std::size_t m = n == 0 ? 0 : 1;  // chans[0, m) is distinct
+  for (std::size_t i = 1; i < n; ++i) {
+    if (chans[i] != chans[m - 1]) chans[m++] = chans[i];
+  }
+  return m;
+}
+
 }  // namespace
 
 std::size_t select_impl(select_case_rt* cases, waiter* waiters, std::size_t n, bool has_default) {
@@ -86,7 +109,8 @@ std::size_t select_impl(select_case_rt* cases, waiter* waiters, std::size_t n, b
   std::size_t live = 0;
   for (std::size_t i = 0; i < n; ++i) {
     if (cases[i].c == nullptr) continue;  // nil channel: never ready
-    std::size_t j = next_random() % (live + 1);
+    // j uniform in [0, live] by multiply-shift (Go's cheaprandn), not a division.
+    std::size_t j = static_cast<std::size_t>(((next_random() >> 32) * (live + 1)) >> 32);
     order[live] = order[j];
     order[j] = i;
     chans[live] = cases[i].c;
@@ -96,8 +120,7 @@ std::size_t select_impl(select_case_rt* cases, waiter* waiters, std::size_t n, b
     if (has_default) return n;
     block_forever(wait_reason::select_no_cases);
   }
-  std::sort(chans, chans + live, std::less<chan_base*>());
-  lock_set locks{chans, static_cast<std::size_t>(std::unique(chans, chans + live) - chans)};
+  lock_set locks{chans, sort_unique(chans, live)};
 
   // Pass 1: the first ready case in poll order.
   locks.lock_all();
@@ -126,7 +149,7 @@ std::size_t select_impl(select_case_rt* cases, waiter* waiters, std::size_t n, b
   for (std::size_t i = 0; i < n; ++i) {
     select_case_rt& sc = cases[i];
     if (sc.c == nullptr) continue;
-    waiter& w = waiters[i];
+    waiter& w = *::new (static_cast<void*>(&waiters[i])) waiter{};  // its lifetime starts here
     w.g = g;
     w.elem = sc.elem;
     w.index = static_cast<std::uint32_t>(i);
