@@ -138,6 +138,92 @@ TEST_P(pool, nil_future_is_not_valid_and_never_ready) {
   EXPECT_EQ(**r.try_get(), 5);
 }
 
+// future's shared state: the result waits in the state itself; c() makes the channel on
+// its first call, and from then on the result travels through it.
+
+TEST(future, c_of_a_ready_future_carries_the_result_once_then_is_closed) {
+  auto f = future<int>::ready_with(5);
+  gofer::recv_chan<absl::StatusOr<int>> c = f.c();
+  EXPECT_TRUE(f.c() == c) << "c() must return the same channel every time";
+  EXPECT_TRUE(f.ready());
+  std::optional<absl::StatusOr<int>> v = c.try_recv();
+  ASSERT_TRUE(v.has_value());
+  EXPECT_EQ(**v, 5);
+  EXPECT_FALSE(f.ready());
+  EXPECT_FALSE(c.try_recv().has_value());
+  EXPECT_FALSE(f.try_get().has_value()) << "taken through c(): nothing left for try_get";
+}
+
+TEST(future, c_of_a_taken_future_is_a_closed_channel) {
+  auto f = future<int>::ready_with(6);
+  EXPECT_EQ(**f.try_get(), 6);
+  gofer::recv_chan<absl::StatusOr<int>> c = f.c();
+  EXPECT_FALSE(c.try_recv().has_value());
+  std::optional<std::size_t> idx;
+  // closed: ready for receive (nullopt), chosen over default
+  idx = gofer::select(gofer::recv_case(c), gofer::default_case());
+  EXPECT_EQ(idx, 0u);
+}
+
+TEST_P(pool, future_get_parked_in_several_goroutines_exactly_one_obtains_the_result) {
+  constexpr int kGetters = 3;
+  int ok = 0, taken = 0, value = 0;
+  run_main(threads(), [&] {
+    gate g;
+    worker_pool<int, int> p({.workers = 1}, [&](int j) {
+      g.pass();
+      return j;
+    });
+    future<int> f = p.submit(11);
+    gofer::chan<absl::StatusOr<int>> results(kGetters);
+    for (int i = 0; i < kGetters; ++i) {
+      gofer::go(gofer::named{"getter-" + std::to_string(i)}, [f, results]() mutable { results.send(f.get()); });
+    }
+    for (int i = 0; i < kGetters; ++i) ASSERT_TRUE(wait_state("getter-" + std::to_string(i), "chan receive"));
+    g.open();
+    for (int i = 0; i < kGetters; ++i) {
+      absl::StatusOr<int> r = *results.recv();
+      if (r.ok()) {
+        ++ok;
+        value = *r;
+      } else if (r.status().code() == absl::StatusCode::kFailedPrecondition) {
+        ++taken;
+      }
+    }
+    p.shutdown();
+  });
+  EXPECT_EQ(ok, 1);
+  EXPECT_EQ(value, 11);
+  EXPECT_EQ(taken, kGetters - 1);
+}
+
+TEST_P(pool, future_c_made_while_a_get_is_parked_delivers_exactly_once) {
+  // get() parks on the state; then c() moves the future onto a channel; the result must
+  // reach exactly one of them and the other must see it taken (no hang).
+  int obtained = 0, saw_taken = 0;
+  run_main(threads(), [&] {
+    gate g;
+    worker_pool<int, int> p({.workers = 1}, [&](int j) {
+      g.pass();
+      return j;
+    });
+    future<int> f = p.submit(3);
+    gofer::chan<absl::StatusOr<int>> got(1);
+    gofer::go(gofer::named{"getter"}, [f, got]() mutable { got.send(f.get()); });
+    ASSERT_TRUE(wait_state("getter", "chan receive"));
+    gofer::recv_chan<absl::StatusOr<int>> c = f.c();
+    g.open();
+    std::optional<absl::StatusOr<int>> from_c = c.recv();
+    absl::StatusOr<int> from_get = *got.recv();
+    for (bool won : {from_c.has_value() && from_c->ok(), from_get.ok()}) obtained += won ? 1 : 0;
+    if (!from_c.has_value()) ++saw_taken;
+    if (!from_get.ok() && from_get.status().code() == absl::StatusCode::kFailedPrecondition) ++saw_taken;
+    p.shutdown();
+  });
+  EXPECT_EQ(obtained, 1);
+  EXPECT_EQ(saw_taken, 1);
+}
+
 TEST_P(pool, void_result_pool_reports_ok_and_error_statuses) {
   std::atomic<int> sum{0};
   absl::Status a, b, c, d;

@@ -15,7 +15,7 @@
 // Why a future per job, and not one shared results channel: with a shared bounded results
 // channel the worker parks until somebody reads, so a goroutine that submits and then reads
 // results deadlocks as soon as both channels fill up (Go's classic worker-pool bug). A
-// future is a one-slot channel of its own: delivering never blocks a worker, the job ↔
+// future is a one-shot slot of its own: delivering never blocks a worker, the job ↔
 // result pairing needs no id, and a failed job is a failed future. Streaming consumers
 // still get channels: future::c() is a recv_chan usable in select, a chan<future<R>>
 // gives results in submission order with bounded read-ahead, and pipeline.hpp's fan_out
@@ -52,6 +52,135 @@ template <class Job, class Result> class worker_pool;
 template <class Result>
 using job_result = std::conditional_t<std::is_void_v<Result>, absl::Status, absl::StatusOr<Result>>;
 
+namespace detail {
+
+// The shared state of one future: the result, or the parked get()s waiting for it, and —
+// once c() was called — the channel that carries it instead.
+//
+//   phase \ op  | deliver(r) (once, by the worker) | get()                 | c()
+//   pending     | -> ready, wakes parked get()s   | parks in `getters`    | makes ch (open)
+//   ready       | —                               | takes value -> taken  | makes ch: value sent, closed; -> taken
+//   taken       | —                               | FailedPrecondition    | makes ch: closed
+//   (ch exists) | sends r into ch, closes it      | ch.recv()             | ch
+//
+// Invariants (under lock): value holds a result iff phase == ready and ch is nil; once ch
+// exists every operation goes through it. Memory ordering: deliver's writes happen before
+// the get() / try_get() / receive that takes the result (the lock, or ch's own ordering).
+template <class V>
+struct future_state {
+  enum class phase : std::uint8_t { pending, ready, taken };
+
+  // Guards everything below. Held for a few instructions and at most one move of V and
+  // (in c()) one try_send + close of a channel nobody else holds yet; nothing parks or is
+  // woken under it.
+  mutable spinlock lock;
+  phase ph GOFER_GUARDED_BY(lock) = phase::pending;
+  std::optional<V> value GOFER_GUARDED_BY(lock);
+  waitq getters GOFER_GUARDED_BY(lock);  // get()s parked while pending (every one is woken)
+  chan<V> ch GOFER_GUARDED_BY(lock) = nullptr;
+
+  future_state() = default;
+  explicit future_state(V r) : ph(phase::ready), value(std::move(r)) {}
+
+  // The worker's one delivery. Never blocks.
+  void deliver(V r) GOFER_EXCLUDES(lock) {
+    waiter* woken = nullptr;
+    chan<V> to(nullptr);
+    lock.lock();
+    if (ch) {
+      to = ch;
+    } else {
+      value.emplace(std::move(r));
+      ph = phase::ready;
+    }
+    while (waiter* w = getters.dequeue_claimed()) {
+      w->success = true;
+      set_fired(w->g, w);
+      w->next = woken;
+      woken = w;
+    }
+    lock.unlock();
+    if (to) {
+      bool sent = to.try_send(std::move(r));  // capacity 1, only ever one value
+      (void)sent;
+      to.close();
+    }
+    while (woken != nullptr) {  // read the waiter before unpark: it lives on that stack
+      waiter* next = woken->next;
+      unpark(woken->g);
+      woken = next;
+    }
+  }
+
+  std::optional<V> try_take() GOFER_EXCLUDES(lock) {
+    lock.lock();
+    if (ch) {
+      chan<V> c = ch;
+      lock.unlock();
+      return c.try_recv();
+    }
+    std::optional<V> r;
+    if (ph == phase::ready) {
+      r.emplace(std::move(*value));
+      value.reset();
+      ph = phase::taken;
+    }
+    lock.unlock();
+    return r;
+  }
+
+  // The result, parking while pending; nullopt if it was already taken.
+  std::optional<V> take() GOFER_EXCLUDES(lock) GOFER_NO_THREAD_SAFETY_ANALYSIS {
+    for (;;) {
+      lock.lock();
+      if (ch) {
+        chan<V> c = ch;
+        lock.unlock();
+        return c.recv();
+      }
+      if (ph != phase::pending) {
+        std::optional<V> r;
+        if (ph == phase::ready) {
+          r.emplace(std::move(*value));
+          value.reset();
+          ph = phase::taken;
+        }
+        lock.unlock();
+        return r;
+      }
+      // Releases the lock and parks until deliver() (throws goroutine_exit at shutdown).
+      wait_in(lock, getters, wait_reason::chan_recv, this, "future::get");
+    }
+  }
+
+  bool ready() const GOFER_EXCLUDES(lock) {
+    spinlock_guard g(lock);
+    return ch ? ch.len() > 0 : ph == phase::ready;
+  }
+
+  recv_chan<V> channel() GOFER_EXCLUDES(lock) {
+    {
+      spinlock_guard g(lock);
+      if (ch) return ch;
+    }
+    chan<V> fresh(1);  // allocated outside the lock
+    spinlock_guard g(lock);
+    if (!ch) {
+      if (ph == phase::ready) {
+        bool sent = fresh.try_send(std::move(*value));  // nobody else holds fresh yet
+        (void)sent;
+        value.reset();
+        ph = phase::taken;
+      }
+      if (ph == phase::taken) fresh.close();
+      ch = std::move(fresh);
+    }
+    return ch;
+  }
+};
+
+}  // namespace detail
+
 // future — the one result of one submitted job (Go's "promise channel": a channel that will
 // carry exactly one value).
 //
@@ -68,6 +197,8 @@ using job_result = std::conditional_t<std::is_void_v<Result>, absl::Status, absl
 //
 // The result is sent and its channel closed in one step by the worker, so a taken future's
 // c() is a closed channel (ready in select, with nullopt), never a hang.
+// Cost: one allocation per future (detail::future_state, above); the channel behind c()
+// is made only when c() is first called — from then on the result travels through it.
 // Memory ordering: the job's return (and everything it wrote) is synchronized before the
 // get() / receive that obtains its result. Thread-safety: any goroutine; get() parks only
 // the calling goroutine. get() outside gofer::run throws std::logic_error if it must park.
@@ -87,34 +218,34 @@ class future {
   // (by another get() or a receive from c()): absl::FailedPreconditionError("future:
   // result already taken"). Nil: parks forever. Thread-safe.
   value_type get() {
-    std::optional<value_type> v = c_.recv();
+    if (!s_) detail::block_forever(detail::wait_reason::chan_recv_nil);
+    std::optional<value_type> v = s_->take();
     if (!v) return taken_error();
     return std::move(*v);
   }
   // The result if it is ready now (taking it); nullopt if pending, already taken, or nil.
   // Never blocks.
-  std::optional<value_type> try_get() { return c_.try_recv(); }
+  std::optional<value_type> try_get() { return s_ ? s_->try_take() : std::nullopt; }
   // True if the result is ready and not yet taken. Never blocks (racy by nature if another
   // goroutine takes results from the same future).
-  bool ready() const noexcept { return c_.len() > 0; }
-  // The channel that carries the result (then is closed): for select.
-  recv_chan<value_type> c() const noexcept { return c_; }
+  bool ready() const noexcept { return s_ && s_->ready(); }
+  // The channel that carries the result (then is closed): for select. The first call makes
+  // it (may allocate); every call returns the same channel. Nil future: a nil channel.
+  recv_chan<value_type> c() const { return s_ ? s_->channel() : recv_chan<value_type>(); }
   // False for a nil future.
-  bool valid() const noexcept { return static_cast<bool>(c_); }
+  bool valid() const noexcept { return static_cast<bool>(s_); }
 
   // A future that is ready with r at once (for example a rejected submission).
   static future ready_with(value_type r) {
-    chan<value_type> ch(1);
-    ch.try_send(std::move(r));
-    ch.close();
-    return future(std::move(ch));
+    return future(std::make_shared<detail::future_state<value_type>>(std::move(r)));
   }
 
  private:
-  explicit future(recv_chan<value_type> c) noexcept : c_(std::move(c)) {}
+  using state = detail::future_state<value_type>;
+  explicit future(std::shared_ptr<state> s) noexcept : s_(std::move(s)) {}
   static value_type taken_error() { return absl::FailedPreconditionError("future: result already taken"); }
 
-  recv_chan<value_type> c_;
+  std::shared_ptr<state> s_;
 
   template <class, class> friend class worker_pool;
 };
@@ -195,21 +326,24 @@ job_result<Result> invoke_job(F& fn, const context& ctx, Job&& job) {
 template <class Job, class Result>
 struct pool_core {
   using result_t = job_result<Result>;
+  using reply_t = std::shared_ptr<future_state<result_t>>;
   struct item {
     Job job;
-    chan<result_t> reply;  // capacity 1: the worker's delivery never parks
+    reply_t reply;  // the job's future: delivering never parks
   };
 
   pool_core(const context& parent, std::size_t nworkers, std::size_t capacity,
             std::function<result_t(const context&, Job&&)> f)
       : queue(capacity), fn(std::move(f)), workers(nworkers) {
     std::tie(ctx, cancel) = with_cancel_cause(parent);
+    done = ctx.done();
     live_workers = nworkers;
   }
 
   chan<item> queue;          // the bounded job queue; closed once, by take_queue_close_locked's winner
   context ctx;               // the pool's context: child of the user's, cancelled by stop()
   cancel_cause_func cancel;  // cancels ctx (thread-safe, idempotent)
+  recv_chan<std::monostate> done;  // ctx.done(), kept: select cases borrow it
   std::function<result_t(const context&, Job&&)> fn;
   chan<std::monostate> finished;  // closed by the last worker to exit
   const std::size_t workers;
@@ -247,11 +381,7 @@ struct pool_core {
     if (close_now) queue.close();
   }
 
-  static void deliver(chan<result_t>& reply, result_t r) {
-    bool sent = reply.try_send(std::move(r));  // capacity 1, only ever one value: never fails
-    (void)sent;
-    reply.close();
-  }
+  static void deliver(const reply_t& reply, result_t r) { reply->deliver(std::move(r)); }
 
   // Runs one job (or drops it if the context is cancelled) and delivers its result.
   // Counters change before the result is delivered, so whoever gets the result sees them.
@@ -311,7 +441,7 @@ struct pool_core {
       pool_core& c;
       ~exit_guard() { c.worker_exited(); }
     } guard{*c};
-    recv_chan<std::monostate> done = c->ctx.done();
+    recv_chan<std::monostate> done = c->done;
     for (;;) {
       std::optional<item> it = c->queue.try_recv();  // fast path: no select when busy
       if (!it) {
@@ -426,12 +556,12 @@ class worker_pool {
   //   - context already cancelled: a future failed with cause(ctx) (counted as cancelled);
   //   - pool closed or stopped: a future failed with FailedPreconditionError("worker_pool:
   //     submit after close"), not counted.
-  // May allocate (the future's channel). Thread-safe. Parks only the calling goroutine.
+  // May allocate (the future's state). Thread-safe. Parks only the calling goroutine.
   future_type submit(Job job) {
     core_t& c = *o_->core;
-    chan<result_t> reply(1);
+    auto reply = std::make_shared<detail::future_state<result_t>>();
     future_type f(reply);
-    item it{std::move(job), reply};
+    item it{std::move(job), std::move(reply)};
     {
       detail::spinlock_guard g(c.lock);
       if (c.closing) return rejected();
@@ -461,9 +591,9 @@ class worker_pool {
     } leave{c};
     if (c.ctx.err().ok()) {
       gofer::select(send_case(c.queue, std::move(it), [&] { leave.sent = true; }),
-                    recv_case(c.ctx.done()));
+                    recv_case(c.done));
     }
-    if (!leave.sent) core_t::deliver(reply, result_t(gofer::cause(c.ctx)));
+    if (!leave.sent) f.s_->deliver(result_t(gofer::cause(c.ctx)));
     return f;
   }
 
@@ -474,7 +604,7 @@ class worker_pool {
   // Never blocks. May allocate. Thread-safe.
   std::optional<future_type> try_submit(Job& job) {
     core_t& c = *o_->core;
-    chan<result_t> reply(1);
+    auto reply = std::make_shared<detail::future_state<result_t>>();
     future_type f(reply);
     item it{std::move(job), std::move(reply)};
     detail::spinlock_guard g(c.lock);
