@@ -185,6 +185,8 @@ void park_impl(goroutine* g, wait_reason why, const void* on, bool self_claim) n
       g->parked = true;
       // pick_next (called inside suspend) detaches us from this thread: see scheduler.cpp.
       current_worker()->parking = g->ctx;
+      // Boost unlocks park_lock after the switch, in uninstrumented code: tell TSan.
+      tsan_release(&g->park_lock);
       g->ctx->suspend(lk);  // releases park_lock after the switch; may resume on another thread
     }
   }
@@ -459,6 +461,9 @@ void goroutine_main(void (*body)(void*), void* arg) noexcept {
     rt->begin_shutdown();
   }
   rt->unregister_goroutine(g);
+#ifdef GOFER_TSAN
+  tsan_release(&g->tsan);  // g's last access: ordered before its deletion (detail/tsan.hpp)
+#endif
   if (rt->live.fetch_sub(1, std::memory_order_acq_rel) == 1) {
     std::lock_guard<std::mutex> lk(rt->done_mu);
     rt->main_done = true;
@@ -481,6 +486,7 @@ unsigned env_unsigned(const char* name) {
 }
 
 void worker_main(detail::runtime* rt, detail::worker* w) {
+  detail::tsan_thread_init();  // before Boost's per-thread scheduler exists (TSan builds only)
   detail::set_current_worker(w);
   boost::fibers::use_scheduling_algorithm<detail::sched_algo>(*rt, *w);
   // This thread's main context waits, suspended, until the run is over: pick_next hands

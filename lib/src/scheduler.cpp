@@ -246,7 +246,9 @@ inline context* sched_algo::pick_next_impl() noexcept {
   return nullptr;
 }
 
-context* sched_algo::pick_next() noexcept {
+// GOFER_NO_TSAN: under ThreadSanitizer this function announces the switch Boost makes right
+// after it returns, so it must not be instrumented (detail/tsan.hpp).
+GOFER_NO_TSAN context* sched_algo::pick_next() noexcept {
   context* c = pick_next_impl();
   if (w_.parking != nullptr) {
     // The active goroutine is parking (park() set this under its park_lock, which stays
@@ -260,6 +262,12 @@ context* sched_algo::pick_next() noexcept {
     p->get_scheduler()->detach_worker_context(p);
   }
   if (__builtin_expect(g_tracing, false)) trace_switch(w_, c);
+#ifdef GOFER_TSAN
+  // Last: nothing instrumented may run between this and Boost's switch.
+  tsan_switch_to(c, c != nullptr && c->get_properties() != nullptr
+                        ? static_cast<goroutine*>(c->get_properties())->tsan.fiber
+                        : nullptr);
+#endif
   return c;
 }
 

@@ -92,7 +92,19 @@ void spawn(boost::intrusive_ptr<boost::fibers::context> ctx, std::string name = 
 void goroutine_main(void (*body)(void*), void* arg) noexcept;
 // Throws std::logic_error unless called inside gofer::run.
 void check_spawn_allowed();
+// ThreadSanitizer builds only (lib/src/detail/tsan.hpp): makes the context in
+// lib/src/tsan_spawn.cpp, compiled without instrumentation, so that Boost.Context's entry
+// templates run no TSan hooks; run(p) is the body, destroy(p) frees it afterwards.
+void spawn_tsan(void (*run)(void*), void (*destroy)(void*) noexcept, void* p, std::string name);
 }  // namespace detail
+
+#if defined(__SANITIZE_THREAD__)
+#define GOFER_DETAIL_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define GOFER_DETAIL_TSAN 1
+#endif
+#endif
 
 // `go f(args...)`. f and args are decay-copied now, in the calling goroutine (Go evaluates
 // a go statement's function value and arguments before the new goroutine starts), and the
@@ -108,12 +120,18 @@ void go_named(std::string name, F&& f, Args&&... args) {
     std::apply(std::move(fn), std::move(tup));
   };
   using body_t = decltype(body);
+#ifdef GOFER_DETAIL_TSAN
+  spawn_tsan(+[](void* p) { (*static_cast<body_t*>(p))(); },
+             +[](void* p) noexcept { delete static_cast<body_t*>(p); },
+             new body_t(std::move(body)), std::move(name));
+#else
   spawn(boost::fibers::make_worker_context(
             boost::fibers::launch::post, stack_allocator{},
             [b = std::move(body)]() mutable {
               goroutine_main(+[](void* p) { (*static_cast<body_t*>(p))(); }, &b);
             }),
         std::move(name));
+#endif
 }
 }  // namespace detail
 

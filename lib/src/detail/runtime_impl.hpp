@@ -31,6 +31,7 @@
 
 #include "gofer/detail/spinlock.hpp"
 #include "gofer/detail/wait.hpp"
+#include "detail/tsan.hpp"
 
 namespace gofer::detail {
 
@@ -74,6 +75,10 @@ struct goroutine final : boost::fibers::fiber_properties {
   // --- runtime registry links, guarded by the mutex of the registry shard of `id` ---
   goroutine* reg_prev = nullptr;
   goroutine* reg_next = nullptr;
+
+#ifdef GOFER_TSAN
+  tsan_fiber tsan;  // ThreadSanitizer's fiber for this goroutine (detail/tsan.hpp)
+#endif
 };
 
 // What firing timers asks for once the heap lock is released: goroutines to wake and
