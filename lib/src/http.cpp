@@ -1440,16 +1440,11 @@ namespace {
 
 bool replayable(std::string_view m) { return m == "GET" || m == "HEAD" || m == "OPTIONS" || m == "TRACE"; }
 
-// Is a pooled connection still usable? A read with an already-passed deadline never parks:
-// "i/o timeout" means nothing is pending (alive); EOF, an error or stray bytes mean the
-// server closed it (or broke the protocol) while it sat in the pool. Go learns the same
-// from its per-connection read loop; one non-blocking recv is cheaper than a goroutine.
-bool still_open(net::conn& c) {
-  c.set_read_deadline(clk::now() - std::chrono::seconds(1));
-  char b;
-  auto r = c.read(&b, 1);
-  return !r.ok() && net::is_timeout(r.status());
-}
+// Is a pooled connection still usable? Nothing must be readable: EOF, an error or stray
+// bytes mean the server closed it (or broke the protocol) while it sat in the pool. Go
+// learns the same from its per-connection read loop; one non-blocking peek is cheaper
+// than a goroutine. (Not a read with a passed deadline: that fails before the syscall.)
+bool still_open(net::conn& c) { return !c.read_ready(); }
 
 bool is_redirect(int code) { return code == 301 || code == 302 || code == 303 || code == 307 || code == 308; }
 

@@ -11,6 +11,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -361,6 +362,17 @@ conn::~conn() = default;
 
 bool conn::is_open() const noexcept { return s_ && s_->fd.load() >= 0; }
 
+bool conn::read_ready() const noexcept {
+  int fd = s_ ? s_->fd.load() : -1;
+  if (fd < 0) return true;
+  char b;
+  for (;;) {
+    ssize_t r = ::recv(fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
+    if (r < 0 && errno == EINTR) continue;
+    return !(r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK));
+  }
+}
+
 absl::StatusOr<std::size_t> conn::read(void* buf, std::size_t n) {
   if (!s_) return closed_error();
   std::lock_guard<gofer::mutex> lk(s_->rmu);
@@ -459,10 +471,53 @@ std::size_t conn::read_some_raw(void* p, std::size_t n, boost::system::error_cod
   return 0;
 }
 
-std::size_t conn::write_some_raw(const void* p, std::size_t n, boost::system::error_code& ec) {
+// Like write(), over several buffers at once: one sendmsg per attempt, advancing through
+// the iovecs on a partial write, parking on EAGAIN. Returns the total, or the error.
+absl::StatusOr<std::size_t> conn::write_gather(const io_piece* pieces, std::size_t count) {
+  if (!s_) return closed_error();
+  iovec iov[kMaxGather];
+  std::size_t total = 0;
+  for (std::size_t i = 0; i < count; ++i) {
+    iov[i].iov_base = const_cast<void*>(pieces[i].data);
+    iov[i].iov_len = pieces[i].size;
+    total += pieces[i].size;
+  }
+  if (total == 0) return 0;
+  std::lock_guard<gofer::mutex> lk(s_->wmu);
+  std::size_t first = 0, done = 0;
+  while (done < total) {
+    int fd = s_->fd.load();
+    if (fd < 0) return closed_error();
+    if (s_->expired(true)) return timeout_error();
+    msghdr msg{};
+    msg.msg_iov = iov + first;
+    msg.msg_iovlen = count - first;
+    ssize_t r = ::sendmsg(fd, &msg, MSG_NOSIGNAL);
+    if (r > 0) {
+      done += static_cast<std::size_t>(r);
+      for (std::size_t k = static_cast<std::size_t>(r); k > 0;) {  // skip what was sent
+        if (k >= iov[first].iov_len) {
+          k -= iov[first].iov_len;
+          ++first;
+        } else {
+          iov[first].iov_base = static_cast<char*>(iov[first].iov_base) + k;
+          iov[first].iov_len -= k;
+          k = 0;
+        }
+      }
+      continue;
+    }
+    if (r < 0 && errno == EINTR) continue;
+    if (r < 0 && errno != EAGAIN && errno != EWOULDBLOCK) return errno_error("write", remote_addr(), errno);
+    if (auto st = s_->wait(true); !st.ok()) return st;
+  }
+  return total;
+}
+
+std::size_t conn::write_some_gather(const io_piece* pieces, std::size_t count,
+                                    boost::system::error_code& ec) {
   ec.clear();
-  if (n == 0) return 0;
-  auto r = write(p, n);
+  auto r = write_gather(pieces, count);
   if (r.ok()) return *r;
   if (is_timeout(r.status())) ec = boost::asio::error::timed_out;
   else if (is_closed(r.status())) ec = boost::asio::error::bad_descriptor;

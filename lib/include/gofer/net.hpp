@@ -162,6 +162,11 @@ class conn {
   std::string local_addr() const;
   std::string remote_addr() const;
   bool is_open() const noexcept;
+  // Would a read return at once — data, EOF or an error pending — rather than wait? Never
+  // parks and consumes nothing (recv with MSG_PEEK | MSG_DONTWAIT). A closed conn: true.
+  // The HTTP client asks this of a pooled connection before reusing it: a server that
+  // closed it meanwhile left an EOF behind (Go learns the same from its read loop).
+  bool read_ready() const noexcept;
 
   void set_deadline(time_point t);
   void set_read_deadline(time_point t);
@@ -180,10 +185,19 @@ class conn {
     if (ec) throw boost::system::system_error(ec);
     return n;
   }
+  // Gathers up to kMaxGather buffers of the sequence into one sendmsg (Beast hands a
+  // response over as a dozen small pieces: one syscall and one TCP segment per response,
+  // like Go's bufio.Writer flush, instead of one per piece), and writes them all.
   template <class ConstBufferSequence>
   std::size_t write_some(const ConstBufferSequence& buffers, boost::system::error_code& ec) {
-    auto b = first_buffer(buffers);
-    return write_some_raw(b.data(), b.size(), ec);
+    io_piece pieces[kMaxGather];
+    std::size_t count = 0;
+    for (auto it = boost::asio::buffer_sequence_begin(buffers);
+         it != boost::asio::buffer_sequence_end(buffers) && count < kMaxGather; ++it) {
+      boost::asio::const_buffer b(*it);
+      if (b.size() != 0) pieces[count++] = io_piece{b.data(), b.size()};
+    }
+    return write_some_gather(pieces, count, ec);
   }
   template <class ConstBufferSequence>
   std::size_t write_some(const ConstBufferSequence& buffers) {
@@ -204,7 +218,14 @@ class conn {
     return *boost::asio::buffer_sequence_begin(seq);
   }
   std::size_t read_some_raw(void* p, std::size_t n, boost::system::error_code& ec);
-  std::size_t write_some_raw(const void* p, std::size_t n, boost::system::error_code& ec);
+  struct io_piece {
+    const void* data;
+    std::size_t size;
+  };
+  static constexpr std::size_t kMaxGather = 16;
+  std::size_t write_some_gather(const io_piece* pieces, std::size_t count,
+                                boost::system::error_code& ec);
+  absl::StatusOr<std::size_t> write_gather(const io_piece* pieces, std::size_t count);
   std::shared_ptr<detail::socket> s_;
 };
 
