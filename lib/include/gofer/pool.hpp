@@ -93,7 +93,9 @@ struct future_state {
       value.emplace(std::move(r));
       ph = phase::ready;
     }
-    while (waiter* w = getters.dequeue_claimed()) {
+    while (!getters.empty()) {  // usually empty: skip the call
+      waiter* w = getters.dequeue_claimed();
+      if (w == nullptr) break;
       w->success = true;
       set_fired(w->g, w);
       w->next = woken;
