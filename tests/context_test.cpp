@@ -544,7 +544,11 @@ TEST_P(context, cancelling_100000_timeout_contexts_is_fast_and_does_not_grow) {
         }
       }
       const auto elapsed = steady::now() - start;
+#if !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__)
       EXPECT_LT(elapsed, 5s) << "round " << round;
+#else
+      (void)elapsed;  // sanitizers: 5-10x slower, more on a loaded machine; no time bound
+#endif
       rss_after[round] = rss_bytes();
     }
 #ifndef __SANITIZE_ADDRESS__
