@@ -218,7 +218,9 @@ void unpark(goroutine* g) noexcept {
     w->make_ready(g->ctx, context::active()->get_properties() != nullptr);
     return;
   }
-  self->schedule(g->ctx);
+  runtime* rt = current_runtime();
+  rt->inject.enqueue(g->ctx);
+  rt->wake_one_idle();
 }
 
 void throw_goroutine_exit() { throw goroutine_exit{}; }
