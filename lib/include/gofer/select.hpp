@@ -84,12 +84,14 @@ std::size_t select_impl(select_case_rt* cases, waiter* waiters, std::size_t n, b
 
 struct no_handler {};
 
+// Called by select_impl with c->lock held (which the analysis cannot see through the
+// function pointer).
 template <class T>
-op_result attempt_send(chan_base* c, void* elem, goroutine*& wake) {
+op_result attempt_send(chan_base* c, void* elem, goroutine*& wake) GOFER_NO_THREAD_SAFETY_ANALYSIS {
   return static_cast<chan_impl<T>*>(c)->send_locked(*static_cast<T*>(elem), wake);
 }
 template <class T>
-op_result attempt_recv(chan_base* c, void* elem, goroutine*& wake) {
+op_result attempt_recv(chan_base* c, void* elem, goroutine*& wake) GOFER_NO_THREAD_SAFETY_ANALYSIS {
   return static_cast<chan_impl<T>*>(c)->recv_locked(*static_cast<std::optional<T>*>(elem), wake);
 }
 
