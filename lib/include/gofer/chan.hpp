@@ -168,7 +168,8 @@ struct chan_impl final : chan_base {
   op_result send_locked(T& v, goroutine*& wake) GOFER_REQUIRES(lock) {
     if (closed) return op_result::closed;
     // A parked receiver takes v directly, even on a buffered channel (its buffer is empty).
-    if (waiter* r = recvq.dequeue_claimed()) {
+    // empty() first: dequeue_claimed is out of line, and the queue is usually empty.
+    if (waiter* r = recvq.empty() ? nullptr : recvq.dequeue_claimed()) {
       static_cast<std::optional<T>*>(r->elem)->emplace(std::move(v));
       r->success = true;
       set_fired(r->g, r);
@@ -188,7 +189,7 @@ struct chan_impl final : chan_base {
   op_result recv_locked(std::optional<T>& out, goroutine*& wake) GOFER_REQUIRES(lock) {
     if (count.load(std::memory_order_relaxed) > 0) {
       pop_buf(out);
-      if (waiter* s = sendq.dequeue_claimed()) {
+      if (waiter* s = sendq.empty() ? nullptr : sendq.dequeue_claimed()) {
         push_buf(std::move(*static_cast<T*>(s->elem)));
         s->success = true;
         set_fired(s->g, s);
@@ -196,7 +197,8 @@ struct chan_impl final : chan_base {
       }
       return op_result::done;
     }
-    if (waiter* s = sendq.dequeue_claimed()) {  // unbuffered: take straight from the sender
+    // Unbuffered (or empty buffer): take straight from a parked sender.
+    if (waiter* s = sendq.empty() ? nullptr : sendq.dequeue_claimed()) {
       out.emplace(std::move(*static_cast<T*>(s->elem)));
       s->success = true;
       set_fired(s->g, s);
