@@ -13,6 +13,11 @@
 # model libFuzzer writes the input to build/fuzz/artifacts/ and this script exits non-zero;
 # keep it as a regression input, replayed by the fuzz.chan_corpus test in every preset:
 #   cp build/fuzz/artifacts/crash-<sha> tests/fuzz/corpus/regression-<what-it-shows>
+# The cov-* inputs are what longer runs found, merged down to the inputs that add coverage
+# (2026-12-03: 430 inputs from a 4-minute run, 60 KB; the replay takes 0.3 s, 2.6 s under
+# ASan). To fold a longer run's finds in:
+#   build/fuzz/harness/chan_fuzz -merge=1 -max_len=512 tests/fuzz/corpus build/fuzz/corpus
+# then rename the new hash-named files to cov-<first 16 hex digits>.
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 seconds=${1:-60}
