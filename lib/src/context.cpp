@@ -198,12 +198,13 @@ std::pair<context, cancel_func> with_deadline(const context& parent, time_point 
   if (rt == nullptr) throw std::logic_error("gofer: with_deadline/with_timeout called outside gofer::run");
   auto n = std::make_shared<ctx_node>(ctx_node::kind::cancel);
   n->deadline = d;
-  detail::propagate(n, parent);
-  if (d <= detail::clock::now()) {
-    detail::cancel(n, detail::deadline_error(), detail::deadline_error(), true);
-    return {detail::ctx_access::make(n), detail::canceller(n)};
-  }
-  if (!n->cancelled.load(std::memory_order_acquire)) {
+  // The timer is made before propagate() publishes n: once n is in its ancestor's
+  // `children`, the ancestor's cancel (on any thread) may cancel n and read n->timer and
+  // n->heap in stop_timer. Written here, they happen-before that read (propagate inserts n
+  // under the ancestor's mu; cancel takes it out under the same mu). Writing them after
+  // propagate raced with that cancel (TSan: context_stress.concurrent_cancel_of_parents_and_children).
+  const bool past = d <= detail::clock::now();
+  if (!past) {
     n->heap = rt->timers;
     n->timer = std::make_unique<detail::timer_node>();
     n->timer->when = d;
@@ -219,7 +220,20 @@ std::pair<context, cancel_func> with_deadline(const context& parent, time_point 
       });
       return false;
     };
+  }
+  detail::propagate(n, parent);
+  if (past) {
+    detail::cancel(n, detail::deadline_error(), detail::deadline_error(), true);
+    return {detail::ctx_access::make(n), detail::canceller(n)};
+  }
+  if (!n->cancelled.load(std::memory_order_acquire)) {
     if (rt->timers->add(n->timer.get())) rt->wake_one_idle();
+    // A cancel that ran between the check above and the add removed nothing (remove of a
+    // timer not in the heap is a no-op), so take the timer out again ourselves: cancel
+    // stores `cancelled` before its stop_timer locks the heap, so either its remove comes
+    // after our add (and removes it) or our add comes after its remove, and then this load,
+    // after the heap lock that add took, sees `cancelled`.
+    if (n->cancelled.load(std::memory_order_acquire)) detail::stop_timer(*n);
   }
   return {detail::ctx_access::make(n), detail::canceller(n)};
 }

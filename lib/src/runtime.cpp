@@ -219,8 +219,15 @@ void unpark(goroutine* g) noexcept {
     return;
   }
   runtime* rt = current_runtime();
+  // Counted before g can run: g may be main, which may return, and run() then destroys rt
+  // while we are still in wake_one_idle (TSan: debug_no_deadlock.detector_off_main_released_
+  // by_a_plain_thread). The increment happens-before g runs (the injection queue orders
+  // it), hence before run() sees main_done and loads foreign_wakers; that load reads 0
+  // only from our release decrement, after our last access to rt.
+  rt->foreign_wakers.fetch_add(1, std::memory_order_relaxed);
   rt->inject.enqueue(g->ctx);
   rt->wake_one_idle();
+  rt->foreign_wakers.fetch_sub(1, std::memory_order_release);
 }
 
 void throw_goroutine_exit() { throw goroutine_exit{}; }
@@ -546,6 +553,8 @@ int run(std::function<void()> main_fn, options opts) {
   rt->stop_threads.store(true, std::memory_order_seq_cst);
   rt->wake_all();
   for (auto& w : rt->workers) w->thread.join();
+  // A thread that is no worker may still be finishing the unpark that readied main.
+  while (rt->foreign_wakers.load(std::memory_order_acquire) != 0) std::this_thread::yield();
   // Timer objects may outlive the run and keep the heap (a shared_ptr) alive; their stop()
   // must not call back into this runtime, which dies when run returns (found by ASan).
   {

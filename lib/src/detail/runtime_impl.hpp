@@ -370,6 +370,10 @@ struct runtime {
   std::atomic<std::size_t> live{0};
   std::atomic<bool> stopping{false};        // main returned: unwind everything
   std::atomic<bool> stop_threads{false};    // every goroutine is gone: workers exit
+  // Threads that are no worker, inside unpark's injection path (enqueue, then
+  // wake_one_idle): the goroutine they readied may finish the run before they leave, so
+  // run() waits for this to be 0 before it destroys the runtime.
+  std::atomic<int> foreign_wakers{0};
 
   // run()'s thread waits here for the end of the run.
   std::mutex done_mu;
