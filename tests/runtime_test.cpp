@@ -478,10 +478,12 @@ TEST_P(runtime, run_after_shutdown_with_leftovers_works) {
     ASSERT_TRUE(wait_parked_receivers(never, 1));
   });
   run_main(threads(), [&] {
+    // Checked before spawning: once the sender below has handed its value over it may
+    // still be finishing on another thread, so a count taken after recv would race.
+    EXPECT_EQ(gofer::num_goroutine(), 1u) << "the previous run's goroutines are gone";
     gofer::chan<int> c;
     gofer::go([c]() mutable { c.send(3); });
     got = c.recv();
-    EXPECT_EQ(gofer::num_goroutine(), 1u) << "the previous run's goroutines are gone";
   });
   EXPECT_EQ(got, 3);
 }

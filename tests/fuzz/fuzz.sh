@@ -41,6 +41,20 @@ cmake --build "$work/harness" >"$work/build.log" 2>&1 ||
 
 # -timeout: one input (at most 256 steps on one thread) takes milliseconds; 10 s is a hang.
 say "chan_fuzz for $seconds s (corpus: tests/fuzz/corpus + build/fuzz/corpus)"
-exec "$work/harness/chan_fuzz" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=4096 \
-  -max_len=512 -print_final_stats=1 -artifact_prefix="$work/artifacts/" "$@" \
-  "$work/corpus" "$ROOT/tests/fuzz/corpus"
+run() {
+  "$work/harness/chan_fuzz" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=4096 \
+    -max_len=512 -print_final_stats=1 -artifact_prefix="$work/artifacts/" "$@" \
+    "$work/corpus" "$ROOT/tests/fuzz/corpus"
+}
+# On a terminal libFuzzer's live progress is the point. Elsewhere (CI logs) its thousands of
+# NEW/REDUCE/pulse lines would bury everything printed before them, so the whole output goes
+# to build/fuzz/fuzz.log and only the rest (start, final stats, any crash report) is shown.
+if [[ -t 2 ]]; then
+  run "$@"
+else
+  status=0
+  run "$@" >"$work/fuzz.log" 2>&1 || status=$?
+  grep -Ev '^#[0-9]+[[:space:]]+(NEW|REDUCE|pulse)[[:space:]]' "$work/fuzz.log" >&2 || true
+  say "full libFuzzer output: build/fuzz/fuzz.log"
+  exit "$status"
+fi
