@@ -560,6 +560,14 @@ class http_fd_flood : public threads_test {};
 // it waits it out (net::listener::accept's backoff) instead of failing serve(), and once
 // the clients leave — the limit still 128 — it serves a new client.
 TEST_P(http_fd_flood, server_out_of_descriptors_serves_again_after_clients_leave) {
+#if defined(__SANITIZE_ADDRESS__)
+  // As net_test's accept_backs_off_when_out_of_file_descriptors…: the asan preset is ASan +
+  // UBSan, whose vptr check probes memory with pipe(2) on a type-cache miss; at EMFILE the
+  // probe fails and UBSan reports a false "invalid vptr" (seen here in Beast's basic_parser
+  // at 4 threads). GCC's UBSan suppresses vptr reports only by dynamic type, which an
+  // unreadable object has none of. The release preset runs this test.
+  GTEST_SKIP() << "UBSan's vptr check needs free descriptors";
+#endif
   run_main(threads(), [] {
     auto ln = net::listen("127.0.0.1:0");
     ASSERT_TRUE(ln.ok()) << ln.status();
