@@ -1427,6 +1427,50 @@ TEST(net_one_thread, a_goroutine_blocked_in_read_parks_only_itself) {
   EXPECT_EQ(got, 'x');
 }
 
+// The only thread never goes idle (two goroutines keep yielding), so it never sleeps in
+// epoll_wait: the busy worker's own netpoll (on its dispatcher turns, scheduler.cpp) must
+// notice that the reader's data arrived. It used to run only when a dispatcher turn fell
+// on one tick of 61, which a busy worker's never did: the data waited for an idle moment
+// (here: forever; under load, long enough for a deadline to fail a request already sent).
+TEST(net_one_thread, readiness_is_noticed_while_the_thread_never_goes_idle) {
+  int raw = -1;
+  std::atomic<bool> read_done{false};
+  std::optional<char> got;
+  run_main(1, [&] {
+    auto ln = net::listen("127.0.0.1:0");
+    ASSERT_TRUE(ln.ok());
+    raw = raw_connect(port_of(ln->addr()));
+    ASSERT_GE(raw, 0);
+    auto sc = ln->accept();
+    ASSERT_TRUE(sc.ok());
+    gofer::go(gofer::named("reader"), [&] {
+      char b = 0;
+      auto r = sc->read(&b, 1);
+      got = r.ok() ? b : '?';
+      read_done = true;
+    });
+    ASSERT_TRUE(wait_state("reader", "IO wait"));
+    ASSERT_EQ(::write(raw, "x", 1), 1);
+    // Two goroutines yielding to each other: the run queue is never empty, so the thread
+    // reaches its dispatcher only on the scheduler's fairness turns.
+    const auto give_up = std::chrono::steady_clock::now() + 10s;  // failure bound only
+    auto spin = [&] {
+      while (!read_done.load() && std::chrono::steady_clock::now() < give_up) gofer::yield();
+    };
+    gofer::wait_group wg;
+    wg.add(1);
+    gofer::go([&] {
+      spin();
+      wg.done();
+    });
+    spin();
+    wg.wait();
+    EXPECT_TRUE(read_done.load()) << "data sat unnoticed while the thread kept busy";
+  });
+  if (raw >= 0) ::close(raw);
+  EXPECT_EQ(got, 'x');
+}
+
 // ---------------------------------------------------------------------------------------
 // the deadlock detector and I/O waits
 

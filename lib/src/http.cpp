@@ -1105,7 +1105,11 @@ void serve_conn(const std::shared_ptr<server::state>& sp, const std::shared_ptr<
   server::state& s = *sp;
   const server_options& o = s.o;
   net::conn& c = rec->c;
-  const auto accepted = rec->accepted;
+  // A new connection's header deadline counts from here, as Go's readRequest counts from
+  // its own start: the wait for the first byte is included, but not the time the goroutine
+  // waited to be scheduled after accept (under load that could eat the whole timeout and
+  // the deadline would then fail a request already waiting in the socket).
+  const auto serving_since = clk::now();
   // Unregisters even when the runtime unwinds this goroutine (goroutine_exit).
   struct guard {
     server::state& s;
@@ -1137,7 +1141,7 @@ void serve_conn(const std::shared_ptr<server::state>& sp, const std::shared_ptr<
         s.notify(c, conn_state::idle);
         if (buf.capacity() > (64u << 10)) buf.shrink_to_fit();
       }
-      if (first) s.arm_new(*rec, hdr_deadline_from(accepted));
+      if (first) s.arm_new(*rec, hdr_deadline_from(serving_since));
       else c.set_read_deadline(deadline_in(idle_timeout));
       std::size_t n = c.read_some(buf.prepare(4096), ec);
       if (ec) return;  // EOF, idle timeout, closed by shutdown
@@ -1145,7 +1149,7 @@ void serve_conn(const std::shared_ptr<server::state>& sp, const std::shared_ptr<
     }
     if (!s.to(*rec, conn_state::active)) return;
     s.notify(c, conn_state::active);
-    const auto t0 = first ? accepted : clk::now();
+    const auto t0 = first ? serving_since : clk::now();
     first = false;
 
     // 2. The header.

@@ -269,16 +269,47 @@ using clk = gofer::detail::clock;
 namespace detail {
 
 // One socket: the fd, its poller record, deadlines and the per-direction locks.
+//
+// Closing while another goroutine is inside a syscall on the fd (Go's fdMutex reference
+// count): `fd` turns -1 at close(), so new operations fail with is_closed and parked
+// waiters wake at once (poll.close), but the descriptor itself is released with close(2)
+// only when the last reference is dropped. Every syscall runs under a reference
+// (acquire/release, or fd_hold), the socket holds one of its own until close(), and
+// `refs` never rises again from 0 — so no syscall can run on a number that close(2) has
+// already handed back to the kernel for a newer socket to reuse (a recv on someone else's
+// connection; ThreadSanitizer reported the close racing a reader's recv).
+// Correctness: do_close stores -1 before dropping the socket's reference. An acquire that
+// got its reference (CAS from r > 0: the final release has not happened) and then reads
+// fd >= 0 is ordered before that store in the seq_cst order, so its reference was taken
+// before close's release and the final release — and close(2) — comes after its own.
 struct socket {
-  socket(gofer::detail::runtime& r, int f) : rt(&r), fd(f) { pd = rt->poll.open(fd, gen); }
-  ~socket() { do_close(); }
+  socket(gofer::detail::runtime& r, int f) : rt(&r), fd(f), raw_fd(f) { pd = rt->poll.open(fd, gen); }
+  ~socket() { (void)do_close(); }
 
   absl::Status do_close() {
-    int f = fd.exchange(-1);
-    if (f < 0) return closed_error();
-    rt->poll.close(pd, gen);
-    ::close(f);
+    if (fd.exchange(-1, std::memory_order_seq_cst) < 0) return closed_error();
+    rt->poll.close(pd, gen);  // wakes parked readers/writers with is_closed
+    release();                // the socket's own reference
     return absl::OkStatus();
+  }
+  // A reference for one syscall: the descriptor, or -1 once closed (then nothing is held).
+  int acquire() noexcept {
+    std::uint32_t r = refs.load(std::memory_order_seq_cst);
+    do {
+      if (r == 0) return -1;
+    } while (!refs.compare_exchange_weak(r, r + 1, std::memory_order_seq_cst));
+    if (fd.load(std::memory_order_seq_cst) < 0) {
+      release();
+      return -1;
+    }
+    return raw_fd;
+  }
+  void release() noexcept {
+    if (refs.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+      int saved = errno;  // callers read errno after their syscall and a release
+      ::close(raw_fd);
+      errno = saved;
+    }
   }
   // Go's netpollcheckerr: has this direction's deadline passed? Checked before every
   // syscall, so an expired deadline fails I/O even when it would not have to wait.
@@ -297,7 +328,9 @@ struct socket {
   }
 
   gofer::detail::runtime* rt;
-  std::atomic<int> fd;
+  std::atomic<int> fd;  // raw_fd while open, -1 from close() on
+  const int raw_fd;     // valid for syscalls while a reference is held
+  std::atomic<std::uint32_t> refs{1};  // the socket's own (until close) + one per syscall
   gofer::detail::poll_desc* pd = nullptr;
   std::uint32_t gen = 0;
   std::atomic<clk::rep> rdeadline{0}, wdeadline{0};  // 0: none
@@ -307,6 +340,23 @@ struct socket {
 }  // namespace detail
 
 namespace {
+
+// One syscall's reference on a socket's descriptor (socket::acquire): get() is the fd, or
+// -1 when the socket is closed (or absent).
+class fd_hold {
+ public:
+  explicit fd_hold(detail::socket* s) noexcept : s_(s), fd_(s != nullptr ? s->acquire() : -1) {}
+  ~fd_hold() {
+    if (fd_ >= 0) s_->release();
+  }
+  fd_hold(const fd_hold&) = delete;
+  fd_hold& operator=(const fd_hold&) = delete;
+  int get() const noexcept { return fd_; }
+
+ private:
+  detail::socket* s_;
+  int fd_;
+};
 
 // ctx's error, once the interrupter saw ctx done (err is set before done is closed).
 absl::Status context_error(const gofer::context& ctx) {
@@ -363,11 +413,11 @@ conn::~conn() = default;
 bool conn::is_open() const noexcept { return s_ && s_->fd.load() >= 0; }
 
 bool conn::read_ready() const noexcept {
-  int fd = s_ ? s_->fd.load() : -1;
-  if (fd < 0) return true;
+  fd_hold h(s_.get());
+  if (h.get() < 0) return true;
   char b;
   for (;;) {
-    ssize_t r = ::recv(fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
+    ssize_t r = ::recv(h.get(), &b, 1, MSG_PEEK | MSG_DONTWAIT);
     if (r < 0 && errno == EINTR) continue;
     return !(r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK));
   }
@@ -377,14 +427,19 @@ absl::StatusOr<std::size_t> conn::read(void* buf, std::size_t n) {
   if (!s_) return closed_error();
   std::lock_guard<gofer::mutex> lk(s_->rmu);
   for (;;) {
-    int fd = s_->fd.load();
-    if (fd < 0) return closed_error();
-    if (s_->expired(false)) return timeout_error();
-    ssize_t r = ::recv(fd, buf, n, 0);
+    ssize_t r;
+    int err;
+    {
+      fd_hold h(s_.get());
+      if (h.get() < 0) return closed_error();
+      if (s_->expired(false)) return timeout_error();
+      r = ::recv(h.get(), buf, n, 0);
+      err = errno;
+    }
     if (r > 0) return static_cast<std::size_t>(r);
     if (r == 0) return n == 0 ? absl::StatusOr<std::size_t>(0) : eof_error();
-    if (errno == EINTR) continue;
-    if (errno != EAGAIN && errno != EWOULDBLOCK) return errno_error("read", remote_addr(), errno);
+    if (err == EINTR) continue;
+    if (err != EAGAIN && err != EWOULDBLOCK) return errno_error("read", remote_addr(), err);
     if (auto st = s_->wait(false); !st.ok()) return st;
   }
 }
@@ -395,16 +450,21 @@ absl::StatusOr<std::size_t> conn::write(const void* buf, std::size_t n) {
   const char* p = static_cast<const char*>(buf);
   std::size_t done = 0;
   while (done < n) {
-    int fd = s_->fd.load();
-    if (fd < 0) return closed_error();
-    if (s_->expired(true)) return timeout_error();
-    ssize_t r = ::send(fd, p + done, n - done, MSG_NOSIGNAL);
+    ssize_t r;
+    int err;
+    {
+      fd_hold h(s_.get());
+      if (h.get() < 0) return closed_error();
+      if (s_->expired(true)) return timeout_error();
+      r = ::send(h.get(), p + done, n - done, MSG_NOSIGNAL);
+      err = errno;
+    }
     if (r > 0) {
       done += static_cast<std::size_t>(r);
       continue;
     }
-    if (r < 0 && errno == EINTR) continue;
-    if (r < 0 && errno != EAGAIN && errno != EWOULDBLOCK) return errno_error("write", remote_addr(), errno);
+    if (r < 0 && err == EINTR) continue;
+    if (r < 0 && err != EAGAIN && err != EWOULDBLOCK) return errno_error("write", remote_addr(), err);
     if (auto st = s_->wait(true); !st.ok()) return st;
   }
   return n;
@@ -427,24 +487,31 @@ absl::Status conn::read_full(void* buf, std::size_t n) {
 absl::Status conn::close() { return s_ ? s_->do_close() : closed_error(); }
 
 absl::Status conn::close_write() {
-  if (!s_ || s_->fd.load() < 0) return closed_error();
-  if (::shutdown(s_->fd.load(), SHUT_WR) != 0) return errno_error("shutdown", remote_addr(), errno);
+  int err = 0;
+  {
+    fd_hold h(s_.get());
+    if (h.get() < 0) return closed_error();
+    if (::shutdown(h.get(), SHUT_WR) != 0) err = errno;
+  }
+  if (err != 0) return errno_error("shutdown", remote_addr(), err);
   return absl::OkStatus();
 }
 
 std::string conn::local_addr() const {
-  if (!is_open()) return "";
+  fd_hold h(s_.get());
+  if (h.get() < 0) return "";
   sockaddr_storage ss{};
   socklen_t len = sizeof ss;
-  ::getsockname(s_->fd.load(), reinterpret_cast<sockaddr*>(&ss), &len);
+  ::getsockname(h.get(), reinterpret_cast<sockaddr*>(&ss), &len);
   return format_addr(ss);
 }
 
 std::string conn::remote_addr() const {
-  if (!is_open()) return "";
+  fd_hold h(s_.get());
+  if (h.get() < 0) return "";
   sockaddr_storage ss{};
   socklen_t len = sizeof ss;
-  if (::getpeername(s_->fd.load(), reinterpret_cast<sockaddr*>(&ss), &len) != 0) return "";
+  if (::getpeername(h.get(), reinterpret_cast<sockaddr*>(&ss), &len) != 0) return "";
   return format_addr(ss);
 }
 
@@ -486,13 +553,18 @@ absl::StatusOr<std::size_t> conn::write_gather(const io_piece* pieces, std::size
   std::lock_guard<gofer::mutex> lk(s_->wmu);
   std::size_t first = 0, done = 0;
   while (done < total) {
-    int fd = s_->fd.load();
-    if (fd < 0) return closed_error();
-    if (s_->expired(true)) return timeout_error();
-    msghdr msg{};
-    msg.msg_iov = iov + first;
-    msg.msg_iovlen = count - first;
-    ssize_t r = ::sendmsg(fd, &msg, MSG_NOSIGNAL);
+    ssize_t r;
+    int err;
+    {
+      fd_hold h(s_.get());
+      if (h.get() < 0) return closed_error();
+      if (s_->expired(true)) return timeout_error();
+      msghdr msg{};
+      msg.msg_iov = iov + first;
+      msg.msg_iovlen = count - first;
+      r = ::sendmsg(h.get(), &msg, MSG_NOSIGNAL);
+      err = errno;
+    }
     if (r > 0) {
       done += static_cast<std::size_t>(r);
       for (std::size_t k = static_cast<std::size_t>(r); k > 0;) {  // skip what was sent
@@ -507,8 +579,8 @@ absl::StatusOr<std::size_t> conn::write_gather(const io_piece* pieces, std::size
       }
       continue;
     }
-    if (r < 0 && errno == EINTR) continue;
-    if (r < 0 && errno != EAGAIN && errno != EWOULDBLOCK) return errno_error("write", remote_addr(), errno);
+    if (r < 0 && err == EINTR) continue;
+    if (r < 0 && err != EAGAIN && err != EWOULDBLOCK) return errno_error("write", remote_addr(), err);
     if (auto st = s_->wait(true); !st.ok()) return st;
   }
   return total;
@@ -571,17 +643,20 @@ absl::StatusOr<conn> listener::accept_impl(const gofer::context* ctx, const std:
   std::lock_guard<gofer::mutex> lk(s_->rmu);
   auto backoff = std::chrono::milliseconds(5);
   for (;;) {
-    int lfd = s_->fd.load();
-    if (lfd < 0) return closed_error();
-    if (interrupt != nullptr && interrupt->load()) return context_error(*ctx);
-    if (s_->expired(false)) return timeout_error();
-    int fd = ::accept4(lfd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    int fd, err;
+    {
+      fd_hold h(s_.get());
+      if (h.get() < 0) return closed_error();
+      if (interrupt != nullptr && interrupt->load()) return context_error(*ctx);
+      if (s_->expired(false)) return timeout_error();
+      fd = ::accept4(h.get(), nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+      err = errno;
+    }
     if (fd >= 0) {
       int one = 1;
       ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
       return conn(std::make_shared<detail::socket>(*s_->rt, fd));
     }
-    int err = errno;
     if (err == EINTR || err == ECONNABORTED) continue;
     if (err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM) {
       // Out of descriptors (or memory): keep serving — wait for some to be freed, like Go's
@@ -605,10 +680,11 @@ absl::StatusOr<conn> listener::accept_impl(const gofer::context* ctx, const std:
 absl::Status listener::close() { return s_ ? s_->do_close() : closed_error(); }
 
 std::string listener::addr() const {
-  if (!s_ || s_->fd.load() < 0) return "";
+  fd_hold h(s_.get());
+  if (h.get() < 0) return "";
   sockaddr_storage ss{};
   socklen_t len = sizeof ss;
-  ::getsockname(s_->fd.load(), reinterpret_cast<sockaddr*>(&ss), &len);
+  ::getsockname(h.get(), reinterpret_cast<sockaddr*>(&ss), &len);
   return format_addr(ss);
 }
 

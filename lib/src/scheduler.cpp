@@ -185,20 +185,26 @@ context* sched_algo::steal() noexcept {
 inline context* sched_algo::pick_next_impl() noexcept {
   ++w_.tick;
 
-  // Expired timers first: they make goroutines ready (cheap when no timer is pending).
-  // Only on the dispatcher: a goroutine calls pick_next from park() while holding its own
-  // park_lock, and firing its timer there would unpark it on the same thread (deadlock).
+  // Ready sockets and expired timers first: they make goroutines ready (cheap when no
+  // socket is waited on and no timer is pending). Only on the dispatcher: a goroutine
+  // calls pick_next from park() while holding its own park_lock, and firing its timer
+  // there would unpark it on the same thread (deadlock).
   // The dispatcher runs whenever the local queue is empty and every kFairnessTick picks.
   if (context::active()->is_context(boost::fibers::type::dispatcher_context)) {
+    // Netpoll while busy (same reason to be on the dispatcher: poll() unparks goroutines),
+    // at most once per kFairnessTick picks. A busy worker reaches the dispatcher once per
+    // kFairnessTick picks (it is returned at phase kFairnessTick/2), so readiness is seen
+    // within about two rounds even when no worker ever goes idle — otherwise a socket's
+    // deadline timer (fired below on every visit) could beat data that had long arrived.
+    if (w_.tick - w_.last_netpoll >= kFairnessTick && rt_.poll.waiters.load(std::memory_order_relaxed) > 0 &&
+        !rt_.poll.polling.load(std::memory_order_relaxed)) {
+      w_.last_netpoll = w_.tick;
+      rt_.poll.poll(0);
+    }
     clock::time_point next = rt_.timers->next();
     if (next != clock::time_point::max()) {
       clock::time_point now = clock::now();
       if (now >= next) rt_.timers->fire_due(now);
-    }
-    // Netpoll while busy (same reason to be on the dispatcher: poll() unparks goroutines).
-    if (w_.tick % kFairnessTick == 7 && rt_.poll.waiters.load(std::memory_order_relaxed) > 0 &&
-        !rt_.poll.polling.load(std::memory_order_relaxed)) {
-      rt_.poll.poll(0);
     }
   }
 

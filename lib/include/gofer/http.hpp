@@ -351,7 +351,9 @@ struct server_options {
   // Limits on how long a client may take (0: no limit). Like Go's, applied as conn
   // deadlines; when one passes the connection is closed without an answer.
   //   read_header_timeout  from the first byte of a request to the end of its header
-  //                        (0: read_timeout is used)
+  //                        (a new connection's first request: from when its goroutine
+  //                        starts serving it, so a client that connects and sends
+  //                        nothing is cut off too, as in Go; 0: read_timeout is used)
   //   read_timeout         from the first byte of a request to the end of its body
   //   write_timeout        from the end of the request header to the end of the response
   //                        (it includes the handler's time, as in Go)

@@ -287,6 +287,7 @@ struct worker {
   std::deque<context*> pinned;
   context* main_ctx = nullptr;  // the thread's main context while it waits for stop
   std::uint64_t tick = 0;
+  std::uint64_t last_netpoll = 0;  // tick of this worker's last non-blocking netpoll
   std::uint64_t rng = 0;
 
   // Tracing: this worker's events and the goroutine running now (trace.cpp). Owner-only.
