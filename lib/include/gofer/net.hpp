@@ -156,6 +156,8 @@ class conn {
   absl::Status read_full(void* buf, std::size_t n);
   absl::Status write_all(const void* buf, std::size_t n) { return write(buf, n).status(); }
   // Closes the socket; blocked readers and writers fail with is_closed. Idempotent.
+  // Safe against concurrent I/O: the descriptor itself is released once no syscall on it
+  // is in flight (Go's fdMutex), so its number is never reused under another goroutine.
   absl::Status close();
   // shutdown(2) of the write side (the peer reads EOF) — CloseWrite.
   absl::Status close_write();
