@@ -96,6 +96,13 @@ TEST_P(chan, make_with_absurd_capacity_panics) {
   EXPECT_EQ(msg, "makechan: size out of range");
 }
 
+// Go's makechan bound is the allocation limit (1 << 48 bytes on linux/amd64), not the
+// address space: 2^59 eight-byte slots must panic, not throw std::bad_alloc.
+TEST_P(chan, make_with_capacity_over_gos_max_alloc_panics) {
+  EXPECT_EQ(panic_text([] { gofer::chan<std::int64_t> c(std::uint64_t{1} << 59); }), "makechan: size out of range");
+  EXPECT_EQ(panic_text([] { gofer::chan<char> c((std::uint64_t{1} << 48) + 1); }), "makechan: size out of range");
+}
+
 TEST_P(chan, nil_channel_has_len_and_cap_zero_and_is_false) {
   gofer::chan<int> c(nullptr);
   EXPECT_EQ(c.len(), 0u);
@@ -644,15 +651,55 @@ TEST_P(chan, try_recv_on_closed_drains_then_returns_nullopt) {
   c.send(1);
   c.close();
   run_main(threads(), [&] {
-    EXPECT_EQ(c.try_recv(), 1);
-    EXPECT_EQ(c.try_recv(), std::nullopt);
-    EXPECT_EQ(c.try_recv(), std::nullopt);
+    auto first = c.try_recv();
+    EXPECT_EQ(first, 1);
+    EXPECT_FALSE(first.closed()) << "a buffered value is delivered before the close shows";
+    auto second = c.try_recv();
+    EXPECT_EQ(second, std::nullopt);
+    EXPECT_TRUE(second.closed()) << "closed and drained: Go's select fires with ok == false";
+    EXPECT_TRUE(second.ready());
+    EXPECT_TRUE(c.try_recv().closed());
+  });
+}
+
+TEST_P(chan, try_recv_not_ready_is_neither_value_nor_closed) {
+  for (std::size_t cap : {0u, 2u}) {
+    gofer::chan<int> c(cap);
+    run_main(threads(), [&] {
+      auto r = c.try_recv();
+      EXPECT_FALSE(r.has_value());
+      EXPECT_FALSE(r.closed()) << "an open channel with nothing ready is the default branch";
+      EXPECT_FALSE(r.ready());
+    });
+  }
+}
+
+// A handle is like a shared_ptr: its constness is not the channel's.
+TEST_P(chan, const_handle_sends_receives_closes_and_ranges) {
+  const gofer::chan<int> c(3);
+  run_main(threads(), [&] {
+    auto producer = [](const gofer::chan<int>& out) {
+      for (int i = 1; i <= 3; ++i) out.send(i);
+      out.close();
+    };
+    gofer::go([c, producer] { producer(c); });  // no `mutable`: the copy is const
+    int sum = 0;
+    for (int v : c) sum += v;
+    EXPECT_EQ(sum, 6);
+    EXPECT_TRUE(c.try_recv().closed());
+    const gofer::send_chan<int> s(gofer::chan<int>(1));
+    EXPECT_TRUE(s.try_send(1));
+    EXPECT_FALSE(s.try_send(2));
   });
 }
 
 TEST_P(chan, try_recv_on_nil_returns_nullopt) {
   gofer::chan<int> c(nullptr);
-  run_main(threads(), [&] { EXPECT_EQ(c.try_recv(), std::nullopt); });
+  run_main(threads(), [&] {
+    auto r = c.try_recv();
+    EXPECT_EQ(r, std::nullopt);
+    EXPECT_FALSE(r.closed()) << "a nil channel is never ready, not closed";
+  });
 }
 
 // ---------------------------------------------------------------------------------------

@@ -15,14 +15,18 @@
 // on it block forever, close() throws.
 //
 // Copy semantics: copies are handles to one channel (like Go's channel values); a moved-from
-// handle is nil. Handles compare equal when they refer to the same channel.
+// handle is nil. Handles compare equal when they refer to the same channel. Every operation
+// is const: like a shared_ptr, a handle's constness says nothing about the channel, so a
+// `const chan<T>&` parameter can send and receive, and a lambda that captures a channel by
+// value needs no `mutable`.
 //
 //   op \ state   | open, ready              | open, not ready   | closed                   | nil
 //   send(v)      | hand off / buffer v      | park goroutine    | throws panic_error       | park forever
 //   recv()       | value                    | park goroutine    | buffered value, then     | park forever
 //                |                          |                   | nullopt                  |
 //   try_send(v)  | true, v moved from       | false             | throws panic_error        | false
-//   try_recv()   | value                    | nullopt           | buffered value, nullopt  | nullopt
+//   try_recv()   | value                    | empty, !closed()  | buffered value, then     | empty, !closed()
+//                |                          |                   | empty with closed()      |
 //   close()      | closed; wakes everyone   | same              | throws panic_error       | throws panic_error
 //   len()/cap()  | buffered count / capacity| same              | same                     | 0 / 0
 //   for (v : c)  | receives until closed and drained                                     | park forever
@@ -57,7 +61,7 @@
 //
 // Example:
 //   gofer::chan<int> jobs(3);                       // make(chan int, 3)
-//   gofer::go([jobs]() mutable {                    // producer
+//   gofer::go([jobs] {                              // producer: a copy of the handle
 //     for (int i = 1; i <= 5; ++i) jobs.send(i);
 //     jobs.close();
 //   });
@@ -83,8 +87,39 @@ namespace gofer {
 template <class T> class chan;
 template <class T> class send_chan;
 template <class T> class recv_chan;
+namespace detail {
+template <class T> struct chan_impl;
+}  // namespace detail
+
+// What try_recv() found: Go's `select { case v, ok := <-c: ...; default: ... }` in one value.
+//
+//   has_value()   a value was received                      (case fires, ok == true)
+//   closed()      the channel is closed and its buffer empty (case fires, ok == false)
+//   neither       nothing is ready right now                 (the default branch)
+//
+// It is a std::optional<T>, so the common form reads as before:
+//   if (auto v = c.try_recv()) use(*v);
+//   else if (v.closed()) return;      // closed and drained: stop polling
+//   else do_something_else();         // nothing ready yet
+// ready() is has_value() || closed(): "a receive would not block".
+template <class T>
+class try_recv_result : public std::optional<T> {
+ public:
+  using std::optional<T>::optional;
+  try_recv_result() = default;
+  bool closed() const noexcept { return closed_; }
+  bool ready() const noexcept { return this->has_value() || closed_; }
+
+ private:
+  bool closed_ = false;
+  template <class> friend struct detail::chan_impl;
+};
 
 namespace detail {
+
+// Go's maxAlloc on 64-bit Linux (runtime/malloc.go: 1 << heapAddrBits, 48 bits): makechan
+// panics when the buffer alone would exceed it.
+inline constexpr std::size_t max_chan_alloc = std::size_t{1} << 48;
 
 // Outcome of one channel operation attempted under the channel lock.
 enum class op_result { done, not_ready, closed };
@@ -130,7 +165,9 @@ struct chan_impl final : chan_base {
   static_assert(std::is_nothrow_destructible_v<T>, "gofer::chan<T>: T's destructor must be noexcept");
 
   explicit chan_impl(std::size_t capacity) : chan_base(capacity) {
-    if (capacity > std::numeric_limits<std::ptrdiff_t>::max() / (sizeof(T) + 1)) throw_makechan_size();
+    // Go's rule (makechan): elem size × capacity must not overflow nor exceed maxAlloc.
+    // Checked before allocating, so an absurd size panics instead of throwing bad_alloc.
+    if (capacity > max_chan_alloc / (sizeof(T) == 0 ? 1 : sizeof(T))) throw_makechan_size();
     if (capacity > 0) buf = std::allocator<T>{}.allocate(capacity);
   }
   ~chan_impl() {
@@ -245,6 +282,18 @@ struct chan_impl final : chan_base {
     return true;
   }
 
+  // select { case v, ok := <-c: ...; default: }: never parks. See try_recv_result.
+  try_recv_result<T> try_recv() GOFER_EXCLUDES(lock) {
+    try_recv_result<T> out;
+    goroutine* wake = nullptr;
+    lock.lock();
+    op_result r = recv_locked(out, wake);
+    lock.unlock();
+    if (wake != nullptr) unpark(wake);
+    out.closed_ = r == op_result::closed;
+    return out;
+  }
+
   // v, ok := <-c (block) or its select-with-default form: a value, or nullopt when closed
   // and drained (or, when !block, when nothing is ready).
   std::optional<T> recv(bool block) GOFER_EXCLUDES(lock) {
@@ -292,17 +341,20 @@ class chan_handle {
   chan_handle() = default;
   explicit chan_handle(std::shared_ptr<chan_impl<T>> p) noexcept : impl_(std::move(p)) {}
 
-  void do_send(T v) {
+  void do_send(T v) const {
     if (!impl_) block_forever(wait_reason::chan_send_nil);
     impl_->send(v, true);
   }
-  bool do_try_send(T& v) { return impl_ ? impl_->send(v, false) : false; }
-  std::optional<T> do_recv() {
+  bool do_try_send(T& v) const { return impl_ ? impl_->send(v, false) : false; }
+  std::optional<T> do_recv() const {
     if (!impl_) block_forever(wait_reason::chan_recv_nil);
     return impl_->recv(true);
   }
-  std::optional<T> do_try_recv() { return impl_ ? impl_->recv(false) : std::nullopt; }
-  void do_close() {
+  try_recv_result<T> do_try_recv() const {
+    if (!impl_) return {};
+    return impl_->try_recv();
+  }
+  void do_close() const {
     if (!impl_) throw_close_of_nil();
     impl_->close_and_wake();
   }
@@ -324,7 +376,7 @@ class chan_range_iterator {
   using difference_type = std::ptrdiff_t;
 
   chan_range_iterator() = default;  // end
-  explicit chan_range_iterator(H* h) : h_(h) { ++*this; }
+  explicit chan_range_iterator(const H* h) : h_(h) { ++*this; }
   T& operator*() noexcept { return *cur_; }
   chan_range_iterator& operator++() {
     cur_ = h_->recv();
@@ -336,7 +388,7 @@ class chan_range_iterator {
   }
 
  private:
-  H* h_ = nullptr;
+  const H* h_ = nullptr;
   std::optional<T> cur_;
 };
 
@@ -376,24 +428,25 @@ class chan : public detail::chan_handle<T> {
   // c <- v. Delivers v to a parked receiver, or buffers it, or parks until a receiver takes
   // it. Throws panic_error("send on closed channel") if the channel is closed before or
   // while waiting; on a nil channel parks forever. Thread-safe.
-  void send(T v) { this->do_send(std::move(v)); }
+  void send(T v) const { this->do_send(std::move(v)); }
   // v, ok := <-c. The oldest buffered value or a parked sender's value; parks until one
   // arrives; nullopt once the channel is closed and drained. Nil: parks forever. Thread-safe.
-  std::optional<T> recv() { return this->do_recv(); }
+  std::optional<T> recv() const { return this->do_recv(); }
   // select { case c <- v: ...; default: }. Never blocks: true and v moved from if a
   // receiver was parked or the buffer had room; false otherwise (and on a nil channel).
   // Throws panic_error("send on closed channel") on a closed channel, like Go's select.
-  bool try_send(T& v) { return this->do_try_send(v); }
-  bool try_send(T&& v) { return this->do_try_send(v); }
+  bool try_send(T& v) const { return this->do_try_send(v); }
+  bool try_send(T&& v) const { return this->do_try_send(v); }
   // select { case v, ok := <-c: ...; default: }. Never blocks: a value if one is ready;
-  // nullopt if none is, or if the channel is closed and drained, or nil.
-  std::optional<T> try_recv() { return this->do_try_recv(); }
+  // empty with closed() == true if the channel is closed and drained; empty with
+  // closed() == false if nothing is ready (and always on a nil channel).
+  try_recv_result<T> try_recv() const { return this->do_try_recv(); }
   // close(c). Wakes every parked receiver (nullopt once drained) and sender (throws).
   // Throws panic_error "close of closed channel" / "close of nil channel". Never blocks.
-  void close() { this->do_close(); }
+  void close() const { this->do_close(); }
 
-  iterator begin() { return iterator(this); }
-  iterator end() noexcept { return iterator(); }
+  iterator begin() const { return iterator(this); }
+  iterator end() const noexcept { return iterator(); }
 
  private:
   template <class I>
@@ -416,10 +469,10 @@ class send_chan : public detail::chan_handle<T> {
   send_chan(const chan<T>& c) noexcept : base(c.impl_) {}  // NOLINT: implicit, like Go
   send_chan(chan<T>&& c) noexcept : base(std::move(c.impl_)) {}
 
-  void send(T v) { this->do_send(std::move(v)); }
-  bool try_send(T& v) { return this->do_try_send(v); }
-  bool try_send(T&& v) { return this->do_try_send(v); }
-  void close() { this->do_close(); }
+  void send(T v) const { this->do_send(std::move(v)); }
+  bool try_send(T& v) const { return this->do_try_send(v); }
+  bool try_send(T&& v) const { return this->do_try_send(v); }
+  void close() const { this->do_close(); }
 };
 
 template <class T>
@@ -434,10 +487,10 @@ class recv_chan : public detail::chan_handle<T> {
   recv_chan(const chan<T>& c) noexcept : base(c.impl_) {}  // NOLINT: implicit, like Go
   recv_chan(chan<T>&& c) noexcept : base(std::move(c.impl_)) {}
 
-  std::optional<T> recv() { return this->do_recv(); }
-  std::optional<T> try_recv() { return this->do_try_recv(); }
-  iterator begin() { return iterator(this); }
-  iterator end() noexcept { return iterator(); }
+  std::optional<T> recv() const { return this->do_recv(); }
+  try_recv_result<T> try_recv() const { return this->do_try_recv(); }
+  iterator begin() const { return iterator(this); }
+  iterator end() const noexcept { return iterator(); }
 };
 
 }  // namespace gofer
