@@ -896,6 +896,62 @@ TEST_P(select, fairness_ignores_argument_order_with_default) {
   expect_fair(std::array<int, 2>{counts[0], counts[2]}, kRounds);
 }
 
+// Fairness of a *parked* select among cases on one channel: its waiters are queued in
+// random order (Go queues them in lock order, after the random poll order), so a peer
+// that arrives after the select parked takes either case. Queuing in argument order made
+// the first case win every time (issue 13).
+
+TEST_P(select, parked_send_cases_on_one_channel_are_chosen_at_random) {
+  constexpr int kRounds = 200;
+  gofer::chan<int> c;
+  gofer::chan<std::size_t> result;
+  std::array<int, 2> counts{};
+  int mismatches = 0;
+  run_main(threads(), [&] {
+    gofer::go([c, result] {
+      for (int i = 0; i < kRounds; ++i) result.send(gofer::select(gofer::send_case(c, 0), gofer::send_case(c, 1)));
+    });
+    for (int i = 0; i < kRounds; ++i) {
+      // Both waiters are queued under one lock: 2 means the select has parked.
+      ASSERT_TRUE(wait_parked_senders(c, 2));
+      std::optional<int> v = c.recv();
+      std::optional<std::size_t> idx = result.recv();  // select returned: its loser is unlinked
+      ASSERT_TRUE(v.has_value() && idx.has_value());
+      if (static_cast<std::size_t>(*v) != *idx) ++mismatches;
+      ++counts[static_cast<std::size_t>(*v)];
+    }
+  });
+  EXPECT_EQ(mismatches, 0) << "select returned another case than the one whose value was received";
+  // Binomial(200, 1/2): below 15 is > 12 standard deviations away.
+  EXPECT_GE(counts[0], 15) << "the first send case was starved";
+  EXPECT_GE(counts[1], 15) << "the second send case was starved";
+}
+
+TEST_P(select, parked_recv_cases_on_one_channel_are_chosen_at_random) {
+  constexpr int kRounds = 200;
+  gofer::chan<int> c;
+  gofer::chan<std::size_t> result;
+  std::array<int, 2> counts{};
+  std::array<std::optional<int>, 2> got;
+  int wrong_values = 0;
+  run_main(threads(), [&] {
+    gofer::go([c, result, &got] {
+      for (int i = 0; i < kRounds; ++i) result.send(gofer::select(gofer::recv_case(c, got[0]), gofer::recv_case(c, got[1])));
+    });
+    for (int i = 0; i < kRounds; ++i) {
+      ASSERT_TRUE(wait_parked_receivers(c, 2));
+      c.send(i);
+      std::optional<std::size_t> idx = result.recv();
+      ASSERT_TRUE(idx.has_value() && *idx < 2);
+      if (got[*idx] != i) ++wrong_values;
+      ++counts[*idx];
+    }
+  });
+  EXPECT_EQ(wrong_values, 0) << "the chosen case did not get the value sent";
+  EXPECT_GE(counts[0], 15) << "the first receive case was starved";
+  EXPECT_GE(counts[1], 15) << "the second receive case was starved";
+}
+
 // ---------------------------------------------------------------------------------------
 // the loop idiom: disable a finished channel by setting it to nil
 
