@@ -19,7 +19,9 @@
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <type_traits>
 #include <utility>
+#include <variant>
 #include <vector>
 
 #include "gofer/gofer.hpp"
@@ -419,9 +421,10 @@ TEST_P(select, parked_send_case_panics_when_its_channel_is_closed) {
 }
 
 // ---------------------------------------------------------------------------------------
-// send values: evaluated when the case is built, moved only if chosen
+// send values: a T lvalue is moved from only if its case fires; anything else becomes a
+// value owned by the case, consumed either way
 
-TEST_P(select, unchosen_send_value_is_destroyed_and_never_delivered) {
+TEST_P(select, unchosen_rvalue_send_value_is_consumed_and_never_delivered) {
   gofer::chan<tracked_ptr> c;
   const long base = tracked::live.load();
   long live_during = -1, live_after = -1;
@@ -435,8 +438,89 @@ TEST_P(select, unchosen_send_value_is_destroyed_and_never_delivered) {
   });
   EXPECT_EQ(idx, 1u);
   EXPECT_EQ(live_during, base + 1) << "the case must own its value until select returns";
-  EXPECT_EQ(live_after, base) << "the unchosen value was neither delivered nor destroyed";
+  EXPECT_EQ(live_after, base) << "the unchosen rvalue was neither delivered nor destroyed";
   EXPECT_EQ(later, std::nullopt);
+}
+
+TEST_P(select, unchosen_lvalue_send_value_is_kept) {
+  gofer::chan<tracked_ptr> c;
+  tracked_ptr p = std::make_unique<tracked>(3);
+  tracked* const raw = p.get();
+  std::size_t idx = kNotYet;
+  std::optional<tracked_ptr> later;
+  run_main(threads(), [&] {
+    idx = gofer::select(gofer::send_case(c, p), gofer::default_case());
+    later = c.try_recv();
+  });
+  EXPECT_EQ(idx, 1u);
+  EXPECT_EQ(p.get(), raw) << "an unchosen send case moved from its lvalue (a move-only value was lost)";
+  EXPECT_EQ(later, std::nullopt);
+  p.reset();
+}
+
+TEST_P(select, chosen_lvalue_send_value_is_moved_and_delivered_once) {
+  gofer::chan<tracked_ptr> chosen(1), other;
+  tracked_ptr mine = std::make_unique<tracked>(1), theirs = std::make_unique<tracked>(2);
+  tracked* const raw = mine.get();
+  const long base = tracked::live.load();
+  long live_after_select = -1;
+  std::size_t idx = kNotYet;
+  std::optional<tracked_ptr> got, again;
+  run_main(threads(), [&] {
+    idx = gofer::select(gofer::send_case(other, theirs), gofer::send_case(chosen, mine));
+    live_after_select = tracked::live.load();
+    got = chosen.try_recv();
+    again = chosen.try_recv();
+  });
+  EXPECT_EQ(idx, 1u);
+  EXPECT_EQ(live_after_select, base) << "the lvalue form copied or destroyed a value";
+  EXPECT_EQ(mine, nullptr) << "the chosen lvalue was not moved from";
+  ASSERT_NE(theirs, nullptr) << "the unchosen lvalue was moved from";
+  EXPECT_EQ(theirs->v, 2);
+  ASSERT_TRUE(got.has_value());
+  ASSERT_NE(*got, nullptr);
+  EXPECT_EQ(got->get(), raw) << "the chosen lvalue was not sent itself";
+  EXPECT_EQ(again, std::nullopt) << "the value was delivered twice";
+  theirs.reset();
+  got.reset();
+}
+
+TEST_P(select, parked_select_moves_only_the_chosen_lvalue) {
+  // A parked select's waiters point at the caller's lvalues: the receiver that completes
+  // one case moves from that lvalue only; the withdrawn case's lvalue keeps its value.
+  gofer::chan<tracked_ptr> a, b;
+  gofer::chan<std::size_t> result(1);
+  tracked_ptr va = std::make_unique<tracked>(1), vb = std::make_unique<tracked>(2);
+  std::optional<tracked_ptr> got;
+  std::optional<std::size_t> idx;
+  run_main(threads(), [&] {
+    gofer::go([&, a, b, result] { result.send(gofer::select(gofer::send_case(a, va), gofer::send_case(b, vb))); });
+    ASSERT_TRUE(wait_parked_senders(a, 1));
+    ASSERT_TRUE(wait_parked_senders(b, 1));
+    got = b.recv();
+    idx = result.recv();
+  });
+  EXPECT_EQ(idx, 1u);
+  ASSERT_TRUE(got.has_value() && *got);
+  EXPECT_EQ((*got)->v, 2);
+  EXPECT_EQ(vb, nullptr) << "the chosen lvalue was not moved from";
+  ASSERT_NE(va, nullptr) << "the withdrawn case moved from its lvalue";
+  EXPECT_EQ(va->v, 1);
+  va.reset();
+  got.reset();
+}
+
+TEST_P(select, send_case_on_closed_channel_leaves_the_lvalue_alone) {
+  gofer::chan<tracked_ptr> closed;
+  tracked_ptr p = std::make_unique<tracked>(5);
+  std::string text;
+  run_main(threads(), [&] {
+    closed.close();
+    text = panic_text([&] { gofer::select(gofer::send_case(closed, p)); });
+  });
+  EXPECT_EQ(text, kSendOnClosed);
+  ASSERT_NE(p, nullptr) << "a send that panicked moved from its value";
+  p.reset();
 }
 
 TEST_P(select, chosen_send_value_is_delivered_exactly_once) {
@@ -497,18 +581,34 @@ TEST_P(select, unchosen_send_case_of_a_parked_select_is_withdrawn) {
   EXPECT_EQ(*late, std::nullopt) << "the withdrawn send case delivered its value";
 }
 
-TEST_P(select, send_case_copies_an_lvalue_and_leaves_it_alone) {
-  gofer::chan<std::string> c(1), full(1);
-  std::string s = "hello";
-  std::optional<std::string> got;
+TEST_P(select, send_case_moves_a_string_lvalue_only_if_chosen_and_copies_a_const_one) {
+  gofer::chan<std::string> c(2), full(1);
+  std::string unchosen = "kept", chosen = "moved", copied = "copy";
+  std::optional<std::string> got1, got2;
   run_main(threads(), [&] {
     full.send("x");
-    gofer::select(gofer::send_case(full, s), gofer::default_case());
-    gofer::select(gofer::send_case(c, s));
+    gofer::select(gofer::send_case(full, unchosen), gofer::default_case());
+    gofer::select(gofer::send_case(c, chosen));
+    gofer::select(gofer::send_case(c, std::as_const(copied)));
+    got1 = c.try_recv();
+    got2 = c.try_recv();
+  });
+  EXPECT_EQ(unchosen, "kept");
+  EXPECT_TRUE(chosen.empty()) << "the chosen lvalue was copied, not moved";
+  EXPECT_EQ(copied, "copy") << "a const lvalue must be copied";
+  EXPECT_EQ(got1, "moved");
+  EXPECT_EQ(got2, "copy");
+}
+
+TEST_P(select, send_case_converts_a_value_of_another_type) {
+  gofer::chan<std::string> c(1);
+  const char* text = "converted";
+  std::optional<std::string> got;
+  run_main(threads(), [&] {
+    gofer::select(gofer::send_case(c, text));
     got = c.try_recv();
   });
-  EXPECT_EQ(s, "hello");
-  EXPECT_EQ(got, "hello");
+  EXPECT_EQ(got, "converted");
 }
 
 // ---------------------------------------------------------------------------------------
@@ -985,6 +1085,118 @@ TEST_P(select, loop_until_both_channels_closed_by_setting_them_nil) {
 }
 
 // ---------------------------------------------------------------------------------------
+// select returns the handlers' value when every case has a handler returning one type R
+
+// No handlers, or handlers returning void: the index. Handlers all returning R: R.
+using idx_t = decltype(gofer::select(gofer::recv_case(std::declval<gofer::chan<int>&>()),
+                                     gofer::send_case(std::declval<gofer::chan<int>&>(), 1, [] {}),
+                                     gofer::default_case([] {})));
+static_assert(std::is_same_v<idx_t, std::size_t>);
+using bool_t = decltype(gofer::select(
+    gofer::recv_case(std::declval<gofer::chan<int>&>(), [](std::optional<int>) { return true; }),
+    gofer::send_case(std::declval<gofer::chan<int>&>(), 1, [] { return false; }),
+    gofer::default_case([] { return true; })));
+static_assert(std::is_same_v<bool_t, bool>);
+using string_t = decltype(gofer::select(
+    gofer::recv_case(std::declval<gofer::recv_chan<int>>(), [](auto v) { return std::to_string(*v); })));
+static_assert(std::is_same_v<string_t, std::string>);
+
+TEST_P(select, returns_the_chosen_handlers_value) {
+  gofer::chan<int> a(1), b(1), nothing;
+  std::vector<int> got;
+  run_main(threads(), [&] {
+    auto pick = [&] {
+      return gofer::select(gofer::recv_case(a, [](std::optional<int> v) { return 100 + *v; }),
+                           gofer::recv_case(b, [](std::optional<int> v) { return 200 + *v; }),
+                           gofer::send_case(nothing, 0, [] { return 300; }),
+                           gofer::default_case([] { return -1; }));
+    };
+    got.push_back(pick());  // nothing ready: default's value
+    b.send(7);
+    got.push_back(pick());
+    a.send(8);
+    got.push_back(pick());
+  });
+  EXPECT_EQ(got, (std::vector<int>{-1, 207, 108}));
+}
+
+TEST_P(select, send_handlers_value_is_returned) {
+  gofer::chan<int> room(1), full(1);
+  std::optional<std::string> r;
+  run_main(threads(), [&] {
+    full.send(0);
+    r = gofer::select(gofer::send_case(full, 1, [] { return std::string("full"); }),
+                      gofer::send_case(room, 2, [] { return std::string("room"); }));
+  });
+  EXPECT_EQ(r, "room");
+  EXPECT_EQ(room.try_recv(), 2);
+}
+
+TEST_P(select, loop_exits_from_a_handler_through_the_returned_value) {
+  // The idiom of select.hpp's top comment: every handler says "keep going".
+  gofer::chan<int> in(2);
+  gofer::chan<std::monostate> done;  // never closed here
+  std::vector<int> seen;
+  int selects = 0;
+  run_main(threads(), [&] {
+    gofer::go([in] {
+      for (int i = 1; i <= 5; ++i) in.send(i);
+      in.close();
+    });
+    for (;;) {
+      ++selects;
+      bool more = gofer::select(gofer::recv_case(in, [&](std::optional<int> v) {
+                                  if (!v) return false;
+                                  seen.push_back(*v);
+                                  return true;
+                                }),
+                                gofer::recv_case(done, [](auto) { return false; }));
+      if (!more) break;
+    }
+  });
+  EXPECT_EQ(seen, (std::vector<int>{1, 2, 3, 4, 5}));
+  EXPECT_EQ(selects, 6);
+}
+
+TEST_P(select, parked_select_returns_the_woken_cases_value) {
+  gofer::chan<int> a, b;
+  gofer::chan<int> result(1);
+  std::optional<int> r;
+  run_main(threads(), [&] {
+    gofer::go([a, b, result] {
+      result.send(gofer::select(gofer::recv_case(a, [](auto v) { return *v * 10; }),
+                                gofer::recv_case(b, [](auto v) { return *v * 100; })));
+    });
+    ASSERT_TRUE(wait_parked_receivers(a, 1));
+    ASSERT_TRUE(wait_parked_receivers(b, 1));
+    b.send(3);
+    r = result.recv();
+  });
+  EXPECT_EQ(r, 300);
+}
+
+TEST_P(select, returned_value_may_be_move_only_and_not_default_constructible) {
+  struct no_default {
+    explicit no_default(int x) : v(x) {}
+    int v;
+  };
+  gofer::chan<tracked_ptr> c(1);
+  tracked_ptr got;
+  int nd = 0;
+  run_main(threads(), [&] {
+    c.send(std::make_unique<tracked>(6));
+    got = gofer::select(gofer::recv_case(c, [](std::optional<tracked_ptr> v) { return std::move(*v); }),
+                        gofer::default_case([] { return tracked_ptr(); }));
+    nd = gofer::select(gofer::recv_case(c, [](auto) { return no_default(1); }),
+                       gofer::default_case([] { return no_default(2); })).v;
+  });
+  ASSERT_NE(got, nullptr);
+  EXPECT_EQ(got->v, 6);
+  EXPECT_EQ(nd, 2);
+  got.reset();
+}
+
+// ---------------------------------------------------------------------------------------
 // case lifetime: an lvalue handle is borrowed, an rvalue handle is owned by the case
 // (select.hpp, "Lifetime"). Under ASan a wrong guess is a use-after-free.
 
@@ -1086,6 +1298,106 @@ TEST_P(select, parked_select_on_borrowed_handles_wakes_and_unlinks_every_waiter)
 }
 
 INSTANTIATE_TEST_SUITE_P(, select, ::testing::ValuesIn(kThreadCounts), threads_name);
+
+// ---------------------------------------------------------------------------------------
+// case builders: chan<T> / recv_chan<T> / send_chan<T>, const or not, lvalue or rvalue
+
+template <class H>
+constexpr bool builds_recv_cases = requires(std::optional<int>& out) {
+  gofer::recv_case(std::declval<H>());
+  gofer::recv_case(std::declval<H>(), out);
+  gofer::recv_case(std::declval<H>(), [](std::optional<int>) {});
+  gofer::recv_case(std::declval<H>(), [](auto) { return true; });
+};
+template <class H>
+constexpr bool builds_send_cases = requires(int& lv, const int& clv, long other) {
+  gofer::send_case(std::declval<H>(), 1);
+  gofer::send_case(std::declval<H>(), lv);
+  gofer::send_case(std::declval<H>(), clv);
+  gofer::send_case(std::declval<H>(), other);
+  gofer::send_case(std::declval<H>(), 1, [] {});
+  gofer::send_case(std::declval<H>(), lv, [] { return 0; });
+};
+template <class H>
+constexpr bool recv_only = builds_recv_cases<H> && !builds_send_cases<H>;
+template <class H>
+constexpr bool send_only = builds_send_cases<H> && !builds_recv_cases<H>;
+template <class H>
+constexpr bool both = builds_recv_cases<H> && builds_send_cases<H>;
+
+using gofer::chan, gofer::recv_chan, gofer::send_chan;
+static_assert(both<chan<int>&> && both<const chan<int>&> && both<chan<int>&&> && both<const chan<int>&&>);
+static_assert(recv_only<recv_chan<int>&> && recv_only<const recv_chan<int>&> && recv_only<recv_chan<int>&&> &&
+              recv_only<const recv_chan<int>&&>);
+static_assert(send_only<send_chan<int>&> && send_only<const send_chan<int>&> && send_only<send_chan<int>&&> &&
+              send_only<const send_chan<int>&&>);
+// Not a channel, a value of the wrong type, an out-parameter of the wrong type, a const
+// move-only lvalue (it can be neither moved nor copied).
+template <class H, class V>
+constexpr bool can_send = requires { gofer::send_case(std::declval<H>(), std::declval<V>()); };
+template <class H, class Out>
+constexpr bool can_recv_into = requires { gofer::recv_case(std::declval<H>(), std::declval<Out>()); };
+static_assert(!builds_recv_cases<int&> && !builds_send_cases<std::optional<int>&>);
+static_assert(!can_send<chan<int>&, std::string>);
+static_assert(!can_recv_into<chan<int>&, std::optional<long>&>);
+static_assert(can_send<chan<tracked_ptr>&, tracked_ptr&> && can_send<chan<tracked_ptr>&, tracked_ptr>);
+static_assert(!can_send<chan<tracked_ptr>&, const tracked_ptr&>);
+
+TEST(select_case_builders, lvalue_handles_are_borrowed_and_rvalue_handles_owned) {
+  chan<int> c(64);
+  recv_chan<int> r = c;
+  send_chan<int> s = c;
+  const chan<int>& cc = c;
+  const recv_chan<int>& cr = r;
+  const send_chan<int>& cs = s;
+  auto* const impl = gofer::detail::chan_access::get(c);
+  int lv = 0;
+  int sent = 0, received = 0;
+  // Each case is checked (borrowed: no handle kept; owned: a handle kept), then run.
+  auto borrowed = [&](auto&& k) {
+    EXPECT_EQ(k.c, impl);
+    EXPECT_TRUE(k.keep == nullptr) << "a case from an lvalue handle took a reference";
+    return gofer::select(std::move(k), gofer::default_case()) == 0;
+  };
+  auto owned = [&](auto&& k) {
+    EXPECT_EQ(k.c, impl);
+    EXPECT_TRUE(k.keep == c) << "a case from an rvalue handle does not own it";
+    return gofer::select(std::move(k), gofer::default_case()) == 0;
+  };
+  sent += borrowed(gofer::send_case(c, 1));
+  sent += borrowed(gofer::send_case(cc, lv));
+  sent += borrowed(gofer::send_case(s, 1, [] {}));
+  sent += borrowed(gofer::send_case(cs, lv, [] {}));
+  sent += owned(gofer::send_case(chan<int>(c), 1));
+  sent += owned(gofer::send_case(std::move(cc), lv));  // const&&: copied into the case
+  sent += owned(gofer::send_case(send_chan<int>(s), 1));
+  sent += owned(gofer::send_case(std::move(cs), lv));
+  EXPECT_EQ(c.len(), 8u);
+  std::optional<int> out;
+  received += borrowed(gofer::recv_case(c));
+  received += borrowed(gofer::recv_case(cc, out));
+  received += borrowed(gofer::recv_case(r, [](auto) {}));
+  received += borrowed(gofer::recv_case(cr));
+  received += owned(gofer::recv_case(chan<int>(c), out));
+  received += owned(gofer::recv_case(std::move(cc)));
+  received += owned(gofer::recv_case(recv_chan<int>(r), [](auto) {}));
+  received += owned(gofer::recv_case(std::move(cr), out));
+  EXPECT_EQ(sent, 8);
+  EXPECT_EQ(received, 8);
+  EXPECT_EQ(c.len(), 0u);
+  EXPECT_TRUE(c && r && s) << "a const rvalue handle was moved from";
+}
+
+TEST(select_case_builders, a_moved_handle_is_taken_by_the_case) {
+  chan<int> c(1);
+  recv_chan<int> r = c;
+  send_chan<int> s = c;
+  auto k1 = gofer::send_case(std::move(s), 1);
+  auto k2 = gofer::recv_case(std::move(r));
+  EXPECT_TRUE(s == nullptr && r == nullptr) << "an rvalue handle was copied, not moved";
+  EXPECT_EQ(gofer::select(std::move(k1)), 0u);
+  EXPECT_EQ(gofer::select(std::move(k2)), 0u);
+}
 
 // ---------------------------------------------------------------------------------------
 // outside gofer::run: a select that would park throws std::logic_error; the rest works
