@@ -14,7 +14,7 @@
 // Mixing the two is a compile error (static_assert): once one handler returns a value,
 // every case, default_case included, needs a handler returning the same R — a case without
 // one (recv_case(ch), recv_case(ch, out), send_case(ch, v), default_case()) has no value
-// to give. Write `return true;` in every handler, or none.
+// to give; nor has a void handler beside an R one.
 //
 // Go's rules:
 //   - If several cases are ready, one is chosen uniformly at random (fairness: a busy
