@@ -1,10 +1,13 @@
 // tests/select_test.cpp — gofer::select: the case × channel-state matrix of gofer/select.hpp.
 //
 //   recv / send × ready, not ready (default / park), closed, nil;  select() with no cases;
-//   send values (moved only if chosen); handlers (after the locks: may use the same channel,
-//   select again, throw); the three receive forms; the returned index (default included);
-//   send and receive on one channel; close waking a parked select; many cases; fairness;
-//   use outside gofer::run; case lifetime (an lvalue handle is borrowed, an rvalue one owned).
+//   send values (a T lvalue moved only if chosen, anything else consumed either way);
+//   handlers (after the locks: may use the same channel, select again, throw); the three
+//   receive forms; the returned index (default included) or the handlers' common value;
+//   send and receive on one channel; close waking a parked select; many cases; fairness
+//   (ready cases, and parked cases on one channel); use outside gofer::run; case lifetime
+//   (an lvalue handle is borrowed, an rvalue one owned) for every handle kind, const or not.
+// Misuse that must not compile is in select_misuse.cpp (CTest select_misuse.*).
 //
 // Every behavioural test runs under 1, 2 and 4 scheduler threads and checks that no
 // `tracked` value outlives it. Nothing sleeps: "G is parked in select" is observed on the
@@ -1301,6 +1304,7 @@ INSTANTIATE_TEST_SUITE_P(, select, ::testing::ValuesIn(kThreadCounts), threads_n
 
 // ---------------------------------------------------------------------------------------
 // case builders: chan<T> / recv_chan<T> / send_chan<T>, const or not, lvalue or rvalue
+// (run outside gofer::run: every select here finds its case ready)
 
 template <class H>
 constexpr bool builds_recv_cases = requires(std::optional<int>& out) {
@@ -1343,7 +1347,7 @@ static_assert(!can_recv_into<chan<int>&, std::optional<long>&>);
 static_assert(can_send<chan<tracked_ptr>&, tracked_ptr&> && can_send<chan<tracked_ptr>&, tracked_ptr>);
 static_assert(!can_send<chan<tracked_ptr>&, const tracked_ptr&>);
 
-TEST(select_case_builders, lvalue_handles_are_borrowed_and_rvalue_handles_owned) {
+TEST(select_outside_run, case_builders_borrow_lvalue_handles_and_own_rvalue_ones) {
   chan<int> c(64);
   recv_chan<int> r = c;
   send_chan<int> s = c;
@@ -1388,7 +1392,7 @@ TEST(select_case_builders, lvalue_handles_are_borrowed_and_rvalue_handles_owned)
   EXPECT_TRUE(c && r && s) << "a const rvalue handle was moved from";
 }
 
-TEST(select_case_builders, a_moved_handle_is_taken_by_the_case) {
+TEST(select_outside_run, case_builders_take_a_moved_handle) {
   chan<int> c(1);
   recv_chan<int> r = c;
   send_chan<int> s = c;
