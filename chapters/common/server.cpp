@@ -228,6 +228,7 @@ struct launcher {
       std::error_code ec;
       fs::remove_all(d, ec);
     }
+    std::fflush(stdout);  // what the demo printed so far, before the note
     std::fprintf(stderr, "\ninterrupted (%s): stopped %zu child process%s, removed %zu temp dir%s\n",
                  ::strsignal(sig), pids.size(), pids.size() == 1 ? "" : "es", dirs.size(),
                  dirs.size() == 1 ? "" : "s");
