@@ -383,6 +383,7 @@ int main(int argc, char** argv) {
     std::printf("   %zu of %d items survive (those on the live instance), %zu are gone with :%d\n", survived, items,
                 items - survived, victim_port);
    } catch (const std::exception& e) {  // no memcached installed, a server error: say so, exit 1
+    if (gofer_demo::interrupted()) gofer::sleep(std::chrono::hours(1));  // Ctrl-C: it ends us
     std::fprintf(stderr, "memcached: %s\n", e.what());
     failed = true;
    }

@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
@@ -84,6 +85,8 @@ void forget_pid(pid_t pid) {
 }
 
 // ---- the launcher thread ---------------------------------------------------------------
+
+std::atomic<bool> g_interrupted{false};  // the signal path has begun
 
 struct spawn_request {
   std::vector<std::string> argv;  // argv[0] is a full path
@@ -201,6 +204,7 @@ struct launcher {
   // The demo got `sig`: stop every child (SIGTERM, up to 2 s, SIGKILL), remove the temp
   // dirs, then end the demo by the same signal.
   void on_signal(int sig) {
+    g_interrupted.store(true);
     std::vector<pid_t> pids;
     std::vector<fs::path> dirs;
     {
@@ -350,6 +354,8 @@ std::optional<fs::path> find_binary(const std::string& binary) {
   }
   return std::nullopt;
 }
+
+bool interrupted() noexcept { return g_interrupted.load(); }
 
 int free_port() {
   int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
