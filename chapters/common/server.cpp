@@ -377,15 +377,8 @@ int free_port() {
 // ---- process -----------------------------------------------------------------------------
 
 process::process(process&& o) noexcept : pid_(std::exchange(o.pid_, -1)), status_(o.status_) {}
-process& process::operator=(process&& o) noexcept {
-  if (this != &o) {
-    if (pid_ > 0 && !status_) terminate();
-    pid_ = std::exchange(o.pid_, -1);
-    status_ = o.status_;
-  }
-  return *this;
-}
-process::~process() {
+// Stops a child still running, for the destructor and move-assignment: never throws.
+void process::stop_noexcept() noexcept {
   if (pid_ > 0 && !status_) {
     off_thread_noexcept([&] {
       try {
@@ -395,6 +388,15 @@ process::~process() {
     });
   }
 }
+process& process::operator=(process&& o) noexcept {
+  if (this != &o) {
+    stop_noexcept();
+    pid_ = std::exchange(o.pid_, -1);
+    status_ = o.status_;
+  }
+  return *this;
+}
+process::~process() { stop_noexcept(); }
 
 process process::spawn(const std::vector<std::string>& argv, const fs::path& output) {
   if (argv.empty()) throw server_error("process::spawn: empty argv");
@@ -484,12 +486,18 @@ server::server(server&& o) noexcept
 }
 server& server::operator=(server&& o) noexcept {
   if (this != &o) {
-    this->~server();
-    new (this) server(std::move(o));
+    release();
+    spec_ = std::move(o.spec_);
+    port_ = o.port_;
+    dir_ = std::exchange(o.dir_, {});
+    proc_ = std::move(o.proc_);
   }
   return *this;
 }
-server::~server() {
+server::~server() { release(); }
+
+// Stops the server (SIGTERM, grace, SIGKILL) and removes its temp dir. Never throws.
+void server::release() noexcept {
   off_thread_noexcept([&] {
     try {
       if (proc_.pid() > 0 && !proc_.exit_status()) proc_.terminate(spec_.grace);

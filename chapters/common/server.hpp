@@ -113,6 +113,7 @@ class process {
   pid_t pid_ = -1;
   std::optional<int> status_;
   void reaped(int wait_status);
+  void stop_noexcept() noexcept;
 };
 
 class server {
@@ -143,6 +144,7 @@ class server {
   std::filesystem::path dir_;
   process proc_;
   void remove_dir() noexcept;
+  void release() noexcept;
 };
 
 }  // namespace gofer_demo
