@@ -123,15 +123,18 @@ void books_way(const fs::path& file, const settings& s) {
       for (int r = 0; r < s.records; ++r) {
         std::string rec = record(w, r);
         std::shared_lock lk(mu);  // the wrong kind of lock: every writer holds it at once
-        gofer::blocking([&] {
-          int fd = ::open(file.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644);  // the book wrote 0x777
-          ::lseek(fd, 0, SEEK_END);
-          std::size_t third = rec.size() / 3;
-          write_all(fd, rec.data(), third);
-          write_all(fd, rec.data() + third, third);
-          write_all(fd, rec.data() + 2 * third, rec.size() - 2 * third);
-          ::close(fd);
+        // Each system call is its own blocking call, as each of Go's file calls is: the
+        // goroutine parks in every one, and the other writers run in between.
+        int fd = gofer::blocking([&] {
+          int f = ::open(file.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644);  // the book wrote 0x777
+          ::lseek(f, 0, SEEK_END);
+          return f;
         });
+        std::size_t third = rec.size() / 3;
+        gofer::blocking([&] { write_all(fd, rec.data(), third); });
+        gofer::blocking([&] { write_all(fd, rec.data() + third, third); });
+        gofer::blocking([&] { write_all(fd, rec.data() + 2 * third, rec.size() - 2 * third); });
+        gofer::blocking([&] { ::close(fd); });
       }
       wg.done();
     });
