@@ -613,4 +613,9 @@ std::uint64_t goroutine_id() noexcept {
   return g != nullptr ? g->id : 0;
 }
 
+std::string_view goroutine_name() noexcept {
+  detail::goroutine* g = detail::current_goroutine();
+  return g != nullptr ? std::string_view(g->name) : std::string_view();
+}
+
 }  // namespace gofer

@@ -8,6 +8,7 @@
 //   num_goroutine  runtime.NumGoroutine()
 //   num_threads    runtime.GOMAXPROCS(0) of the current run
 //   goroutine_id   the current goroutine's number (1 is main), 0 outside a goroutine
+//   goroutine_name the current goroutine's name (from named), "" if none or outside one
 //   named          go(named("fetcher-3"), f, args...): a goroutine with a name for dumps
 //
 // A goroutine is a Boost.Fiber fiber run by gofer's own M:N scheduler: `threads` OS threads,
@@ -45,6 +46,7 @@
 #include <cstdint>
 #include <functional>
 #include <string>
+#include <string_view>
 #include <tuple>
 #include <type_traits>
 #include <utility>
@@ -166,5 +168,10 @@ unsigned num_threads() noexcept;
 
 // The calling goroutine's id (main is 1), 0 outside a goroutine.
 std::uint64_t goroutine_id() noexcept;
+
+// The calling goroutine's name as given by go(named("x"), ...); "" for an unnamed goroutine
+// (main included) and outside a goroutine. The view stays valid while the calling goroutine
+// lives (the name never changes after go). Never blocks. Thread-safe.
+std::string_view goroutine_name() noexcept;
 
 }  // namespace gofer
