@@ -26,14 +26,19 @@
 // drops its oldest line); with the default `block` policy a full queue blocks the scheduler
 // thread until spdlog's thread makes room — the disk then stalls goroutines after all.
 //
-// What survives the end of the process (chapters/ch09_logging/03_recover.cpp shows each):
-//   end of program \ line | sync, flushed  | sync, unflushed buffer | async, still queued
-//   return from main      | kept           | kept (stdio flushes)   | kept if spdlog::shutdown()
-//   std::exit(n)          | kept           | kept (FILE* flushed)   | lost unless shutdown()
-//   std::quick_exit(n)    | kept           | lost                   | lost
-//   escaping panic (exit 2)| kept          | lost (gofer _exits)    | lost
-// So: flush what you cannot lose (logger->flush(), flush_on(level::err)), and call
-// spdlog::shutdown() before leaving main.
+// What survives the end of the process (measured by chapters/ch09_logging/03_recover.cpp):
+//   end of program \ line  | defer | sync, flushed | sync, unflushed | async, still queued
+//   return from main       | runs  | kept          | kept            | kept (spdlog::shutdown())
+//   std::quick_exit(n)     | no    | kept          | lost            | lost
+//   escaping panic (exit 2)| runs  | kept          | lost            | lost
+//   std::exit(n) in a      | no    | kept          | lost            | lost — and the process
+//     goroutine            |       |               |                 | hangs: it runs static and
+//                          |       |               |                 | thread_local destructors
+//                          |       |               |                 | under a running goroutine
+// (An escaping panic unwinds the goroutine, so its defers run, then gofer prints the report
+// and calls std::_Exit(2): no stdio buffer and no spdlog queue is flushed.) So: flush what
+// you cannot lose (logger->flush(), flush_on(level::err)), never call std::exit inside a
+// goroutine, and call spdlog::shutdown() after gofer::run returns.
 //
 // Thread-safety: the flag may be used by any number of loggers on any threads; tag() is
 // called in the goroutine whose tag it returns.
