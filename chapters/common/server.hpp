@@ -3,6 +3,7 @@
 //
 //   server_spec     what to start: binary, Debian package, args with {port}/{dir}, a probe
 //   memcached_spec  the spec for a private memcached
+//   nats_spec       the spec for a private NATS server (optionally with JetStream)
 //   server          a running private instance: free loopback port, temp dir, log file,
 //                   ready when start() returns, stopped by its destructor
 //   process         a child process of the demo (e.g. the demo itself with --worker),
@@ -77,6 +78,11 @@ struct server_spec {
 
 // A private memcached: loopback only, no UDP, `memory_mb` of cache, one worker thread.
 server_spec memcached_spec(int memory_mb = 16);
+
+// A private NATS server (Debian: nats-server): loopback only, no monitoring port, no
+// cluster; with `jetstream`, JetStream stores its streams under {dir}/jetstream. Ready when
+// a connection receives the server's greeting ("INFO {...}").
+server_spec nats_spec(bool jetstream = false);
 
 // The path of `binary` if it is an executable in $PATH or an sbin directory, else nullopt.
 std::optional<std::filesystem::path> find_binary(const std::string& binary);
