@@ -484,7 +484,9 @@ def write_if_changed(path, text):
         f.write(text)
 
 
-def cmd_verify(exercises, builder):
+def cmd_verify(exercises, builder, names=()):
+    """Checks info.json against the files (all of them), then builds and judges the named
+    exercises (all when none are named)."""
     start = time.monotonic()
     problems = []
 
@@ -503,6 +505,8 @@ def cmd_verify(exercises, builder):
         problems.append(f"exercises/solutions/{f} (the solution) is missing")
     if problems:
         return report_verify(problems, [], start)
+    if names:
+        exercises = [find(exercises, n) for n in names]
 
     # 2. The shipped versions (git's, not the learner's edits) go into the build tree.
     shipped_dir = os.path.join(builder.dir, "exercises", "shipped")
@@ -602,7 +606,8 @@ def main(argv):
     for c, h in (("check", "build and check one exercise"), ("hint", "show a hint"),
                  ("reset", "restore the shipped version from git")):
         sub.add_parser(c, help=h).add_argument("name")
-    sub.add_parser("verify", help="every exercise fails as shipped, every solution passes")
+    sub.add_parser("verify", help="every exercise fails as shipped, every solution passes").add_argument(
+        "names", nargs="*", help="only these exercises (info.json is still checked whole)")
     args = ap.parse_args(argv)
 
     try:
@@ -623,7 +628,7 @@ def main(argv):
     elif command == "watch":
         cmd_watch(exercises, builder, progress)
     elif command == "verify":
-        return cmd_verify(exercises, builder)
+        return cmd_verify(exercises, builder, args.names)
     return 0
 
 
