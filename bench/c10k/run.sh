@@ -18,7 +18,8 @@
 #   --out DIR     (default bench/results) → c10k-<date>-<host>.json and .md
 #
 # 10,000 connections need about 10,000 descriptors per side (wrk and the server): the script
-# raises the soft limit to the hard one and skips counts that do not fit. The kernel's
+# raises the soft limit to the hard one (as root, the hard one too) and skips counts that do
+# not fit. The kernel's
 # accept backlog is net.core.somaxconn (the servers ask for the maximum): at 10,000
 # connections the first second is a connect storm, which the connect errors show.
 # Nothing is pinned: wrk and the server share the machine's cores, as in the book.
@@ -60,6 +61,17 @@ blocking_bin=$ROOT/build/release/bench/c10k_blocking
 go_bin=$CACHE/go-c10k
 (cd "$ROOT/bench/go/c10k" && GOPROXY=off GOWORK=off GOFLAGS=-mod=mod go build -o "$go_bin" .) || die "go build failed"
 
+max_conns=0
+for c in "${conns_arr[@]}"; do ((c > max_conns)) && max_conns=$c; done
+need=$((max_conns + 256))  # per process: wrk holds one end of each connection, the server the other
+hard=$(ulimit -Hn)
+if [[ $hard != unlimited ]] && ((hard < need)); then
+  if ((EUID == 0)) && ulimit -Hn "$need" 2>/dev/null; then
+    say "raised the hard open-files limit from $hard to $need (root)"
+  else
+    say "the hard open-files limit is $hard; $max_conns connections need about $need (raise it as root: ulimit -Hn $need)"
+  fi
+fi
 ulimit -n "$(ulimit -Hn)"
 fd_limit=$(ulimit -n)
 
@@ -80,6 +92,7 @@ start_server() {  # <server> <flags...>
   local impl=$1 log i
   shift
   log=$CACHE/logs/$impl.log
+  rm -f "$log"  # else the address of the previous run could be read before the new one writes
   case $impl in
     gofer) "$gofer_bin" --addr 127.0.0.1:0 --threads "$threads" "$@" >"$log" 2>&1 & ;;
     blocking) "$blocking_bin" --addr 127.0.0.1:0 >"$log" 2>&1 & ;;
@@ -88,7 +101,7 @@ start_server() {  # <server> <flags...>
   server_pid=$!
   server_addr=
   for ((i = 0; i < 300; ++i)); do
-    server_addr=$(sed -n 's|^listening on \(http://\)\{0,1\}\(127\.0\.0\.1:[0-9]*\).*|\2|p' "$log" | head -1)
+    [[ -f $log ]] && server_addr=$(sed -n 's|^listening on \(http://\)\{0,1\}\(127\.0\.0\.1:[0-9]*\).*|\2|p' "$log" | head -1)
     [[ -n $server_addr ]] && break
     kill -0 "$server_pid" 2>/dev/null || break
     sleep 0.1
@@ -122,8 +135,8 @@ point() {
 
 load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 for c in "${conns_arr[@]}"; do
-  if ((2 * c + 256 > fd_limit)); then
-    say "skipping $c connections: wrk and the server need about $((2 * c + 256)) descriptors, the limit is $fd_limit"
+  if ((c + 256 > fd_limit)); then
+    say "skipping $c connections: wrk and the server need about $((c + 256)) descriptors each, the limit is $fd_limit"
     continue
   fi
   start_server gofer
