@@ -15,7 +15,8 @@
 #   bench/c10k/run.sh                 5 s per point at 100, 1,000 and 10,000 connections
 #   bench/c10k/run.sh --quick         2 s per point, 100 and 1,000 connections
 #   --duration S  --conns LIST  --threads T (gofer threads = GOMAXPROCS; default: all cores)
-#   --out DIR     (default bench/results) → c10k-<date>-<host>.json and .md
+#   --out DIR     (default bench/results) → c10k-<date>-<host>.json, .md and charts
+#                 (-latency.svg: p50/p99 against connections; -rps.svg: requests/s)
 #
 # 10,000 connections need about 10,000 descriptors per side (wrk and the server): the script
 # raises the soft limit to the hard one (as root, the hard one too) and skips counts that do
@@ -52,7 +53,7 @@ done
 IFS=, read -r -a conns_arr <<<"$conns_list"
 
 # ---- build ----------------------------------------------------------------------------------
-"$ROOT/gofer" _install wrk golang-go python3 mariadb-server libmariadb-dev libctemplate-dev
+"$ROOT/gofer" _install wrk golang-go python3 gnuplot-nox mariadb-server libmariadb-dev libctemplate-dev
 mkdir -p "$CACHE/logs" "$out"
 say "building the c10k demo and the blocking baseline (preset release)"
 "$ROOT/gofer" _build release demo_c10k c10k_blocking
