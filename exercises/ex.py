@@ -6,7 +6,7 @@
     ./gofer ex check <name>    build and check one exercise
     ./gofer ex hint <name>     a hint (a question, never the answer)
     ./gofer ex reset <name>    put back the version that shipped (from git)
-    ./gofer ex verify          maintainers and CI: every exercise fails as shipped, every
+    ./gofer ex verify [name...] maintainers and CI: every exercise fails as shipped, every
                                solution passes, info.json and the files match one to one
 
 exercises/info.json is the single source of truth: it lists the exercises in reading order
