@@ -23,7 +23,9 @@
 #include <string>
 #include <vector>
 
+#include <gofer/debug_http.hpp>
 #include <gofer/gofer.hpp>
+#include <gofer/http.hpp>
 #include <gofer/net.hpp>
 
 #include "chat.hpp"
@@ -240,7 +242,7 @@ int tour(const std::string& addr, chat::server& srv, int flood) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::string addr;
+  std::string addr, debug_addr;
   bool serve = false;
   unsigned threads = 0;
   int flood = 10000;
@@ -248,6 +250,8 @@ int main(int argc, char** argv) {
   long name_timeout_ms = 0;
   CLI::App app{"a TCP chat server: a hub goroutine, bounded outboxes, direct messages", "chat"};
   app.add_option("--addr", addr, "serve on this host:port until Ctrl-C (implies --serve)");
+  app.add_option("--debug-addr", debug_addr,
+                 "also serve gofer's debug pages (/debug/gofer/: goroutines, metrics) on this host:port");
   app.add_flag("--serve", serve, "only serve (on --addr, default 127.0.0.1:9000) until Ctrl-C or SIGTERM");
   app.add_option("--flood", flood, "self-test: lines bob sends while sloth does not read")
       ->capture_default_str()
@@ -280,6 +284,31 @@ int main(int argc, char** argv) {
         }
         std::string where = ln->addr();
         chat::server srv(opt);
+        // --debug-addr: the debug pages (Go's net/http/pprof) on their own listener, so they
+        // are never exposed on the chat port. Stopped when the chat server stops.
+        gofer::http::serve_mux debug_mux;
+        gofer::debug::mount(debug_mux);
+        gofer::http::server debug_srv(debug_mux);
+        gofer::chan<absl::Status> debug_served(1);
+        if (!debug_addr.empty()) {
+          auto dln = gofer::net::listen(debug_addr);
+          if (!dln.ok()) {
+            std::fprintf(stderr, "chat: --debug-addr: %s\n", dln.status().ToString().c_str());
+            status = 1;
+            return;
+          }
+          std::printf("debug pages on http://%s/debug/gofer/\n", dln->addr().c_str());
+          gofer::go(gofer::named{"debug-http"}, [&debug_srv, debug_served, l = std::move(*dln)]() mutable {
+            debug_served.send(debug_srv.serve(std::move(l)));
+          });
+        }
+        auto stop_debug = [&] {
+          if (debug_addr.empty()) return;
+          auto [ctx, cancel] = gofer::with_timeout(gofer::background(), 2s);
+          (void)debug_srv.shutdown(ctx);
+          cancel();
+          debug_served.recv();
+        };
         gofer::chan<absl::Status> served(1);
         gofer::go(gofer::named{"chat-accept"}, [&srv, served, l = std::move(*ln)]() mutable {
           served.send(srv.serve(std::move(l)));
@@ -289,6 +318,7 @@ int main(int argc, char** argv) {
                       opt.outbox);
           status = tour(where, srv, flood);
           served.recv();
+          stop_debug();
           return;
         }
         gofer::chan<int> sigs = notify_stop_signals();
@@ -302,6 +332,7 @@ int main(int argc, char** argv) {
           std::fprintf(stderr, "chat: %s\n", failed->ToString().c_str());
           ::kill(::getpid(), SIGTERM);  // releases the signals goroutine's sigwait
           sigs.recv();
+          stop_debug();
           status = 1;
           return;
         }
@@ -310,6 +341,7 @@ int main(int argc, char** argv) {
         absl::Status down = srv.shutdown(ctx);
         cancel();
         served.recv();
+        stop_debug();
         const chat::counters& s = srv.stats();
         std::printf("served %ld connections (%ld users, %ld broadcasts, %ld dropped), then shut down %s\n",
                     s.accepted.load(), s.joined.load(), s.messages.load(), s.dropped.load(),
