@@ -30,15 +30,15 @@ namespace http = gofer::http;
 
 namespace {
 
-// GET url; the body, or "" (and a message) on any failure.
+// GET url as JSON; an empty object (and a message) on any failure.
 nlohmann::json get_json(http::client& c, const std::string& url) {
   auto res = c.get(gofer::background(), url);
   if (!res.ok() || res->status != 200) {
     std::printf("   GET %s failed: %s\n", url.c_str(), res.ok() ? std::to_string(res->status).c_str() : res.status().ToString().c_str());
-    return {};
+    return nlohmann::json::object();
   }
   auto j = res->json();
-  return j.ok() ? *j : nlohmann::json{};
+  return j.ok() ? *j : nlohmann::json::object();
 }
 
 // The states of the goroutines the JSON dump lists, most common first.
@@ -98,7 +98,9 @@ int main(int argc, char** argv) {
       char buf[512];
       (void)clients.back()->read(buf, sizeof buf);  // the welcome: joined
     }
-    http::client c;
+    http::client_options copts;
+    copts.max_response_bytes = std::uint64_t{256} << 20;  // a dump of 100,000+ goroutines is big
+    http::client c(copts);
     auto index = c.get(gofer::background(), base);
     index_ok = index.ok() && index->status == 200 && index->body.find("goroutines") != std::string::npos;
     std::printf("2. %d users joined; GET %s lists: goroutines, goroutines?format=json, metrics\n", users, base.c_str());
