@@ -15,6 +15,9 @@ usage() {
   cat <<'EOF'
 usage: ./gofer bench [--quick] [--rounds N] [--build-dir DIR] [--out DIR] [--no-go]
        ./gofer bench http [args...]     the C10K run (bench/http/run.sh)
+       ./gofer bench chat [args...]     chapter 5's chat fan-out (bench/chat_bench.cpp); args go
+                                        to Google Benchmark; the JSON goes to
+                                        bench/results/chat-<date>-<host>.json
 
 Runs gofer's benchmarks against Boost.Fiber, moodycamel, std::mutex/absl::Mutex queues
 and Go, and writes bench/results/<date>-<host>.json, .md (tables) and .svg (charts).
@@ -39,6 +42,17 @@ if [[ ${1-} == http ]]; then
   shift
   [[ -x $ROOT/bench/http/run.sh ]] || die "bench/http/run.sh is missing"
   exec "$ROOT/bench/http/run.sh" "$@"
+fi
+
+if [[ ${1-} == chat ]]; then
+  shift
+  "$ROOT/gofer" _build release chat_bench
+  mkdir -p "$ROOT/bench/results"
+  json=$ROOT/bench/results/chat-$(date -u +%Y-%m-%d)-$(hostname -s 2>/dev/null || hostname).json
+  "$ROOT/build/release/bench/chat_bench" --benchmark_repetitions=3 --benchmark_report_aggregates_only=true \
+    --benchmark_out="$json" --benchmark_out_format=json "$@"
+  say "wrote ${json#"$ROOT"/}"
+  exit 0
 fi
 
 quick=0 rounds= build_dir= out= with_go=1
