@@ -76,13 +76,16 @@ inline nlohmann::json goroutines_json(std::string_view dump) {
       } catch (const std::exception&) {
         continue;
       }
+      // The state is the last [...] (a state never contains brackets; a name may), the
+      // name what lies between the first and the last quote before it.
+      auto rb = line.rfind(']');
+      auto lb = rb == std::string::npos ? rb : line.rfind('[', rb);
+      std::string state = lb != std::string::npos ? line.substr(lb + 1, rb - lb - 1) : "";
       g["name"] = "";
-      if (auto q = line.find('"', end); q != std::string::npos && q < line.find('[')) {
-        auto q2 = line.find('"', q + 1);
-        g["name"] = line.substr(q + 1, q2 - q - 1);
+      if (auto q = line.find('"', end); q != std::string::npos && q < lb) {
+        auto q2 = line.rfind('"', lb);
+        if (q2 > q) g["name"] = line.substr(q + 1, q2 - q - 1);
       }
-      auto lb = line.find('['), rb = line.rfind(']');
-      std::string state = lb != std::string::npos && rb > lb ? line.substr(lb + 1, rb - lb - 1) : "";
       double blocked = 0;
       // "chan receive, 2.5s": the time blocked, when the dump shows it, ends the state.
       if (auto comma = state.rfind(", "); comma != std::string::npos && !state.empty() && state.back() == 's') {
