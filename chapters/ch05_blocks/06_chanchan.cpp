@@ -137,9 +137,9 @@ int main(int argc, char** argv) {
   // 3. The draft, in a child process: it deadlocks, and the runtime says so.
   std::puts("3. the book's draft (--draft), in a child process:");
   ch05::child_result r = ch05::run_self({"--draft"});
-  for (std::size_t at = 0, nl; (nl = r.err.find('\n', at)) != std::string::npos; at = nl + 1)
-    std::printf("   | %s\n", r.err.substr(at, nl - at).c_str());
-  bool caught = r.status == 2 && r.err.find("all goroutines are asleep - deadlock!") != std::string::npos;
+  for (std::size_t at = 0, nl; (nl = r.out.find('\n', at)) != std::string::npos; at = nl + 1)
+    std::printf("   | %s\n", r.out.substr(at, nl - at).c_str());
+  bool caught = r.status == 2 && r.out.find("all goroutines are asleep - deadlock!") != std::string::npos;
   std::printf("   exit status %d\n", r.status);
 
   if (final_balance != expected || approved == 0 || !caught) {

@@ -102,8 +102,8 @@ int main(int argc, char** argv) {
     std::printf("%d. %s (--crash %s)\n", n, r.what, r.name);
     ch05::child_result got = ch05::run_self({"--crash", r.name});
     std::vector<std::string> gofer_lines, go_lines(r.go_report.begin(), r.go_report.end());
-    for (std::size_t at = 0, nl; (nl = got.err.find('\n', at)) != std::string::npos; at = nl + 1)
-      gofer_lines.push_back(got.err.substr(at, nl - at));
+    for (std::size_t at = 0, nl; (nl = got.out.find('\n', at)) != std::string::npos; at = nl + 1)
+      gofer_lines.push_back(got.out.substr(at, nl - at));
     // Stack frames vary with the build; keep the first lines and the last.
     if (gofer_lines.size() > 9) {
       std::string last = gofer_lines.back();

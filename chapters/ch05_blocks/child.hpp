@@ -1,35 +1,49 @@
 // child.hpp — runs this demo again as a child process, for the parts that are meant to die.
 //
-//   run_self(args)   starts /proc/self/exe with args, waits, returns its exit status and
-//                    everything it wrote to stderr
+//   run_self(args)   starts /proc/self/exe with args through the shared launcher
+//                    (chapters/common/server.hpp: gofer_demo::process), waits, and returns
+//                    its exit status and everything it printed (stdout and stderr)
 //
 // Chapter 5 reads gofer's panic and deadlock reports; a program that panics or deadlocks
-// ends with status 2, so the demos run that part in a child (Boost.Process) and show what
-// it printed, and the demo itself still finishes with status 0 and its summary line.
-// The child's stdout goes to /dev/null (the reports are on stderr); its stdin is empty.
-// Call it from main, outside gofer::run (it blocks the calling thread).
+// ends with status 2, so the demos run that part in a child and show what it printed, and
+// the demo itself still finishes with status 0 and its summary line. The child's output
+// goes to a file in a fresh temp dir, removed afterwards; its stdin is /dev/null. Call it
+// from main, outside gofer::run (it then blocks the calling thread), or from a goroutine.
 #pragma once
 
+#include <stdlib.h>
+
+#include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <string>
 #include <vector>
 
-#include <boost/process.hpp>
+#include "server.hpp"
 
 namespace ch05 {
 
 struct child_result {
   int status = -1;  // the exit status; 128 + N for a child killed by signal N
-  std::string err;  // what it wrote to stderr
+  std::string out;  // what it printed, stdout and stderr interleaved
 };
 
 inline child_result run_self(const std::vector<std::string>& args) {
-  namespace bp = boost::process;
-  bp::ipstream err;
-  bp::child c("/proc/self/exe", bp::args(args), bp::std_out > bp::null, bp::std_err > err, bp::std_in < bp::null);
+  namespace fs = std::filesystem;
+  std::string tmpl = (fs::temp_directory_path() / "gofer-ch05-XXXXXX").string();
+  if (::mkdtemp(tmpl.data()) == nullptr) throw gofer_demo::server_error("mkdtemp failed for " + tmpl);
+  fs::path dir = tmpl, log = dir / "output.txt";
+  std::vector<std::string> argv{fs::read_symlink("/proc/self/exe").string()};
+  argv.insert(argv.end(), args.begin(), args.end());
   child_result r;
-  for (std::string line; std::getline(err, line);) r.err += line + "\n";
-  c.wait();
-  r.status = c.exit_code();
+  {
+    gofer_demo::process p = gofer_demo::process::spawn(argv, log);
+    r.status = p.wait();
+  }
+  std::ifstream in(log);
+  r.out.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  std::error_code ec;
+  fs::remove_all(dir, ec);
   return r;
 }
 
