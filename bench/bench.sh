@@ -17,6 +17,9 @@ usage() {
 usage: ./gofer bench [--quick] [--rounds N] [--build-dir DIR] [--out DIR] [--no-go]
                      [--impl FILE[:TEMPLATE]]
        ./gofer bench http [args...]     the C10K run (bench/http/run.sh)
+       ./gofer bench chat [args...]     chapter 5's chat fan-out (bench/chat_bench.cpp); args go
+                                        to Google Benchmark; the JSON goes to
+                                        bench/results/chat-<date>-<host>.json
        ./gofer bench c10k [args...]     the chapter 6 server, its pitfalls, a blocking
                                         baseline and Go (bench/c10k/run.sh)
 
@@ -53,6 +56,17 @@ if [[ ${1-} == c10k ]]; then
   shift
   [[ -x $ROOT/bench/c10k/run.sh ]] || die "bench/c10k/run.sh is missing"
   exec "$ROOT/bench/c10k/run.sh" "$@"
+fi
+
+if [[ ${1-} == chat ]]; then
+  shift
+  "$ROOT/gofer" _build release chat_bench
+  mkdir -p "$ROOT/bench/results"
+  json=$ROOT/bench/results/chat-$(date -u +%Y-%m-%d)-$(hostname -s 2>/dev/null || hostname).json
+  "$ROOT/build/release/bench/chat_bench" --benchmark_repetitions=3 --benchmark_report_aggregates_only=true \
+    --benchmark_out="$json" --benchmark_out_format=json "$@"
+  say "wrote ${json#"$ROOT"/}"
+  exit 0
 fi
 
 quick=0 rounds= build_dir= out= with_go=1 impl=
