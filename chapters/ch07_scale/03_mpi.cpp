@@ -45,6 +45,9 @@ int exec_mpirun(int ranks, int argc, char** argv) {
     return 1;
   }
   ::setenv("OMPI_MCA_btl", "self,vader", 1);
+  // No cross-memory attach (process_vm_readv): containers often forbid it, and vader then
+  // warns or fails; plain copies through the shared segment are enough here.
+  ::setenv("OMPI_MCA_btl_vader_single_copy_mechanism", "none", 1);
   ::setenv("OMPI_MCA_oob_tcp_if_include", "lo", 1);
   ::setenv("OMPI_MCA_btl_tcp_if_include", "lo", 1);
   ::setenv("OMPI_MCA_plm_rsh_agent", "false", 1);  // never ssh: localhost only
