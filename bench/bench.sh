@@ -6,7 +6,8 @@
 # several rounds — one process per binary per round, C++ and Go interleaved, because
 # two-thread figures on a small VM flip between modes from one process to the next —
 # then bench/report.py writes bench/results/<date>-<host>.{json,md} and SVG charts.
-# `./gofer bench http ...` is the C10K run (bench/http/run.sh).
+# `./gofer bench http ...` is the C10K run (bench/http/run.sh), `./gofer bench lb ...` the
+# load-balancer run (bench/lb/run.sh).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -15,6 +16,7 @@ usage() {
   cat <<'EOF'
 usage: ./gofer bench [--quick] [--rounds N] [--build-dir DIR] [--out DIR] [--no-go]
        ./gofer bench http [args...]     the C10K run (bench/http/run.sh)
+       ./gofer bench lb [args...]       the load balancer vs nginx and Go (bench/lb/run.sh)
 
 Runs gofer's benchmarks against Boost.Fiber, moodycamel, std::mutex/absl::Mutex queues
 and Go, and writes bench/results/<date>-<host>.json, .md (tables) and .svg (charts).
@@ -39,6 +41,11 @@ if [[ ${1-} == http ]]; then
   shift
   [[ -x $ROOT/bench/http/run.sh ]] || die "bench/http/run.sh is missing"
   exec "$ROOT/bench/http/run.sh" "$@"
+fi
+if [[ ${1-} == lb ]]; then
+  shift
+  [[ -x $ROOT/bench/lb/run.sh ]] || die "bench/lb/run.sh is missing"
+  exec "$ROOT/bench/lb/run.sh" "$@"
 fi
 
 quick=0 rounds= build_dir= out= with_go=1

@@ -64,7 +64,7 @@ void worker(int id, std::string url, gofer::send_chan<report> reports, gofer::re
   auto done = ctx.done();
   for (;;) {
     if (gofer::select(gofer::recv_case(tk.c()), gofer::recv_case(done)) == 1) return;
-    auto [cctx, cancel] = gofer::with_timeout(ctx, 200ms);
+    auto [cctx, cancel] = gofer::with_timeout(ctx, 2s);  // generous: a busy machine is not a dead server
     auto res = client.get(cctx, url);
     cancel();
     report r{.server = id, .ok = res.ok() && res->status < 500};

@@ -5,9 +5,10 @@
 // is 5 s, "This took too long!". Inside a for/select loop the same line means something
 // else: after(d) is evaluated on every iteration, so it is a new timer each time and it
 // limits the gap between two values, never the loop. Watch the three loops over the same
-// stream (20 values 5 ms apart, a 100 ms pause, 20 more): after() in the loop and one timer
-// reset per value both stop at the pause (an idle timeout) — one made a timer per value,
-// the other made one — while a deadline for the whole loop stops it at 60 ms, pause or not.
+// stream (20 values 10 ms apart, a 600 ms pause, 20 more): after() in the loop and one timer
+// reset per value both stop at the pause (a 200 ms idle timeout) — one made a timer per
+// value, the other made one — while a 100 ms deadline for the whole loop stops it early,
+// pause or not. (The margins are wide so that a busy machine does not change the story.)
 #include <chrono>
 #include <cstdio>
 #include <optional>
@@ -22,13 +23,13 @@ using clock_type = std::chrono::steady_clock;
 
 namespace {
 
-// The stream: 20 values 5 ms apart, a pause, 20 more, then close. Buffered for all 40, so
+// The stream: 20 values 10 ms apart, a pause, 20 more, then close. Buffered for all 40, so
 // the producer finishes even when a loop stops listening early (no goroutine left behind).
 gofer::recv_chan<int> stream(std::chrono::milliseconds pause) {
   gofer::chan<int> out(40);
   gofer::go(gofer::named{"stream"}, [out, pause] {
     for (int i = 1; i <= 40; ++i) {
-      gofer::sleep(i == 21 ? pause : 5ms);
+      gofer::sleep(i == 21 ? pause : 10ms);
       out.send(i);
     }
     out.close();
@@ -46,21 +47,21 @@ struct loop_result {
   long ms = 0;     // how long the loop ran
 };
 
-// (a) after() inside the loop: a fresh 30 ms timer on every iteration. It fires only if
-//     one gap between values is longer than 30 ms.
+// (a) after() inside the loop: a fresh 200 ms timer on every iteration. It fires only if
+//     one gap between values is longer than 200 ms.
 loop_result after_in_loop(gofer::recv_chan<int> in) {
   loop_result r;
   auto t0 = clock_type::now();
   for (bool done = false; !done;) {
     std::optional<int> v;
     ++r.timers;
-    switch (gofer::select(gofer::recv_case(in, v), gofer::recv_case(gofer::after(30ms)))) {
+    switch (gofer::select(gofer::recv_case(in, v), gofer::recv_case(gofer::after(200ms)))) {
       case 0:
         if (v) ++r.values;
         else done = true;
         break;
       case 1:
-        done = true;  // 30 ms without a value
+        done = true;  // 200 ms without a value
         break;
     }
   }
@@ -72,7 +73,7 @@ loop_result after_in_loop(gofer::recv_chan<int> in) {
 loop_result one_timer(gofer::recv_chan<int> in) {
   loop_result r;
   auto t0 = clock_type::now();
-  gofer::timer idle(30ms);
+  gofer::timer idle(200ms);
   r.timers = 1;
   for (bool done = false; !done;) {
     std::optional<int> v;
@@ -83,7 +84,7 @@ loop_result one_timer(gofer::recv_chan<int> in) {
           break;
         }
         ++r.values;
-        idle.reset(30ms);  // Go 1.23 semantics: no stale tick can arrive after reset
+        idle.reset(200ms);  // Go 1.23 semantics: no stale tick can arrive after reset
         break;
       case 1:
         done = true;
@@ -94,12 +95,12 @@ loop_result one_timer(gofer::recv_chan<int> in) {
   return r;
 }
 
-// (c) A deadline for the whole loop: one after(60ms) made before the loop (or a context
+// (c) A deadline for the whole loop: one after(100ms) made before the loop (or a context
 //     with a timeout: the same thing for code that takes a ctx).
 loop_result whole_loop_deadline(gofer::recv_chan<int> in) {
   loop_result r;
   auto t0 = clock_type::now();
-  auto deadline = gofer::after(60ms);
+  auto deadline = gofer::after(100ms);
   r.timers = 1;
   for (bool done = false; !done;) {
     std::optional<int> v;
@@ -125,27 +126,27 @@ int main(int argc, char** argv) {
 
   int status = 0;
   gofer::run([&] {
-    // 0. The book's ch10_7: a worker that answers after 60 ms, a 50 ms timeout.
+    // 0. The book's ch10_7 (6 s vs 5 s there): a worker that answers after 300 ms, a 100 ms timeout.
     gofer::chan<std::string> answer(1);  // buffered: the late worker can still leave
     gofer::go(gofer::named{"worker"}, [answer] {
-      gofer::sleep(60ms);
+      gofer::sleep(300ms);
       answer.send("done");
     });
     gofer::select(gofer::recv_case(answer, [](std::optional<std::string>) { std::puts("the worker answered in time"); }),
-                  gofer::recv_case(gofer::after(50ms), [](auto) { std::puts("This took too long!"); }));
+                  gofer::recv_case(gofer::after(100ms), [](auto) { std::puts("This took too long!"); }));
 
     // 1.-3. The three loops, each over a fresh copy of the stream.
-    std::puts("a stream of 40 values, 5 ms apart, with a 100 ms pause after the 20th:");
-    loop_result a = after_in_loop(stream(100ms));
-    std::printf("  after(30ms) in the loop : %2d values in %3ld ms, %2d timers made (one per iteration)\n", a.values,
+    std::puts("a stream of 40 values, 10 ms apart, with a 600 ms pause after the 20th:");
+    loop_result a = after_in_loop(stream(600ms));
+    std::printf("  after(200ms) in the loop : %2d values in %3ld ms, %2d timers made (one per iteration)\n", a.values,
                 a.ms, a.timers);
-    loop_result b = one_timer(stream(100ms));
-    std::printf("  one timer, reset        : %2d values in %3ld ms, %2d timer made\n", b.values, b.ms, b.timers);
-    loop_result c = whole_loop_deadline(stream(100ms));
-    std::printf("  60 ms for the whole loop: %2d values in %3ld ms, %2d timer made\n", c.values, c.ms, c.timers);
+    loop_result b = one_timer(stream(600ms));
+    std::printf("  one timer, reset         : %2d values in %3ld ms, %2d timer made\n", b.values, b.ms, b.timers);
+    loop_result c = whole_loop_deadline(stream(600ms));
+    std::printf("  100 ms for the whole loop: %2d values in %3ld ms, %2d timer made\n", c.values, c.ms, c.timers);
 
     // The two idle timeouts stop at the pause, after exactly 20 values; the deadline stops
-    // the loop at 60 ms whatever the stream does (about 11 values; the count varies).
+    // the loop at 100 ms whatever the stream does (about 9 values; the count varies).
     if (a.values != 20 || b.values != 20 || c.values >= 20 || a.timers <= b.timers) status = 1;
     std::printf("the idle timeouts stopped at the pause after %d values (%d timers vs 1), the whole-loop deadline "
                 "after %d values\n",
