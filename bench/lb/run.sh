@@ -94,15 +94,21 @@ tree_ticks() { local s=0 p t; for p in $(tree_pids "$1"); do t=$(awk '{print $14
 tree_rss_kib() { local s=0 p r; for p in $(tree_pids "$1"); do r=$(awk '/^VmHWM:/ {print $2}' "/proc/$p/status" 2>/dev/null || echo 0); s=$((s + ${r:-0})); done; echo "$s"; }
 
 pids_to_kill=()
-stop_pid() {  # <pid>: SIGTERM, wait up to 10 s; echoes the exit status (or "killed")
-  local pid=$1 i st=0
+stop_pid() {  # <pid>: SIGTERM, wait up to 10 s; sets exit_status (a number, or "killed").
+  # Not in a $(...) subshell: only this shell can wait for its own children.
+  local pid=$1 i
+  exit_status=0
   kill -TERM "$pid" 2>/dev/null || true
   for ((i = 0; i < 100; ++i)); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-  if kill -0 "$pid" 2>/dev/null; then kill -KILL "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; echo killed; return; fi
-  wait "$pid" 2>/dev/null || st=$?
-  echo "$st"
+  if kill -0 "$pid" 2>/dev/null; then
+    kill -KILL "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+    exit_status=killed
+    return 0
+  fi
+  wait "$pid" 2>/dev/null || exit_status=$?
 }
-trap 'for p in "${pids_to_kill[@]}"; do kill -TERM $p 2>/dev/null; done; rm -f "$CACHE/runs-$$.jsonl"' EXIT
+trap 'for p in "${pids_to_kill[@]}"; do kill -TERM $p 2>/dev/null || true; done; rm -f "$CACHE/runs-$$.jsonl"' EXIT
 
 # wait_addr <log> <pid>: the 127.0.0.1:port the program announced ("listening on ..." or
 # "load balancer on http://...").
@@ -126,6 +132,7 @@ get_hello() {  # <addr>: one HTTP/1.0 GET through bash's /dev/tcp
 # ---- 3. the back ends ---------------------------------------------------------------------------
 backends=()
 for i in 1 2 3; do
+: >"$CACHE/logs/backend-$i.log"
   GOMAXPROCS=1 "$CACHE/go-hello" -addr 127.0.0.1:0 >"$CACHE/logs/backend-$i.log" 2>&1 &
   pid=$!
   pids_to_kill+=("$pid")
@@ -137,6 +144,7 @@ say "back ends: ${backends[*]}"
 # ---- 4. the runs ----------------------------------------------------------------------------------
 start_balancer() {  # <impl>: sets bal_pid, bal_addr
   local impl=$1 log=$CACHE/logs/$1.log args=() b
+  : >"$log"  # here, not only in the child's redirection: wait_addr must never read the last run's address
   case $impl in
     gofer)
       for b in "${backends[@]}"; do args+=(--backend "http://$b"); done
@@ -172,7 +180,7 @@ for c in "${conns_arr[@]}"; do
           "http://$bal_addr/" >"$wrk_out" 2>&1; } 2>"$wrk_out.time" || { cat "$wrk_out" >&2; die "wrk failed"; }
       cpu1=$(tree_ticks "$bal_pid")
       rss=$(tree_rss_kib "$bal_pid")
-      exit_status=$(stop_pid "$bal_pid")
+      stop_pid "$bal_pid"
       wrk_json=$(sed -n 's/^WRKJSON //p' "$wrk_out")
       [[ -n $wrk_json ]] || { cat "$wrk_out" >&2; die "no result line from wrk"; }
       read -r wu ws <"$wrk_out.time"
