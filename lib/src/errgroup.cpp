@@ -62,8 +62,8 @@ void errgroup::set_limit(int n) {
   s_->sem = chan<std::monostate>(static_cast<std::size_t>(n));
 }
 
-absl::Status errgroup::wait() {
-  s_->wg.wait();
+absl::Status errgroup::wait(std::source_location where) {
+  s_->wg.wait(where);
   if (s_->cancel) s_->cancel(s_->err);
   return s_->err;
 }

@@ -118,7 +118,7 @@ std::size_t select_impl(select_case_rt* cases, waiter* waiters, std::size_t n, b
   }
   if (live == 0) {
     if (has_default) return n;
-    block_forever(wait_reason::select_no_cases);
+    block_forever(wait_reason::select_no_cases, {});  // TODO(diag): call site
   }
   lock_set locks{chans, sort_unique(chans, live)};
 
@@ -157,7 +157,7 @@ std::size_t select_impl(select_case_rt* cases, waiter* waiters, std::size_t n, b
     (sc.is_send ? sc.c->sendq : sc.c->recvq).push_back(&w);
   }
   locks.unlock_all();
-  park(g, wait_reason::select, nullptr);
+  park(g, wait_reason::select, nullptr, {});  // TODO(diag): call site
 
   // Pass 3: unlink the waiters that did not fire.
   locks.lock_all();

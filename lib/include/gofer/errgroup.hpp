@@ -30,6 +30,7 @@
 
 #include <cstddef>
 #include <memory>
+#include <source_location>
 #include <type_traits>
 #include <utility>
 
@@ -63,7 +64,9 @@ class errgroup {
     return true;
   }
   void set_limit(int n);
-  absl::Status wait();
+  // Parks until every goroutine of the group returned (see the table above). Records the
+  // call site for dumps (gofer/debug.hpp).
+  absl::Status wait(std::source_location where = std::source_location::current());
 
   static std::pair<errgroup, gofer::context> with_context(const gofer::context& parent);
 

@@ -29,6 +29,7 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <source_location>
 #include <string>
 #include <tuple>
 #include <type_traits>
@@ -132,13 +133,13 @@ struct future_state {
   }
 
   // The result, parking while pending; nullopt if it was already taken.
-  std::optional<V> take() GOFER_EXCLUDES(lock) GOFER_NO_THREAD_SAFETY_ANALYSIS {
+  std::optional<V> take(std::source_location where) GOFER_EXCLUDES(lock) GOFER_NO_THREAD_SAFETY_ANALYSIS {
     for (;;) {
       lock.lock();
       if (ch) {
         chan<V> c = ch;
         lock.unlock();
-        return c.recv();
+        return c.recv(where);
       }
       if (ph != phase::pending) {
         std::optional<V> r;
@@ -151,7 +152,7 @@ struct future_state {
         return r;
       }
       // Releases the lock and parks until deliver() (throws goroutine_exit at shutdown).
-      wait_in(lock, getters, wait_reason::chan_recv, this, "future::get");
+      wait_in(lock, getters, wait_reason::chan_recv, this, "future::get", where);
     }
   }
 
@@ -218,10 +219,11 @@ class future {
 
   // Parks until the job's result is available and returns it. If it was already taken
   // (by another get() or a receive from c()): absl::FailedPreconditionError("future:
-  // result already taken"). Nil: parks forever. Thread-safe.
-  value_type get() {
-    if (!s_) detail::block_forever(detail::wait_reason::chan_recv_nil);
-    std::optional<value_type> v = s_->take();
+  // result already taken"). Nil: parks forever. Thread-safe. Records the call site for
+  // dumps (gofer/debug.hpp).
+  value_type get(std::source_location where = std::source_location::current()) {
+    if (!s_) detail::block_forever(detail::wait_reason::chan_recv_nil, where);
+    std::optional<value_type> v = s_->take(where);
     if (!v) return taken_error();
     return std::move(*v);
   }
@@ -630,13 +632,15 @@ class worker_pool {
 
   // Parks until every worker has exited (after close(), stop() or cancellation of the
   // pool's context; before that it parks until one of them happens). Thread-safe; many
-  // goroutines may wait.
-  void wait() { o_->core->finished.recv(); }
+  // goroutines may wait. Records the call site for dumps (gofer/debug.hpp).
+  void wait(std::source_location where = std::source_location::current()) {
+    o_->core->finished.recv(where);
+  }
 
-  // Graceful shutdown: close(), then wait() — every queued job runs.
-  void shutdown() {
+  // Graceful shutdown: close(), then wait() — every queued job runs. Records the call site.
+  void shutdown(std::source_location where = std::source_location::current()) {
     close();
-    wait();
+    wait(where);
   }
 
   // Immediate shutdown: cancels the pool's context with cause

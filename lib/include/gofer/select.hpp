@@ -286,7 +286,7 @@ std::size_t select(Cases&&... cases) {
   static_assert(ndefault <= 1, "gofer::select: at most one default_case");
   constexpr std::size_t n = sizeof...(Cases);
   if constexpr (n == 0) {
-    detail::block_forever(detail::wait_reason::select_no_cases);
+    detail::block_forever(detail::wait_reason::select_no_cases, {});  // TODO(diag): call site
   } else {
     // Channel cases, in argument order; the default (if any) is left out of the runtime list.
     std::array<detail::select_case_rt, n> rts{};
