@@ -83,7 +83,7 @@ TEST(quiz1, a_fetch_past_the_limit_is_reported_and_not_waited_for) {
   gofer::run([&] {
     gofer::chan<int> never;  // nobody ever sends on it
     pages = crawl({"fast", "stuck", "quick"},
-                  [never](const std::string& u) mutable {
+                  [never](const std::string& u) {
                     if (u == "stuck") never.recv();
                     return "ok " + u;
                   },

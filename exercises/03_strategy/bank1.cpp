@@ -35,7 +35,7 @@ int run_bank(int balance, const std::vector<int>& amounts, const hooks& h) {
   // TODO: the last customer to *send* is not necessarily customer n-1. Close the channel
   // once all n customers have sent, and not before.
   for (int id = 0; id < n; ++id) {
-    gofer::go([=, &h]() mutable {
+    gofer::go([=, &h]() {
       h.arrive(id);
       withdrawals.send(amounts[id]);
       if (id == n - 1) withdrawals.close();  // the book: "the last customer closes the bank"

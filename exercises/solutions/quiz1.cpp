@@ -35,7 +35,7 @@ std::vector<page> crawl(const std::vector<std::string>& urls, fetch_fn fetch,
   };
   gofer::chan<answer> answers(urls.size());
   for (std::size_t i = 0; i < urls.size(); ++i) {
-    gofer::go([answers, fetch, i, url = urls[i]]() mutable { answers.send({i, fetch(url)}); });
+    gofer::go([answers, fetch, i, url = urls[i]]() { answers.send({i, fetch(url)}); });
   }
   auto deadline = gofer::after(limit);
   for (std::size_t got = 0; got < urls.size();) {
@@ -95,7 +95,7 @@ TEST(quiz1, a_fetch_past_the_limit_is_reported_and_not_waited_for) {
   gofer::run([&] {
     gofer::chan<int> never;  // nobody ever sends on it
     pages = crawl({"fast", "stuck", "quick"},
-                  [never](const std::string& u) mutable {
+                  [never](const std::string& u) {
                     if (u == "stuck") never.recv();
                     return "ok " + u;
                   },

@@ -13,7 +13,7 @@ int main() {
         gofer::chan<int> squares;
         int i;
         for (i = 0; i < 5; ++i) {
-          gofer::go([squares, i]() mutable { squares.send(i * i); });
+          gofer::go([squares, i]() { squares.send(i * i); });
         }
         int sum = 0;
         for (int k = 0; k < 5; ++k) sum += *squares.recv();

@@ -37,7 +37,7 @@ int main() {
     gofer::wait_group wg;
     for (int g = 0; g < 10; ++g) {
       wg.add(1);
-      gofer::go([inbox, &wg]() mutable {
+      gofer::go([inbox, &wg]() {
         gofer::chan<int> mine;
         for (int k = 0; k < 10; ++k) {
           inbox.send(request{1, mine});

@@ -25,14 +25,14 @@ int run_bank(int balance, const std::vector<int>& amounts, const hooks& h) {
   gofer::wait_group sent;
   for (int id = 0; id < n; ++id) {
     sent.add(1);
-    gofer::go([=, &h, &sent]() mutable {
+    gofer::go([=, &h, &sent]() {
       h.arrive(id);
       withdrawals.send(amounts[id]);
       sent.done();
       h.leave(id);
     });
   }
-  gofer::go([withdrawals, &sent]() mutable {
+  gofer::go([withdrawals, &sent]() {
     sent.wait();
     withdrawals.close();
   });
