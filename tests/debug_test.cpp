@@ -580,14 +580,20 @@ TEST_P(debug_report, deadlock_report_shows_each_call_site_sorted_by_id) {
   constexpr int send_line = __LINE__; auto sender = [](gofer::chan<int> c) { c.send(1); };
   constexpr int wait_line = __LINE__; auto waiter = [](gofer::wait_group* wg) { wg->wait(); };
   constexpr int range_line = __LINE__; auto ranger = [](gofer::chan<int> r) { for (int v : r) (void)v; };
+  constexpr int select_line = __LINE__; auto selector = [](gofer::chan<int> a) {
+    gofer::select(gofer::recv_case(a), gofer::send_case(a, 1));  // the first case's line
+  };
+  constexpr int forever_line = __LINE__; auto forever = [] { gofer::select(); };
   constexpr int main_line = __LINE__; auto main_waits = [] { gofer::chan<int>().recv(); };
   child_output out = run_child(threads(), [&] {
-    gofer::chan<int> c, r;
+    gofer::chan<int> c, r, a;
     gofer::wait_group wg;
     wg.add(1);
     gofer::go(gofer::named("sender"), sender, c);
     gofer::go(gofer::named("waiter"), waiter, &wg);
     gofer::go(ranger, r);
+    gofer::go(gofer::named("selector"), selector, a);
+    gofer::go(gofer::named("forever"), forever);
     main_waits();
   });
   EXPECT_EQ(out.exit_code, 2);
@@ -595,7 +601,9 @@ TEST_P(debug_report, deadlock_report_shows_each_call_site_sorted_by_id) {
                            "goroutine 1 \\[chan receive\\]:\n" + kLambdaInTest + "\n\t" + site(main_line) + "\n\n"
                            "goroutine 2 \"sender\" \\[chan send\\]:\n" + kLambdaInTest + "\n\t" + site(send_line) + "\n\n"
                            "goroutine 3 \"waiter\" \\[sync.WaitGroup.Wait\\]:\n" + kLambdaInTest + "\n\t" + site(wait_line) + "\n\n"
-                           "goroutine 4 \\[chan receive\\]:\n" + kLambdaInTest + "\n\t" + site(range_line) + "\n"
+                           "goroutine 4 \\[chan receive\\]:\n" + kLambdaInTest + "\n\t" + site(range_line) + "\n\n"
+                           "goroutine 5 \"selector\" \\[select\\]:\n" + kLambdaInTest + "\n\t" + site(select_line + 1) + "\n\n"
+                           "goroutine 6 \"forever\" \\[select \\(no cases\\)\\]:\n" + kLambdaInTest + "\n\t" + site(forever_line) + "\n"
                            "exit status 2\n";
   EXPECT_TRUE(std::regex_match(out.err, std::regex(want))) << out.err << "\nwanted (regex):\n" << want;
 }
@@ -654,7 +662,11 @@ TEST_P(debug_report, gofer_traceback_all_keeps_every_frame_and_lists_the_others)
   child_output out = run_child(
       threads(),
       [&] {
-        gofer::go(gofer::named("panicker"), [] { gofer_debug_test_panicking_function(1); });
+        gofer::go(gofer::named("panicker"), [] {
+          // Panic once main is parked, so the dump shows where it waits (not "runnable").
+          eventually([] { return dump().find("goroutine 1 [chan receive]") != std::string::npos; });
+          gofer_debug_test_panicking_function(1);
+        });
         main_waits();
       },
       "all");
@@ -692,7 +704,7 @@ TEST_P(debug_dump, names_states_and_call_sites_sorted_by_id) {
     gofer::chan<int> a, b, c, locker_done(1), guarded_done(1);
     mu.lock();
     gofer::go(gofer::named("receiver"), [a] { a.recv(); }); line_of["receiver"] = __LINE__;
-    gofer::go(gofer::named("selector"), [b, c] { gofer::select(gofer::recv_case(b), gofer::recv_case(c)); });
+    gofer::go(gofer::named("selector"), [b, c] { gofer::select(gofer::recv_case(b), gofer::recv_case(c)); }); line_of["selector"] = __LINE__;
     gofer::go(gofer::named("sleeper"), [] { gofer::sleep(1h); }); line_of["sleeper"] = __LINE__;
     gofer::go(gofer::named("locker"), [&mu, lock, locker_done] {
       lock(mu);

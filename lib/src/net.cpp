@@ -671,7 +671,7 @@ absl::StatusOr<conn> listener::accept_impl(const gofer::context* ctx, const std:
       // http server (5 ms doubling to 1 s). The pending connection stays in the backlog.
       if (ctx != nullptr) {
         bool done = false;
-        gofer::select(gofer::recv_case(ctx->done(), [&](auto) { done = true; }),
+        gofer::select(gofer::recv_case(ctx->done(), [&](auto) { done = true; }, where),
                       gofer::recv_case(gofer::after(backoff)));
         if (done) return context_error(*ctx);
       } else {

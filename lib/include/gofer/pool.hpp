@@ -558,8 +558,9 @@ class worker_pool {
   //   - context already cancelled: a future failed with cause(ctx) (counted as cancelled);
   //   - pool closed or stopped: a future failed with FailedPreconditionError("worker_pool:
   //     submit after close"), not counted.
-  // May allocate (the future's state). Thread-safe. Parks only the calling goroutine.
-  future_type submit(Job job) const {
+  // May allocate (the future's state). Thread-safe. Parks only the calling goroutine;
+  // records the call site for dumps while it waits (gofer/debug.hpp).
+  future_type submit(Job job, std::source_location where = std::source_location::current()) const {
     core_t& c = *o_->core;
     auto reply = std::make_shared<detail::future_state<result_t>>();
     future_type f(reply);
@@ -589,7 +590,7 @@ class worker_pool {
       if (close_now) c.queue.close();
     });
     if (c.ctx.err().ok()) {
-      gofer::select(send_case(c.queue, std::move(it), [&] { sent = true; }), recv_case(c.done));
+      gofer::select(send_case(c.queue, std::move(it), [&] { sent = true; }, where), recv_case(c.done));
     }
     if (!sent) f.s_->deliver(result_t(gofer::cause(c.ctx)));
     return f;
