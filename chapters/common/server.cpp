@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
@@ -84,6 +85,8 @@ void forget_pid(pid_t pid) {
 }
 
 // ---- the launcher thread ---------------------------------------------------------------
+
+std::atomic<bool> g_interrupted{false};  // the signal path has begun
 
 struct spawn_request {
   std::vector<std::string> argv;  // argv[0] is a full path
@@ -201,6 +204,7 @@ struct launcher {
   // The demo got `sig`: stop every child (SIGTERM, up to 2 s, SIGKILL), remove the temp
   // dirs, then end the demo by the same signal.
   void on_signal(int sig) {
+    g_interrupted.store(true);
     std::vector<pid_t> pids;
     std::vector<fs::path> dirs;
     {
@@ -228,6 +232,7 @@ struct launcher {
       std::error_code ec;
       fs::remove_all(d, ec);
     }
+    std::fflush(stdout);  // what the demo printed so far, before the note
     std::fprintf(stderr, "\ninterrupted (%s): stopped %zu child process%s, removed %zu temp dir%s\n",
                  ::strsignal(sig), pids.size(), pids.size() == 1 ? "" : "es", dirs.size(),
                  dirs.size() == 1 ? "" : "s");
@@ -333,6 +338,30 @@ server_spec memcached_spec(int memory_mb) {
   return s;
 }
 
+server_spec mariadb_spec(int max_connections) {
+  server_spec s;
+  s.name = "mariadb";
+  s.binary = "mariadbd";
+  s.package = "mariadb-server";
+  s.args = {"--no-defaults",  // first: ignore /etc/mysql/my.cnf and ~/.my.cnf
+            "--datadir={dir}",
+            "--socket={dir}/mariadb.sock",
+            "--pid-file={dir}/mariadb.pid",
+            "--port={port}",
+            "--bind-address=127.0.0.1",
+            "--skip-grant-tables",
+            "--skip-name-resolve",
+            "--skip-log-bin",
+            "--innodb-buffer-pool-size=32M",
+            "--innodb-flush-log-at-trx-commit=0",
+            "--max-connections=" + std::to_string(max_connections)};
+  if (::geteuid() == 0) s.args.push_back("--user=root");  // mariadbd refuses root without it
+  s.ready_timeout = std::chrono::seconds(30);
+  return s;
+}
+
+fs::path mariadb_socket(const fs::path& dir) { return dir / "mariadb.sock"; }
+
 std::optional<fs::path> find_binary(const std::string& binary) {
   auto usable = [](const fs::path& p) { return ::access(p.c_str(), X_OK) == 0 && !fs::is_directory(p); };
   if (binary.find('/') != std::string::npos) {
@@ -349,6 +378,8 @@ std::optional<fs::path> find_binary(const std::string& binary) {
   }
   return std::nullopt;
 }
+
+bool interrupted() noexcept { return g_interrupted.load(); }
 
 int free_port() {
   int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -370,15 +401,8 @@ int free_port() {
 // ---- process -----------------------------------------------------------------------------
 
 process::process(process&& o) noexcept : pid_(std::exchange(o.pid_, -1)), status_(o.status_) {}
-process& process::operator=(process&& o) noexcept {
-  if (this != &o) {
-    if (pid_ > 0 && !status_) terminate();
-    pid_ = std::exchange(o.pid_, -1);
-    status_ = o.status_;
-  }
-  return *this;
-}
-process::~process() {
+// Stops a child still running, for the destructor and move-assignment: never throws.
+void process::stop_noexcept() noexcept {
   if (pid_ > 0 && !status_) {
     off_thread_noexcept([&] {
       try {
@@ -388,6 +412,15 @@ process::~process() {
     });
   }
 }
+process& process::operator=(process&& o) noexcept {
+  if (this != &o) {
+    stop_noexcept();
+    pid_ = std::exchange(o.pid_, -1);
+    status_ = o.status_;
+  }
+  return *this;
+}
+process::~process() { stop_noexcept(); }
 
 process process::spawn(const std::vector<std::string>& argv, const fs::path& output) {
   if (argv.empty()) throw server_error("process::spawn: empty argv");
@@ -477,12 +510,18 @@ server::server(server&& o) noexcept
 }
 server& server::operator=(server&& o) noexcept {
   if (this != &o) {
-    this->~server();
-    new (this) server(std::move(o));
+    release();
+    spec_ = std::move(o.spec_);
+    port_ = o.port_;
+    dir_ = std::exchange(o.dir_, {});
+    proc_ = std::move(o.proc_);
   }
   return *this;
 }
-server::~server() {
+server::~server() { release(); }
+
+// Stops the server (SIGTERM, grace, SIGKILL) and removes its temp dir. Never throws.
+void server::release() noexcept {
   off_thread_noexcept([&] {
     try {
       if (proc_.pid() > 0 && !proc_.exit_status()) proc_.terminate(spec_.grace);
