@@ -325,7 +325,7 @@ struct socket {
   // Parks until ready, the deadline passes, *interrupt is set (then rearm() wakes us) or
   // close(). OK: re-check and retry the syscall.
   absl::Status wait(bool write, const std::atomic<bool>* interrupt = nullptr,
-                    std::source_location where = {}) {
+                    gofer::source_location where = {}) {
     return rt->poll.wait(pd, gen, write, write ? wdeadline : rdeadline, interrupt, where);
   }
 
@@ -425,7 +425,7 @@ bool conn::read_ready() const noexcept {
   }
 }
 
-absl::StatusOr<std::size_t> conn::read(void* buf, std::size_t n, std::source_location where) {
+absl::StatusOr<std::size_t> conn::read(void* buf, std::size_t n, gofer::source_location where) {
   if (!s_) return closed_error();
   s_->rmu.lock(where);
   std::lock_guard<gofer::mutex> lk(s_->rmu, std::adopt_lock);
@@ -447,7 +447,7 @@ absl::StatusOr<std::size_t> conn::read(void* buf, std::size_t n, std::source_loc
   }
 }
 
-absl::StatusOr<std::size_t> conn::write(const void* buf, std::size_t n, std::source_location where) {
+absl::StatusOr<std::size_t> conn::write(const void* buf, std::size_t n, gofer::source_location where) {
   if (!s_) return closed_error();
   s_->wmu.lock(where);
   std::lock_guard<gofer::mutex> lk(s_->wmu, std::adopt_lock);
@@ -474,7 +474,7 @@ absl::StatusOr<std::size_t> conn::write(const void* buf, std::size_t n, std::sou
   return n;
 }
 
-absl::Status conn::read_full(void* buf, std::size_t n, std::source_location where) {
+absl::Status conn::read_full(void* buf, std::size_t n, gofer::source_location where) {
   char* p = static_cast<char*>(buf);
   std::size_t got = 0;
   while (got < n) {
@@ -632,11 +632,11 @@ absl::StatusOr<listener> listen(std::string_view address) {
   return last;
 }
 
-absl::StatusOr<conn> listener::accept(std::source_location where) {
+absl::StatusOr<conn> listener::accept(gofer::source_location where) {
   return accept_impl(nullptr, nullptr, where);
 }
 
-absl::StatusOr<conn> listener::accept(const gofer::context& ctx, std::source_location where) {
+absl::StatusOr<conn> listener::accept(const gofer::context& ctx, gofer::source_location where) {
   if (ctx.done() == nullptr) return accept(where);
   if (auto e = ctx.err(); !e.ok()) return e;
   if (!s_) return closed_error();
@@ -645,7 +645,7 @@ absl::StatusOr<conn> listener::accept(const gofer::context& ctx, std::source_loc
 }
 
 absl::StatusOr<conn> listener::accept_impl(const gofer::context* ctx, const std::atomic<bool>* interrupt,
-                                           std::source_location where) {
+                                           gofer::source_location where) {
   if (!s_) return closed_error();
   s_->rmu.lock(where);
   std::lock_guard<gofer::mutex> lk(s_->rmu, std::adopt_lock);

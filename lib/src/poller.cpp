@@ -119,7 +119,7 @@ void poller::rearm(poll_desc* pd, std::uint32_t gen, bool write) {
 
 absl::Status poller::wait(poll_desc* pd, std::uint32_t gen, bool write,
                           const std::atomic<clock::rep>& deadline, const std::atomic<bool>* interrupt,
-                          std::source_location where) {
+                          gofer::source_location where) {
   static const absl::Status closed =
       absl::FailedPreconditionError("use of closed network connection");
   static const absl::Status timeout = absl::DeadlineExceededError("i/o timeout");

@@ -339,7 +339,7 @@ bool woken_by_shutdown(goroutine* g) noexcept { return g->shutdown_woken; }
 namespace {
 // park(), and (self_claim == false) park_through_shutdown(), which skips the shutdown
 // self-claim below: for a wait whose wake-up is certain even during shutdown.
-void park_impl(goroutine* g, wait_reason why, const void* on, std::source_location where,
+void park_impl(goroutine* g, wait_reason why, const void* on, gofer::source_location where,
                bool self_claim) noexcept {
   g->parked_since_ms.store(coarse_now_ms(), std::memory_order_relaxed);
   if (__builtin_expect(g_tracing, false)) trace_park(g, why);
@@ -373,11 +373,11 @@ void park_impl(goroutine* g, wait_reason why, const void* on, std::source_locati
 }
 }  // namespace
 
-void park(goroutine* g, wait_reason why, const void* on, std::source_location where) noexcept {
+void park(goroutine* g, wait_reason why, const void* on, gofer::source_location where) noexcept {
   park_impl(g, why, on, where, true);
 }
 void park_through_shutdown(goroutine* g, wait_reason why, const void* on,
-                           std::source_location where) noexcept {
+                           gofer::source_location where) noexcept {
   park_impl(g, why, on, where, false);
 }
 
@@ -428,7 +428,7 @@ bool runtime_stopping() noexcept {
   return rt != nullptr && rt->stopping.load(std::memory_order_acquire);
 }
 
-void block_forever(wait_reason why, std::source_location where) {
+void block_forever(wait_reason why, gofer::source_location where) {
   goroutine* g = current_goroutine_or_throw("blocking forever (nil channel or empty select)");
   begin_wait(g);
   park(g, why, nullptr, where);
@@ -505,7 +505,7 @@ struct dump_entry {
   wait_reason reason;
   bool self;
   std::int64_t since_ms;
-  std::source_location where;
+  gofer::source_location where;
 };
 
 // Every goroutine (but skip_id), sorted by id, in the shape of Go's traceback:
@@ -792,7 +792,7 @@ void yield() {
   boost::this_fiber::yield();
 }
 
-void sleep(std::chrono::nanoseconds d, std::source_location where) {
+void sleep(std::chrono::nanoseconds d, gofer::source_location where) {
   if (d <= std::chrono::nanoseconds::zero()) return;
   detail::goroutine* g = detail::current_goroutine_or_throw("sleep");
   detail::runtime* rt = detail::current_runtime();

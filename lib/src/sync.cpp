@@ -16,7 +16,7 @@ namespace gofer {
 namespace detail {
 
 bool wait_in(spinlock& l, waitq& q, wait_reason why, const void* on, const char* op,
-             std::source_location where) GOFER_NO_THREAD_SAFETY_ANALYSIS {
+             gofer::source_location where) GOFER_NO_THREAD_SAFETY_ANALYSIS {
   goroutine* g = current_goroutine();
   if (g == nullptr) {
     l.unlock();
@@ -89,7 +89,7 @@ void wait_group::add(std::int64_t delta) {
   detail::wake_all(wake);
 }
 
-void wait_group::wait(std::source_location where) {
+void wait_group::wait(gofer::source_location where) {
   lock_.lock();
   if (count_ == 0) {
     lock_.unlock();
@@ -106,7 +106,7 @@ std::int64_t wait_group::count() const noexcept {
 
 // ---- mutex ----
 
-void mutex::lock(std::source_location where) {
+void mutex::lock(gofer::source_location where) {
   lock_.lock();
   if (!locked_) {
     locked_ = true;
@@ -139,7 +139,7 @@ void mutex::unlock() {
 
 // ---- rw_mutex ----
 
-void rw_mutex::lock(std::source_location where) {
+void rw_mutex::lock(gofer::source_location where) {
   lock_.lock();
   if (!writer_ && readers_ == 0) {
     writer_ = true;
@@ -174,7 +174,7 @@ void rw_mutex::unlock() {
   if (w != nullptr) detail::unpark(w);
 }
 
-void rw_mutex::lock_shared(std::source_location where) {
+void rw_mutex::lock_shared(gofer::source_location where) {
   lock_.lock();
   // Writer preference: a waiting writer keeps new readers out.
   if (!writer_ && writers_waiting_.empty()) {
@@ -209,7 +209,7 @@ void rw_mutex::unlock_shared() {
 
 // ---- cond ----
 
-void cond::wait(std::source_location where) {
+void cond::wait(gofer::source_location where) {
   detail::goroutine* g = detail::current_goroutine_or_throw("cond::wait");
   detail::waiter w;
   w.g = g;

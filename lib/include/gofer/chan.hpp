@@ -32,7 +32,7 @@
 //   for (v : c)  | receives until closed and drained                                     | park forever
 //
 // Call sites: send, recv and begin (range-for) take a defaulted trailing
-// std::source_location and record it when they park, so dump_goroutines and the deadlock
+// gofer::source_location and record it when they park, so dump_goroutines and the deadlock
 // report show the line that waits (gofer/debug.hpp). Leave it defaulted; a helper that
 // wraps them can take and pass on its own `where` so its callers' lines are shown.
 //
@@ -80,7 +80,7 @@
 #include <memory>
 #include <new>
 #include <optional>
-#include <source_location>
+#include "gofer/detail/source_location.hpp"
 #include <type_traits>
 #include <utility>
 
@@ -254,7 +254,7 @@ struct chan_impl final : chan_base {
   // c <- v (block) or its select-with-default form. Returns true if v was delivered (moved
   // from); false only when !block and the channel is not ready. Throws on a closed channel.
   // `where`: the user's call, recorded if it parks (wait.hpp, "Call sites").
-  bool send(T& v, bool block, std::source_location where) GOFER_EXCLUDES(lock) {
+  bool send(T& v, bool block, gofer::source_location where) GOFER_EXCLUDES(lock) {
     goroutine* wake = nullptr;
     lock.lock();
     switch (send_locked(v, wake)) {
@@ -303,7 +303,7 @@ struct chan_impl final : chan_base {
 
   // v, ok := <-c (block) or its select-with-default form: a value, or nullopt when closed
   // and drained (or, when !block, when nothing is ready).
-  std::optional<T> recv(bool block, std::source_location where) GOFER_EXCLUDES(lock) {
+  std::optional<T> recv(bool block, gofer::source_location where) GOFER_EXCLUDES(lock) {
     std::optional<T> out;
     goroutine* wake = nullptr;
     lock.lock();
@@ -348,12 +348,12 @@ class chan_handle {
   chan_handle() = default;
   explicit chan_handle(std::shared_ptr<chan_impl<T>> p) noexcept : impl_(std::move(p)) {}
 
-  void do_send(T v, std::source_location where) const {
+  void do_send(T v, gofer::source_location where) const {
     if (!impl_) block_forever(wait_reason::chan_send_nil, where);
     impl_->send(v, true, where);
   }
   bool do_try_send(T& v) const { return impl_ ? impl_->send(v, false, {}) : false; }
-  std::optional<T> do_recv(std::source_location where) const {
+  std::optional<T> do_recv(gofer::source_location where) const {
     if (!impl_) block_forever(wait_reason::chan_recv_nil, where);
     return impl_->recv(true, where);
   }
@@ -384,7 +384,7 @@ class chan_range_iterator {
   using difference_type = std::ptrdiff_t;
 
   chan_range_iterator() = default;  // end
-  chan_range_iterator(const H* h, std::source_location where) : h_(h), where_(where) { ++*this; }
+  chan_range_iterator(const H* h, gofer::source_location where) : h_(h), where_(where) { ++*this; }
   T& operator*() noexcept { return *cur_; }
   chan_range_iterator& operator++() {
     cur_ = h_->recv(where_);
@@ -397,7 +397,7 @@ class chan_range_iterator {
 
  private:
   const H* h_ = nullptr;
-  std::source_location where_;
+  gofer::source_location where_;
   std::optional<T> cur_;
 };
 
@@ -438,13 +438,13 @@ class chan : public detail::chan_handle<T> {
   // it. Throws panic_error("send on closed channel") if the channel is closed before or
   // while waiting; on a nil channel parks forever. Thread-safe. Records the call site
   // (`where`, left defaulted) for dumps and the deadlock report (gofer/debug.hpp).
-  void send(T v, std::source_location where = std::source_location::current()) const {
+  void send(T v, gofer::source_location where = gofer::source_location::current()) const {
     this->do_send(std::move(v), where);
   }
   // v, ok := <-c. The oldest buffered value or a parked sender's value; parks until one
   // arrives; nullopt once the channel is closed and drained. Nil: parks forever. Thread-safe.
   // Records the call site.
-  std::optional<T> recv(std::source_location where = std::source_location::current()) const {
+  std::optional<T> recv(gofer::source_location where = gofer::source_location::current()) const {
     return this->do_recv(where);
   }
   // select { case c <- v: ...; default: }. Never blocks: true and v moved from if a
@@ -461,7 +461,7 @@ class chan : public detail::chan_handle<T> {
   void close() const { this->do_close(); }
 
   // for (T v : c): receives until closed and drained. Records the for statement's line.
-  iterator begin(std::source_location where = std::source_location::current()) const {
+  iterator begin(gofer::source_location where = gofer::source_location::current()) const {
     return iterator(this, where);
   }
   iterator end() const noexcept { return iterator(); }
@@ -488,7 +488,7 @@ class send_chan : public detail::chan_handle<T> {
   send_chan(chan<T>&& c) noexcept : base(std::move(c.impl_)) {}
 
   // As chan<T>'s: each records its call site.
-  void send(T v, std::source_location where = std::source_location::current()) const {
+  void send(T v, gofer::source_location where = gofer::source_location::current()) const {
     this->do_send(std::move(v), where);
   }
   bool try_send(T& v) const { return this->do_try_send(v); }
@@ -509,11 +509,11 @@ class recv_chan : public detail::chan_handle<T> {
   recv_chan(chan<T>&& c) noexcept : base(std::move(c.impl_)) {}
 
   // As chan<T>'s: each records its call site.
-  std::optional<T> recv(std::source_location where = std::source_location::current()) const {
+  std::optional<T> recv(gofer::source_location where = gofer::source_location::current()) const {
     return this->do_recv(where);
   }
   try_recv_result<T> try_recv() const { return this->do_try_recv(); }
-  iterator begin(std::source_location where = std::source_location::current()) const {
+  iterator begin(gofer::source_location where = gofer::source_location::current()) const {
     return iterator(this, where);
   }
   iterator end() const noexcept { return iterator(); }

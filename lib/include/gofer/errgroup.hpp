@@ -30,7 +30,7 @@
 
 #include <cstddef>
 #include <memory>
-#include <source_location>
+#include "gofer/detail/source_location.hpp"
 #include <type_traits>
 #include <utility>
 
@@ -67,7 +67,7 @@ class errgroup {
   void set_limit(int n) const;
   // Parks until every goroutine of the group returned (see the table above). Records the
   // call site for dumps (gofer/debug.hpp).
-  absl::Status wait(std::source_location where = std::source_location::current()) const;
+  absl::Status wait(gofer::source_location where = gofer::source_location::current()) const;
 
   static std::pair<errgroup, gofer::context> with_context(const gofer::context& parent);
 

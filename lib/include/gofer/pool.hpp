@@ -29,7 +29,7 @@
 #include <functional>
 #include <memory>
 #include <optional>
-#include <source_location>
+#include "gofer/detail/source_location.hpp"
 #include <string>
 #include <tuple>
 #include <type_traits>
@@ -134,7 +134,7 @@ struct future_state {
   }
 
   // The result, parking while pending; nullopt if it was already taken.
-  std::optional<V> take(std::source_location where) GOFER_EXCLUDES(lock) GOFER_NO_THREAD_SAFETY_ANALYSIS {
+  std::optional<V> take(gofer::source_location where) GOFER_EXCLUDES(lock) GOFER_NO_THREAD_SAFETY_ANALYSIS {
     for (;;) {
       lock.lock();
       if (ch) {
@@ -222,7 +222,7 @@ class future {
   // (by another get() or a receive from c()): absl::FailedPreconditionError("future:
   // result already taken"). Nil: parks forever. Thread-safe. Records the call site for
   // dumps (gofer/debug.hpp).
-  value_type get(std::source_location where = std::source_location::current()) const {
+  value_type get(gofer::source_location where = gofer::source_location::current()) const {
     if (!s_) detail::block_forever(detail::wait_reason::chan_recv_nil, where);
     std::optional<value_type> v = s_->take(where);
     if (!v) return taken_error();
@@ -560,7 +560,7 @@ class worker_pool {
   //     submit after close"), not counted.
   // May allocate (the future's state). Thread-safe. Parks only the calling goroutine;
   // records the call site for dumps while it waits (gofer/debug.hpp).
-  future_type submit(Job job, std::source_location where = std::source_location::current()) const {
+  future_type submit(Job job, gofer::source_location where = gofer::source_location::current()) const {
     core_t& c = *o_->core;
     auto reply = std::make_shared<detail::future_state<result_t>>();
     future_type f(reply);
@@ -628,12 +628,12 @@ class worker_pool {
   // Parks until every worker has exited (after close(), stop() or cancellation of the
   // pool's context; before that it parks until one of them happens). Thread-safe; many
   // goroutines may wait. Records the call site for dumps (gofer/debug.hpp).
-  void wait(std::source_location where = std::source_location::current()) const {
+  void wait(gofer::source_location where = gofer::source_location::current()) const {
     o_->core->finished.recv(where);
   }
 
   // Graceful shutdown: close(), then wait() — every queued job runs. Records the call site.
-  void shutdown(std::source_location where = std::source_location::current()) const {
+  void shutdown(gofer::source_location where = gofer::source_location::current()) const {
     close();
     wait(where);
   }
@@ -645,7 +645,7 @@ class worker_pool {
   // worker has exited. Running jobs are not interrupted (no preemption): they see their
   // context cancelled and their results count as they return. Idempotent.
   // Records the call site while it waits.
-  void stop(std::source_location where = std::source_location::current()) const {
+  void stop(gofer::source_location where = gofer::source_location::current()) const {
     core_t& c = *o_->core;
     c.cancel(absl::CancelledError("worker_pool: stopped"));
     c.close();

@@ -44,7 +44,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
-#include <source_location>
+#include "gofer/detail/source_location.hpp"
 #include <string>
 #include <tuple>
 #include <type_traits>
@@ -158,7 +158,7 @@ void yield();
 // Parks the calling goroutine for at least d (time.Sleep); d <= 0 returns at once.
 // Throws std::logic_error outside a goroutine (for d > 0). Records the call site for
 // dumps (gofer/debug.hpp): leave `where` defaulted.
-void sleep(std::chrono::nanoseconds d, std::source_location where = std::source_location::current());
+void sleep(std::chrono::nanoseconds d, gofer::source_location where = gofer::source_location::current());
 
 // Goroutines that exist now, main included (runtime.NumGoroutine). 0 outside run.
 std::size_t num_goroutine() noexcept;

@@ -88,7 +88,7 @@
 #include <cstddef>
 #include <memory>
 #include <optional>
-#include <source_location>
+#include "gofer/detail/source_location.hpp"
 #include <type_traits>
 #include <utility>
 
@@ -131,7 +131,7 @@ struct select_case_rt {
 // channel, std::logic_error if it must park outside a goroutine, goroutine_exit at shutdown.
 // `where`: the user's select, recorded if it parks (gofer/detail/wait.hpp, "Call sites").
 std::size_t select_impl(select_case_rt* cases, waiter* waiters, std::size_t n, bool has_default,
-                        std::source_location where);
+                        gofer::source_location where);
 
 struct no_handler {};
 
@@ -172,7 +172,7 @@ struct recv_case_t {
   recv_chan<T> keep;  // owns the channel when made from an rvalue handle; nil when borrowed
   H handler;
   std::optional<T> slot;
-  std::source_location where;  // the case builder's call site (select's, for dumps)
+  gofer::source_location where;  // the case builder's call site (select's, for dumps)
 
   select_case_rt rt() { return {c, false, &slot, &attempt_recv<T>}; }
   typename traits::result_type fire() {
@@ -195,7 +195,7 @@ struct send_case_t {
   send_chan<T> keep;  // owns the channel when made from an rvalue handle; nil when borrowed
   std::conditional_t<Borrowed, T*, T> value;
   H handler;  // no_handler or a callable taking no arguments
-  std::source_location where;  // the case builder's call site (select's, for dumps)
+  gofer::source_location where;  // the case builder's call site (select's, for dumps)
 
   select_case_rt rt() {
     if constexpr (Borrowed) {
@@ -222,14 +222,14 @@ std::pair<chan_impl<chan_value_t<C>>*, Keep> case_chan(C&& ch) {
 }
 
 template <class C, class H>
-auto make_recv(C&& ch, H h, std::source_location where) {
+auto make_recv(C&& ch, H h, gofer::source_location where) {
   using T = chan_value_t<C>;
   auto [c, keep] = case_chan<recv_chan<T>>(std::forward<C>(ch));
   return recv_case_t<T, H>{c, std::move(keep), std::move(h), std::nullopt, where};
 }
 
 template <class C, class V, class H>
-auto make_send(C&& ch, V&& v, H h, std::source_location where) {
+auto make_send(C&& ch, V&& v, H h, gofer::source_location where) {
   using T = chan_value_t<C>;
   auto [c, keep] = case_chan<send_chan<T>>(std::forward<C>(ch));
   if constexpr (std::is_same_v<V, T&>) {
@@ -286,7 +286,7 @@ R fire_nth(std::size_t k, C& c, Cs&... cs) {
 //
 // Every case builder below takes chan<T> or recv_chan<T> (receive), chan<T> or
 // send_chan<T> (send), const or not, by lvalue (borrowed) or rvalue (owned), and records
-// its call site (a defaulted trailing std::source_location): a select that parks shows its
+// its call site (a defaulted trailing gofer::source_location): a select that parks shows its
 // first channel case's line in dumps and the deadlock report (gofer/debug.hpp). A helper
 // that builds cases for its caller can pass its own caller's location explicitly.
 
@@ -294,18 +294,18 @@ R fire_nth(std::size_t k, C& c, Cs&... cs) {
 // Its result, if not void, is what select returns (see the top of this file).
 template <detail::receivable C, class F>
   requires std::is_invocable_v<F&, std::optional<detail::chan_value_t<C>>>
-auto recv_case(C&& ch, F handler, std::source_location where = std::source_location::current()) {
+auto recv_case(C&& ch, F handler, gofer::source_location where = gofer::source_location::current()) {
   return detail::make_recv(std::forward<C>(ch), std::move(handler), where);
 }
 // case v, ok := <-ch, storing into `out` (nullopt if closed) — for index-and-switch loops.
 template <detail::receivable C>
 auto recv_case(C&& ch, std::optional<detail::chan_value_t<C>>& out,
-               std::source_location where = std::source_location::current()) {
+               gofer::source_location where = gofer::source_location::current()) {
   return detail::make_recv(std::forward<C>(ch), &out, where);
 }
 // case <-ch: the value is discarded.
 template <detail::receivable C>
-auto recv_case(C&& ch, std::source_location where = std::source_location::current()) {
+auto recv_case(C&& ch, gofer::source_location where = gofer::source_location::current()) {
   return detail::make_recv(std::forward<C>(ch), detail::no_handler{}, where);
 }
 
@@ -314,13 +314,13 @@ auto recv_case(C&& ch, std::source_location where = std::source_location::curren
 // top of this file). The handler's result, if not void, is what select returns.
 template <detail::sendable C, class V, class F>
   requires detail::send_value<V, detail::chan_value_t<C>> && std::is_invocable_v<F&>
-auto send_case(C&& ch, V&& v, F handler, std::source_location where = std::source_location::current()) {
+auto send_case(C&& ch, V&& v, F handler, gofer::source_location where = gofer::source_location::current()) {
   return detail::make_send(std::forward<C>(ch), std::forward<V>(v), std::move(handler), where);
 }
 // case ch <- v, without a handler.
 template <detail::sendable C, class V>
   requires detail::send_value<V, detail::chan_value_t<C>>
-auto send_case(C&& ch, V&& v, std::source_location where = std::source_location::current()) {
+auto send_case(C&& ch, V&& v, gofer::source_location where = gofer::source_location::current()) {
   return detail::make_send(std::forward<C>(ch), std::forward<V>(v), detail::no_handler{}, where);
 }
 
@@ -361,7 +361,7 @@ detail::select_result_t<Cases...> select(Cases&&... cases) {
     std::array<std::size_t, n> arg_index{};  // runtime case -> argument position
     std::size_t nrt = 0, default_pos = n;
     std::size_t pos = 0;
-    std::source_location where;  // the first channel case's: the select's line
+    gofer::source_location where;  // the first channel case's: the select's line
     auto collect = [&](auto& c) {
       if constexpr (detail::is_default_case<std::decay_t<decltype(c)>>::value) {
         default_pos = pos;
@@ -396,7 +396,7 @@ detail::select_result_t<Cases...> select(Cases&&... cases) {
 
 // select {}: parks forever (until main returns), recording its call site for dumps and the
 // deadlock report. Chosen over the template above for a call with no cases.
-[[noreturn]] inline std::size_t select(std::source_location where = std::source_location::current()) {
+[[noreturn]] inline std::size_t select(gofer::source_location where = gofer::source_location::current()) {
   detail::block_forever(detail::wait_reason::select_no_cases, where);
 }
 

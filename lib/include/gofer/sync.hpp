@@ -12,7 +12,7 @@
 //
 // Call sites: every operation that may park (wait_group::wait, mutex::lock,
 // rw_mutex::lock/lock_shared/rlock, cond::wait, once::call) takes a defaulted trailing
-// std::source_location and records it, so dump_goroutines and the deadlock report show the
+// gofer::source_location and records it, so dump_goroutines and the deadlock report show the
 // line that waits (gofer/debug.hpp). std::lock_guard, std::unique_lock, std::scoped_lock and
 // std::shared_lock call lock() from inside the standard library, so for a goroutine parked
 // in one of them the report names the library's line, e.g.
@@ -32,7 +32,7 @@
 #include <cstdint>
 #include <functional>
 #include <mutex>
-#include <source_location>
+#include "gofer/detail/source_location.hpp"
 #include <utility>
 
 #include "gofer/detail/spinlock.hpp"
@@ -83,7 +83,7 @@ class wait_group {
   void done() { add(-1); }
   // Parks until the counter is zero; returns at once if it is. Outside a goroutine with a
   // non-zero counter, throws std::logic_error. Thread-safe. Records the call site.
-  void wait(std::source_location where = std::source_location::current());
+  void wait(gofer::source_location where = gofer::source_location::current());
   // The counter now (racy by nature; for diagnostics and tests).
   std::int64_t count() const noexcept;
 
@@ -124,7 +124,7 @@ class mutex {
 
   // Parks until the lock is handed over. Records the call site (see the top of the file
   // for what a std::lock_guard shows).
-  void lock(std::source_location where = std::source_location::current());
+  void lock(gofer::source_location where = gofer::source_location::current());
   bool try_lock() noexcept;
   void unlock();
 
@@ -157,13 +157,13 @@ class rw_mutex {
   rw_mutex& operator=(const rw_mutex&) = delete;
 
   // The locks record their call sites (see the top of the file).
-  void lock(std::source_location where = std::source_location::current());
+  void lock(gofer::source_location where = gofer::source_location::current());
   bool try_lock() noexcept;
   void unlock();
-  void lock_shared(std::source_location where = std::source_location::current());
+  void lock_shared(gofer::source_location where = gofer::source_location::current());
   bool try_lock_shared() noexcept;
   void unlock_shared();
-  void rlock(std::source_location where = std::source_location::current()) { lock_shared(where); }
+  void rlock(gofer::source_location where = gofer::source_location::current()) { lock_shared(where); }
   void runlock() { unlock_shared(); }
 
  private:
@@ -197,7 +197,7 @@ class once {
 
   // Records the call site while it waits for another caller's f.
   template <class F>
-  void call(F&& f, std::source_location where = std::source_location::current()) {
+  void call(F&& f, gofer::source_location where = gofer::source_location::current()) {
     if (done_.load(std::memory_order_acquire)) return;  // fast path
     m_.lock(where);
     std::lock_guard<mutex> lk(m_, std::adopt_lock);
@@ -222,7 +222,7 @@ class once {
 //
 //   wait()      requires L held; parks until signal/broadcast; returns with L held again.
 //               Records its call site, for the wait and for re-locking L if L's lock()
-//               takes a std::source_location (gofer::mutex, rw_mutex) too
+//               takes a gofer::source_location (gofer::mutex, rw_mutex) too
 //   signal()    wakes the oldest waiter, if any (L need not be held)
 //   broadcast() wakes every waiter
 //
@@ -241,21 +241,21 @@ class cond {
   template <class L>
   explicit cond(L& l) noexcept
       : l_(&l),
-        lock_([](void* p, std::source_location where) {
-          if constexpr (requires(L& m, std::source_location w) { m.lock(w); }) static_cast<L*>(p)->lock(where);
+        lock_([](void* p, gofer::source_location where) {
+          if constexpr (requires(L& m, gofer::source_location w) { m.lock(w); }) static_cast<L*>(p)->lock(where);
           else static_cast<L*>(p)->lock();
         }),
         unlock_([](void* p) { static_cast<L*>(p)->unlock(); }) {}
   cond(const cond&) = delete;
   cond& operator=(const cond&) = delete;
 
-  void wait(std::source_location where = std::source_location::current());
+  void wait(gofer::source_location where = gofer::source_location::current());
   void signal();
   void broadcast();
 
  private:
   void* l_;
-  void (*lock_)(void*, std::source_location);
+  void (*lock_)(void*, gofer::source_location);
   void (*unlock_)(void*);
   detail::spinlock sl_;  // guards waiters_
   detail::waitq waiters_ GOFER_GUARDED_BY(sl_);

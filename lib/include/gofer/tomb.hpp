@@ -58,7 +58,7 @@
 
 #include <exception>
 #include <memory>
-#include <source_location>
+#include "gofer/detail/source_location.hpp"
 #include <string>
 #include <type_traits>
 #include <utility>
@@ -118,7 +118,7 @@ class tomb {
 
   // Parks until the tomb is dead and returns its reason (OK if it died cleanly). Records the
   // call site for dumps (gofer/debug.hpp).
-  absl::Status wait(std::source_location where = std::source_location::current()) const;
+  absl::Status wait(gofer::source_location where = gofer::source_location::current()) const;
   // err_still_alive() while alive, else the reason.
   absl::Status err() const;
   bool alive() const;

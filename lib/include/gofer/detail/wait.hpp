@@ -28,7 +28,7 @@
 // already unwinding. The cost is one uncontended CAS per wake.
 //
 // Call sites: every public operation that may park takes a trailing
-// `std::source_location where = std::source_location::current()` (one pointer, passed in a
+// `gofer::source_location where = gofer::source_location::current()` (one pointer, passed in a
 // register) and hands it down to park(), which stores it in G's record next to the wait
 // reason. dump_goroutines and the deadlock report print it as the place where G waits
 // (gofer/debug.hpp). An operation implemented on top of another one (tomb::wait on a
@@ -41,7 +41,7 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <source_location>
+#include "gofer/detail/source_location.hpp"
 
 #include "gofer/detail/spinlock.hpp"
 
@@ -112,7 +112,7 @@ waiter* fired(goroutine* g) noexcept;
 bool woken_by_shutdown(goroutine* g) noexcept;
 // Parks G (the caller) until unpark(G). `why` and `where` (the user's call that parks, see
 // "Call sites" above) are recorded for dumps; `on` is the object waited on.
-void park(goroutine* g, wait_reason why, const void* on, std::source_location where) noexcept;
+void park(goroutine* g, wait_reason why, const void* on, gofer::source_location where) noexcept;
 void unpark(goroutine* g) noexcept;
 
 // Thrown by a blocking operation when the runtime shuts down (main returned): it unwinds
@@ -132,9 +132,9 @@ bool runtime_stopping() noexcept;
 // the runtime's shutdown woke it: unlinks it (under `l`) and throws goroutine_exit.
 // Outside a goroutine: releases `l` and throws std::logic_error naming `op`. `where` as park.
 bool wait_in(spinlock& l, waitq& q, wait_reason why, const void* on, const char* op,
-             std::source_location where);
+             gofer::source_location where);
 
 // A goroutine blocked forever (nil channel, select {}): parks until shutdown, then unwinds.
-[[noreturn]] void block_forever(wait_reason why, std::source_location where);
+[[noreturn]] void block_forever(wait_reason why, gofer::source_location where);
 
 }  // namespace gofer::detail
