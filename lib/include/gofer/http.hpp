@@ -185,8 +185,11 @@ class request {
   std::string raw_query;    // "x=1", without '?' (Go's URL.RawQuery)
   std::string host;         // the Host header
   int version = 11;         // 10 or 11
-  header headers;
+  header headers;           // the header fields (never the trailer's)
   std::string body;
+  // Trailer fields of a chunked body (after the last chunk), as received; never merged
+  // into headers (RFC 9110 §6.5.1). Unlike Go's r.Trailer, undeclared names are kept too.
+  header trailers;
   std::string remote_addr;  // "127.0.0.1:53122"
   // Go's r.Context(): cancelled when the server is close()d. (Unlike Go it is not
   // cancelled when the client disconnects mid-request.)
@@ -200,8 +203,11 @@ class request {
   // r.URL.Query().Get(key): the first value of key in raw_query, decoded ('+' is a
   // space); "" if absent or malformed.
   std::string query(std::string_view key) const;
-  // Parses the body as JSON: the value, or InvalidArgument("invalid JSON: <why>").
+  // Parses the body as JSON: the value, or InvalidArgument("invalid JSON: <why>"); nesting
+  // deeper than max_json_depth (or max_depth) is refused the same way ("invalid JSON:
+  // nesting deeper than 128").
   absl::StatusOr<nlohmann::json> json() const;
+  absl::StatusOr<nlohmann::json> json(int max_depth) const;
 
  private:
   friend class serve_mux;
@@ -265,6 +271,13 @@ void error(response_writer& w, std::string_view msg, int code);
 void not_found(response_writer& w);
 // http.Redirect: Location = url, status `code` (a 3xx), and for GET/HEAD a short body.
 void redirect(response_writer& w, const request& r, std::string_view url, int code);
+// The deepest nesting of arrays and objects request::json, response::json and decode_json
+// accept. Go's encoding/json allows 10,000 on stacks that grow; a goroutine's stack is
+// 64 KiB and does not (runtime.hpp), and nlohmann's copy, dump and comparison recurse, so
+// gofer's limit keeps every such use of a parsed value safe on a goroutine. The parser stops
+// at the first bracket past the limit: time and memory stay proportional to that prefix.
+inline constexpr int max_json_depth = 128;
+
 // Writes j (dumped, UTF-8) with status `code` and "Content-Type: application/json".
 void write_json(response_writer& w, int code, const nlohmann::json& j);
 // Parses r.body as JSON. On success returns the value. On bad JSON answers
@@ -349,25 +362,45 @@ enum class conn_state { new_, active, idle, closed };
 
 struct server_options {
   // Limits on how long a client may take (0: no limit). Like Go's, applied as conn
-  // deadlines; when one passes the connection is closed without an answer.
-  //   read_header_timeout  from the first byte of a request to the end of its header
-  //                        (a new connection's first request: from when its goroutine
-  //                        starts serving it, so a client that connects and sends
-  //                        nothing is cut off too, as in Go; 0: read_timeout is used)
+  // deadlines; when one passes the connection is closed without an answer. Every stage a
+  // client controls has a default bound:
+  //   stage                       bounded by (default)                  from .. to
+  //   waiting for a new conn's    read_header_timeout (10 s)            goroutine start ..
+  //     request, reading a header                                       end of header
+  //   reading the body, including body_read_timeout (60 s)              end of header ..
+  //     the wait after "100 Continue"                                   end of body
+  //   writing the answer          response_write_timeout (60 s)         first byte written ..
+  //                                                                     last byte written
+  //   waiting for the next request idle_timeout (120 s)                 end of answer ..
+  //     on a kept-alive conn                                            next first byte
+  //   an error answer + lingering write_timeout or 5 s; 500 ms drain    —
+  //     close
+  // and Go's two whole-request bounds, off by default as in Go:
   //   read_timeout         from the first byte of a request to the end of its body
   //   write_timeout        from the end of the request header to the end of the response
   //                        (it includes the handler's time, as in Go)
-  //   idle_timeout         waiting for the next request on a kept-alive connection
-  //                        (0: read_timeout is used)
-  // Go's zero-value server has no timeouts at all; gofer's defaults stop slowloris.
+  // read_header_timeout 0: read_timeout is used; idle_timeout 0: read_timeout is used.
+  // The body and write bounds are totals, not progress timers, so a client dripping a byte
+  // at a time (or reading one at a time) cannot stretch them. With 2 s a body of
+  // max_body_bytes needs ~170 KiB/s; raise body_read_timeout for big uploads on slow links.
+  // Go's zero-value server has no timeouts at all; gofer's defaults bound every stage.
   std::chrono::nanoseconds read_header_timeout = std::chrono::seconds(10);
   std::chrono::nanoseconds read_timeout{0};
   std::chrono::nanoseconds write_timeout{0};
   std::chrono::nanoseconds idle_timeout = std::chrono::seconds(120);
   // Request line + header fields, in bytes (Go's DefaultMaxHeaderBytes): more → 431.
+  // Also the bound on a chunked body's trailer (431) and, with 64 KiB more, on the
+  // connection's read buffer: a chunk line longer than that is 413 (see "Memory" above).
   std::uint32_t max_header_bytes = 1 << 20;
   // Request body in bytes, declared or chunked: more → 413 (Go has no default limit).
   std::uint64_t max_body_bytes = std::uint64_t{10} << 20;
+  // The stage bounds of the table above (0: none).
+  std::chrono::nanoseconds body_read_timeout = std::chrono::seconds(60);
+  std::chrono::nanoseconds response_write_timeout = std::chrono::seconds(60);
+  // Header fields in a request (the request line not counted): more → 431. Keeps a header
+  // of many tiny fields ("a:\r\n" × 262,144) from costing far more than its bytes. Go has
+  // no such count (its per-field cost is lower); Apache's LimitRequestFields is 100.
+  std::size_t max_header_fields = 1000;
   // false: every response closes its connection (Go's SetKeepAlivesEnabled(false)).
   bool keep_alives = true;
   // Called on the connection's goroutine at each state change (Go's Server.ConnState):
