@@ -431,5 +431,15 @@ TEST(http_handler, exception_after_status_still_answers_500) {
   });
 }
 
+// write_json with invalid UTF-8 in a string (a byte string cut mid-character) answers
+// with U+FFFD instead of throwing (which left the client an empty reply).
+TEST(http_handler, write_json_replaces_invalid_utf8) {
+  http::response_writer w;
+  std::string cut = std::string(39, 'a') + "\xC3";  // "é" cut after its first byte
+  http::write_json(w, http::status::ok, nlohmann::json{{"by", cut}});
+  EXPECT_EQ(w.status(), 200);
+  EXPECT_NE(w.body().find(std::string(39, 'a') + "\xEF\xBF\xBD"), std::string::npos) << w.body();
+}
+
 }  // namespace
 }  // namespace gofer_test

@@ -314,7 +314,9 @@ void redirect(response_writer& w, const request& r, std::string_view url, int co
 void write_json(response_writer& w, int code, const nlohmann::json& j) {
   w.headers().set("Content-Type", "application/json");
   w.write_header(code);
-  w.write(j.dump());
+  // Invalid UTF-8 in a string becomes U+FFFD, as Go's json.Marshal does, instead of
+  // nlohmann's type_error 316 (which used to leave the client an empty reply).
+  w.write(j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
   w.write("\n");
 }
 
