@@ -234,6 +234,41 @@ TEST(http_bounds, json_at_the_depth_limit_is_safe_on_a_goroutine) {
   });
 }
 
+// Beast's field list throws std::length_error for a name or value over 65,533 bytes, below
+// the default 1 MiB header limit: that used to escape the connection's goroutine and end
+// the whole process. Now it is a 431 and the server goes on.
+TEST(http_bounds, header_field_over_64k_is_431_not_a_crash) {
+  run_main(2, [] {
+    test_server ts(ok_handler());
+    std::string got = raw_exchange(ts.addr(), "GET / HTTP/1.1\r\nHost: t\r\nX-Big: " + std::string(70000, 'b') + "\r\n\r\n");
+    EXPECT_EQ(status_of(got), 431) << got.substr(0, 100);
+    got = raw_exchange(ts.addr(), "GET / HTTP/1.1\r\nHost: t\r\n" + std::string(70000, 'N') + ": v\r\n\r\n");
+    EXPECT_EQ(status_of(got), 431) << got.substr(0, 100);
+    EXPECT_EQ(status_of(raw_exchange(ts.addr(), "GET / HTTP/1.1\r\nHost: t\r\n\r\n")), 200);
+  });
+}
+
+// The client too: a response header field over 64 KiB is an error, not a crash.
+TEST(http_bounds, client_survives_a_response_field_over_64k) {
+  run_main(2, [] {
+    auto ln = net::listen("127.0.0.1:0");
+    ASSERT_TRUE(ln.ok());
+    std::string addr = ln->addr();
+    gofer::go(gofer::named("evil-server"), [l = std::move(*ln)]() mutable {
+      auto c = l.accept();
+      if (!c.ok()) return;
+      char buf[4096];
+      (void)c->read(buf, sizeof buf);
+      (void)c->write("HTTP/1.1 200 OK\r\nX-Big: " + std::string(70000, 'b') + "\r\nContent-Length: 0\r\n\r\n");
+      (void)c->close();
+    });
+    http::client c;
+    auto r = c.get(gofer::background(), "http://" + addr + "/");
+    EXPECT_FALSE(r.ok());
+    EXPECT_EQ(r.status().code(), absl::StatusCode::kResourceExhausted) << r.status();
+  });
+}
+
 // ---------------------------------------------------------------------------------------
 // framing
 
@@ -321,6 +356,21 @@ TEST(http_framing, another_major_version_is_505) {
                           "GET / HTTP/0.9\r\nHost: t\r\n\r\n"})
       EXPECT_EQ(status_of(raw_exchange(ts.addr(), v)), 505) << v;
     EXPECT_EQ(status_of(raw_exchange(ts.addr(), "GET / HTTP/1.1\r\nHost: t\r\n\r\n")), 200);
+  });
+}
+
+// A pipelined second request arriving with the first's body still gets the header stage's
+// buffer (max_header_bytes), not the body stage's 64 KiB.
+TEST(http_framing, pipelined_request_after_a_body_keeps_the_header_limit) {
+  run_main(2, [] {
+    test_server ts(ok_handler());
+    std::string big = "GET / HTTP/1.1\r\nHost: t\r\nX-A: " + std::string(50 << 10, 'a') +
+                      "\r\nX-B: " + std::string(50 << 10, 'b') + "\r\n\r\n";  // 100 KiB
+    std::string got = raw_exchange(ts.addr(), "POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 2\r\n\r\nhi" + big);
+    EXPECT_EQ(status_of(got), 200) << got.substr(0, 100);
+    auto second = got.find("HTTP/1.1 ", 1);
+    ASSERT_NE(second, std::string::npos) << got;
+    EXPECT_EQ(status_of(got.substr(second)), 200) << got;
   });
 }
 

@@ -32,6 +32,7 @@
 #include <mutex>
 #include <set>
 #include <shared_mutex>
+#include <stdexcept>
 #include <unordered_map>
 #include <unordered_set>
 
@@ -928,7 +929,12 @@ template <class Parser>
 void read_header_limited(net::conn& c, beast::flat_buffer& buf, Parser& p, std::uint64_t limit, error_code& ec) {
   std::uint64_t used = 0;
   while (!p.is_header_done()) {
-    used += bhttp::read_some(c, buf, p, ec);
+    try {
+      used += bhttp::read_some(c, buf, p, ec);
+    } catch (const std::length_error&) {  // a field over 64 KiB: see read_request_header
+      ec = bhttp::error::header_limit;
+      return;
+    }
     if (ec) return;
     if (used > limit) {
       ec = bhttp::error::header_limit;
@@ -985,7 +991,15 @@ void read_request_header(net::conn& c, beast::flat_buffer& buf, Parser& p, std::
       }
     }
     if (started && buf.size() > 0) {
-      std::size_t n = p.put(buf.data(), ec);
+      std::size_t n = 0;
+      try {
+        n = p.put(buf.data(), ec);
+      } catch (const std::length_error&) {
+        // Beast's field list stores a name or value of at most 65,533 bytes and throws
+        // for a longer one, whatever header_limit says: a header field too large.
+        ec = bhttp::error::header_limit;
+        return;
+      }
       buf.consume(n);
       used += n;
       if (ec == bhttp::error::need_more) ec = {};
@@ -1300,7 +1314,6 @@ void serve_conn(const std::shared_ptr<server::state>& sp, const std::shared_ptr<
         if (!s.to(*rec, conn_state::idle)) return;
         s.notify(c, conn_state::idle);
         if (buf.capacity() > (64u << 10)) buf.shrink_to_fit();
-        buf.max_size(header_stage_buffer);
       }
       if (first) s.arm_new(*rec, hdr_deadline_from(serving_since));
       else c.set_read_deadline(deadline_in(idle_timeout));
@@ -1313,8 +1326,10 @@ void serve_conn(const std::shared_ptr<server::state>& sp, const std::shared_ptr<
     const auto t0 = first ? serving_since : clk::now();
     first = false;
 
-    // 2. The header.
+    // 2. The header (the buffer bound back to the header stage's: a pipelined request may
+    //    already be in it).
     c.set_read_deadline(hdr_deadline_from(t0));
+    buf.max_size(std::max(buf.size(), header_stage_buffer));
     bhttp::request_parser<bhttp::string_body> p;
     p.header_limit(o.max_header_bytes);
     p.body_limit(o.max_body_bytes);
@@ -1395,13 +1410,20 @@ void serve_conn(const std::shared_ptr<server::state>& sp, const std::shared_ptr<
       c.set_read_deadline(rd);
       auto expect = breq[bhttp::field::expect];
       if (version == 11 && iequals(trim({expect.data(), expect.size()}), "100-continue")) {
+        // Bounded like the body: a client that never reads could otherwise hold this write.
+        if (rd != time_point{} && (o.write_timeout <= std::chrono::nanoseconds::zero() || rd < t_header + o.write_timeout))
+          c.set_write_deadline(rd);
         bhttp::response<bhttp::empty_body> cont{bhttp::status::continue_, 11};
         bhttp::write(c, cont, ec);
         if (ec) return;
       }
       buf.max_size(std::max(buf.size(), kBodyStageBuffer));
       p.on_chunk_header(guard);
-      bhttp::read(c, buf, p, ec);
+      try {
+        bhttp::read(c, buf, p, ec);
+      } catch (const std::length_error&) {  // a trailer field over 64 KiB (see above)
+        ec = bhttp::error::buffer_overflow;
+      }
       if (ec) {
         int code = status_for_read_error(ec, true);
         if (guard.tripped) code = status::payload_too_large;
