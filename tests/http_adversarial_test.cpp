@@ -315,8 +315,9 @@ TEST(http_framing, bad_host_headers_are_400) {
                             "GET / HTTP/1.1\r\nHost: user@a\r\n\r\n", "GET / HTTP/1.0\r\nHost: a\r\nHost: a\r\n\r\n"}) {
       std::string got = raw_exchange(ts.addr(), bad);
       EXPECT_EQ(status_of(got), 400) << bad << "\n" << got;
-      if (std::string_view(bad).find("HTTP/1.1") != std::string_view::npos)  // 1.0 closes by default
+      if (std::string_view(bad).find("HTTP/1.1") != std::string_view::npos) {  // 1.0 closes by default
         EXPECT_NE(got.find("Connection: close"), std::string::npos) << bad;
+      }
     }
     EXPECT_EQ(calls.load(), 0);
     for (const char* good : {"GET / HTTP/1.1\r\nHost: a.example:8080\r\n\r\n", "GET / HTTP/1.1\r\nHost: [::1]:80\r\n\r\n",

@@ -236,7 +236,8 @@ class request {
   std::string query(std::string_view key) const;
   // Parses the body as JSON: the value, or InvalidArgument("invalid JSON: <why>"); nesting
   // deeper than max_json_depth (or max_depth) is refused the same way ("invalid JSON:
-  // nesting deeper than 128").
+  // nesting deeper than 128"). A larger max_depth is the caller's choice: a goroutine's
+  // stack must then hold nlohmann's recursion over the value (copy, dump, ==).
   absl::StatusOr<nlohmann::json> json() const;
   absl::StatusOr<nlohmann::json> json(int max_depth) const;
 
