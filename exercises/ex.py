@@ -6,7 +6,7 @@
     ./gofer ex check <name>    build and check one exercise
     ./gofer ex hint <name>     a hint (a question, never the answer)
     ./gofer ex reset <name>    put back the version that shipped (from git)
-    ./gofer ex verify          maintainers and CI: every exercise fails as shipped, every
+    ./gofer ex verify [name..] maintainers and CI: every exercise fails as shipped, every
                                solution passes, info.json and the files match one to one
 
 exercises/info.json is the single source of truth: it lists the exercises in reading order
@@ -93,6 +93,9 @@ def load_info():
                 raise InfoError(f"{where}: a run exercise needs \"output\", a list of lines")
             if ex.get("order", "exact") not in ORDERS:
                 raise InfoError(f"{where}: order must be one of {ORDERS}")
+        links = ex.get("links", [])
+        if not isinstance(links, list) or not all(isinstance(x, str) and x for x in links):
+            raise InfoError(f"{where}: links is a list of CMake target names")
         if not ex["file"].endswith(".cpp") or ex["file"].startswith(("/", "solutions/")):
             raise InfoError(f"{where}: file is a .cpp path under exercises/")
     return exercises
@@ -484,7 +487,8 @@ def write_if_changed(path, text):
         f.write(text)
 
 
-def cmd_verify(exercises, builder):
+def cmd_verify(exercises, builder, only=()):
+    """only: names to verify (all if empty); the files are always checked against info.json."""
     start = time.monotonic()
     problems = []
 
@@ -503,6 +507,8 @@ def cmd_verify(exercises, builder):
         problems.append(f"exercises/solutions/{f} (the solution) is missing")
     if problems:
         return report_verify(problems, [], start)
+    if only:
+        exercises = [ex for ex in exercises if ex["name"] in only]
 
     # 2. The shipped versions (git's, not the learner's edits) go into the build tree.
     shipped_dir = os.path.join(builder.dir, "exercises", "shipped")
@@ -602,7 +608,8 @@ def main(argv):
     for c, h in (("check", "build and check one exercise"), ("hint", "show a hint"),
                  ("reset", "restore the shipped version from git")):
         sub.add_parser(c, help=h).add_argument("name")
-    sub.add_parser("verify", help="every exercise fails as shipped, every solution passes")
+    sub.add_parser("verify", help="every exercise fails as shipped, every solution passes "
+                   "(or only the named ones)").add_argument("names", nargs="*")
     args = ap.parse_args(argv)
 
     try:
@@ -623,7 +630,7 @@ def main(argv):
     elif command == "watch":
         cmd_watch(exercises, builder, progress)
     elif command == "verify":
-        return cmd_verify(exercises, builder)
+        return cmd_verify(exercises, builder, [find(exercises, n)["name"] for n in args.names])
     return 0
 
 
