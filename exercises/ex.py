@@ -8,6 +8,7 @@
     ./gofer ex reset <name>    put back the version that shipped (from git)
     ./gofer ex verify          maintainers and CI: every exercise fails as shipped, every
                                solution passes, info.json and the files match one to one
+    ./gofer ex verify <name>.. the same for the named exercises only (while writing one)
 
 exercises/info.json is the single source of truth: it lists the exercises in reading order
 with their chapter, file, mode and hint; exercises/CMakeLists.txt makes three targets of each
@@ -484,7 +485,9 @@ def write_if_changed(path, text):
         f.write(text)
 
 
-def cmd_verify(exercises, builder):
+def cmd_verify(exercises, builder, only=()):
+    """Checks every exercise, or with `only` (names) just those (the one-to-one check of
+    info.json and the files always covers everything)."""
     start = time.monotonic()
     problems = []
 
@@ -503,6 +506,9 @@ def cmd_verify(exercises, builder):
         problems.append(f"exercises/solutions/{f} (the solution) is missing")
     if problems:
         return report_verify(problems, [], start)
+
+    if only:
+        exercises = [find(exercises, name) for name in only]
 
     # 2. The shipped versions (git's, not the learner's edits) go into the build tree.
     shipped_dir = os.path.join(builder.dir, "exercises", "shipped")
@@ -602,7 +608,8 @@ def main(argv):
     for c, h in (("check", "build and check one exercise"), ("hint", "show a hint"),
                  ("reset", "restore the shipped version from git")):
         sub.add_parser(c, help=h).add_argument("name")
-    sub.add_parser("verify", help="every exercise fails as shipped, every solution passes")
+    sub.add_parser("verify", help="every exercise fails as shipped, every solution passes"
+                   ).add_argument("names", nargs="*", help="only these exercises")
     args = ap.parse_args(argv)
 
     try:
@@ -623,7 +630,7 @@ def main(argv):
     elif command == "watch":
         cmd_watch(exercises, builder, progress)
     elif command == "verify":
-        return cmd_verify(exercises, builder)
+        return cmd_verify(exercises, builder, args.names)
     return 0
 
 
