@@ -494,6 +494,7 @@ TEST_P(debug_dump, names_states_and_one_line_per_goroutine) {
   std::string snapshot;
   std::size_t count = 0;
   gofer::mutex mu;  // outlives main: "locker" unlocks it after main let go of it
+  // allow_leaks: the hour-long sleeper stays asleep on purpose (its state is dumped)
   run_main(threads(), [&] {
     gofer::chan<int> a, b, c, locker_done(1);
     mu.lock();
@@ -517,7 +518,7 @@ TEST_P(debug_dump, names_states_and_one_line_per_goroutine) {
     locker_done.recv();
     a.close();
     b.close();
-  });
+  }, allow_leaks);
   SCOPED_TRACE(snapshot);
   auto lines = lines_of(snapshot);
   EXPECT_EQ(lines.size(), count);

@@ -32,8 +32,8 @@
 //     run() returns 2. The process and its other tests go on. With options::check_leaks,
 //     goroutines still alive when main returns are counted and dumped (Go's goleak) before
 //     they are unwound. A later panic in a goroutine being unwound is not reported (Go too
-//     stops at the first). Go's other fatal errors ("fatal error: ..." from misuse inside
-//     the runtime, SIGQUIT) still exit: they leave no state worth unwinding.
+//     stops at the first). Other fatal errors ("fatal error: sync: unlock of unlocked
+//     mutex") and SIGQUIT still exit the process, as they end `go test` in Go.
 //   - run() may be called again after it returned; runs do not nest and do not overlap.
 //   - A blocking operation outside run() (or on a thread that is not a gofer thread)
 //     throws std::logic_error instead of hanging the thread; non-blocking ones work.
@@ -89,7 +89,8 @@ struct options {
   // goroutine has ended, or until those left can never run again (all parked, with no
   // timer, I/O or runnable goroutine that could wake one), or for at most 2 s; then record
   // how many are left and their dump in report->leaked and report->leak_dump, and unwind
-  // them as usual. Costs nothing when no goroutine is left; a leaking run pays up to 2 s.
+  // them as usual. Costs nothing when no goroutine is left; goroutines parked for good are
+  // reported at once; one still running, or waiting for a timer or I/O, is waited for (2 s).
   bool check_leaks = false;
 };
 
