@@ -89,7 +89,7 @@ struct gofer_impl {
   template <class F>
   static task spawn(F fn) {
     task t;
-    gofer::go([fn = std::move(fn), done = t.done]() mutable {
+    gofer::go([fn = std::move(fn), done = t.done]() {
       fn();
       done.close();
     });

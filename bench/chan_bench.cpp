@@ -168,7 +168,7 @@ void gofer_pool_throughput(benchmark::State& state) {
       gofer::worker_pool<int, int> pool({.workers = kPoolWorkers, .queue = kPoolCapacity},
                                         [](int j) { return 2 * j; });
       gofer::chan<gofer::future<int>> futures(kPoolCapacity);
-      gofer::go([&pool, futures, jobs]() mutable {
+      gofer::go([&pool, futures, jobs]() {
         for (std::int64_t j = 0; j < jobs; ++j) futures.send(pool.submit(static_cast<int>(j)));
         futures.close();
       });

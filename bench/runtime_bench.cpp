@@ -100,7 +100,7 @@ void BM_gofer_memory_per_goroutine(benchmark::State& state) {
       parked.add(n);
       finished.add(n);
       for (std::int64_t i = 0; i < n; ++i) {
-        gofer::go([&parked, &finished, block]() mutable {
+        gofer::go([&parked, &finished, block]() {
           parked.done();
           block.recv();
           finished.done();

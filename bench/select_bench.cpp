@@ -91,7 +91,7 @@ void fan_in(benchmark::State& state, std::size_t capacity) {
     gofer::wait_group wg;
     wg.add(static_cast<std::int64_t>(C));
     for (std::size_t k = 0; k < C; ++k) {
-      gofer::go([c = cs[k], n = quota(total, C, static_cast<std::int64_t>(k)), &wg]() mutable {
+      gofer::go([c = cs[k], n = quota(total, C, static_cast<std::int64_t>(k)), &wg]() {
         for (std::int64_t i = 0; i < n; ++i) c.send(static_cast<int>(i));
         wg.done();
       });

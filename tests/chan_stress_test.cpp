@@ -96,18 +96,18 @@ void mpmc(unsigned threads, std::size_t cap, int producers, int consumers, int e
     producers_done.add(producers);
     consumers_done.add(consumers);
     for (int k = 0; k < consumers; ++k) {
-      gofer::go([c, &got, &consumers_done, k]() mutable {
+      gofer::go([c, &got, &consumers_done, k]() {
         for (item it : c) got[k].push_back(it);
         consumers_done.done();
       });
     }
     for (int p = 0; p < producers; ++p) {
-      gofer::go([c, &producers_done, p, each]() mutable {
+      gofer::go([c, &producers_done, p, each]() {
         for (int s = 0; s < each; ++s) c.send(item{p, s});
         producers_done.done();
       });
     }
-    gofer::go([c, &producers_done]() mutable {
+    gofer::go([c, &producers_done]() {
       producers_done.wait();
       c.close();
     });
@@ -158,7 +158,7 @@ TEST_P(chan_stress, senders_racing_close) {
     run_main(threads(), [&] {
       gofer::chan<int> halfway(1);
       wg.add(kSenders + 1);
-      gofer::go([&, c, halfway]() mutable {
+      gofer::go([&, c, halfway]() {
         for (item it : c) {
           got[0].push_back(it);
           if (got[0].size() == kCloseAfter) halfway.send(0);
@@ -166,7 +166,7 @@ TEST_P(chan_stress, senders_racing_close) {
         wg.done();
       });
       for (int s = 0; s < kSenders; ++s) {
-        gofer::go([&, c, s]() mutable {
+        gofer::go([&, c, s]() {
           for (int seq = 0;; ++seq) {
             std::string msg = panic_text([&] { c.send(item{s, seq}); });
             if (!msg.empty()) {
@@ -204,7 +204,7 @@ TEST_P(chan_stress, try_send_racing_close) {
     run_main(threads(), [&] {
       gofer::chan<int> halfway(1);
       wg.add(kSenders + 1);
-      gofer::go([&, c, halfway]() mutable {
+      gofer::go([&, c, halfway]() {
         for (item it : c) {
           got[0].push_back(it);
           if (got[0].size() == kCloseAfter) halfway.send(0);
@@ -212,7 +212,7 @@ TEST_P(chan_stress, try_send_racing_close) {
         wg.done();
       });
       for (int s = 0; s < kSenders; ++s) {
-        gofer::go([&, c, s]() mutable {
+        gofer::go([&, c, s]() {
           int seq = 0;
           for (;;) {
             item v{s, seq};
@@ -257,13 +257,13 @@ TEST_P(chan_stress, receivers_racing_close) {
     run_main(threads(), [&] {
       wg.add(kReceivers);
       for (int r = 0; r < kReceivers; ++r) {
-        gofer::go([&, c, r]() mutable {
+        gofer::go([&, c, r]() {
           while (auto v = c.recv()) got[r].push_back(*v);
           saw_close.fetch_add(1);
           wg.done();
         });
       }
-      gofer::go([c]() mutable {
+      gofer::go([c]() {
         for (int s = 0; s < kEach; ++s) c.send(item{0, s});
         c.close();
       });
@@ -283,7 +283,7 @@ TEST_P(chan_stress, concurrent_close_exactly_one_wins) {
     run_main(threads(), [&] {
       wg.add(kClosers);
       for (int k = 0; k < kClosers; ++k) {
-        gofer::go([&, c]() mutable {
+        gofer::go([&, c]() {
           std::string msg = panic_text([&] { c.close(); });
           if (msg.empty()) {
             wins.fetch_add(1);

@@ -134,7 +134,7 @@ TEST_P(chan, len_counts_buffered_values_also_after_close) {
 TEST_P(chan, len_of_unbuffered_is_zero_with_parked_sender) {
   gofer::chan<int> c;
   run_main(threads(), [&] {
-    gofer::go([c]() mutable { c.send(5); });
+    gofer::go([c]() { c.send(5); });
     ASSERT_TRUE(wait_parked_senders(c, 1));
     EXPECT_EQ(c.len(), 0u) << "a parked sender is not a buffered value";
     EXPECT_EQ(c.cap(), 0u);
@@ -188,7 +188,7 @@ TEST_P(chan, send_unbuffered_completes_only_when_a_receiver_takes_the_value) {
   gofer::chan<int> done(1);
   std::atomic<bool> returned{false};
   run_main(threads(), [&] {
-    gofer::go([c, done, &returned]() mutable {
+    gofer::go([c, done, &returned]() {
       c.send(42);
       returned = true;
       done.send(1);
@@ -212,7 +212,7 @@ TEST_P(chan, unbuffered_receive_happens_before_send_completes) {
     gofer::chan<int> c;
     std::string a;  // deliberately not atomic
     run_main(threads(), [&] {
-      gofer::go([c, &a]() mutable {
+      gofer::go([c, &a]() {
         a = "hello, world";
         c.recv();
       });
@@ -232,7 +232,7 @@ TEST_P(chan, buffered_channel_of_capacity_one_is_a_mutex) {
   run_main(threads(), [&] {
     wg.add(kGoroutines);
     for (int g = 0; g < kGoroutines; ++g) {
-      gofer::go([&, sem]() mutable {
+      gofer::go([&, sem]() {
         for (int i = 0; i < kEach; ++i) {
           sem.send(0);  // acquire
           long seen = counter;
@@ -256,7 +256,7 @@ TEST_P(chan, close_happens_before_a_receive_that_returns_nullopt) {
     bool ok = false;
     gofer::chan<int> c;
     run_main(threads(), [&] {
-      gofer::go([&data, c]() mutable {
+      gofer::go([&data, c]() {
         data.assign(100, 7);
         c.close();
       });
@@ -271,7 +271,7 @@ TEST_P(chan, send_on_full_buffer_parks_until_a_receive_makes_room) {
   gofer::chan<int> done(1);
   run_main(threads(), [&] {
     c.send(1);
-    gofer::go([c, done]() mutable {
+    gofer::go([c, done]() {
       c.send(2);
       done.send(0);
     });
@@ -312,7 +312,7 @@ TEST_P(chan, send_parked_on_unbuffered_panics_when_closed) {
   gofer::chan<std::string> results(kSenders);
   run_main(threads(), [&] {
     for (int i = 0; i < kSenders; ++i) {
-      gofer::go([c, results, i]() mutable { results.send(panic_text([&] { c.send(i); })); });
+      gofer::go([c, results, i]() { results.send(panic_text([&] { c.send(i); })); });
     }
     ASSERT_TRUE(wait_parked_senders(c, kSenders));
     c.close();
@@ -330,7 +330,7 @@ TEST_P(chan, send_parked_on_full_buffer_panics_when_closed) {
     c.send(100);
     c.send(101);
     for (int i = 0; i < kSenders; ++i) {
-      gofer::go([c, results, i]() mutable { results.send(panic_text([&] { c.send(i); })); });
+      gofer::go([c, results, i]() { results.send(panic_text([&] { c.send(i); })); });
     }
     ASSERT_TRUE(wait_parked_senders(c, kSenders));
     c.close();
@@ -379,7 +379,7 @@ TEST_P(chan, recv_unbuffered_parks_until_a_sender_arrives) {
   gofer::chan<int> c;
   gofer::chan<int> got(1);
   run_main(threads(), [&] {
-    gofer::go([c, got]() mutable { got.send(*c.recv()); });
+    gofer::go([c, got]() { got.send(*c.recv()); });
     ASSERT_TRUE(wait_parked_receivers(c, 1));
     EXPECT_EQ(got.try_recv(), std::nullopt);
     c.send(7);
@@ -391,7 +391,7 @@ TEST_P(chan, recv_empty_buffered_parks_and_send_hands_value_directly) {
   gofer::chan<int> c(4);
   gofer::chan<int> got(1);
   run_main(threads(), [&] {
-    gofer::go([c, got]() mutable { got.send(*c.recv()); });
+    gofer::go([c, got]() { got.send(*c.recv()); });
     ASSERT_TRUE(wait_parked_receivers(c, 1));
     c.send(9);
     EXPECT_EQ(c.len(), 0u) << "the value must go to the parked receiver, not the buffer";
@@ -403,7 +403,7 @@ TEST_P(chan, recv_from_parked_sender_on_unbuffered_releases_it) {
   gofer::chan<int> c;
   gofer::chan<int> done(1);
   run_main(threads(), [&] {
-    gofer::go([c, done]() mutable {
+    gofer::go([c, done]() {
       c.send(3);
       done.send(1);
     });
@@ -441,7 +441,7 @@ TEST_P(chan, recv_parked_wakes_with_nullopt_when_closed) {
     gofer::chan<bool> results(kReceivers);
     run_main(threads(), [&] {
       for (int i = 0; i < kReceivers; ++i) {
-        gofer::go([c, results]() mutable { results.send(c.recv().has_value()); });
+        gofer::go([c, results]() { results.send(c.recv().has_value()); });
       }
       ASSERT_TRUE(wait_parked_receivers(c, kReceivers));
       c.close();
@@ -482,7 +482,7 @@ TEST_P(chan, parked_receivers_are_served_in_arrival_order) {
     run_main(threads(), [&] {
       for (int i = 0; i < kReceivers; ++i) {
         wg.add(1);
-        gofer::go([c, &got, &wg, i]() mutable {
+        gofer::go([c, &got, &wg, i]() {
           got[i] = c.recv().value_or(-2);
           wg.done();
         });
@@ -502,7 +502,7 @@ TEST_P(chan, parked_senders_are_served_in_arrival_order_unbuffered) {
   std::vector<int> got;
   run_main(threads(), [&] {
     for (int i = 0; i < kSenders; ++i) {
-      gofer::go([c, i]() mutable { c.send(i); });
+      gofer::go([c, i]() { c.send(i); });
       ASSERT_TRUE(wait_parked_senders(c, i + 1));
     }
     for (int i = 0; i < kSenders; ++i) got.push_back(*c.recv());
@@ -518,7 +518,7 @@ TEST_P(chan, parked_senders_are_served_in_arrival_order_behind_the_buffer) {
     c.send(100);
     c.send(101);
     for (int i = 0; i < kSenders; ++i) {
-      gofer::go([c, i]() mutable { c.send(i); });
+      gofer::go([c, i]() { c.send(i); });
       ASSERT_TRUE(wait_parked_senders(c, i + 1));
     }
     for (int i = 0; i < kSenders + 2; ++i) got.push_back(*c.recv());
@@ -567,7 +567,7 @@ TEST_P(chan, try_send_unbuffered_with_parked_receiver_succeeds) {
   gofer::chan<std::string> c;
   gofer::chan<std::string> got(1);
   run_main(threads(), [&] {
-    gofer::go([c, got]() mutable { got.send(c.recv().value_or("<closed>")); });
+    gofer::go([c, got]() { got.send(c.recv().value_or("<closed>")); });
     ASSERT_TRUE(wait_parked_receivers(c, 1));
     std::string s(100, 'x');  // long enough not to use the small-string buffer
     EXPECT_TRUE(c.try_send(s));
@@ -615,7 +615,7 @@ TEST_P(chan, try_recv_not_ready_returns_nullopt_and_channel_stays_open) {
     run_main(threads(), [&] {
       EXPECT_EQ(c.try_recv(), std::nullopt);
       // Still open: a later send works (does not throw) and is received.
-      gofer::go([c]() mutable { c.send(8); });
+      gofer::go([c]() { c.send(8); });
       EXPECT_EQ(c.recv(), 8);
     });
   }
@@ -625,7 +625,7 @@ TEST_P(chan, try_recv_unbuffered_takes_value_from_parked_sender) {
   gofer::chan<int> c;
   gofer::chan<int> done(1);
   run_main(threads(), [&] {
-    gofer::go([c, done]() mutable {
+    gofer::go([c, done]() {
       c.send(11);
       done.send(1);
     });
@@ -639,7 +639,7 @@ TEST_P(chan, try_recv_full_buffer_refills_from_parked_sender) {
   gofer::chan<int> c(1);
   run_main(threads(), [&] {
     c.send(1);
-    gofer::go([c]() mutable { c.send(2); });
+    gofer::go([c]() { c.send(2); });
     ASSERT_TRUE(wait_parked_senders(c, 1));
     EXPECT_EQ(c.try_recv(), 1);
     EXPECT_EQ(c.len(), 1u);
@@ -746,8 +746,8 @@ TEST_P(chan, close_wakes_parked_receivers_and_senders_of_different_channels) {
   gofer::chan<int> a, b;
   gofer::chan<std::string> results(4);
   run_main(threads(), [&] {
-    gofer::go([a, results]() mutable { results.send(a.recv() ? "a:value" : "a:closed"); });
-    gofer::go([b, results]() mutable { results.send(panic_text([&] { b.send(1); })); });
+    gofer::go([a, results]() { results.send(a.recv() ? "a:value" : "a:closed"); });
+    gofer::go([b, results]() { results.send(panic_text([&] { b.send(1); })); });
     ASSERT_TRUE(wait_parked_receivers(a, 1));
     ASSERT_TRUE(wait_parked_senders(b, 1));
     a.close();
@@ -766,7 +766,7 @@ TEST_P(chan, range_receives_until_closed_and_drained) {
     gofer::chan<int> c(cap);
     std::vector<int> got;
     run_main(threads(), [&] {
-      gofer::go([c]() mutable {
+      gofer::go([c]() {
         for (int i = 1; i <= 20; ++i) c.send(i);
         c.close();
       });
@@ -808,7 +808,7 @@ TEST_P(chan, range_over_recv_chan_view) {
   gofer::chan<int> c(2);
   int sum = 0;
   run_main(threads(), [&] {
-    gofer::go([c]() mutable {
+    gofer::go([c]() {
       for (int i = 1; i <= 10; ++i) c.send(i);
       c.close();
     });
@@ -844,7 +844,7 @@ TEST_P(chan, move_only_values_through_buffered_channel) {
   gofer::chan<std::unique_ptr<int>> c(4);
   std::vector<int> got;
   run_main(threads(), [&] {
-    gofer::go([c]() mutable {
+    gofer::go([c]() {
       for (int i = 0; i < 10; ++i) c.send(std::make_unique<int>(i));
       c.close();
     });
@@ -857,7 +857,7 @@ TEST_P(chan, move_only_values_through_unbuffered_channel) {
   gofer::chan<std::unique_ptr<std::string>> c;
   std::vector<std::string> got;
   run_main(threads(), [&] {
-    gofer::go([c]() mutable {
+    gofer::go([c]() {
       for (int i = 0; i < 10; ++i) c.send(std::make_unique<std::string>(std::to_string(i)));
       c.close();
     });
@@ -932,7 +932,7 @@ TEST_P(chan, send_chan_close_wakes_receivers) {
   gofer::send_chan<int> s = c;
   std::optional<int> got = 0;
   run_main(threads(), [&] {
-    gofer::go([s]() mutable {
+    gofer::go([s]() {
       gofer::send_chan<int> mine = s;
       mine.close();
     });
@@ -1012,7 +1012,7 @@ TEST_P(chan, handles_are_copies_of_one_channel) {
     EXPECT_EQ(copy.len(), 1u);
     EXPECT_EQ(assigned.recv(), 1);
     EXPECT_EQ(c.len(), 0u);
-    gofer::go([copy]() mutable { copy.send(2); });
+    gofer::go([copy]() { copy.send(2); });
     EXPECT_EQ(c.recv(), 2);
     copy.close();
     EXPECT_EQ(panic_text([&] { c.send(3); }), kSendOnClosed);
@@ -1045,12 +1045,12 @@ TEST_P(chan, fan_in_delivers_every_value_once) {
     run_main(threads(), [&] {
       for (int p = 0; p < kProducers; ++p) {
         wg.add(1);
-        gofer::go([c, &wg, p]() mutable {
+        gofer::go([c, &wg, p]() {
           for (int i = 0; i < kEach; ++i) c.send(p * kEach + i);
           wg.done();
         });
       }
-      gofer::go([c, &wg]() mutable {
+      gofer::go([c, &wg]() {
         wg.wait();
         c.close();
       });

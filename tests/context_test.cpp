@@ -719,7 +719,7 @@ TEST_P(context, values_are_visible_from_other_goroutines) {
   run_main(threads(), [&] {
     ctx_t ctx = gofer::with_value(gofer::background(), key, std::vector<int>{1, 2, 3});
     gofer::chan<int> sum(1);
-    gofer::go([ctx, sum]() mutable {
+    gofer::go([ctx, sum]() {
       int s = 0;
       for (int v : *ctx.value(key)) s += v;
       sum.send(s);
@@ -736,7 +736,7 @@ TEST_P(context, done_is_a_cancellation_case_in_select) {
     auto [ctx, cancel] = gofer::with_cancel(gofer::background());
     gofer::chan<int> work;
     gofer::chan<std::string> result(1);
-    gofer::go([ctx = ctx, work, result]() mutable {
+    gofer::go([ctx = ctx, work, result]() {
       int handled = 0;
       for (;;) {
         std::optional<int> job;
@@ -823,7 +823,7 @@ TEST_P(context_stress, concurrent_cancel_of_parents_and_children) {
       const int order = round % 3;  // vary who tends to go first
       // The root's canceller.
       wg.add(1);
-      gofer::go([&, start, order, cancel_root = cancel_root]() mutable {
+      gofer::go([&, start, order, cancel_root = cancel_root]() {
         start.recv();
         if (order == 0) gofer::yield();
         cancel_root(absl::AbortedError("root"));
@@ -833,14 +833,14 @@ TEST_P(context_stress, concurrent_cancel_of_parents_and_children) {
       // per mid, racing with the cancellations.
       for (int m = 0; m < kMids; ++m) {
         wg.add(2);
-        gofer::go([&, start, m, order]() mutable {
+        gofer::go([&, start, m, order]() {
           start.recv();
           if (order == 1) gofer::yield();
           for (int l = kLeaves - 1; l >= 0; --l) leaf_cancels[m * kLeaves + l]();
           mid_cancels[m](absl::InternalError("mid"));
           wg.done();
         });
-        gofer::go([&, start, born, m]() mutable {
+        gofer::go([&, start, born, m]() {
           start.recv();
           std::vector<ctx_t> mine;
           for (int b = 0; b < kBorn; ++b) {

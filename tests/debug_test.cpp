@@ -129,7 +129,7 @@ TEST_P(debug_deadlock, named_goroutine_blocked_in_send_is_shown_with_its_name) {
                           [] {
                             gofer::chan<int> nobody_receives, done;
                             gofer::go(gofer::named("stuck-sender"),
-                                      [nobody_receives]() mutable { nobody_receives.send(1); });
+                                      [nobody_receives]() { nobody_receives.send(1); });
                             done.recv();
                           }),
               ::testing::ExitedWithCode(2),
@@ -144,7 +144,7 @@ TEST_P(debug_deadlock, report_lists_every_goroutine) {
                             gofer::chan<int> never;
                             gofer::chan<int> started(16);
                             for (int i = 0; i < 16; ++i) {
-                              gofer::go(gofer::named("idle-" + std::to_string(i)), [never, started]() mutable {
+                              gofer::go(gofer::named("idle-" + std::to_string(i)), [never, started]() {
                                 started.send(1);
                                 never.recv();
                               });
@@ -229,7 +229,7 @@ TEST_P(debug_no_deadlock, goroutines_sleeping) {
                           [] {
                             gofer::chan<int> c;
                             for (int i = 0; i < 4; ++i)
-                              gofer::go([c, i]() mutable {
+                              gofer::go([c, i]() {
                                 gofer::sleep(std::chrono::milliseconds(50 + 20 * i));
                                 c.send(i);
                               });
@@ -261,7 +261,7 @@ TEST_P(debug_no_deadlock, goroutine_waiting_on_a_pending_timer) {
   EXPECT_EXIT(child(n,
                           [] {
                             gofer::chan<int> c;
-                            gofer::go([c]() mutable {
+                            gofer::go([c]() {
                               gofer::after(100ms).recv();
                               c.send(1);
                             });
@@ -279,7 +279,7 @@ TEST_P(debug_no_deadlock, goroutines_finishing_later_on_other_threads) {
                             gofer::chan<int> results(8);
                             wg.add(8);
                             for (int i = 0; i < 8; ++i)
-                              gofer::go([&wg, results, i]() mutable {
+                              gofer::go([&wg, results, i]() {
                                 busy_for(30ms);
                                 results.send(i);
                                 wg.done();
@@ -300,14 +300,14 @@ TEST_P(debug_no_deadlock, a_relay_of_goroutines_parked_on_channels) {
                             constexpr int kStages = 50;
                             std::vector<gofer::chan<int>> cs(kStages + 1);
                             for (int i = 0; i < kStages; ++i)
-                              gofer::go([in = cs[i], out = cs[i + 1]]() mutable {
+                              gofer::go([in = cs[i], out = cs[i + 1]]() {
                                 for (int v : in) {
                                   busy_for(1ms);
                                   out.send(v + 1);
                                 }
                                 out.close();
                               });
-                            gofer::go([first = cs[0]]() mutable {
+                            gofer::go([first = cs[0]]() {
                               for (int k = 0; k < 5; ++k) first.send(0);
                               first.close();
                             });
@@ -344,7 +344,7 @@ TEST_P(debug_no_deadlock, goroutine_blocked_on_a_socket) {
                 ::close(fd);
               });
               gofer::chan<int> done;
-              gofer::go([&ln, done]() mutable {
+              gofer::go([&ln, done]() {
                 auto c = ln->accept();
                 char b;
                 if (!c.ok() || !c->read(&b, 1).ok()) std::_Exit(5);
@@ -373,7 +373,7 @@ TEST_P(debug_no_deadlock, detector_off_main_released_by_a_plain_thread) {
       {
         ::alarm(20);
         gofer::chan<int> c;
-        std::thread t([c]() mutable {
+        std::thread t([c]() {
           std::this_thread::sleep_for(100ms);
           while (!c.try_send(7)) std::this_thread::sleep_for(1ms);
         });
@@ -393,7 +393,7 @@ TEST_P(debug_no_deadlock, control_detector_on_reports_the_same_program) {
       {
         ::alarm(20);
         gofer::chan<int> c;
-        std::thread t([c]() mutable {
+        std::thread t([c]() {
           std::this_thread::sleep_for(2s);  // far later than the report, which is at once
           while (!c.try_send(7)) std::this_thread::sleep_for(1ms);
         });
@@ -437,7 +437,7 @@ TEST_P(debug_panic, report_names_the_panicking_goroutine_id) {
   EXPECT_EXIT(child(n,
                           [] {
                             gofer::chan<int> go_on;
-                            for (int i = 0; i < 4; ++i) gofer::go([go_on]() mutable { go_on.recv(); });
+                            for (int i = 0; i < 4; ++i) gofer::go([go_on]() { go_on.recv(); });
                             gofer::go([] { gofer::panic("sixth"); });  // goroutine 6
                             gofer::chan<int>().recv();
                           }),
@@ -498,15 +498,15 @@ TEST_P(debug_dump, names_states_and_one_line_per_goroutine) {
   run_main(threads(), [&] {
     gofer::chan<int> a, b, c, locker_done(1);
     mu.lock();
-    gofer::go(gofer::named("receiver"), [a]() mutable { a.recv(); });
-    gofer::go(gofer::named("selector"), [b, c]() mutable { gofer::select(gofer::recv_case(b), gofer::recv_case(c)); });
+    gofer::go(gofer::named("receiver"), [a]() { a.recv(); });
+    gofer::go(gofer::named("selector"), [b, c]() { gofer::select(gofer::recv_case(b), gofer::recv_case(c)); });
     gofer::go(gofer::named("sleeper"), [] { gofer::sleep(1h); });
-    gofer::go(gofer::named("locker"), [&mu, locker_done]() mutable {
+    gofer::go(gofer::named("locker"), [&mu, locker_done]() {
       mu.lock();
       mu.unlock();
       locker_done.send(1);
     });
-    gofer::go([a]() mutable { a.recv(); });  // unnamed
+    gofer::go([a]() { a.recv(); });  // unnamed
     ASSERT_TRUE(wait_parked_receivers(a, 2));
     ASSERT_TRUE(wait_parked_receivers(b, 1));
     ASSERT_TRUE(wait_parked_receivers(c, 1));
@@ -573,7 +573,7 @@ TEST(debug_dump_one_thread, time_blocked_is_shown_from_one_second) {
   std::string early, late;
   run_main(1, [&] {
     gofer::chan<int> c;
-    gofer::go(gofer::named("waiter"), [c]() mutable { c.recv(); });
+    gofer::go(gofer::named("waiter"), [c]() { c.recv(); });
     ASSERT_TRUE(wait_parked_receivers(c, 1));
     early = dump();
     gofer::sleep(1200ms);  // time is the subject
@@ -596,7 +596,7 @@ TEST_P(debug_sigquit, raise_from_a_goroutine_prints_the_dump_and_exits_2) {
   EXPECT_EXIT(child(n,
                           [] {
                             gofer::chan<int> c;
-                            gofer::go(gofer::named("parked-reader"), [c]() mutable { c.recv(); });
+                            gofer::go(gofer::named("parked-reader"), [c]() { c.recv(); });
                             if (!wait_parked_receivers(c, 1)) std::_Exit(3);
                             gofer::go(gofer::named("quitter"), [] {
                               ::raise(SIGQUIT);
@@ -664,7 +664,7 @@ TEST_P(debug_trace, ping_pong_trace_is_valid_json_with_slices_parks_and_flows) {
     main_id = gofer::goroutine_id();
     gofer::chan<int> ping, pong;
     gofer::chan<std::uint64_t> id(1);
-    gofer::go(gofer::named("ponger"), [ping, pong, id]() mutable {
+    gofer::go(gofer::named("ponger"), [ping, pong, id]() {
       id.send(gofer::goroutine_id());
       for (int v : ping) pong.send(v);
     });
@@ -765,7 +765,7 @@ TEST(debug_trace_off, no_file_when_gofer_trace_is_unset) {
   ::unsetenv("GOFER_TRACE");
   run_main(2, [] {
     gofer::chan<int> c;
-    gofer::go([c]() mutable { c.send(1); });
+    gofer::go([c]() { c.send(1); });
     c.recv();
   });
   EXPECT_FALSE(fs::exists(path));

@@ -92,13 +92,13 @@ TEST_P(errgroup, wait_parks_until_every_goroutine_returned) {
     gofer::chan<int> gate;
     std::atomic<bool> wait_returned{false};
     for (int i = 0; i < 3; ++i) {
-      g.go([gate]() mutable {
+      g.go([gate]() {
         gate.recv();
         return absl::OkStatus();
       });
     }
     gofer::chan<absl::Status> result(1);
-    gofer::go(gofer::named{"waiter"}, [g, result, &wait_returned]() mutable {
+    gofer::go(gofer::named{"waiter"}, [g, result, &wait_returned]() {
       absl::Status r = g.wait();
       wait_returned = true;
       result.send(r);
@@ -179,7 +179,7 @@ TEST_P(errgroup, later_errors_are_dropped) {
       });
     }
     gofer::chan<int> release;
-    g.go([release, first]() mutable {
+    g.go([release, first]() {
       release.recv();
       return first;
     });
@@ -199,7 +199,7 @@ TEST_P(errgroup, with_context_cancels_on_the_first_error) {
   run_main(threads(), [&] {
     auto [g, ctx] = gofer::errgroup::with_context(gofer::background());
     gofer::chan<absl::Status> seen(1);
-    g.go([ctx = ctx, seen]() mutable {
+    g.go([ctx = ctx, seen]() {
       ctx.done().recv();
       seen.send(gofer::cause(ctx));
       return absl::OkStatus();
@@ -207,7 +207,7 @@ TEST_P(errgroup, with_context_cancels_on_the_first_error) {
     ASSERT_TRUE(wait_parked_receivers(ctx.done(), 1));
     EXPECT_TRUE(ctx.err().ok()) << "live while nothing failed";
     gofer::chan<int> release;
-    g.go([release, boom]() mutable {
+    g.go([release, boom]() {
       release.recv();
       return boom;
     });
@@ -277,9 +277,9 @@ TEST_P(errgroup, limit_bounds_the_active_goroutines) {
     g.set_limit(kLimit);
     gofer::chan<int> gate;
     gofer::chan<int> launched(1);
-    gofer::go(gofer::named{"launcher"}, [&, g, gate, launched]() mutable {
+    gofer::go(gofer::named{"launcher"}, [&, g, gate, launched]() {
       for (int i = 0; i < kTasks; ++i) {
-        g.go([&, gate]() mutable {
+        g.go([&, gate]() {
           started.fetch_add(1);
           int now = active.fetch_add(1) + 1;
           int seen = max_active.load();
@@ -315,14 +315,14 @@ TEST_P(errgroup, go_parks_when_the_limit_is_reached) {
     g.set_limit(1);
     gofer::chan<int> gate;
     gofer::chan<std::string> events(8);
-    g.go([gate, events]() mutable {
+    g.go([gate, events]() {
       gate.recv();
       events.send("first returns");
       return absl::OkStatus();
     });
     ASSERT_TRUE(wait_parked_receivers(gate, 1));
-    gofer::go(gofer::named{"second-go"}, [g, events]() mutable {
-      g.go([events]() mutable {
+    gofer::go(gofer::named{"second-go"}, [g, events]() {
+      g.go([events]() {
         events.send("second starts");
         return absl::OkStatus();
       });
@@ -345,7 +345,7 @@ TEST_P(errgroup, try_go_respects_the_limit) {
     gofer::errgroup g;
     g.set_limit(2);
     gofer::chan<int> gate;
-    auto parked = [gate]() mutable {
+    auto parked = [gate]() {
       gate.recv();
       return absl::OkStatus();
     };
@@ -374,7 +374,7 @@ TEST_P(errgroup, try_go_without_limit_always_starts) {
     gofer::errgroup g;
     gofer::chan<int> gate;
     for (int i = 0; i < 20; ++i) {
-      EXPECT_TRUE(g.try_go([gate]() mutable {
+      EXPECT_TRUE(g.try_go([gate]() {
         gate.recv();
         return absl::OkStatus();
       }));
@@ -392,7 +392,7 @@ TEST_P(errgroup, set_limit_while_active_panics) {
     g.set_limit(2);
     gofer::chan<int> gate;
     for (int i = 0; i < 2; ++i) {
-      g.go([gate]() mutable {
+      g.go([gate]() {
         gate.recv();
         return absl::OkStatus();
       });
@@ -411,7 +411,7 @@ TEST_P(errgroup, set_limit_while_active_panics) {
     EXPECT_TRUE(g.wait().ok());
     EXPECT_EQ(panic_text([&] { g.set_limit(5); }), "") << "idle again: allowed";
     for (int i = 0; i < 5; ++i) {
-      EXPECT_TRUE(g.try_go([gate]() mutable {
+      EXPECT_TRUE(g.try_go([gate]() {
         gate.recv();
         return absl::OkStatus();
       })) << i;
@@ -430,13 +430,13 @@ TEST_P(errgroup, negative_limit_removes_the_limit) {
     g.set_limit(-1);
     gofer::chan<int> gate;
     for (int i = 0; i < kTasks; ++i) {  // main's go() must never park
-      g.go([gate]() mutable {
+      g.go([gate]() {
         gate.recv();
         return absl::OkStatus();
       });
     }
     ASSERT_TRUE(wait_parked_receivers(gate, kTasks));
-    EXPECT_TRUE(g.try_go([gate]() mutable {
+    EXPECT_TRUE(g.try_go([gate]() {
       gate.recv();
       return absl::OkStatus();
     }));
@@ -472,19 +472,19 @@ TEST_P(errgroup, copies_share_one_group) {
     gofer::errgroup g;
     gofer::errgroup copy = g;
     gofer::chan<int> gate;
-    copy.go([gate, e]() mutable {
+    copy.go([gate, e]() {
       gate.recv();
       return e;
     });
     gofer::chan<absl::Status> result(1);
-    gofer::go([g, result]() mutable { result.send(g.wait()); });
+    gofer::go([g, result]() { result.send(g.wait()); });
     ASSERT_TRUE(wait_parked_receivers(gate, 1));
     EXPECT_EQ(result.try_recv(), std::nullopt) << "the original waits for the copy's goroutine";
     gate.send(1);
     EXPECT_EQ(result.recv(), e);
     // A limit set through one handle applies to the other.
     copy.set_limit(1);
-    EXPECT_TRUE(g.try_go([gate]() mutable {
+    EXPECT_TRUE(g.try_go([gate]() {
       gate.recv();
       return absl::OkStatus();
     }));
@@ -525,7 +525,7 @@ TEST(errgroup_outside_run, failed_go_is_not_counted) {
   run_main(1, [&] {
     EXPECT_TRUE(g.try_go([] { return absl::OkStatus(); })) << "the failed go still holds the slot";
     gofer::chan<int> done(1);
-    gofer::go([g, done]() mutable {
+    gofer::go([g, done]() {
       (void)g.wait();
       done.send(1);
     });

@@ -470,7 +470,7 @@ TEST_P(http_slowloris, dripping_header_is_cut_off_and_others_are_served) {
     constexpr int kDrips = 20;
     gofer::chan<std::pair<std::chrono::nanoseconds, std::string>> results(kDrips);
     for (int d = 0; d < kDrips; ++d) {
-      gofer::go([&ts, results]() mutable {
+      gofer::go([&ts, results]() {
         // Before dialling: the server counts from its accept, which can return before this
         // goroutine resumes from dial (by tens of ms with 20 dialling at once under TSan).
         const auto start = steady::now();
@@ -483,7 +483,7 @@ TEST_P(http_slowloris, dripping_header_is_cut_off_and_others_are_served) {
         (void)conn->write("GET / HTTP/1.1\r\nHost: t\r\n");
         // The reader notices when the server gives up on us.
         gofer::chan<std::string> gone(1);
-        gofer::go([conn, gone]() mutable {
+        gofer::go([conn, gone]() {
           conn->set_read_deadline(steady::now() + 20s);  // failure bound
           std::string got;
           char buf[256];

@@ -344,7 +344,7 @@ TEST_P(http_server, slow_header_is_cut_off_by_read_header_timeout) {
 TEST_P(http_server, idle_keep_alive_connection_is_closed_after_idle_timeout) {
   run_main(threads(), [] {
     gofer::chan<int> closed(16);
-    test_server ts(text("ok"), {.idle_timeout = 100ms, .on_conn_state = [closed](const net::conn&, http::conn_state st) mutable {
+    test_server ts(text("ok"), {.idle_timeout = 100ms, .on_conn_state = [closed](const net::conn&, http::conn_state st) {
                                   if (st == http::conn_state::closed) closed.send(1);
                                 }});
     http::client c;
@@ -704,7 +704,7 @@ TEST_P(http_server, shutdown_waits_for_the_in_flight_request_and_closes_idle_one
     mux.handle("/fast", text("fast"));
     auto ln = net::listen("127.0.0.1:0").value();
     const std::string addr = ln.addr();
-    http::server srv(mux, {.on_conn_state = [closed](const net::conn&, http::conn_state st) mutable {
+    http::server srv(mux, {.on_conn_state = [closed](const net::conn&, http::conn_state st) {
                              if (st == http::conn_state::closed) closed.send(1);
                            }});
     gofer::chan<absl::Status> served(1);
@@ -780,7 +780,7 @@ TEST_P(http_server, shutdown_gives_up_when_its_ctx_expires_and_close_cuts_off) {
 TEST_P(http_server, shutdown_serves_the_first_request_of_a_silent_new_connection) {
   run_main(threads(), [] {
     gofer::chan<int> opened(4);
-    test_server ts(text("served"), {.on_conn_state = [opened](const net::conn&, http::conn_state st) mutable {
+    test_server ts(text("served"), {.on_conn_state = [opened](const net::conn&, http::conn_state st) {
                                       if (st == http::conn_state::new_) opened.send(1);
                                     }});
     auto c = net::dial(ts.addr());
@@ -810,7 +810,7 @@ TEST_P(http_server, shutdown_closes_a_silent_new_connection_at_its_header_timeou
   run_main(threads(), [] {
     gofer::chan<int> opened(4);
     test_server ts(text("x"), {.read_header_timeout = 200ms,
-                               .on_conn_state = [opened](const net::conn&, http::conn_state st) mutable {
+                               .on_conn_state = [opened](const net::conn&, http::conn_state st) {
                                  if (st == http::conn_state::new_) opened.send(1);
                                }});
     auto c = net::dial(ts.addr());
@@ -831,7 +831,7 @@ TEST_P(http_server, run_ending_mid_request_unwinds_connection_goroutines) {
   run_main(threads(), [&] {
     gofer::chan<int> entered(1);
     http::serve_mux mux;
-    mux.handle("/hang", [&unwound, entered](const http::request&, http::response_writer&) mutable {
+    mux.handle("/hang", [&unwound, entered](const http::request&, http::response_writer&) {
       destroy_counter dc(unwound);
       entered.send(1);
       gofer::chan<int> never;

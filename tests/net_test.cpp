@@ -234,7 +234,7 @@ TEST_P(net_p, echo_round_trips) {
     auto ln = net::listen("127.0.0.1:0");
     ASSERT_TRUE(ln.ok());
     gofer::chan<std::size_t> echoed(1);
-    gofer::go([&ln, echoed]() mutable {
+    gofer::go([&ln, echoed]() {
       auto s = ln->accept();
       echoed.send(s.ok() ? echo(*s) : 0);
     });
@@ -316,13 +316,13 @@ TEST_P(net_p, concurrent_reader_and_writer_on_one_conn) {
   run_main(threads(), [] {
     auto [s, c] = conn_pair();
     gofer::chan<int> echo_done(1);
-    gofer::go([&s, echo_done]() mutable {
+    gofer::go([&s, echo_done]() {
       echo(s);
       echo_done.send(1);
     });
     constexpr std::size_t kTotal = 1 << 20;
     gofer::chan<bool> wrote(1);
-    gofer::go([&c, wrote]() mutable {
+    gofer::go([&c, wrote]() {
       std::vector<char> out(kTotal);
       for (std::size_t i = 0; i < kTotal; ++i) out[i] = static_cast<char>(i % 253);
       bool ok = c.write(out.data(), out.size()).ok();
@@ -370,7 +370,7 @@ TEST_P(net_p, blocked_reader_wakes_with_eof_when_the_peer_closes) {
   run_main(threads(), [] {
     auto [s, c] = conn_pair();
     gofer::chan<absl::Status> out(1);
-    gofer::go(gofer::named("reader"), [&c, out]() mutable {
+    gofer::go(gofer::named("reader"), [&c, out]() {
       char b;
       out.send(c.read(&b, 1).status());
     });
@@ -385,7 +385,7 @@ TEST_P(net_p, close_from_another_goroutine_wakes_a_blocked_reader) {
   run_main(threads(), [] {
     auto [s, c] = conn_pair();
     gofer::chan<absl::Status> out(1);
-    gofer::go(gofer::named("reader"), [&c, out]() mutable {
+    gofer::go(gofer::named("reader"), [&c, out]() {
       char b;
       out.send(c.read(&b, 1).status());
     });
@@ -406,7 +406,7 @@ TEST_P(net_p, close_from_another_goroutine_wakes_a_blocked_accept) {
     auto ln = net::listen("127.0.0.1:0");
     ASSERT_TRUE(ln.ok());
     gofer::chan<absl::Status> out(1);
-    gofer::go(gofer::named("acceptor"), [&ln, out]() mutable { out.send(ln->accept().status()); });
+    gofer::go(gofer::named("acceptor"), [&ln, out]() { out.send(ln->accept().status()); });
     ASSERT_TRUE(wait_state("acceptor", "IO wait"));
     ASSERT_TRUE(ln->close().ok());
     auto st = out.recv();
@@ -496,7 +496,7 @@ TEST_P(net_p, deadline_set_while_a_reader_is_blocked_takes_effect) {
   run_main(threads(), [] {
     auto [s, c] = conn_pair();
     gofer::chan<absl::Status> out(1);
-    gofer::go(gofer::named("reader"), [&c, out]() mutable {
+    gofer::go(gofer::named("reader"), [&c, out]() {
       char b;
       out.send(c.read(&b, 1).status());
     });
@@ -516,7 +516,7 @@ TEST_P(net_p, past_deadline_set_while_a_reader_is_blocked_wakes_it_at_once) {
   run_main(threads(), [] {
     auto [s, c] = conn_pair();
     gofer::chan<absl::Status> out(1);
-    gofer::go(gofer::named("reader"), [&c, out]() mutable {
+    gofer::go(gofer::named("reader"), [&c, out]() {
       char b;
       out.send(c.read(&b, 1).status());
     });
@@ -533,7 +533,7 @@ TEST_P(net_p, clearing_the_deadline_while_a_reader_is_blocked_cancels_the_timeou
     const auto deadline = steady::now() + 50ms;
     c.set_read_deadline(deadline);
     gofer::chan<absl::StatusOr<std::size_t>> out(1);
-    gofer::go(gofer::named("reader"), [&c, out]() mutable {
+    gofer::go(gofer::named("reader"), [&c, out]() {
       char b;
       out.send(c.read(&b, 1));
     });
@@ -555,7 +555,7 @@ TEST_P(net_p, deadline_extended_while_a_reader_is_blocked) {
     const auto start = steady::now();
     c.set_read_deadline(start + 30ms);
     gofer::chan<absl::Status> out(1);
-    gofer::go(gofer::named("reader"), [&c, out]() mutable {
+    gofer::go(gofer::named("reader"), [&c, out]() {
       char b;
       out.send(c.read(&b, 1).status());
     });
@@ -576,7 +576,7 @@ TEST_P(net_p, eight_megabyte_write_to_a_slow_reader_parks_and_completes) {
   run_main(threads(), [] {
     auto [s, c] = conn_pair();
     gofer::chan<absl::StatusOr<std::size_t>> wrote(1);
-    gofer::go(gofer::named("writer"), [&c, wrote]() mutable {
+    gofer::go(gofer::named("writer"), [&c, wrote]() {
       std::vector<char> out(kSize);
       for (std::size_t i = 0; i < kSize; ++i) out[i] = static_cast<char>((i * 31) % 251);
       wrote.send(c.write(out.data(), out.size()));
@@ -662,7 +662,7 @@ TEST_P(net_p, gathered_write_larger_than_the_socket_buffers_completes_in_order) 
     for (std::size_t p = 0; p < 3; ++p)
       for (std::size_t i = 0; i < kPart; ++i) (*parts)[p][i] = static_cast<char>((p * kPart + i) % 253);
     gofer::chan<std::size_t> wrote(1);
-    gofer::go(gofer::named("gatherer"), [&c, parts, wrote]() mutable {
+    gofer::go(gofer::named("gatherer"), [&c, parts, wrote]() {
       std::vector<boost::asio::const_buffer> seq;
       for (auto& v : *parts) seq.emplace_back(v.data(), v.size());
       boost::system::error_code ec;
@@ -731,7 +731,7 @@ TEST_P(net_p, read_full_exact_eof_and_unexpected_eof) {
       // read_full assembles a message that arrives in pieces.
       auto [s, c] = conn_pair();
       gofer::chan<int> writer_done(1);
-      gofer::go([&s, writer_done]() mutable {
+      gofer::go([&s, writer_done]() {
         for (const char* piece : {"he", "ll", "o, ", "world"}) {
           (void)s.write(piece);
           gofer::yield();
@@ -750,7 +750,7 @@ TEST_P(net_p, close_write_makes_the_peer_read_eof_and_keeps_the_read_side) {
   run_main(threads(), [] {
     auto [s, c] = conn_pair();
     gofer::chan<int> server_done(1);
-    gofer::go([&s, server_done]() mutable {
+    gofer::go([&s, server_done]() {
       std::string req;
       char buf[16];
       for (;;) {
@@ -819,7 +819,7 @@ TEST_P(net_p, dial_cancelled_while_connecting_returns_the_context_error) {
   run_main(threads(), [&] {
     auto [ctx, cancel] = gofer::with_cancel(gofer::background());
     gofer::chan<absl::Status> out(1);
-    gofer::go(gofer::named("dialer"), [&, ctx = ctx, out]() mutable {
+    gofer::go(gofer::named("dialer"), [&, ctx = ctx, out]() {
       out.send(net::dial(stuck.addr(), ctx).status());
     });
     ASSERT_TRUE(wait_state("dialer", "IO wait"));
@@ -839,7 +839,7 @@ TEST_P(net_p, dial_bounded_by_the_context_deadline) {
     const auto start = steady::now();
     auto [ctx, cancel] = gofer::with_timeout(gofer::background(), 100ms);
     gofer::chan<absl::Status> out(1);
-    gofer::go([&, ctx = ctx, out]() mutable { out.send(net::dial(stuck.addr(), ctx).status()); });
+    gofer::go([&, ctx = ctx, out]() { out.send(net::dial(stuck.addr(), ctx).status()); });
     std::optional<absl::Status> st;
     gofer::select(gofer::recv_case(out, [&](std::optional<absl::Status> v) { st = v; }),
                   gofer::recv_case(gofer::after(20s)));
@@ -884,7 +884,7 @@ TEST_P(net_p, cancelling_the_context_after_a_successful_dial_leaves_the_conn_usa
       ASSERT_TRUE(s.ok()) << s.status();
       for (int k = 0; k < 3; ++k) gofer::yield();  // let any stray watcher run
       gofer::chan<std::size_t> drained(1);
-      gofer::go([&s, drained]() mutable {
+      gofer::go([&s, drained]() {
         std::vector<char> buf(64 << 10);
         std::size_t total = 0;
         for (;;) {
@@ -947,7 +947,7 @@ TEST_P(net_p, accept_with_context_returns_the_context_error_when_cancelled) {
     ASSERT_TRUE(ln.ok());
     auto [ctx, cancel] = gofer::with_cancel(gofer::background());
     gofer::chan<absl::Status> out(1);
-    gofer::go(gofer::named("acceptor"), [&ln, ctx = ctx, out]() mutable { out.send(ln->accept(ctx).status()); });
+    gofer::go(gofer::named("acceptor"), [&ln, ctx = ctx, out]() { out.send(ln->accept(ctx).status()); });
     ASSERT_TRUE(wait_state("acceptor", "IO wait"));
     cancel();
     auto st = out.recv();
@@ -984,7 +984,7 @@ TEST_P(net_p, accept_with_a_live_context_returns_the_connection) {
     ASSERT_TRUE(ln.ok());
     auto [ctx, cancel] = gofer::with_cancel(gofer::background());
     gofer::chan<absl::Status> out(1);
-    gofer::go(gofer::named("acceptor"), [&ln, ctx = ctx, out]() mutable { out.send(ln->accept(ctx).status()); });
+    gofer::go(gofer::named("acceptor"), [&ln, ctx = ctx, out]() { out.send(ln->accept(ctx).status()); });
     ASSERT_TRUE(wait_state("acceptor", "IO wait"));
     auto c = net::dial(ln->addr());
     ASSERT_TRUE(c.ok());
@@ -1010,7 +1010,7 @@ TEST_P(net_p, cancelling_the_context_after_accept_returned_leaves_the_listener_u
       for (int k = 0; k < 3; ++k) gofer::yield();  // let any stray watcher run
       gofer::chan<absl::Status> out(1);
       const std::string name = "acceptor-" + std::to_string(i);
-      gofer::go(gofer::named(name), [&ln, out]() mutable { out.send(ln->accept().status()); });
+      gofer::go(gofer::named(name), [&ln, out]() { out.send(ln->accept().status()); });
       const std::string needle = "\"" + name + "\" [IO wait";
       ASSERT_TRUE(eventually([&] { return out.len() > 0 || dump().find(needle) != std::string::npos; }));
       if (out.len() > 0) {
@@ -1060,14 +1060,14 @@ TEST_P(net_p, other_goroutines_run_during_a_blocking_call) {
   std::atomic<bool> stop{false};  // read by the pinger after main returned
   run_main(threads(), [&] {
     gofer::chan<int> ping, pong;
-    gofer::go([&, ping, pong]() mutable {
+    gofer::go([&, ping, pong]() {
       while (!stop.load()) {
         ping.send(1);
         pong.recv();
       }
       ping.close();
     });
-    gofer::go([&, ping, pong]() mutable {
+    gofer::go([&, ping, pong]() {
       for (int v : ping) {
         progress.fetch_add(v);
         pong.send(1);
@@ -1089,7 +1089,7 @@ TEST_P(net_p, blocking_waits_for_the_call_and_shows_io_wait) {
   run_main(threads(), [&] {
     std::atomic<bool> seen{false};
     gofer::chan<std::chrono::nanoseconds> took(1);
-    gofer::go(gofer::named("blocker"), [&seen, took]() mutable {
+    gofer::go(gofer::named("blocker"), [&seen, took]() {
       gofer::blocking([&] {
         const auto limit = steady::now() + 10s;  // failure bound
         while (!seen.load() && steady::now() < limit) ::usleep(1000);
@@ -1215,7 +1215,7 @@ TEST_P(net_p, shutdown_does_not_hang_when_a_blocking_call_waits_for_an_unwinding
     run_main(threads(), [&] {
       gofer::chan<int> never;
       auto spawn_owner = [&] {
-        gofer::go(gofer::named("owner"), [&, never]() mutable {
+        gofer::go(gofer::named("owner"), [&, never]() {
           fd_closer w{fds[1]};  // the pipe's write end, closed when this goroutine unwinds
           never.recv();
         });
@@ -1320,7 +1320,7 @@ TEST_P(net_p, accept_backs_off_when_out_of_file_descriptors_and_serves_again) {
     std::atomic<std::size_t> accepted{0};
     std::atomic<int> serving{0};  // accepted connections not yet closed
     gofer::chan<absl::Status> acceptor_done(1);
-    gofer::go(gofer::named("acceptor"), [ln, &accepted, &serving, acceptor_done]() mutable {
+    gofer::go(gofer::named("acceptor"), [ln, &accepted, &serving, acceptor_done]() {
       for (;;) {
         auto c = ln->accept();
         if (!c.ok()) {
@@ -1394,7 +1394,7 @@ TEST(net_one_thread, a_goroutine_blocked_in_read_parks_only_itself) {
       }
     });
     gofer::chan<char> out(1);
-    gofer::go(gofer::named("reader"), [&, out]() mutable {
+    gofer::go(gofer::named("reader"), [&, out]() {
       char b = 0;
       auto r = sc->read(&b, 1);
       read_returned = true;
@@ -1403,7 +1403,7 @@ TEST(net_one_thread, a_goroutine_blocked_in_read_parks_only_itself) {
     ASSERT_TRUE(wait_state("reader", "IO wait"));
     // The reader is blocked; other goroutines still run on the only thread.
     gofer::chan<int> ping, pong;
-    gofer::go([ping, pong]() mutable {
+    gofer::go([ping, pong]() {
       for (int v : ping) pong.send(v + 1);
     });
     int sum = 0;
@@ -1522,7 +1522,7 @@ TEST_P(net_deadlock, a_goroutine_blocked_in_read_is_not_a_deadlock) {
                 [[maybe_unused]] ssize_t w = ::write(fd, "late", 4);
               });
               gofer::chan<int> done;
-              gofer::go([&c, done]() mutable {
+              gofer::go([&c, done]() {
                 char buf[4];
                 if (!c->read_full(buf, 4).ok()) std::_Exit(5);
                 done.send(1);

@@ -207,7 +207,7 @@ TEST_P(pipeline, merge_delivers_all_values_keeping_each_inputs_order) {
     auto a = gofer::from_range(ctx, iota_vec(300, 0));
     auto b = gofer::from_range(ctx, iota_vec(300, 1000));
     gofer::chan<int> c(4);
-    gofer::go([c]() mutable {
+    gofer::go([c]() {
       for (int i = 2000; i < 2300; ++i) c.send(i);
       c.close();
     });

@@ -177,7 +177,7 @@ TEST_P(pool, future_get_parked_in_several_goroutines_exactly_one_obtains_the_res
     future<int> f = p.submit(11);
     gofer::chan<absl::StatusOr<int>> results(kGetters);
     for (int i = 0; i < kGetters; ++i) {
-      gofer::go(gofer::named{"getter-" + std::to_string(i)}, [f, results]() mutable { results.send(f.get()); });
+      gofer::go(gofer::named{"getter-" + std::to_string(i)}, [f, results]() { results.send(f.get()); });
     }
     for (int i = 0; i < kGetters; ++i) ASSERT_TRUE(wait_state("getter-" + std::to_string(i), "chan receive"));
     g.open();
@@ -209,7 +209,7 @@ TEST_P(pool, future_c_made_while_a_get_is_parked_delivers_exactly_once) {
     });
     future<int> f = p.submit(3);
     gofer::chan<absl::StatusOr<int>> got(1);
-    gofer::go(gofer::named{"getter"}, [f, got]() mutable { got.send(f.get()); });
+    gofer::go(gofer::named{"getter"}, [f, got]() { got.send(f.get()); });
     ASSERT_TRUE(wait_state("getter", "chan receive"));
     gofer::recv_chan<absl::StatusOr<int>> c = f.c();
     g.open();
@@ -343,7 +343,7 @@ TEST_P(pool, submit_parks_while_the_queue_is_full) {
     int five = 5;
     try_full = !p.try_submit(five).has_value() && five == 5;
     gofer::chan<future<int>> handed(1);
-    gofer::go([&, p, handed]() mutable {
+    gofer::go([&, p, handed]() {
       auto f4 = p.submit(4);  // parks: the queue is full
       accepted_at = seq.fetch_add(1);
       handed.send(std::move(f4));
@@ -403,7 +403,7 @@ TEST_P(pool, never_more_than_n_jobs_run_at_once) {
       return j;
     });
     std::vector<future<int>> fs;
-    gofer::go([&, p]() mutable {
+    gofer::go([&, p]() {
       for (int j = 0; j < kJobs; ++j) fs.push_back(p.submit(j));
       p.close();
     });
@@ -434,12 +434,12 @@ TEST_P(pool, counters_are_consistent_at_every_moment) {
     gofer::wait_group wg;
     wg.add(kSubmitters);
     for (int s = 0; s < kSubmitters; ++s) {
-      gofer::go([&, p]() mutable {
+      gofer::go([&, p]() {
         for (int j = 0; j < kPer; ++j) p.submit(j);
         wg.done();
       });
     }
-    gofer::go([&wg, p]() mutable {
+    gofer::go([&wg, p]() {
       wg.wait();
       p.close();
     });
@@ -515,7 +515,7 @@ TEST_P(pool, shutdown_waits_for_parked_submitters_jobs_too) {
     ASSERT_TRUE(eventually([&] { return p.stats().running == 1; }));
     auto f2 = p.submit(2);  // fills the queue
     gofer::chan<future<int>> handed(1);
-    gofer::go([p, handed]() mutable { handed.send(p.submit(3)); });
+    gofer::go([p, handed]() { handed.send(p.submit(3)); });
     ASSERT_TRUE(wait_parked_senders(queue_of(p), 1));
     p.close();  // the parked submit(3) was first: it still gets in
     g.open();
@@ -582,7 +582,7 @@ TEST_P(pool, stop_wakes_parked_submitters_with_cancelled_futures) {
     ASSERT_TRUE(eventually([&] { return p.stats().running == 1; }));
     auto f2 = p.submit(2);
     gofer::chan<future<int>> handed(1);
-    gofer::go([p, handed]() mutable { handed.send(p.submit(3)); });
+    gofer::go([p, handed]() { handed.send(p.submit(3)); });
     ASSERT_TRUE(wait_parked_senders(queue_of(p), 1));
     p.stop();
     parked_result = (*handed.recv()).get();
@@ -601,14 +601,14 @@ TEST_P(pool, stop_waits_for_a_running_job_that_ignores_its_context) {
   run_main(threads(), [&] {
     gofer::chan<int> step;
     std::atomic<bool> returned{false};
-    worker_pool<int, int> p({.workers = 1}, [&, step](int j) mutable {
+    worker_pool<int, int> p({.workers = 1}, [&, step](int j) {
       step.recv();  // waits for the helper below, not for the context
       returned = true;
       return j;
     });
     auto f = p.submit(1);
     ASSERT_TRUE(eventually([&] { return p.stats().running == 1; }));
-    gofer::go([&, step, done = p.done()]() mutable {
+    gofer::go([&, step, done = p.done()]() {
       EXPECT_TRUE(wait_parked_receivers(done, 1));  // main is parked in stop()'s wait
       returned_while_stop_parked = returned.load();
       step.send(0);  // now let the job return
@@ -708,7 +708,7 @@ TEST_P(pool, copies_submit_to_one_pool_from_many_goroutines) {
     gofer::wait_group wg;
     wg.add(kSubmitters);
     for (int i = 0; i < kSubmitters; ++i) {
-      gofer::go([&wg, p, i]() mutable {
+      gofer::go([&wg, p, i]() {
         worker_pool<int, int> copy = p;
         EXPECT_TRUE(copy == p);
         for (int j = 0; j < kPer; ++j) copy.submit(i * kPer + j);
@@ -771,7 +771,7 @@ TEST_P(pool, wait_from_several_goroutines_and_done_in_select) {
     gofer::wait_group wg;
     wg.add(3);
     for (int i = 0; i < 3; ++i) {
-      gofer::go([&, p]() mutable {
+      gofer::go([&, p]() {
         p.wait();
         woke.fetch_add(1);
         wg.done();
@@ -815,7 +815,7 @@ TEST_P(pool_stress, hundred_thousand_tiny_jobs_through_eight_workers) {
   run_main(threads(), [&] {
     worker_pool<int, std::int64_t> p({.workers = 8, .queue = 64}, [](int j) { return std::int64_t{j}; });
     gofer::chan<future<std::int64_t>> results(256);  // ordered results, bounded read-ahead
-    gofer::go([p, results]() mutable {
+    gofer::go([p, results]() {
       for (int j = 0; j < kJobs; ++j) results.send(p.submit(j));
       results.close();
       p.close();
@@ -852,7 +852,7 @@ TEST_P(pool_stress, stop_under_load_ends_every_job_exactly_once) {
     gofer::wait_group wg;
     wg.add(kSubmitters);
     for (int i = 0; i < kSubmitters; ++i) {
-      gofer::go([&, p]() mutable {
+      gofer::go([&, p]() {
         for (int j = 0; j < kPer; ++j) {
           (void)p.submit(j).get();
           results.fetch_add(1);

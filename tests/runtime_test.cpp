@@ -51,7 +51,7 @@ TEST_P(runtime, run_twice_in_a_row) {
     gofer::chan<int> c;
     EXPECT_EQ(gofer::run(
                   [&] {
-                    gofer::go([c, round]() mutable { c.send(round); });
+                    gofer::go([c, round]() { c.send(round); });
                     got = c.recv();
                   },
                   {.threads = threads()}),
@@ -104,7 +104,7 @@ TEST_P(runtime, go_runs_the_function) {
   gofer::chan<std::string> c;
   std::optional<std::string> got;
   run_main(threads(), [&] {
-    gofer::go([c]() mutable { c.send("hello from a goroutine"); });
+    gofer::go([c]() { c.send("hello from a goroutine"); });
     got = c.recv();
   });
   EXPECT_EQ(got, "hello from a goroutine");
@@ -116,7 +116,7 @@ TEST_P(runtime, go_copies_arguments_at_the_go_statement) {
   run_main(threads(), [&] {
     int x = 1;
     std::string s = "before";
-    gofer::go([out](int xv, const std::string& sv) mutable { out.send(std::to_string(xv) + sv); }, x, s);
+    gofer::go([out](int xv, const std::string& sv) { out.send(std::to_string(xv) + sv); }, x, s);
     x = 2;  // the goroutine must see the values of the go statement
     s = "after";
     got = out.recv();
@@ -162,7 +162,7 @@ TEST_P(runtime, go_accepts_move_only_function_and_arguments) {
   std::optional<int> got;
   run_main(threads(), [&] {
     auto owned = std::make_unique<int>(40);
-    gofer::go([out, o = std::move(owned)](std::unique_ptr<int> p) mutable { out.send(*o + *p); },
+    gofer::go([out, o = std::move(owned)](std::unique_ptr<int> p) { out.send(*o + *p); },
               std::make_unique<int>(2));
     got = out.recv();
   });
@@ -202,7 +202,7 @@ TEST_P(runtime, num_goroutine_counts_main_and_live_goroutines) {
     at_start = gofer::num_goroutine();
     for (std::size_t i = 0; i < kSpawned; ++i) {
       wg.add(1);
-      gofer::go([release, &wg]() mutable {
+      gofer::go([release, &wg]() {
         release.recv();
         wg.done();
       });
@@ -231,7 +231,7 @@ TEST_P(runtime, goroutine_id_is_one_in_main_and_distinct_per_goroutine) {
     gofer::chan<std::uint64_t> out(kSpawned);
     gofer::chan<bool> same(kSpawned);
     for (int i = 0; i < kSpawned; ++i) {
-      gofer::go([out, same]() mutable {
+      gofer::go([out, same]() {
         std::uint64_t id = gofer::goroutine_id();
         gofer::yield();  // may resume on another thread: the id stays
         same.send(id == gofer::goroutine_id());
@@ -298,7 +298,7 @@ TEST_P(runtime, ping_pong_pair_does_not_starve_queued_goroutines) {
   long round_trips = 0;
   run_main(threads(), [&] {
     gofer::chan<int> ping, pong;
-    gofer::go([ping, pong]() mutable {
+    gofer::go([ping, pong]() {
       while (auto v = ping.recv()) pong.send(*v);
     });
     gofer::go([&] { third_ran = true; });
@@ -356,7 +356,7 @@ TEST_P(runtime, sleep_parks_only_the_goroutine) {
       gofer::sleep(1h);
       woke = 1;
     });
-    gofer::go([c]() mutable { c.send(1); });
+    gofer::go([c]() { c.send(1); });
     got = c.recv();
   }, allow_leaks);
   EXPECT_EQ(got, 1);
@@ -398,22 +398,22 @@ TEST_P(runtime, leftover_goroutines_are_unwound_and_their_destructors_run) {
     full.send(0);
     auto blocker = [&](auto block) {
       ++kinds;
-      gofer::go([&, block]() mutable {
+      gofer::go([&, block]() {
         destroy_counter guard(unwound);
         started.fetch_add(1);
         block();
         continued.fetch_add(1);  // never reached
       });
     };
-    blocker([silent]() mutable { silent.recv(); });        // recv, nobody sends
-    blocker([unheard]() mutable { unheard.send(1); });     // unbuffered send, nobody receives
-    blocker([full]() mutable { full.send(1); });           // send on a full buffer
+    blocker([silent]() { silent.recv(); });        // recv, nobody sends
+    blocker([unheard]() { unheard.send(1); });     // unbuffered send, nobody receives
+    blocker([full]() { full.send(1); });           // send on a full buffer
     blocker([] { gofer::chan<int>(nullptr).send(1); });    // nil send
     blocker([] { gofer::chan<int>(nullptr).recv(); });     // nil recv
     blocker([&never_done] { never_done.wait(); });         // wait_group
-    blocker([ranged]() mutable { for (int v : ranged) (void)v; });  // range-for
+    blocker([ranged]() { for (int v : ranged) (void)v; });  // range-for
     blocker([] { gofer::sleep(1h); });                     // sleep
-    blocker([silent]() mutable {                           // parked a few frames down
+    blocker([silent]() {                           // parked a few frames down
       struct inner {
         static void deeper(gofer::chan<int> c) { c.recv(); }
       };
@@ -444,7 +444,7 @@ TEST_P(runtime, goroutine_never_started_at_shutdown_is_dropped) {
     auto witness = std::make_shared<int>(7);
     weak = witness;
     // Main returns without blocking or yielding: on one thread this goroutine never starts.
-    gofer::go([witness, &ran, never]() mutable {
+    gofer::go([witness, &ran, never]() {
       ran = 1;
       never.recv();  // if it did start (other threads), it blocks and is unwound
     });
@@ -461,9 +461,9 @@ TEST_P(runtime, goroutines_spawned_by_leftovers_are_unwound_too) {
   gofer::chan<int> never;
   // allow_leaks: leftovers on purpose: this test is about run() unwinding them
   run_main(threads(), [&] {
-    gofer::go([&, never]() mutable {
+    gofer::go([&, never]() {
       destroy_counter guard(unwound);
-      gofer::go([&, never]() mutable {
+      gofer::go([&, never]() {
         destroy_counter inner(unwound);
         never.recv();
       });
@@ -479,7 +479,7 @@ TEST_P(runtime, run_after_shutdown_with_leftovers_works) {
   gofer::chan<int> never;
   // allow_leaks: leftovers on purpose: the next run must work after unwinding them
   run_main(threads(), [&] {
-    gofer::go([never]() mutable { never.recv(); });
+    gofer::go([never]() { never.recv(); });
     ASSERT_TRUE(wait_parked_receivers(never, 1));
   }, allow_leaks);
   run_main(threads(), [&] {
@@ -487,7 +487,7 @@ TEST_P(runtime, run_after_shutdown_with_leftovers_works) {
     // still be finishing on another thread, so a count taken after recv would race.
     EXPECT_EQ(gofer::num_goroutine(), 1u) << "the previous run's goroutines are gone";
     gofer::chan<int> c;
-    gofer::go([c]() mutable { c.send(3); });
+    gofer::go([c]() { c.send(3); });
     got = c.recv();
   });
   EXPECT_EQ(got, 3);
@@ -514,7 +514,7 @@ TEST_P(runtime, stack_size_option_allows_large_frames) {
   EXPECT_EQ(gofer::run(
                 [&] {
                   gofer::chan<int> out;
-                  gofer::go([out]() mutable { out.send(touch_large_frame(1)); });
+                  gofer::go([out]() { out.send(touch_large_frame(1)); });
                   got = out.recv();
                 },
                 {.threads = threads(), .stack_size = 1u << 20}),
@@ -570,7 +570,7 @@ TEST_P(runtime, unrecovered_send_on_closed_channel_exits_2) {
             [] {
               gofer::chan<int> c(1);
               c.close();
-              gofer::go([c]() mutable { c.send(1); });
+              gofer::go([c]() { c.send(1); });
               gofer::chan<int>().recv();
             },
             {.threads = n});
@@ -668,7 +668,7 @@ TEST_P(runtime_stress, hundred_thousand_goroutines_parked_on_one_channel_release
   run_main(threads(), [&] {
     wg.add(kGoroutines);
     for (int i = 0; i < kGoroutines; ++i) {
-      gofer::go([&, c]() mutable {
+      gofer::go([&, c]() {
         started.fetch_add(1, std::memory_order_relaxed);
         if (!c.recv()) saw_close.fetch_add(1, std::memory_order_relaxed);
         wg.done();
@@ -690,7 +690,7 @@ TEST_P(runtime_stress, hundred_thousand_leftover_goroutines_are_unwound) {
   gofer::chan<int> never;
   run_main(threads(), [&] {
     for (int i = 0; i < kGoroutines; ++i) {
-      gofer::go([&, never]() mutable {
+      gofer::go([&, never]() {
         destroy_counter guard(unwound);
         started.fetch_add(1, std::memory_order_relaxed);
         never.recv();

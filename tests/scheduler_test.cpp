@@ -46,7 +46,7 @@ TEST(scheduler, a_woken_goroutine_runs_on_the_wakers_thread) {
           gofer::chan<int> wake;
           gofer::wait_group wg;
           wg.add(2);
-          gofer::go(gofer::named("hog"), [&]() mutable {
+          gofer::go(gofer::named("hog"), [&]() {
             hand_off.recv();
             auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(10);
             while (!parker_ran.load()) {  // never yields: this thread is busy
@@ -57,7 +57,7 @@ TEST(scheduler, a_woken_goroutine_runs_on_the_wakers_thread) {
             }
             wg.done();
           });
-          gofer::go(gofer::named("parker"), [&]() mutable {
+          gofer::go(gofer::named("parker"), [&]() {
             while (!parked_receiving("hog")) gofer::yield();
             hand_off.send(1);  // wakes the hog: it becomes this thread's next goroutine
             wake.recv();       // park; the hog runs here now

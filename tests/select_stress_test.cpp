@@ -129,7 +129,7 @@ TEST_P(select_stress, selectors_and_producers_exactly_once) {
     producers.add(kProducers);
     at_gate.add(kProducers);
     for (int p = 0; p < kProducers; ++p) {
-      gofer::go([&, cs, gate, p]() mutable {
+      gofer::go([&, cs, gate, p]() {
         for (int i = 0; i < kEach; ++i) {
           if (i == kEach / 2) {  // the pause: selectors must keep timing out, losing nothing
             at_gate.done();
@@ -179,7 +179,7 @@ TEST_P(select_stress, closers_racing_selects) {
       gofer::wait_group all;
       all.add(kProducers + kSelectors + 1);
       for (int p = 0; p < kProducers; ++p) {
-        gofer::go([&, cs, p]() mutable {
+        gofer::go([&, cs, p]() {
           for (int i = 0; i < kEach; ++i) {
             int v = p * kEach + i;
             std::size_t a = static_cast<std::size_t>(i) % K, b = (a + 1 + p % 2) % K;
@@ -201,7 +201,7 @@ TEST_P(select_stress, closers_racing_selects) {
           all.done();
         });
       }
-      gofer::go([&, cs]() mutable {  // the closer: shuts the channels down mid-stream
+      gofer::go([&, cs]() {  // the closer: shuts the channels down mid-stream
         long at = kTotal / 4 + round * kTotal / 6;
         eventually([&] { return t.received.load() >= at; });
         for (auto& c : cs) {
@@ -239,7 +239,7 @@ TEST_P(select_stress, send_cases_racing_receivers) {
     gofer::wait_group senders, receivers;
     senders.add(kSenders);
     for (int s = 0; s < kSenders; ++s) {
-      gofer::go([&, cs, s]() mutable {
+      gofer::go([&, cs, s]() {
         for (int i = 0; i < kEach; ++i) {
           int v = s * kEach + i;
           chosen[v] = static_cast<int>(
@@ -258,13 +258,13 @@ TEST_P(select_stress, send_cases_racing_receivers) {
     };
     receivers.add(kPlainReceivers + kSelectingReceivers);
     for (int r = 0; r < kPlainReceivers; ++r) {  // one per channel: plain recv
-      gofer::go([&, c = cs[r], r]() mutable {
+      gofer::go([&, c = cs[r], r]() {
         for (int v : c) record(v, static_cast<std::size_t>(r));
         receivers.done();
       });
     }
     for (int r = 0; r < kSelectingReceivers; ++r) {
-      gofer::go([&, cs]() mutable {
+      gofer::go([&, cs]() mutable {  // it nils out the copies of closed channels
         std::size_t open = K;
         while (open > 0) {
           std::optional<int> o0, o1, o2;
@@ -311,7 +311,7 @@ TEST_P(select_stress, timeouts_racing_unbuffered_handoffs) {
     gofer::wait_group senders, selectors;
     senders.add(kSenders);
     for (int s = 0; s < kSenders; ++s) {
-      gofer::go([&, c, s]() mutable {
+      gofer::go([&, c, s]() {
         for (int i = 0; i < kEach; ++i) {
           c.send(s * kEach + i);
           if (i % 64 == 0) {
@@ -323,7 +323,7 @@ TEST_P(select_stress, timeouts_racing_unbuffered_handoffs) {
     }
     selectors.add(kSelectors);
     for (int s = 0; s < kSelectors; ++s) {
-      gofer::go([&, c, s]() mutable {
+      gofer::go([&, c, s]() {
         for (unsigned i = static_cast<unsigned>(s);; ++i) {
           std::optional<int> v;
           auto timeout = std::chrono::microseconds(i % 3 == 0 ? 0 : i % 20);

@@ -81,7 +81,7 @@ TEST_P(select, recv_ready_from_a_parked_sender_completes_that_send) {
   std::size_t idx = kNotYet;
   std::optional<int> got;
   run_main(threads(), [&] {
-    gofer::go([c, sent]() mutable {
+    gofer::go([c, sent]() {
       c.send(11);
       sent.send(1);
     });
@@ -118,7 +118,7 @@ TEST_P(select, send_ready_to_a_parked_receiver_hands_the_value_over) {
   std::size_t idx = kNotYet;
   std::optional<int> received;
   run_main(threads(), [&] {
-    gofer::go([c, got]() mutable { got.send(c.recv()); });
+    gofer::go([c, got]() { got.send(c.recv()); });
     ASSERT_TRUE(wait_parked_receivers(c, 1));
     idx = gofer::select(gofer::send_case(other, 1), gofer::send_case(c, 21));
     received = *got.recv();
@@ -159,7 +159,7 @@ TEST_P(select, nothing_ready_without_default_parks_until_a_sender_arrives) {
   std::optional<int> got_a, got_b;
   std::optional<std::size_t> early, idx;
   run_main(threads(), [&] {
-    gofer::go([&, a, b, result]() mutable {
+    gofer::go([&, a, b, result]() {
       result.send(gofer::select(gofer::recv_case(a, got_a), gofer::recv_case(b, got_b)));
     });
     ASSERT_TRUE(wait_parked_receivers(a, 1));
@@ -182,7 +182,7 @@ TEST_P(select, nothing_ready_without_default_parks_until_a_receiver_arrives) {
   std::optional<std::size_t> early, idx;
   std::optional<int> got;
   run_main(threads(), [&] {
-    gofer::go([a, b, result]() mutable {
+    gofer::go([a, b, result]() {
       result.send(gofer::select(gofer::send_case(a, 1), gofer::send_case(b, 2)));
     });
     ASSERT_TRUE(wait_parked_senders(a, 1));
@@ -232,7 +232,7 @@ TEST_P(select, nil_case_of_a_parked_select_never_fires) {
   gofer::chan<std::size_t> result(1);
   std::optional<std::size_t> idx;
   run_main(threads(), [&] {
-    gofer::go([nil, real, result]() mutable {
+    gofer::go([nil, real, result]() {
       result.send(gofer::select(gofer::recv_case(nil), gofer::send_case(nil, 1), gofer::recv_case(real)));
     });
     ASSERT_TRUE(wait_parked_receivers(real, 1));
@@ -286,7 +286,7 @@ TEST_P(select, parked_select_is_unwound_at_exit_and_its_waiters_unlinked) {
   std::atomic<int> returned{0}, unwound{0};
   // allow_leaks: the goroutine blocks forever on purpose: this test is about run() unwinding it
   run_main(threads(), [&] {
-    gofer::go([&, a, b]() mutable {
+    gofer::go([&, a, b]() {
       destroy_counter guard(unwound);
       gofer::select(gofer::recv_case(a), gofer::send_case(a, 1), gofer::recv_case(b));
       returned = 1;
@@ -366,7 +366,7 @@ TEST_P(select, parked_select_is_woken_by_close_of_one_of_its_channels) {
   std::optional<int> got_b = 4;
   std::optional<std::size_t> early, idx;
   run_main(threads(), [&] {
-    gofer::go([&, a, b, result]() mutable {
+    gofer::go([&, a, b, result]() {
       result.send(gofer::select(gofer::recv_case(a), gofer::recv_case(b, got_b)));
     });
     ASSERT_TRUE(wait_parked_receivers(a, 1));
@@ -407,7 +407,7 @@ TEST_P(select, parked_send_case_panics_when_its_channel_is_closed) {
   gofer::chan<std::string> result(1);
   std::optional<std::string> early, text;
   run_main(threads(), [&] {
-    gofer::go([c, other, result]() mutable {
+    gofer::go([c, other, result]() {
       result.send(panic_text([&] { gofer::select(gofer::recv_case(other), gofer::send_case(c, 1)); }));
     });
     ASSERT_TRUE(wait_parked_senders(c, 1));
@@ -476,7 +476,7 @@ TEST_P(select, unchosen_send_case_of_a_parked_select_is_withdrawn) {
   std::optional<std::size_t> idx;
   std::optional<std::optional<int>> late;
   run_main(threads(), [&] {
-    gofer::go([a, b, result]() mutable {
+    gofer::go([a, b, result]() {
       result.send(gofer::select(gofer::send_case(a, std::make_unique<tracked>(1)),
                                 gofer::send_case(b, std::make_unique<tracked>(2))));
     });
@@ -484,7 +484,7 @@ TEST_P(select, unchosen_send_case_of_a_parked_select_is_withdrawn) {
     ASSERT_TRUE(wait_parked_senders(b, 1));
     got = a.recv();
     idx = result.recv();
-    gofer::go([b, late_got]() mutable {
+    gofer::go([b, late_got]() {
       std::optional<tracked_ptr> v = b.recv();
       late_got.send(v ? std::optional<int>((*v)->v) : std::nullopt);
     });
@@ -538,7 +538,7 @@ TEST_P(select, handler_may_block_on_the_same_unbuffered_channel) {
   gofer::chan<int> c;
   std::vector<int> got;
   run_main(threads(), [&] {
-    gofer::go([c]() mutable {
+    gofer::go([c]() {
       c.send(1);                  // taken by the select below
       c.send(*c.recv() * 10);     // the handler's send, then an answer to its receive
     });
@@ -591,7 +591,7 @@ TEST_P(select, handler_runs_on_the_selecting_goroutine) {
   gofer::chan<int> c;
   std::uint64_t selector = 0, in_handler = 1;
   run_main(threads(), [&] {
-    gofer::go([c]() mutable { c.send(1); });
+    gofer::go([c]() { c.send(1); });
     selector = gofer::goroutine_id();
     gofer::select(gofer::recv_case(c, [&](auto) { in_handler = gofer::goroutine_id(); }));
   });
@@ -708,7 +708,7 @@ TEST_P(select, send_and_recv_on_one_unbuffered_channel_pair_with_a_receiving_pee
   std::optional<int> out = -1, peer_got;
   std::optional<std::size_t> early, idx;
   run_main(threads(), [&] {
-    gofer::go([&, c, result]() mutable {
+    gofer::go([&, c, result]() {
       result.send(gofer::select(gofer::send_case(c, 1), gofer::recv_case(c, out)));
     });
     ASSERT_TRUE(wait_parked_senders(c, 1));
@@ -731,7 +731,7 @@ TEST_P(select, send_and_recv_on_one_unbuffered_channel_pair_with_a_sending_peer)
   std::optional<int> out;
   std::optional<std::size_t> early, idx;
   run_main(threads(), [&] {
-    gofer::go([&, c, result]() mutable {
+    gofer::go([&, c, result]() {
       result.send(gofer::select(gofer::send_case(c, 1), gofer::recv_case(c, out)));
     });
     ASSERT_TRUE(wait_parked_senders(c, 1));
@@ -755,7 +755,7 @@ TEST_P(select, two_recv_cases_on_one_channel_take_one_value) {
   std::optional<std::size_t> idx;
   std::size_t queued_while_parked = 0;
   run_main(threads(), [&] {
-    gofer::go([&, c, result]() mutable {
+    gofer::go([&, c, result]() {
       result.send(gofer::select(gofer::recv_case(c, a), gofer::recv_case(c, b)));
     });
     ASSERT_TRUE(wait_parked_receivers(c, 2));
@@ -805,7 +805,7 @@ TEST_P(select, more_than_64_cases) {
     cs[3].send(1);
     ready_idx.push_back(select_recv_all(cs));
     gofer::chan<std::size_t> result(1);
-    gofer::go([&cs, result]() mutable { result.send(select_recv_all(cs)); });
+    gofer::go([&cs, result]() { result.send(select_recv_all(cs)); });
     ASSERT_TRUE(wait_parked_receivers(cs[69], 1));
     ASSERT_TRUE(wait_parked_receivers(cs[0], 1));
     cs[69].send(2);
@@ -907,11 +907,11 @@ TEST_P(select, loop_until_both_channels_closed_by_setting_them_nil) {
   long sum = 0;
   int closes_seen = 0, iterations = 0;
   run_main(threads(), [&] {
-    gofer::go([a]() mutable {
+    gofer::go([a]() {
       for (int i = 1; i <= 50; ++i) a.send(i);
       a.close();
     });
-    gofer::go([b]() mutable {
+    gofer::go([b]() {
       for (int i = 1; i <= 50; ++i) b.send(1000 * i);
       b.close();
     });
@@ -958,7 +958,7 @@ TEST_P(select, parked_case_from_an_rvalue_handle_keeps_the_channel_alive) {
   std::optional<tracked_ptr> got;
   run_main(threads(), [&] {
     gofer::chan<gofer::send_chan<tracked_ptr>> hand_over(1);
-    gofer::go([hand_over]() mutable {
+    gofer::go([hand_over]() {
       gofer::send_chan<tracked_ptr> out = *hand_over.recv();
       out.send(std::make_unique<tracked>(9));
     });
@@ -1023,7 +1023,7 @@ TEST_P(select, parked_select_on_borrowed_handles_wakes_and_unlinks_every_waiter)
   std::array<gofer::chan<int>, 3> cs;
   run_main(threads(), [&] {
     gofer::chan<std::size_t> result(1);
-    gofer::go([&cs, result]() mutable { result.send(select_recv_all(cs)); });
+    gofer::go([&cs, result]() { result.send(select_recv_all(cs)); });
     for (auto& c : cs) ASSERT_TRUE(wait_parked_receivers(c, 1));
     cs[1].send(8);
     idx = *result.recv();

@@ -362,7 +362,7 @@ std::string run_program(const program& p) {
         auto spawn = [&](gofer::wait_group& wg, auto fn) {
           wg.add(1);
           ++started;
-          gofer::go([&rec, &wg, fn]() mutable {
+          gofer::go([&rec, &wg, fn]() {
             fn();
             rec.finished.fetch_add(1);
             wg.done();
@@ -389,7 +389,7 @@ std::string run_program(const program& p) {
           const long after = r.below(static_cast<unsigned>(p.producers * p.values_per_producer));
           const bool all = r.chance(30);
           const std::size_t which = r.below(static_cast<unsigned>(p.nchans));
-          spawn(closer_done, [&p, &rec, &closed, chans, after, all, which]() mutable {
+          spawn(closer_done, [&p, &rec, &closed, chans, after, all, which]() {
             while (rec.completed_sends.load() < after &&
                    rec.producers_finished.load() < p.producers) {
               gofer::yield();

@@ -105,7 +105,7 @@ TEST_P(sync, wait_group_wait_parks_until_the_last_done) {
   bool early = true, late = false;
   run_main(threads(), [&] {
     wg.add(2);
-    gofer::go([&, released, step]() mutable {
+    gofer::go([&, released, step]() {
       step.send(0);  // tells main the waiter is about to wait
       wg.wait();
       released.send(1);
@@ -187,7 +187,7 @@ TEST_P(sync, wait_group_negative_add_to_zero_releases_waiters) {
   bool got = false;
   run_main(threads(), [&] {
     wg.add(3);
-    gofer::go([&, released]() mutable {
+    gofer::go([&, released]() {
       wg.wait();
       released.send(1);
     });
@@ -253,7 +253,7 @@ TEST_P(sync, wait_group_waiter_left_at_exit_is_unwound) {
   run_main(threads(), [&] {
     wg.add(1);
     gofer::chan<int> started;
-    gofer::go([&, started]() mutable {
+    gofer::go([&, started]() {
       destroy_counter guard(unwound);
       started.send(0);
       wg.wait();
@@ -309,7 +309,7 @@ TEST_P(sync, mutex_try_lock) {
     first = mu.try_lock();
     while_locked = mu.try_lock();  // not recursive
     gofer::chan<bool> r(1);
-    gofer::go([&mu, r]() mutable { r.send(mu.try_lock()); });
+    gofer::go([&mu, r]() { r.send(mu.try_lock()); });
     from_other = *r.recv();
     mu.unlock();
     after_unlock = mu.try_lock();
@@ -363,7 +363,7 @@ TEST_P(sync, mutex_lock_parks_until_unlock) {
   run_main(threads(), [&] {
     mu.lock();
     gofer::chan<int> done(1);
-    gofer::go(gofer::named{"locker"}, [&, done]() mutable {
+    gofer::go(gofer::named{"locker"}, [&, done]() {
       mu.lock();
       acquired = true;
       mu.unlock();
@@ -386,7 +386,7 @@ TEST_P(sync, mutex_may_be_unlocked_by_another_goroutine) {
   run_main(threads(), [&] {
     mu.lock();
     gofer::chan<int> done;
-    gofer::go([&mu, done]() mutable {
+    gofer::go([&mu, done]() {
       mu.unlock();
       done.send(1);
     });
@@ -486,7 +486,7 @@ TEST_P(sync, rw_mutex_many_readers_hold_it_at_once) {
     gofer::wait_group wg;
     wg.add(kReaders);
     for (int i = 0; i < kReaders; ++i) {
-      gofer::go([&, gate]() mutable {
+      gofer::go([&, gate]() {
         rw.lock_shared();
         holding.fetch_add(1);
         gate.recv();  // hold the read lock until every reader holds it
@@ -523,7 +523,7 @@ TEST_P(sync, rw_mutex_writer_excludes_readers_and_writers) {
   run_main(threads(), [&] {
     rw.lock();
     gofer::chan<int> reader_release, done(2);
-    gofer::go(gofer::named{"reader"}, [&, reader_release, done]() mutable {
+    gofer::go(gofer::named{"reader"}, [&, reader_release, done]() {
       rw.lock_shared();
       note("reader in");
       reader_release.recv();
@@ -532,7 +532,7 @@ TEST_P(sync, rw_mutex_writer_excludes_readers_and_writers) {
       done.send(1);
     });
     ASSERT_TRUE(wait_state("reader", kRLock));
-    gofer::go(gofer::named{"writer"}, [&, done]() mutable {
+    gofer::go(gofer::named{"writer"}, [&, done]() {
       rw.lock();
       note("writer in");
       rw.unlock();
@@ -570,7 +570,7 @@ TEST_P(sync, rw_mutex_waiting_writer_blocks_new_readers) {
   bool try_shared_while_writer_waits = true, try_shared_before = false;
   run_main(threads(), [&] {
     gofer::chan<int> r1_release, done(3), r1_in(1);
-    gofer::go([&, r1_release, r1_in, done]() mutable {
+    gofer::go([&, r1_release, r1_in, done]() {
       rw.lock_shared();
       note("r1 in");
       r1_in.send(1);
@@ -582,7 +582,7 @@ TEST_P(sync, rw_mutex_waiting_writer_blocks_new_readers) {
     r1_in.recv();
     try_shared_before = rw.try_lock_shared();  // no writer waits yet: a reader gets in
     if (try_shared_before) rw.unlock_shared();
-    gofer::go(gofer::named{"w"}, [&, done]() mutable {
+    gofer::go(gofer::named{"w"}, [&, done]() {
       rw.lock();
       note("w in");
       gofer::yield();
@@ -593,7 +593,7 @@ TEST_P(sync, rw_mutex_waiting_writer_blocks_new_readers) {
     ASSERT_TRUE(wait_state("w", kWLock));
     try_shared_while_writer_waits = rw.try_lock_shared();
     if (try_shared_while_writer_waits) rw.unlock_shared();
-    gofer::go(gofer::named{"r2"}, [&, done]() mutable {
+    gofer::go(gofer::named{"r2"}, [&, done]() {
       rw.lock_shared();
       note("r2 in");
       rw.unlock_shared();
@@ -918,7 +918,7 @@ TEST_P(sync, cond_signal_and_broadcast_without_waiters_do_nothing) {
     c.broadcast();
     // A later waiter is not released by those earlier signals: it needs a new one.
     gofer::chan<int> woke(1);
-    gofer::go(gofer::named{"late"}, [&, woke]() mutable {
+    gofer::go(gofer::named{"late"}, [&, woke]() {
       std::unique_lock lk(mu);
       c.wait();
       woke.send(1);
@@ -941,7 +941,7 @@ TEST_P(sync, cond_no_lost_wakeup_for_a_signal_right_after_the_waiter_released_th
       gofer::cond c(mu);
       bool waiting = false;  // under mu: set by the waiter just before wait()
       gofer::chan<int> done(1);
-      gofer::go([&, done]() mutable {
+      gofer::go([&, done]() {
         std::unique_lock lk(mu);
         waiting = true;
         c.wait();  // no predicate loop: a lost signal would leave it here forever
@@ -1022,7 +1022,7 @@ TEST_P(sync, cond_wait_returns_with_the_lock_held) {
   bool lock_free_during_wait = false;
   run_main(threads(), [&] {
     gofer::chan<int> done(1);
-    gofer::go(gofer::named{"holder"}, [&, done]() mutable {
+    gofer::go(gofer::named{"holder"}, [&, done]() {
       std::unique_lock lk(mu);
       c.wait();
       locked_after_wait = !mu.try_lock();

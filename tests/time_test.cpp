@@ -224,7 +224,7 @@ TEST_P(time, timer_stop_while_a_receiver_is_parked_means_it_never_gets_a_tick) {
     gofer::timer t(50ms);
     gofer::chan<int> quit;
     gofer::chan<std::size_t> result(1);
-    gofer::go([c = t.c(), quit, result]() mutable {
+    gofer::go([c = t.c(), quit, result]() {
       result.send(gofer::select(gofer::recv_case(c), gofer::recv_case(quit)));
     });
     ASSERT_TRUE(wait_parked_receivers(t.c(), 1));
@@ -246,7 +246,7 @@ TEST_P(time, timer_wakes_a_parked_receiver) {
     t0 = clk::now();
     gofer::timer t(10ms);
     gofer::chan<std::optional<time_point>> got(1);
-    gofer::go([c = t.c(), got]() mutable { got.send(c.recv()); });
+    gofer::go([c = t.c(), got]() { got.send(c.recv()); });
     v = *got.recv();
   });
   ASSERT_TRUE(v.has_value());
@@ -691,7 +691,7 @@ TEST_P(time_stress, timer_stop_and_reset_race_a_selecting_receiver) {
     t.stop();
     gofer::chan<gen_end> ctl;
     gofer::chan<int> ack;
-    gofer::go([&, c = t.c(), ctl, ack]() mutable {
+    gofer::go([&, c = t.c(), ctl, ack]() {
       int ticks = 0;
       for (;;) {
         std::optional<gen_end> end;
@@ -747,7 +747,7 @@ TEST_P(time_stress, ticker_stop_and_reset_race_a_selecting_receiver) {
     gofer::ticker tk(1h);
     tk.stop();
     gofer::chan<int> ctl, ack;
-    gofer::go([&, c = tk.c(), ctl, ack]() mutable {
+    gofer::go([&, c = tk.c(), ctl, ack]() {
       for (;;) {
         std::optional<int> gen;
         gofer::select(gofer::recv_case(c, [&](auto) { ++ticks_total; }), gofer::recv_case(ctl, gen));

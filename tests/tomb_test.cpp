@@ -67,13 +67,13 @@ TEST_P(tomb, state_table_alive_dying_dead) {
     gofer::tomb t;
     gofer::chan<int> release;
     gofer::chan<absl::Status> waited(1);
-    t.go([t, release]() mutable -> absl::Status {
+    t.go([t, release]() -> absl::Status {
       t.dying().recv();
       release.recv();
       return gofer::err_dying();
     });
     // A second goroutine parked in wait() from the start.
-    gofer::go([t, waited]() mutable { waited.send(t.wait()); });
+    gofer::go([t, waited]() { waited.send(t.wait()); });
     ASSERT_TRUE(wait_parked_receivers(t.dying(), 1));
     ASSERT_TRUE(wait_parked_receivers(t.dead(), 1));
     // alive
@@ -106,7 +106,7 @@ TEST_P(tomb, first_non_ok_reason_wins) {
   const absl::Status a = absl::AbortedError("a"), b = absl::InternalError("b");
   run_main(threads(), [&] {
     gofer::tomb t;
-    t.go([t]() mutable -> absl::Status {
+    t.go([t]() -> absl::Status {
       t.dying().recv();
       return absl::DataLossError("returned later");  // an error after the kill: dropped
     });
@@ -125,7 +125,7 @@ TEST_P(tomb, ok_reason_is_replaced_by_a_later_error) {
   run_main(threads(), [&] {
     gofer::tomb t;
     gofer::chan<int> release;
-    t.go([release]() mutable -> absl::Status {
+    t.go([release]() -> absl::Status {
       release.recv();
       return absl::OkStatus();
     });
@@ -200,7 +200,7 @@ TEST_P(tomb, goroutine_returning_an_error_kills_the_tomb) {
   run_main(threads(), [&] {
     gofer::tomb t;
     gofer::chan<absl::Status> seen(1);
-    t.go([t, seen]() mutable -> absl::Status {
+    t.go([t, seen]() -> absl::Status {
       t.dying().recv();
       seen.send(t.err());  // the reason is set before dying closes
       return gofer::err_dying();
@@ -230,7 +230,7 @@ TEST_P(tomb, ok_return_of_one_goroutine_leaves_the_tomb_alive_while_others_run) 
     const std::size_t base = gofer::num_goroutine();
     gofer::tomb t;
     gofer::chan<int> release;
-    t.go([release]() mutable -> absl::Status {
+    t.go([release]() -> absl::Status {
       release.recv();
       return absl::OkStatus();
     });
@@ -259,7 +259,7 @@ TEST_P(tomb, wait_blocks_forever_if_go_was_never_called) {
     EXPECT_EQ(t.err(), a);
     EXPECT_TRUE(ready(t.dying()));
     EXPECT_FALSE(ready(t.dead()));
-    gofer::go([t, &past_wait, &unwound]() mutable {
+    gofer::go([t, &past_wait, &unwound]() {
       destroy_counter witness(unwound);
       (void)t.wait();
       past_wait = true;
@@ -279,7 +279,7 @@ TEST_P(tomb, wait_blocks_if_go_was_never_called_even_without_kill) {
   // allow_leaks: the waiter blocks forever on purpose (as in Go's tomb); run() unwinds it
   run_main(threads(), [&] {
     gofer::tomb t;
-    gofer::go([t, &past_wait]() mutable {
+    gofer::go([t, &past_wait]() {
       (void)t.wait();
       past_wait = true;
     });
@@ -326,12 +326,12 @@ TEST_P(tomb, go_while_dying_is_tracked) {
     const std::size_t base = gofer::num_goroutine();
     gofer::tomb t;
     gofer::chan<int> release1, release2;
-    t.go([release1]() mutable -> absl::Status {
+    t.go([release1]() -> absl::Status {
       release1.recv();
       return absl::OkStatus();
     });
     t.kill(a);
-    t.go([release2, b]() mutable -> absl::Status {  // dying: allowed
+    t.go([release2, b]() -> absl::Status {  // dying: allowed
       release2.recv();
       return b;
     });
@@ -352,7 +352,7 @@ TEST_P(tomb, exception_escaping_f_becomes_an_internal_error) {
   run_main(threads(), [&] {
     gofer::tomb t;
     gofer::chan<absl::Status> seen(1);
-    t.go([t, seen]() mutable -> absl::Status {
+    t.go([t, seen]() -> absl::Status {
       t.dying().recv();
       seen.send(t.err());
       return gofer::err_dying();
@@ -377,7 +377,7 @@ TEST_P(tomb, non_std_exception_escaping_f_becomes_an_internal_error) {
 TEST_P(tomb, killf_formats_kills_and_returns_the_error) {
   run_main(threads(), [&] {
     gofer::tomb t;
-    t.go([t]() mutable -> absl::Status {
+    t.go([t]() -> absl::Status {
       t.dying().recv();
       return gofer::err_dying();
     });
@@ -401,7 +401,7 @@ TEST_P(tomb, context_is_cancelled_when_the_tomb_starts_dying) {
   run_main(threads(), [&] {
     gofer::tomb t;
     gofer::chan<int> release;
-    t.go([release]() mutable -> absl::Status {
+    t.go([release]() -> absl::Status {
       release.recv();
       return gofer::err_dying();
     });
@@ -474,7 +474,7 @@ TEST_P(tomb, with_context_of_an_already_cancelled_parent_kills_the_tomb) {
     auto [t, ctx] = gofer::tomb::with_context(parent);
     gofer::tomb tt = t;
     EXPECT_EQ(ctx.err(), kCanceled) << "born cancelled";
-    tt.go([tt]() mutable -> absl::Status {
+    tt.go([tt]() -> absl::Status {
       tt.dying().recv();
       return gofer::err_dying();
     });
@@ -487,7 +487,7 @@ TEST_P(tomb, with_context_parent_cancel_kills_the_tomb_with_parent_err) {
     auto [parent, cancel_parent] = gofer::with_cancel(gofer::background());
     auto [t, ctx] = gofer::tomb::with_context(parent);
     gofer::tomb tt = t;
-    tt.go([tt]() mutable -> absl::Status {
+    tt.go([tt]() -> absl::Status {
       tt.dying().recv();
       return gofer::err_dying();
     });
@@ -504,7 +504,7 @@ TEST_P(tomb, with_context_parent_deadline_kills_the_tomb_with_deadline_exceeded)
     auto [parent, cancel_parent] = gofer::with_timeout(gofer::background(), std::chrono::milliseconds(10));
     auto [t, ctx] = gofer::tomb::with_context(parent);
     gofer::tomb tt = t;
-    tt.go([tt]() mutable -> absl::Status {
+    tt.go([tt]() -> absl::Status {
       tt.dying().recv();
       return gofer::err_dying();
     });
@@ -558,7 +558,7 @@ TEST_P(tomb, copies_are_the_same_tomb) {
     EXPECT_FALSE(other == t);
     EXPECT_TRUE(copy.dying() == t.dying());
     EXPECT_TRUE(copy.dead() == t.dead());
-    copy.go([t]() mutable -> absl::Status {
+    copy.go([t]() -> absl::Status {
       t.dying().recv();
       return gofer::err_dying();
     });
@@ -581,7 +581,7 @@ TEST_P(tomb, goroutine_returns_happen_before_wait_returns) {
       gofer::tomb t;
       // Started from inside a tracked goroutine: otherwise the first one could return
       // (ending the tomb, tomb.v2's rule) before main's next t.go, which would then panic.
-      t.go([t, &slots]() mutable {
+      t.go([t, &slots]() {
         for (int i = 0; i < 8; ++i) {
           t.go([&slots, i] {
             slots[i] = i + 1;
@@ -603,7 +603,7 @@ TEST_P(tomb, typical_worker_loop_stops_on_kill) {
     gofer::chan<int> in;
     std::atomic<int> sum{0};
     for (int w = 0; w < 4; ++w) {
-      t.go([t, in, &sum]() mutable -> absl::Status {
+      t.go([t, in, &sum]() -> absl::Status {
         for (;;) {
           bool stop = false;
           gofer::select(gofer::recv_case(in, [&](std::optional<int> v) { sum += v.value_or(0); }),
@@ -654,7 +654,7 @@ TEST_P(tomb_stress, concurrent_kills_and_returns) {
       gofer::tomb t;
       gofer::chan<std::monostate> start;
       for (int w = 0; w < kWorkers; ++w) {
-        t.go([t, start, w, round]() mutable -> absl::Status {
+        t.go([t, start, w, round]() -> absl::Status {
           start.recv();
           if ((w + round) % 3 == 0) return absl::InternalError("worker " + std::to_string(w));
           t.dying().recv();
@@ -664,7 +664,7 @@ TEST_P(tomb_stress, concurrent_kills_and_returns) {
       gofer::wait_group wg;
       wg.add(kKillers);
       for (int k = 0; k < kKillers; ++k) {
-        gofer::go([&wg, t, start, k]() mutable {
+        gofer::go([&wg, t, start, k]() {
           start.recv();
           t.kill(k == 0 ? absl::OkStatus() : absl::AbortedError("killer " + std::to_string(k)));
           wg.done();

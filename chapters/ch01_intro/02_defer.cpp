@@ -14,19 +14,18 @@
 
 #include "demo_flags.hpp"
 
-// The whole of `defer` in C++: keep a function, call it in the destructor. Not copyable,
-// so it runs exactly once. (C++ has no anonymous variables, so every guard needs a name.)
-template <class F>
-class defer {
- public:
-  explicit defer(F f) : f_(std::move(f)) {}
-  ~defer() { f_(); }
-  defer(const defer&) = delete;
-  defer& operator=(const defer&) = delete;
-
- private:
-  F f_;
-};
+// The whole of `defer` in C++ is a few lines: keep a function and call it in the
+// destructor (and forbid copies, so that it runs exactly once):
+//
+//   template <class F> struct defer {
+//     F f;
+//     ~defer() { f(); }
+//   };
+//
+// gofer::defer (gofer/defer.hpp) is that, built on absl::Cleanup, plus Go's argument
+// binding: `gofer::defer d(f, args...)` copies the arguments now, as Go's `defer f(args)`
+// evaluates them at the defer statement. (C++ has no anonymous variables, so every guard
+// needs a name.)
 
 // Every guard that runs bumps this, so main can check that none was skipped.
 std::atomic<int> deferred_ran{0};
@@ -41,9 +40,9 @@ void deferred(const char* what) {
 // Objects are destroyed in the reverse order of their construction, so the last guard
 // made runs first: exactly Go's stack of deferred calls.
 void lifo() {
-  defer d1{[] { deferred("deferred 1"); }};
-  defer d2{[] { deferred("deferred 2"); }};
-  defer d3{[] { deferred("deferred 3"); }};
+  gofer::defer d1(deferred, "deferred 1");  // Go: defer fmt.Println("deferred 1")
+  gofer::defer d2(deferred, "deferred 2");
+  gofer::defer d3(deferred, "deferred 3");
   std::puts("  body of lifo() ends");
 }
 
@@ -54,16 +53,16 @@ void lifo() {
 // Returns what the two guards saw, through the out-parameters.
 void binding(int count, int& early_saw, int& late_saw) {
   int counter = 0;
-  defer early{[counter, &early_saw] {  // defer fmt.Println("early:", counter)
+  gofer::defer early([counter, &early_saw] {  // defer fmt.Println("early:", counter)
     std::printf("  early binding (captured by value):     counter = %d\n", counter);
     early_saw = counter;
     ++deferred_ran;
-  }};
-  defer late{[&counter, &late_saw] {  // defer func() { fmt.Println("late:", counter) }()
+  });
+  gofer::defer late([&counter, &late_saw] {  // defer func() { fmt.Println("late:", counter) }()
     std::printf("  late binding (captured by reference): counter = %d\n", counter);
     late_saw = counter;
     ++deferred_ran;
-  }};
+  });
   for (int i = 0; i < count; ++i) ++counter;
   std::printf("  body of binding() ends with counter = %d\n", counter);
 }
@@ -82,10 +81,10 @@ struct file_closer {
 };
 
 void job(int i, gofer::wait_group& wg) {
-  defer done{[&wg] {
+  gofer::defer done([&wg] {
     ++deferred_ran;
     wg.done();
-  }};                                                         // defer wg.Done()
+  });                                                         // defer wg.Done()
   std::unique_ptr<std::FILE, file_closer> f{std::tmpfile()};  // f, _ := os.Create(...)
   if (!f) throw std::runtime_error("tmpfile failed");         // (deleter: defer f.Close())
   if (i % 2 == 0) {
@@ -100,7 +99,7 @@ void job(int i, gofer::wait_group& wg) {
 // (stack unwinding). The guard below runs before the catch block does. (Inside a goroutine,
 // an exception that escapes it is an unrecovered panic that ends the program: catch it there.)
 void throws() {
-  defer d{[] { deferred("deferred: runs while the exception unwinds"); }};
+  gofer::defer d(deferred, "deferred: runs while the exception unwinds");
   std::puts("  throws() is about to throw");
   throw std::runtime_error("something went wrong");
 }

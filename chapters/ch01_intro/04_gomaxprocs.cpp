@@ -89,7 +89,7 @@ outcome split(bool cpu, int parts, std::int64_t limit, unsigned threads, bool sh
         stopwatch sw;
         gofer::chan<std::int64_t> answers(parts);  // buffered: no job waits for main
         for (int k = 0; k < parts; ++k) {
-          gofer::go([=]() mutable { answers.send(job(cpu, k, parts, limit)); });
+          gofer::go([=]() { answers.send(job(cpu, k, parts, limit)); });
         }
         // runtime.NumGoroutine and runtime.GOMAXPROCS(0): main plus the jobs not yet done.
         if (show_counts) {

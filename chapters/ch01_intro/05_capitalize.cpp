@@ -34,7 +34,7 @@ std::string factory(const std::string& text, int buffer, int& max_lead) {
   std::atomic<int> packed{0};         // letters B has appended so far
 
   // Worker A. Before each send it notes how far it is ahead of B.
-  gofer::go([&text, belt, &packed, &max_lead]() mutable {
+  gofer::go([&text, belt, &packed, &max_lead]() {
     for (int i = 0; i < static_cast<int>(text.size()); ++i) {
       max_lead = std::max(max_lead, i - packed.load());
       belt.send(upper(text[i]));
@@ -43,7 +43,7 @@ std::string factory(const std::string& text, int buffer, int& max_lead) {
   });
 
   // Worker B: `for c := range belt`. The loop ends when A closed the belt and it is empty.
-  gofer::go([belt, finished, &packed]() mutable {
+  gofer::go([belt, finished, &packed]() {
     std::string out;
     for (char c : belt) {
       out += c;
@@ -64,7 +64,7 @@ std::string factory(const std::string& text, int buffer, int& max_lead) {
 // waits to hand over letter 2. A select waits for whichever of the two can happen.
 std::string factory_select(const std::string& text) {
   gofer::chan<char> raw, caps;  // both unbuffered
-  gofer::go([raw, caps]() mutable {
+  gofer::go([raw, caps]() {
     for (char c : raw) caps.send(upper(c));
     caps.close();
   });

@@ -69,7 +69,7 @@ int main(int argc, char** argv) {
         // it from then on (nobody else can call it, so its state needs no lock).
         std::puts("1. a closure that remembers what it has already dropped:");
         gofer::chan<std::string> lines;
-        gofer::go([next = shortener(msg), lines]() mutable {
+        gofer::go([next = shortener(msg), lines]() mutable {  // mutable: next() changes its state
           for (std::string s = next();; s = next()) {
             lines.send(s);
             if (s == "nothing left") break;
@@ -91,7 +91,7 @@ int main(int argc, char** argv) {
         gofer::chan<int> gate, seen_late(n);
         std::atomic<int> i{0};
         for (i = 0; i < n; ++i) {
-          gofer::go([&i, gate, seen_late]() mutable {
+          gofer::go([&i, gate, seen_late]() {
             gate.recv();  // returns (nullopt) once main closes the gate
             seen_late.send(i.load());
           });
@@ -105,7 +105,7 @@ int main(int argc, char** argv) {
         // i as an argument, go(f, i), which copies like Go's `go func(i int) {...}(i)`.
         gofer::chan<int> gate2, seen_copy(n);
         for (int j = 0; j < n; ++j) {
-          gofer::go([j, gate2, seen_copy]() mutable {
+          gofer::go([j, gate2, seen_copy]() {
             gate2.recv();
             seen_copy.send(j);
           });

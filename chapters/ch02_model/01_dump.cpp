@@ -60,12 +60,12 @@ int main(int argc, char** argv) {
         finished.add(5);
 
         // Named goroutines: go(named("..."), f). The name shows in dumps and traces.
-        gofer::go(gofer::named("producer"), [&, orders]() mutable {
+        gofer::go(gofer::named("producer"), [&, orders]() {
           orders.send(42);  // unbuffered, and nobody receives yet: parks in "chan send"
           std::puts("   producer: my order was taken");
           finished.done();
         });
-        gofer::go(gofer::named("consumer"), [&, deliveries]() mutable {
+        gofer::go(gofer::named("consumer"), [&, deliveries]() {
           int d = *deliveries.recv();  // nothing sent yet: parks in "chan receive"
           std::printf("   consumer: received delivery %d\n", d);
           finished.done();
@@ -86,7 +86,7 @@ int main(int argc, char** argv) {
           std::puts("   waiter: the wait_group reached zero");
           finished.done();
         });
-        gofer::go(gofer::named("leaker"), [nil_chan]() mutable {
+        gofer::go(gofer::named("leaker"), [nil_chan]() {
           nil_chan.recv();  // a nil channel is never ready: parked for good (a leak)
           std::puts("   leaker: unreachable");
         });

@@ -100,7 +100,7 @@ int run_pipeline(const settings& s, timeline& tl, unsigned threads) {
   gofer::run(
       [&] {
         gofer::chan<int> items, squares;
-        gofer::go(gofer::named("fetcher"), [&, items]() mutable {
+        gofer::go(gofer::named("fetcher"), [&, items]() {
           for (int i = 1; i <= s.items; ++i) items.send(fetch(i, s, tl, "fetcher"));
           items.close();
         });
@@ -108,13 +108,13 @@ int run_pipeline(const settings& s, timeline& tl, unsigned threads) {
         for (int w = 1; w <= 2; ++w) {
           workers.add(1);
           std::string name = "worker-" + std::to_string(w);
-          gofer::go(gofer::named(name), [&, items, squares, name]() mutable {
+          gofer::go(gofer::named(name), [&, items, squares, name]() {
             for (int x : items) squares.send(compute(x, s, tl, name));
             workers.done();
           });
         }
         // Close squares once both workers are done, so main's range loop can end.
-        gofer::go(gofer::named("closer"), [&, squares]() mutable {
+        gofer::go(gofer::named("closer"), [&, squares]() {
           workers.wait();
           squares.close();
         });

@@ -140,7 +140,7 @@ std::vector<record> waiter(const settings& s) {
   gofer::chan<request> ask;
   gofer::chan<int> finished;  // a philosopher puts both forks back
 
-  gofer::go(gofer::named("waiter"), [&s, ask, finished]() mutable {
+  gofer::go(gofer::named("waiter"), [&s, ask, finished]() {
     std::vector<bool> in_use(s.n, false);
     std::deque<request> queue;
     auto free_for = [&](int seat) { return !in_use[seat] && !in_use[(seat + 1) % s.n]; };
@@ -177,7 +177,7 @@ std::vector<record> waiter(const settings& s) {
   gofer::wait_group wg;
   wg.add(s.n);
   for (int seat = 0; seat < s.n; ++seat) {
-    gofer::go(gofer::named(name_of(seat)), [&, seat, ask, finished]() mutable {
+    gofer::go(gofer::named(name_of(seat)), [&, seat, ask, finished]() {
       gofer::chan<int> granted(1);
       dine(
           seat, s, records[seat],

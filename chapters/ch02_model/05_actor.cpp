@@ -44,7 +44,7 @@ struct settings {
 bool rendezvous(const settings& s) {
   gofer::chan<int> ch;  // unbuffered
   gofer::chan<int> done;
-  gofer::go(gofer::named{"receiver"}, [&s, ch, done]() mutable {
+  gofer::go(gofer::named{"receiver"}, [&s, ch, done]() {
     for (int i = 1; i <= s.messages; ++i) {
       gofer::sleep(s.work);  // busy with something else; not at the channel yet
       int m = *ch.recv();
@@ -78,7 +78,7 @@ using message = std::variant<add, get>;
 int mailbox(const settings& s, int& tally_seen) {
   gofer::chan<message> inbox(s.messages + 1);  // room for every message: senders never wait
   std::atomic<int> handled{0};
-  gofer::go(gofer::named{"actor"}, [&s, inbox, &handled]() mutable {
+  gofer::go(gofer::named{"actor"}, [&s, inbox, &handled]() {
     int tally = 0;  // the actor's state: no other goroutine can see it
     for (message m : inbox) {
       if (auto* a = std::get_if<add>(&m)) {

@@ -162,7 +162,7 @@ ledger with_teller(const settings& s) {
   gofer::chan<withdrawal> requests;
   gofer::chan<ledger> closing;  // the teller's final ledger, once requests is closed
 
-  gofer::go(gofer::named("teller"), [&s, requests, closing]() mutable {
+  gofer::go(gofer::named("teller"), [&s, requests, closing]() {
     ledger l;
     for (withdrawal w : requests) {  // one request at a time: that is the whole trick
       bool ok = withdraw(l, w.amount);
@@ -175,7 +175,7 @@ ledger with_teller(const settings& s) {
   gofer::wait_group wg;
   wg.add(s.customers);
   for (int c = 1; c <= s.customers; ++c) {
-    gofer::go([&, c, requests]() mutable {
+    gofer::go([&, c, requests]() {
       gofer::chan<bool> reply(1);
       requests.send(withdrawal{c, amount_for(c, s.seed), reply});
       reply.recv();

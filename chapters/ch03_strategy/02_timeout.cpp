@@ -26,7 +26,7 @@ long ms_since(clock_type::time_point t) {
 // in send forever, waiting for a receiver that is gone: a goroutine leak.
 gofer::chan<int> start_job(const char* name, std::chrono::milliseconds d) {
   gofer::chan<int> result(1);
-  gofer::go(gofer::named(name), [result, d]() mutable {
+  gofer::go(gofer::named(name), [result, d]() {
     gofer::sleep(d);  // the work
     result.send(42);
   });
@@ -102,7 +102,7 @@ int main(int argc, char** argv) {
         auto [ctx, cancel] = gofer::with_timeout(gofer::background(), timeout);
         gofer::chan<std::string> outcome(1);
         auto t0 = clock_type::now();
-        gofer::go(gofer::named("cancellable job"), [ctx = ctx, outcome, steps]() mutable {
+        gofer::go(gofer::named("cancellable job"), [ctx = ctx, outcome, steps]() {
           for (int step = 1; step <= steps; ++step) {
             bool stop = false;
             gofer::select(gofer::recv_case(ctx.done(), [&](auto) { stop = true; }),

@@ -300,7 +300,7 @@ int main(int argc, char** argv) {
         gofer::chan<client_report> reports(clients);
         std::mt19937 seeds(seed);
         for (int id = 1; id <= clients; ++id)
-          gofer::go(gofer::named{"client-" + std::to_string(id)}, [&, id, reports, s = seeds()]() mutable {
+          gofer::go(gofer::named{"client-" + std::to_string(id)}, [&, id, reports, s = seeds()]() {
             reports.send(run_client(id, base, users, s));
           });
 

@@ -84,7 +84,7 @@ sigset_t stop_signals() {
 
 gofer::chan<int> notify_stop_signals() {
   gofer::chan<int> sigs(1);
-  gofer::go(gofer::named{"signals"}, [sigs]() mutable {
+  gofer::go(gofer::named{"signals"}, [sigs]() {
     sigset_t set = stop_signals();
     int sig = gofer::blocking([&set] {
       int s = 0;

@@ -27,12 +27,12 @@ struct errgroup_state {
 
 errgroup::errgroup() : s_(std::make_shared<detail::errgroup_state>()) {}
 
-void errgroup::acquire() {
+void errgroup::acquire() const {
   if (s_->sem) s_->sem.send(std::monostate{});
   s_->wg.add(1);
 }
 
-bool errgroup::try_acquire() {
+bool errgroup::try_acquire() const {
   if (s_->sem && !s_->sem.try_send(std::monostate{})) return false;
   s_->wg.add(1);
   return true;
@@ -50,7 +50,7 @@ void errgroup::record(const std::shared_ptr<detail::errgroup_state>& s, absl::St
   });
 }
 
-void errgroup::set_limit(int n) {
+void errgroup::set_limit(int n) const {
   if (n < 0) {
     s_->sem = nullptr;
     return;
@@ -62,7 +62,7 @@ void errgroup::set_limit(int n) {
   s_->sem = chan<std::monostate>(static_cast<std::size_t>(n));
 }
 
-absl::Status errgroup::wait() {
+absl::Status errgroup::wait() const {
   s_->wg.wait();
   if (s_->cancel) s_->cancel(s_->err);
   return s_->err;

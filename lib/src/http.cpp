@@ -40,6 +40,7 @@
 #include <boost/beast/http.hpp>
 #include <nlohmann/json.hpp>
 
+#include "gofer/defer.hpp"
 #include "gofer/detail/wait.hpp"
 #include "gofer/panic.hpp"
 #include "gofer/runtime.hpp"
@@ -1111,16 +1112,12 @@ void serve_conn(const std::shared_ptr<server::state>& sp, const std::shared_ptr<
   // the deadline would then fail a request already waiting in the socket).
   const auto serving_since = clk::now();
   // Unregisters even when the runtime unwinds this goroutine (goroutine_exit).
-  struct guard {
-    server::state& s;
-    conn_rec& r;
-    ~guard() {
-      (void)r.c.close();
-      s.unregister(r);
-      // Not while the runtime unwinds us: the hook might park, which would throw again.
-      if (std::uncaught_exceptions() == 0) s.notify(r.c, conn_state::closed);
-    }
-  } g{s, *rec};
+  gofer::defer unregister([&s, &r = *rec] {
+    (void)r.c.close();
+    s.unregister(r);
+    // Not while the runtime unwinds us: the hook might park, which would throw again.
+    if (std::uncaught_exceptions() == 0) s.notify(r.c, conn_state::closed);
+  });
   s.notify(c, conn_state::new_);
   const std::string remote = c.remote_addr();
   const auto hdr_timeout = o.read_header_timeout > std::chrono::nanoseconds::zero() ? o.read_header_timeout : o.read_timeout;
@@ -1461,7 +1458,7 @@ class ctx_watch {
     if (ctx.done() == nullptr) return;
     shared_ = std::make_shared<shared>();
     shared_->c = &c;
-    gofer::go([ctx, stop = stop_, sh = shared_]() mutable {
+    gofer::go([ctx, stop = stop_, sh = shared_]() {
       bool cancelled = false;
       gofer::select(gofer::recv_case(ctx.done(), [&](auto) { cancelled = true; }), gofer::recv_case(stop));
       if (!cancelled) return;
@@ -1642,12 +1639,9 @@ absl::StatusOr<response> client::send(const gofer::context& ctx0, std::string_vi
   gofer::context ctx = ctx0;
   gofer::cancel_func cancel;
   if (s_->o.timeout > std::chrono::nanoseconds::zero()) std::tie(ctx, cancel) = gofer::with_timeout(ctx0, s_->o.timeout);
-  struct on_exit {
-    gofer::cancel_func& f;
-    ~on_exit() {
-      if (f) f();
-    }
-  } cancel_guard{cancel};
+  gofer::defer cancel_at_exit([&cancel] {
+    if (cancel) cancel();
+  });
 
   for (int redirects = 0;;) {
     auto r = round_trip(*s_, ctx, method, u, body, headers);

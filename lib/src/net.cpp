@@ -376,7 +376,7 @@ class interrupter {
   interrupter(const gofer::context& ctx, std::shared_ptr<detail::socket> s, bool write) {
     if (ctx.done() == nullptr) return;  // never cancelled
     flag_ = std::make_shared<std::atomic<bool>>(false);
-    gofer::go([ctx, stop = stop_, s = std::move(s), flag = flag_, write]() mutable {
+    gofer::go([ctx, stop = stop_, s = std::move(s), flag = flag_, write]() {
       bool cancelled = false;
       gofer::select(gofer::recv_case(ctx.done(), [&](auto) { cancelled = true; }), gofer::recv_case(stop));
       if (cancelled) {

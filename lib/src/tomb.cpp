@@ -71,7 +71,7 @@ struct tomb_state {
 
 tomb::tomb() : s_(std::make_shared<detail::tomb_state>()) {}
 
-void tomb::start() {
+void tomb::start() const {
   std::lock_guard<std::mutex> lk(s_->mu);
   if (s_->dead_closed) throw panic_error("tomb.Go called after all goroutines terminated");
   ++s_->alive;
@@ -100,7 +100,7 @@ void tomb::finish(const std::shared_ptr<detail::tomb_state>& s, absl::Status r) 
   if (close_dead) s->dead.close();
 }
 
-void tomb::kill(absl::Status reason) {
+void tomb::kill(absl::Status reason) const {
   detail::tomb_state::effects fx;
   {
     std::lock_guard<std::mutex> lk(s_->mu);
@@ -109,7 +109,7 @@ void tomb::kill(absl::Status reason) {
   s_->apply(fx);
 }
 
-absl::Status tomb::wait() {
+absl::Status tomb::wait() const {
   s_->dead.recv();  // closed when dead
   std::lock_guard<std::mutex> lk(s_->mu);
   return s_->reason == err_dying() ? absl::OkStatus() : s_->reason;
@@ -153,7 +153,7 @@ std::pair<tomb, gofer::context> tomb::with_context(const gofer::context& parent)
   gofer::context child = t.context(parent);
   if (parent.done() != nullptr) {
     // tomb.v2 watches the parent with a goroutine of its own (not tracked by the tomb).
-    gofer::go([t, parent]() mutable {
+    gofer::go([t, parent] {
       gofer::select(gofer::recv_case(parent.done(), [&](auto) { t.kill(parent.err()); }),
                     gofer::recv_case(t.dying()));
     });

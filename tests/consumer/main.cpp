@@ -7,7 +7,7 @@
 int main() {
   return gofer::run([] {
     gofer::chan<std::string> greetings;  // unbuffered: the send waits for the receive
-    gofer::go([greetings]() mutable { greetings.send("hello from a goroutine"); });
+    gofer::go([greetings]() { greetings.send("hello from a goroutine"); });
     std::printf("consumer got: %s\n", greetings.recv().value().c_str());
   });
 }

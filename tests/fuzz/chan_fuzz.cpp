@@ -163,7 +163,7 @@ void run_program(const std::uint8_t* data, std::size_t size) {
         std::vector<gofer::chan<op>> mailbox;
         for (int w = 1; w <= nworkers; ++w) {
           mailbox.emplace_back(1);
-          gofer::go([&reports, &chans, box = mailbox.back(), w]() mutable {
+          gofer::go([&reports, &chans, box = mailbox.back(), w]() {
             while (std::optional<op> o = box.recv()) reports.push_back({w, perform(*o, chans)});
           });
         }

@@ -31,7 +31,9 @@
 // with a past deadline the child is born cancelled with DeadlineExceeded. Cancelling stops
 // the deadline timer (no leak) and detaches the child from its parent. Not calling cancel
 // keeps the child registered with its parent until the parent is cancelled or the child is
-// destroyed (Go: "a leak"); always call cancel, e.g. with a scope guard.
+// destroyed (Go: "a leak"); always call cancel, e.g. with gofer::defer (gofer/defer.hpp):
+//   auto [ctx, cancel] = gofer::with_timeout(parent, 2s);
+//   gofer::defer d(cancel);  // Go: defer cancel()
 //
 // Memory ordering: a cancel is synchronized before every receive from done() that returns
 // because of it, and before err() reports it. Thread-safety: every member from any thread.

@@ -35,6 +35,7 @@
 
 #include "absl/status/status.h"
 #include "gofer/context.hpp"
+#include "gofer/defer.hpp"
 #include "gofer/runtime.hpp"
 
 namespace gofer {
@@ -49,38 +50,35 @@ class errgroup {
 
   template <class F>
     requires std::is_invocable_r_v<absl::Status, F&>
-  void go(F f) {
+  void go(F f) const {
     detail::check_spawn_allowed();  // before taking a slot: a failed go() must not count
     acquire();                      // parks while the limit is reached
     launch(std::move(f));
   }
   template <class F>
     requires std::is_invocable_r_v<absl::Status, F&>
-  bool try_go(F f) {
+  bool try_go(F f) const {
     detail::check_spawn_allowed();
     if (!try_acquire()) return false;
     launch(std::move(f));
     return true;
   }
-  void set_limit(int n);
-  absl::Status wait();
+  void set_limit(int n) const;
+  absl::Status wait() const;
 
   static std::pair<errgroup, gofer::context> with_context(const gofer::context& parent);
 
  private:
   template <class F>
-  void launch(F f) {
+  void launch(F f) const {
     gofer::go([s = s_, f = std::move(f)]() mutable {
-      struct done_guard {  // done() even if f is unwound by shutdown
-        std::shared_ptr<detail::errgroup_state>& s;
-        ~done_guard() { errgroup::done(s); }
-      } guard{s};
+      gofer::defer finished([&s] { errgroup::done(s); });  // also if f is unwound by shutdown
       absl::Status r = f();
       if (!r.ok()) record(s, std::move(r));
     });
   }
-  void acquire();
-  bool try_acquire();
+  void acquire() const;
+  bool try_acquire() const;
   static void done(const std::shared_ptr<detail::errgroup_state>& s);
   static void record(const std::shared_ptr<detail::errgroup_state>& s, absl::Status r);
   std::shared_ptr<detail::errgroup_state> s_;

@@ -5,6 +5,7 @@
 //   select.hpp   select, recv_case, send_case, default_case
 //   time.hpp     after, tick, timer, ticker
 //   sync.hpp     wait_group, mutex, rw_mutex, once, cond
+//   defer.hpp    defer (Go's defer: a scope guard, LIFO, arguments bound when created)
 //   context.hpp  context, background, with_cancel, with_timeout, with_deadline, with_value
 //   tomb.hpp     tomb (gopkg.in/tomb.v2)
 //   errgroup.hpp errgroup (golang.org/x/sync/errgroup)
@@ -19,6 +20,7 @@
 
 #include "gofer/chan.hpp"
 #include "gofer/context.hpp"
+#include "gofer/defer.hpp"
 #include "gofer/errgroup.hpp"
 #include "gofer/panic.hpp"
 #include "gofer/pipeline.hpp"

@@ -65,6 +65,7 @@
 #include <vector>
 
 #include "gofer/chan.hpp"
+#include "gofer/defer.hpp"
 #include "gofer/context.hpp"
 #include "gofer/runtime.hpp"
 #include "gofer/select.hpp"
@@ -82,16 +83,6 @@ concept receivable = requires { typename C::value_type; } &&
 template <class T> struct is_optional : std::false_type {};
 template <class T> struct is_optional<std::optional<T>> : std::true_type {};
 
-// Closes a stage's output when the stage's goroutine ends (returning or being unwound).
-template <class T>
-struct close_on_exit {
-  explicit close_on_exit(send_chan<T> o) noexcept : out(std::move(o)) {}
-  send_chan<T> out;
-  close_on_exit(const close_on_exit&) = delete;
-  close_on_exit& operator=(const close_on_exit&) = delete;
-  ~close_on_exit() { out.close(); }
-};
-
 // Closes a shared output when the last of several goroutines ends (fan_out, merge).
 template <class T>
 struct last_closes {
@@ -101,14 +92,6 @@ struct last_closes {
   void leave() {
     if (left.fetch_sub(1, std::memory_order_acq_rel) == 1) out.close();
   }
-};
-template <class T>
-struct leave_on_exit {
-  explicit leave_on_exit(std::shared_ptr<last_closes<T>> p) noexcept : s(std::move(p)) {}
-  std::shared_ptr<last_closes<T>> s;
-  leave_on_exit(const leave_on_exit&) = delete;
-  leave_on_exit& operator=(const leave_on_exit&) = delete;
-  ~leave_on_exit() { s->leave(); }
 };
 
 // out <- v, unless done is closed first. Returns whether v was sent.
@@ -144,7 +127,7 @@ auto from_range(const context& ctx, R&& r) {
   using T = std::ranges::range_value_t<std::remove_cvref_t<R>>;
   chan<T> out;
   gofer::go([ctx, out, r = std::remove_cvref_t<R>(std::forward<R>(r))]() mutable {
-    detail::close_on_exit<T> guard{out};
+    gofer::defer close_out([&out] { out.close(); });
     auto done = ctx.done();
     for (auto&& v : r) {
       if (!detail::send_or_done<T>(out, done, T(std::move(v)))) return;
@@ -180,7 +163,7 @@ auto generate(const context& ctx, F fn) {
     using T = typename R::value_type;
     chan<T> out;
     gofer::go([ctx, out, fn = std::move(fn)]() mutable {
-      detail::close_on_exit<T> guard{out};
+      gofer::defer close_out([&out] { out.close(); });
       auto done = ctx.done();
       while (ctx.err().ok()) {
         std::optional<T> v = fn();
@@ -191,7 +174,7 @@ auto generate(const context& ctx, F fn) {
   } else {
     chan<R> out;
     gofer::go([ctx, out, fn = std::move(fn)]() mutable {
-      detail::close_on_exit<R> guard{out};
+      gofer::defer close_out([&out] { out.close(); });
       auto done = ctx.done();
       while (ctx.err().ok()) {
         if (!detail::send_or_done<R>(out, done, fn())) return;
@@ -218,7 +201,7 @@ auto fan_out(const context& ctx, const In& in, std::size_t n, F fn) {
   recv_chan<T> input(in);
   for (std::size_t i = 0; i < n; ++i) {
     gofer::go([ctx, input, closer, shared_fn] {
-      detail::leave_on_exit<R> guard{closer};
+      gofer::defer leave([&closer] { closer->leave(); });
       auto done = ctx.done();
       while (std::optional<T> v = detail::recv_or_done(input, done)) {
         if (!detail::send_or_done<R>(closer->out, done, detail::call_stage(*shared_fn, ctx, std::move(*v)))) return;
@@ -242,7 +225,7 @@ recv_chan<T> merge(const context& ctx, std::vector<recv_chan<T>> inputs) {
   auto closer = std::make_shared<detail::last_closes<T>>(out, inputs.size());
   for (auto& input : inputs) {
     gofer::go([ctx, input = std::move(input), closer] {
-      detail::leave_on_exit<T> guard{closer};
+      gofer::defer leave([&closer] { closer->leave(); });
       auto done = ctx.done();
       while (std::optional<T> v = detail::recv_or_done(input, done)) {
         if (!detail::send_or_done<T>(closer->out, done, std::move(*v))) return;
@@ -275,7 +258,7 @@ auto rate_limit(const context& ctx, const In& in, std::chrono::nanoseconds inter
   chan<T> out;
   auto tk = std::make_shared<ticker>(interval);  // made here: a bad interval throws to the caller
   gofer::go([ctx, input = recv_chan<T>(in), out, tk, burst] {
-    detail::close_on_exit<T> guard{out};
+    gofer::defer close_out([&out] { out.close(); });
     auto done = ctx.done();
     std::size_t tokens = burst;
     for (;;) {

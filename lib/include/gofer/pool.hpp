@@ -39,6 +39,7 @@
 #include "absl/status/statusor.h"
 #include "gofer/chan.hpp"
 #include "gofer/context.hpp"
+#include "gofer/defer.hpp"
 #include "gofer/detail/spinlock.hpp"
 #include "gofer/detail/wait.hpp"
 #include "gofer/runtime.hpp"
@@ -219,7 +220,7 @@ class future {
   // Parks until the job's result is available and returns it. If it was already taken
   // (by another get() or a receive from c()): absl::FailedPreconditionError("future:
   // result already taken"). Nil: parks forever. Thread-safe.
-  value_type get() {
+  value_type get() const {
     if (!s_) detail::block_forever(detail::wait_reason::chan_recv_nil);
     std::optional<value_type> v = s_->take();
     if (!v) return taken_error();
@@ -227,7 +228,7 @@ class future {
   }
   // The result if it is ready now (taking it); nullopt if pending, already taken, or nil.
   // Never blocks.
-  std::optional<value_type> try_get() { return s_ ? s_->try_take() : std::nullopt; }
+  std::optional<value_type> try_get() const { return s_ ? s_->try_take() : std::nullopt; }
   // True if the result is ready and not yet taken. Never blocks (racy by nature if another
   // goroutine takes results from the same future).
   bool ready() const noexcept { return s_ && s_->ready(); }
@@ -439,10 +440,7 @@ struct pool_core {
   // context is cancelled it closes the pool and keeps draining, failing every job it takes
   // (so no future is left pending and no submitter parked).
   static void worker_main(std::shared_ptr<pool_core> c) {
-    struct exit_guard {
-      pool_core& c;
-      ~exit_guard() { c.worker_exited(); }
-    } guard{*c};
+    gofer::defer exited([&c = *c] { c.worker_exited(); });
     recv_chan<std::monostate> done = c->done;
     for (;;) {
       std::optional<item> it = c->queue.try_recv();  // fast path: no select when busy
@@ -559,7 +557,7 @@ class worker_pool {
   //   - pool closed or stopped: a future failed with FailedPreconditionError("worker_pool:
   //     submit after close"), not counted.
   // May allocate (the future's state). Thread-safe. Parks only the calling goroutine.
-  future_type submit(Job job) {
+  future_type submit(Job job) const {
     core_t& c = *o_->core;
     auto reply = std::make_shared<detail::future_state<result_t>>();
     future_type f(reply);
@@ -574,28 +572,24 @@ class worker_pool {
     }
     // Slow path: the queue is full. Park until it has room or the pool is cancelled.
     // (Counted as queued meanwhile; the queue cannot close under us: active_submitters.)
-    struct leave_guard {
-      core_t& c;
-      bool sent = false;
-      ~leave_guard() {
-        bool close_now;
-        {
-          detail::spinlock_guard g(c.lock);
-          --c.active_submitters;
-          if (!sent) {
-            --c.stats.queued;
-            ++c.stats.cancelled;
-          }
-          close_now = c.take_queue_close_locked();
+    bool sent = false;
+    gofer::defer leave([&c, &sent] {
+      bool close_now;
+      {
+        detail::spinlock_guard g(c.lock);
+        --c.active_submitters;
+        if (!sent) {
+          --c.stats.queued;
+          ++c.stats.cancelled;
         }
-        if (close_now) c.queue.close();
+        close_now = c.take_queue_close_locked();
       }
-    } leave{c};
+      if (close_now) c.queue.close();
+    });
     if (c.ctx.err().ok()) {
-      gofer::select(send_case(c.queue, std::move(it), [&] { leave.sent = true; }),
-                    recv_case(c.done));
+      gofer::select(send_case(c.queue, std::move(it), [&] { sent = true; }), recv_case(c.done));
     }
-    if (!leave.sent) f.s_->deliver(result_t(gofer::cause(c.ctx)));
+    if (!sent) f.s_->deliver(result_t(gofer::cause(c.ctx)));
     return f;
   }
 
@@ -604,7 +598,7 @@ class worker_pool {
   // FailedPreconditionError("worker_pool: submit after close") if the pool is closed (job
   // untouched then too). A cancelled pool context fails the job later, in the queue.
   // Never blocks. May allocate. Thread-safe.
-  std::optional<future_type> try_submit(Job& job) {
+  std::optional<future_type> try_submit(Job& job) const {
     core_t& c = *o_->core;
     auto reply = std::make_shared<detail::future_state<result_t>>();
     future_type f(reply);
@@ -622,19 +616,19 @@ class worker_pool {
     ++c.stats.queued;
     return f;
   }
-  std::optional<future_type> try_submit(Job&& job) { return try_submit(job); }
+  std::optional<future_type> try_submit(Job&& job) const { return try_submit(job); }
 
   // close(jobs): no new submissions; queued jobs (and submit()s parked on the full queue)
   // still run; workers exit once the queue is drained. Idempotent. Never blocks.
-  void close() { o_->core->close(); }
+  void close() const { o_->core->close(); }
 
   // Parks until every worker has exited (after close(), stop() or cancellation of the
   // pool's context; before that it parks until one of them happens). Thread-safe; many
   // goroutines may wait.
-  void wait() { o_->core->finished.recv(); }
+  void wait() const { o_->core->finished.recv(); }
 
   // Graceful shutdown: close(), then wait() — every queued job runs.
-  void shutdown() {
+  void shutdown() const {
     close();
     wait();
   }
@@ -645,7 +639,7 @@ class worker_pool {
   // futures fail the same way), and parks until the running jobs have returned and every
   // worker has exited. Running jobs are not interrupted (no preemption): they see their
   // context cancelled and their results count as they return. Idempotent.
-  void stop() {
+  void stop() const {
     core_t& c = *o_->core;
     c.cancel(absl::CancelledError("worker_pool: stopped"));
     c.close();

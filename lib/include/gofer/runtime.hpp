@@ -44,7 +44,7 @@
 //   int main() {
 //     return gofer::run([] {
 //       gofer::chan<int> done;
-//       gofer::go([done]() mutable { std::puts("hello from a goroutine"); done.send(1); });
+//       gofer::go([done] { std::puts("hello from a goroutine"); done.send(1); });
 //       done.recv();
 //     });
 //   }

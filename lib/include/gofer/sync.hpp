@@ -23,6 +23,7 @@
 #include <utility>
 
 #include "gofer/detail/spinlock.hpp"
+#include "gofer/defer.hpp"
 #include "gofer/detail/wait.hpp"
 
 namespace gofer {
@@ -183,10 +184,8 @@ class once {
     if (done_.load(std::memory_order_acquire)) return;  // fast path
     std::lock_guard<mutex> lk(m_);
     if (done_.load(std::memory_order_relaxed)) return;
-    struct mark_done {
-      std::atomic<bool>& d;
-      ~mark_done() { d.store(true, std::memory_order_release); }
-    } guard{done_};
+    // Marked done even if f throws: Go's Once counts a panicking f as done.
+    gofer::defer mark_done([this] { done_.store(true, std::memory_order_release); });
     std::invoke(std::forward<F>(f));
   }
   bool done() const noexcept { return done_.load(std::memory_order_acquire); }

@@ -44,7 +44,7 @@
 //
 // Example:
 //   gofer::tomb t;
-//   t.go([t, in]() mutable -> absl::Status {
+//   t.go([t, in]() -> absl::Status {
 //     for (;;) {
 //       bool stop = false;
 //       gofer::select(gofer::recv_case(in, [&](auto v) { if (!v) stop = true; }),
@@ -86,7 +86,7 @@ class tomb {
   // panic_error if the tomb is already dead.
   template <class F>
     requires std::is_invocable_r_v<absl::Status, F&>
-  void go(F f) {
+  void go(F f) const {
     detail::check_spawn_allowed();  // before counting f in: a failed go() must not count
     start();                        // counts f in, or throws
     gofer::go([s = s_, f = std::move(f)]() mutable {
@@ -106,17 +106,17 @@ class tomb {
   }
 
   // Puts the tomb in the dying state with `reason` (see the rules above). Never blocks.
-  void kill(absl::Status reason);
+  void kill(absl::Status reason) const;
   // kill(absl::UnknownError(formatted)) and returns that error (tomb.Killf).
   template <class... Args>
-  absl::Status killf(const absl::FormatSpec<Args...>& format, const Args&... args) {
+  absl::Status killf(const absl::FormatSpec<Args...>& format, const Args&... args) const {
     absl::Status e = absl::UnknownError(absl::StrFormat(format, args...));
     kill(e);
     return e;
   }
 
   // Parks until the tomb is dead and returns its reason (OK if it died cleanly).
-  absl::Status wait();
+  absl::Status wait() const;
   // err_still_alive() while alive, else the reason.
   absl::Status err() const;
   bool alive() const;
@@ -136,7 +136,7 @@ class tomb {
   friend bool operator==(const tomb& a, const tomb& b) noexcept { return a.s_ == b.s_; }
 
  private:
-  void start();
+  void start() const;
   static void finish(const std::shared_ptr<detail::tomb_state>& s, absl::Status r);
   std::shared_ptr<detail::tomb_state> s_;
 };
