@@ -14,6 +14,7 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 usage() {
   cat <<'EOF'
 usage: ./gofer bench [--quick] [--rounds N] [--build-dir DIR] [--out DIR] [--no-go]
+                     [--impl FILE[:TEMPLATE]]
        ./gofer bench http [args...]     the C10K run (bench/http/run.sh)
 
 Runs gofer's benchmarks against Boost.Fiber, moodycamel, std::mutex/absl::Mutex queues
@@ -27,6 +28,11 @@ and Go, and writes bench/results/<date>-<host>.json, .md (tables) and .svg (char
                    them with `./gofer _build release` into build/release)
   --out DIR        where the results go (default bench/results)
   --no-go          leave Go out
+  --impl FILE[:TEMPLATE]
+                   benchmark your own queue too: the class template TEMPLATE
+                   (default bounded_buffer) in FILE, with put/take (bench/user_queue.hpp);
+                   it appears as "yours" in the tables and charts. Example:
+                   --impl exercises/solutions/04_integrity/buffer1.cpp
   -h, --help       this text
 EOF
 }
@@ -41,7 +47,7 @@ if [[ ${1-} == http ]]; then
   exec "$ROOT/bench/http/run.sh" "$@"
 fi
 
-quick=0 rounds= build_dir= out= with_go=1
+quick=0 rounds= build_dir= out= with_go=1 impl=
 positive() { [[ $2 =~ ^[1-9][0-9]*$ ]] || bad_usage "$1 needs a positive number, not '$2'"; }
 while (($# > 0)); do
   case $1 in
@@ -53,6 +59,8 @@ while (($# > 0)); do
     --out) (($# > 1)) || bad_usage "--out needs a value"; out=$2; shift ;;
     --out=*) out=${1#*=} ;;
     --no-go) with_go=0 ;;
+    --impl) (($# > 1)) || bad_usage "--impl needs FILE[:TEMPLATE]"; impl=$2; shift ;;
+    --impl=*) impl=${1#*=} ;;
     -h | --help) usage; exit 0 ;;
     *) bad_usage "unknown argument '$1'" ;;
   esac
@@ -87,13 +95,31 @@ if ((with_go)) && ! command -v go >/dev/null; then
   with_go=0
 fi
 
+# --impl: chan_bench_user (chan_bench plus the user's queue) replaces chan_bench.
+chan_exe=chan_bench impl_file= impl_queue=bounded_buffer
+if [[ -n $impl ]]; then
+  impl_file=${impl%%:*}
+  [[ $impl == *:* ]] && impl_queue=${impl#*:}
+  [[ $impl_queue =~ ^[A-Za-z_][A-Za-z0-9_:]*$ ]] || bad_usage "--impl: '$impl_queue' is not a class template name"
+  [[ $impl_file == /* ]] || impl_file=${GOFER_CALLER_DIR:-$ROOT}/$impl_file
+  [[ -f $impl_file ]] || die "--impl: $impl_file does not exist"
+  impl_file=$(realpath "$impl_file")
+  chan_exe=chan_bench_user
+fi
+
 if [[ -z $build_dir ]]; then
-  "$ROOT/gofer" _build release chan_bench select_bench runtime_bench
+  if [[ -n $impl ]]; then
+    "$ROOT/gofer" _build release gofer  # configures build/release if it is not yet
+    cmake -S "$ROOT" -B "$ROOT/build/release" -DGOFER_BENCH_IMPL="$impl_file" \
+      -DGOFER_BENCH_IMPL_QUEUE="$impl_queue" >/dev/null || die "configuring chan_bench_user failed"
+  fi
+  "$ROOT/gofer" _build release "$chan_exe" select_bench runtime_bench ||
+    die "building the benchmarks failed${impl:+ (is $impl_queue a class template with put/take in $impl_file? bench/user_queue.hpp)}"
   build_dir=$ROOT/build/release
 fi
 bin=$build_dir/bench
-for b in chan select runtime; do
-  [[ -x $bin/${b}_bench ]] || die "$bin/${b}_bench is missing (build the ${b}_bench target)"
+for b in $chan_exe select_bench runtime_bench; do
+  [[ -x $bin/$b ]] || die "$bin/$b is missing (build the $b target)"
 done
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/gofer-bench.XXXXXX")
@@ -112,7 +138,9 @@ export GOFER_BENCH_SCALE=$scale
 
 # cxx <round> <binary> <filter>: one process of a benchmark binary, JSON into the work dir.
 cxx() {
-  "$bin/$2_bench" --benchmark_filter="$3" --benchmark_min_time="$min_time" \
+  local exe=$2_bench
+  [[ $2 == chan ]] && exe=$chan_exe
+  "$bin/$exe" --benchmark_filter="$3" --benchmark_min_time="$min_time" \
     --benchmark_out="$work/r$1-$2.json" --benchmark_out_format=json >/dev/null 2>>"$work/log" ||
     die "$2_bench failed in round $1 ($(tail -n 3 "$work/log"))"
 }
@@ -130,7 +158,7 @@ for ((r = 1; r <= rounds; r++)); do
   # After the first peer_rounds rounds, only gofer (and Go): the goal figures get their
   # >= 9 processes without running the slow thread-based peers each time.
   filter=.
-  ((r > peer_rounds)) && filter='^BM_(gofer|worker_pool)_'
+  ((r > peer_rounds)) && filter='^BM_(gofer|worker_pool|user)_'
   say "round $r/$rounds"
   cxx "$r" chan "$filter"
   if ((with_go)); then
@@ -172,12 +200,12 @@ BENCH_DATE=$(date -u '+%Y-%m-%d %H:%M UTC') BENCH_HOST=$host \
 BENCH_CPU=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1) \
 BENCH_CORES="$(nproc) online ($(grep -c ^processor /proc/cpuinfo) CPUs)" BENCH_KERNEL=$(uname -r) \
 BENCH_COMPILER=$("${cxx_compiler:-c++}" --version | head -n 1) BENCH_FLAGS=${flags# } \
-BENCH_GO=${go_version:-"not run"} \
+BENCH_GO=${go_version:-"not run"} BENCH_USER=${impl:+$impl_queue in ${impl_file#"$ROOT"/}} \
 BENCH_ROUNDS="$rounds processes per binary (thread/Boost peers: $peer_rounds; memory: $mem_rounds); min_time ${min_time}s, Go -benchtime $go_benchtime, counts ÷ $scale" \
 BENCH_LOAD="$load_before before, $(cut -d' ' -f1-3 /proc/loadavg) after (1/5/15 min)" \
 python3 - "$work/machine.json" <<'EOF'
 import json, os, sys
-keys = ["date", "host", "cpu", "cores", "kernel", "compiler", "flags", "go", "rounds", "load"]
+keys = ["date", "host", "cpu", "cores", "kernel", "compiler", "flags", "go", "rounds", "load", "user"]
 json.dump({k: os.environ["BENCH_" + k.upper()] for k in keys}, open(sys.argv[1], "w"), indent=1)
 EOF
 

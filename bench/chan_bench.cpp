@@ -2,7 +2,8 @@
 //
 // Names are BM_<implementation>_<scenario>[/<param>:<v>]/threads:N; the implementations are
 // the adapters of adapters.hpp (gofer, boost_fiber, moodycamel_thread, moodycamel_fiber,
-// mutex_cv_thread, absl_thread) and worker_pool (gofer::worker_pool, pool_throughput only).
+// mutex_cv_thread, absl_thread) and worker_pool (gofer::worker_pool, pool_throughput only);
+// built as chan_bench_user, also user (your queue: bench/user_queue.hpp).
 //
 //   ping_pong_unbuffered          two tasks bounce an int over two unbuffered queues;
 //                                 1 iteration = 1 round trip
@@ -32,6 +33,13 @@
 // must stay short).
 #include "adapters.hpp"
 #include "gofer/pool.hpp"
+
+// chan_bench_user (./gofer bench --impl FILE[:TEMPLATE]): the same scenarios with the
+// user's queue as one more implementation, "user" (bench/user_queue.hpp).
+#ifdef GOFER_BENCH_USER_FILE
+#include GOFER_BENCH_USER_FILE
+#include "user_queue.hpp"
+#endif
 
 #include <benchmark/benchmark.h>
 
@@ -233,6 +241,9 @@ int main(int argc, char** argv) {
   register_impl<moodycamel_fiber>();
   register_impl<mutex_cv_thread>();
   register_impl<absl_thread>();
+#ifdef GOFER_BENCH_USER_FILE
+  register_impl<user_impl<GOFER_BENCH_USER_QUEUE>>();
+#endif
   reg("worker_pool", "pool_throughput", &gofer_pool_throughput)
       ->ArgNames({"jobs", "threads"})
       ->Args({kPoolJobs / scale(), 1})

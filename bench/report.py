@@ -37,6 +37,7 @@ IMPLS = [
     ("moodycamel_thread", "moodycamel threads"),
     ("mutex_cv_thread", "mutex+condvar threads"),
     ("absl_thread", "absl::Mutex threads"),
+    ("user", "yours"),
     ("std", "std::mutex"),
 ]
 CXX_IMPLS = sorted((k for k, _ in IMPLS if k != "go"), key=len, reverse=True)
@@ -82,6 +83,8 @@ LEGEND = """\
   `std::thread`s; cap 0 is a rendezvous (the sender waits until its item is taken).
 - Thread-based implementations: threads = the number of CPUs every thread is pinned to
   (`sched_setaffinity`); their task count is the scenario's (2 for ping-pong, 2×pairs, 10 for the pool).
+- **yours** (with `--impl FILE[:TEMPLATE]`, see "Your queue" above): your class template's `put`
+  and `take` between gofer goroutines (bench/user_queue.hpp); cap 0 is whatever your queue makes of it.
 - **std::mutex**: `std::mutex` lock+unlock on a plain thread (baseline of `mutex_uncontended`).
 - Empty cell: the implementation cannot run the scenario (no `select` outside gofer and Go; no
   goroutine memory figure for thread queues; Boost.Fiber single-threaded) or was not run.
@@ -228,7 +231,7 @@ def markdown(samples, units, machine, stem):
     for label, key in [("Date", "date"), ("Host", "host"), ("CPU", "cpu"), ("Cores", "cores"),
                        ("Kernel", "kernel"), ("Compiler", "compiler"), ("Flags", "flags"),
                        ("Boost", "boost"), ("Go", "go"), ("Google Benchmark", "benchmark"),
-                       ("Rounds", "rounds"), ("Load average", "load")]:
+                       ("Rounds", "rounds"), ("Load average", "load"), ("Your queue", "user")]:
         if machine.get(key):
             out.append(f"| {label} | {machine[key]} |")
     out.append("")
@@ -266,7 +269,10 @@ def markdown(samples, units, machine, stem):
     out.append(f"Charts: [`{stem}-threads1.svg`]({stem}-threads1.svg), "
                f"[`{stem}-threads2.svg`]({stem}-threads2.svg), [`{stem}-scaling.svg`]({stem}-scaling.svg).\n")
     out.append("### Legend\n")
-    out.append(LEGEND)
+    legend = LEGEND
+    if not any(k == "user" for k, _ in present):  # no --impl: no "yours" entry
+        legend = re.sub(r"- \*\*yours\*\*.*?\n(?=- )", "", legend, flags=re.S)
+    out.append(legend)
     out.append("")
     return "\n".join(out), goals
 

@@ -6,9 +6,8 @@
     ./gofer ex check <name>    build and check one exercise
     ./gofer ex hint <name>     a hint (a question, never the answer)
     ./gofer ex reset <name>    put back the version that shipped (from git)
-    ./gofer ex verify          maintainers and CI: every exercise fails as shipped, every
+    ./gofer ex verify [name..] maintainers and CI: every exercise fails as shipped, every
                                solution passes, info.json and the files match one to one
-    ./gofer ex verify <name>.. the same for the named exercises only (while writing one)
 
 exercises/info.json is the single source of truth: it lists the exercises in reading order
 with their chapter, file, mode and hint; exercises/CMakeLists.txt makes three targets of each
@@ -94,6 +93,9 @@ def load_info():
                 raise InfoError(f"{where}: a run exercise needs \"output\", a list of lines")
             if ex.get("order", "exact") not in ORDERS:
                 raise InfoError(f"{where}: order must be one of {ORDERS}")
+        links = ex.get("links", [])
+        if not isinstance(links, list) or not all(isinstance(x, str) and x for x in links):
+            raise InfoError(f"{where}: links is a list of CMake target names")
         if not ex["file"].endswith(".cpp") or ex["file"].startswith(("/", "solutions/")):
             raise InfoError(f"{where}: file is a .cpp path under exercises/")
     return exercises
@@ -486,8 +488,7 @@ def write_if_changed(path, text):
 
 
 def cmd_verify(exercises, builder, only=()):
-    """Checks every exercise, or with `only` (names) just those (the one-to-one check of
-    info.json and the files always covers everything)."""
+    """only: names to verify (all if empty); the files are always checked against info.json."""
     start = time.monotonic()
     problems = []
 
@@ -506,9 +507,8 @@ def cmd_verify(exercises, builder, only=()):
         problems.append(f"exercises/solutions/{f} (the solution) is missing")
     if problems:
         return report_verify(problems, [], start)
-
     if only:
-        exercises = [find(exercises, name) for name in only]
+        exercises = [ex for ex in exercises if ex["name"] in only]
 
     # 2. The shipped versions (git's, not the learner's edits) go into the build tree.
     shipped_dir = os.path.join(builder.dir, "exercises", "shipped")
@@ -608,8 +608,8 @@ def main(argv):
     for c, h in (("check", "build and check one exercise"), ("hint", "show a hint"),
                  ("reset", "restore the shipped version from git")):
         sub.add_parser(c, help=h).add_argument("name")
-    sub.add_parser("verify", help="every exercise fails as shipped, every solution passes"
-                   ).add_argument("names", nargs="*", help="only these exercises")
+    sub.add_parser("verify", help="every exercise fails as shipped, every solution passes "
+                   "(or only the named ones)").add_argument("names", nargs="*")
     args = ap.parse_args(argv)
 
     try:
@@ -630,7 +630,7 @@ def main(argv):
     elif command == "watch":
         cmd_watch(exercises, builder, progress)
     elif command == "verify":
-        return cmd_verify(exercises, builder, args.names)
+        return cmd_verify(exercises, builder, [find(exercises, n)["name"] for n in args.names])
     return 0
 
 

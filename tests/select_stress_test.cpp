@@ -11,6 +11,9 @@
 //   select_stress.send_cases_racing_receivers
 //       each value offered on three channels; plain receivers and selecting receivers race:
 //       delivered exactly once, on the channel whose index select returned
+//   select_stress.lvalue_send_cases_move_only_the_chosen_value
+//       the same with move-only values offered from lvalues (send_case(ch, T&)): the chosen
+//       variable is moved from, by whichever thread completes the case, and no other
 //   select_stress.timeouts_racing_unbuffered_handoffs
 //       senders park on an unbuffered channel, selectors race after(0..20us) timers against
 //       them: a timeout never swallows a value
@@ -23,6 +26,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstddef>
+#include <memory>
 #include <optional>
 #include <string>
 #include <utility>
@@ -300,6 +304,60 @@ TEST_P(select_stress, send_cases_racing_receivers) {
   }
   EXPECT_EQ(wrong_times, 0) << first;
   EXPECT_EQ(wrong_channel, 0) << first;
+}
+
+TEST_P(select_stress, lvalue_send_cases_move_only_the_chosen_value) {
+  // The lvalue form of send_case: the receiver that completes a parked case moves the value
+  // out of the selecting goroutine's own variable, from another thread. Each selector
+  // offers one move-only value per channel, in three variables: after select returns k,
+  // exactly variable k is empty and every other one still holds its value; every value
+  // received arrives once.
+  constexpr std::size_t K = 3;
+  constexpr int kSenders = 4, kEach = 50000;
+  constexpr int kTotal = kSenders * kEach;
+  std::vector<std::atomic<int>> times(kTotal);
+  std::atomic<long> bogus{0}, wrong_moves{0};
+  using box = std::unique_ptr<int>;
+  run_main(threads(), [&] {
+    std::array<gofer::chan<box>, K> cs{gofer::chan<box>(0), gofer::chan<box>(0), gofer::chan<box>(2)};
+    gofer::wait_group senders, receivers;
+    senders.add(kSenders);
+    for (int s = 0; s < kSenders; ++s) {
+      gofer::go([&, cs, s] {
+        for (int i = 0; i < kEach; ++i) {
+          const int v = s * kEach + i;
+          std::array<box, K> offer{std::make_unique<int>(v), std::make_unique<int>(v), std::make_unique<int>(v)};
+          std::size_t k = gofer::select(gofer::send_case(cs[0], offer[0]), gofer::send_case(cs[1], offer[1]),
+                                        gofer::send_case(cs[2], offer[2]));
+          for (std::size_t j = 0; j < K; ++j) {
+            if ((offer[j] == nullptr) != (j == k) || (offer[j] && *offer[j] != v)) wrong_moves.fetch_add(1);
+          }
+        }
+        senders.done();
+      });
+    }
+    receivers.add(K);
+    for (std::size_t r = 0; r < K; ++r) {
+      gofer::go([&, c = cs[r]] {
+        for (box& b : c) {
+          if (!b || *b < 0 || *b >= kTotal) {
+            bogus.fetch_add(1);
+          } else {
+            times[*b].fetch_add(1);
+          }
+        }
+        receivers.done();
+      });
+    }
+    senders.wait();
+    for (auto& c : cs) c.close();
+    receivers.wait();
+  });
+  EXPECT_EQ(bogus.load(), 0) << "an empty (moved-from) or unknown value was received";
+  EXPECT_EQ(wrong_moves.load(), 0) << "a send case moved from a value it did not send, or kept one it sent";
+  int wrong_times = 0;
+  for (int v = 0; v < kTotal; ++v) wrong_times += times[v].load() != 1;
+  EXPECT_EQ(wrong_times, 0) << "values not received exactly once";
 }
 
 TEST_P(select_stress, timeouts_racing_unbuffered_handoffs) {

@@ -1,10 +1,13 @@
 // tests/select_test.cpp — gofer::select: the case × channel-state matrix of gofer/select.hpp.
 //
 //   recv / send × ready, not ready (default / park), closed, nil;  select() with no cases;
-//   send values (moved only if chosen); handlers (after the locks: may use the same channel,
-//   select again, throw); the three receive forms; the returned index (default included);
-//   send and receive on one channel; close waking a parked select; many cases; fairness;
-//   use outside gofer::run; case lifetime (an lvalue handle is borrowed, an rvalue one owned).
+//   send values (a T lvalue moved only if chosen, anything else consumed either way);
+//   handlers (after the locks: may use the same channel, select again, throw); the three
+//   receive forms; the returned index (default included) or the handlers' common value;
+//   send and receive on one channel; close waking a parked select; many cases; fairness
+//   (ready cases, and parked cases on one channel); use outside gofer::run; case lifetime
+//   (an lvalue handle is borrowed, an rvalue one owned) for every handle kind, const or not.
+// Misuse that must not compile is in select_misuse.cpp (CTest select_misuse.*).
 //
 // Every behavioural test runs under 1, 2 and 4 scheduler threads and checks that no
 // `tracked` value outlives it. Nothing sleeps: "G is parked in select" is observed on the
@@ -19,7 +22,9 @@
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <type_traits>
 #include <utility>
+#include <variant>
 #include <vector>
 
 #include "gofer/gofer.hpp"
@@ -422,9 +427,10 @@ TEST_P(select, parked_send_case_panics_when_its_channel_is_closed) {
 }
 
 // ---------------------------------------------------------------------------------------
-// send values: evaluated when the case is built, moved only if chosen
+// send values: a T lvalue is moved from only if its case fires; anything else becomes a
+// value owned by the case, consumed either way
 
-TEST_P(select, unchosen_send_value_is_destroyed_and_never_delivered) {
+TEST_P(select, unchosen_rvalue_send_value_is_consumed_and_never_delivered) {
   gofer::chan<tracked_ptr> c;
   const long base = tracked::live.load();
   long live_during = -1, live_after = -1;
@@ -438,8 +444,89 @@ TEST_P(select, unchosen_send_value_is_destroyed_and_never_delivered) {
   });
   EXPECT_EQ(idx, 1u);
   EXPECT_EQ(live_during, base + 1) << "the case must own its value until select returns";
-  EXPECT_EQ(live_after, base) << "the unchosen value was neither delivered nor destroyed";
+  EXPECT_EQ(live_after, base) << "the unchosen rvalue was neither delivered nor destroyed";
   EXPECT_EQ(later, std::nullopt);
+}
+
+TEST_P(select, unchosen_lvalue_send_value_is_kept) {
+  gofer::chan<tracked_ptr> c;
+  tracked_ptr p = std::make_unique<tracked>(3);
+  tracked* const raw = p.get();
+  std::size_t idx = kNotYet;
+  std::optional<tracked_ptr> later;
+  run_main(threads(), [&] {
+    idx = gofer::select(gofer::send_case(c, p), gofer::default_case());
+    later = c.try_recv();
+  });
+  EXPECT_EQ(idx, 1u);
+  EXPECT_EQ(p.get(), raw) << "an unchosen send case moved from its lvalue (a move-only value was lost)";
+  EXPECT_EQ(later, std::nullopt);
+  p.reset();
+}
+
+TEST_P(select, chosen_lvalue_send_value_is_moved_and_delivered_once) {
+  gofer::chan<tracked_ptr> chosen(1), other;
+  tracked_ptr mine = std::make_unique<tracked>(1), theirs = std::make_unique<tracked>(2);
+  tracked* const raw = mine.get();
+  const long base = tracked::live.load();
+  long live_after_select = -1;
+  std::size_t idx = kNotYet;
+  std::optional<tracked_ptr> got, again;
+  run_main(threads(), [&] {
+    idx = gofer::select(gofer::send_case(other, theirs), gofer::send_case(chosen, mine));
+    live_after_select = tracked::live.load();
+    got = chosen.try_recv();
+    again = chosen.try_recv();
+  });
+  EXPECT_EQ(idx, 1u);
+  EXPECT_EQ(live_after_select, base) << "the lvalue form copied or destroyed a value";
+  EXPECT_EQ(mine, nullptr) << "the chosen lvalue was not moved from";
+  ASSERT_NE(theirs, nullptr) << "the unchosen lvalue was moved from";
+  EXPECT_EQ(theirs->v, 2);
+  ASSERT_TRUE(got.has_value());
+  ASSERT_NE(*got, nullptr);
+  EXPECT_EQ(got->get(), raw) << "the chosen lvalue was not sent itself";
+  EXPECT_EQ(again, std::nullopt) << "the value was delivered twice";
+  theirs.reset();
+  got.reset();
+}
+
+TEST_P(select, parked_select_moves_only_the_chosen_lvalue) {
+  // A parked select's waiters point at the caller's lvalues: the receiver that completes
+  // one case moves from that lvalue only; the withdrawn case's lvalue keeps its value.
+  gofer::chan<tracked_ptr> a, b;
+  gofer::chan<std::size_t> result(1);
+  tracked_ptr va = std::make_unique<tracked>(1), vb = std::make_unique<tracked>(2);
+  std::optional<tracked_ptr> got;
+  std::optional<std::size_t> idx;
+  run_main(threads(), [&] {
+    gofer::go([&, a, b, result] { result.send(gofer::select(gofer::send_case(a, va), gofer::send_case(b, vb))); });
+    ASSERT_TRUE(wait_parked_senders(a, 1));
+    ASSERT_TRUE(wait_parked_senders(b, 1));
+    got = b.recv();
+    idx = result.recv();
+  });
+  EXPECT_EQ(idx, 1u);
+  ASSERT_TRUE(got.has_value() && *got);
+  EXPECT_EQ((*got)->v, 2);
+  EXPECT_EQ(vb, nullptr) << "the chosen lvalue was not moved from";
+  ASSERT_NE(va, nullptr) << "the withdrawn case moved from its lvalue";
+  EXPECT_EQ(va->v, 1);
+  va.reset();
+  got.reset();
+}
+
+TEST_P(select, send_case_on_closed_channel_leaves_the_lvalue_alone) {
+  gofer::chan<tracked_ptr> closed;
+  tracked_ptr p = std::make_unique<tracked>(5);
+  std::string text;
+  run_main(threads(), [&] {
+    closed.close();
+    text = panic_text([&] { gofer::select(gofer::send_case(closed, p)); });
+  });
+  EXPECT_EQ(text, kSendOnClosed);
+  ASSERT_NE(p, nullptr) << "a send that panicked moved from its value";
+  p.reset();
 }
 
 TEST_P(select, chosen_send_value_is_delivered_exactly_once) {
@@ -500,18 +587,34 @@ TEST_P(select, unchosen_send_case_of_a_parked_select_is_withdrawn) {
   EXPECT_EQ(*late, std::nullopt) << "the withdrawn send case delivered its value";
 }
 
-TEST_P(select, send_case_copies_an_lvalue_and_leaves_it_alone) {
-  gofer::chan<std::string> c(1), full(1);
-  std::string s = "hello";
-  std::optional<std::string> got;
+TEST_P(select, send_case_moves_a_string_lvalue_only_if_chosen_and_copies_a_const_one) {
+  gofer::chan<std::string> c(2), full(1);
+  std::string unchosen = "kept", chosen = "moved", copied = "copy";
+  std::optional<std::string> got1, got2;
   run_main(threads(), [&] {
     full.send("x");
-    gofer::select(gofer::send_case(full, s), gofer::default_case());
-    gofer::select(gofer::send_case(c, s));
+    gofer::select(gofer::send_case(full, unchosen), gofer::default_case());
+    gofer::select(gofer::send_case(c, chosen));
+    gofer::select(gofer::send_case(c, std::as_const(copied)));
+    got1 = c.try_recv();
+    got2 = c.try_recv();
+  });
+  EXPECT_EQ(unchosen, "kept");
+  EXPECT_TRUE(chosen.empty()) << "the chosen lvalue was copied, not moved";
+  EXPECT_EQ(copied, "copy") << "a const lvalue must be copied";
+  EXPECT_EQ(got1, "moved");
+  EXPECT_EQ(got2, "copy");
+}
+
+TEST_P(select, send_case_converts_a_value_of_another_type) {
+  gofer::chan<std::string> c(1);
+  const char* text = "converted";
+  std::optional<std::string> got;
+  run_main(threads(), [&] {
+    gofer::select(gofer::send_case(c, text));
     got = c.try_recv();
   });
-  EXPECT_EQ(s, "hello");
-  EXPECT_EQ(got, "hello");
+  EXPECT_EQ(got, "converted");
 }
 
 // ---------------------------------------------------------------------------------------
@@ -899,6 +1002,62 @@ TEST_P(select, fairness_ignores_argument_order_with_default) {
   expect_fair(std::array<int, 2>{counts[0], counts[2]}, kRounds);
 }
 
+// Fairness of a *parked* select among cases on one channel: its waiters are queued in
+// random order (Go queues them in lock order, after the random poll order), so a peer
+// that arrives after the select parked takes either case. Queuing in argument order made
+// the first case win every time (issue 13).
+
+TEST_P(select, parked_send_cases_on_one_channel_are_chosen_at_random) {
+  constexpr int kRounds = 200;
+  gofer::chan<int> c;
+  gofer::chan<std::size_t> result;
+  std::array<int, 2> counts{};
+  int mismatches = 0;
+  run_main(threads(), [&] {
+    gofer::go([c, result] {
+      for (int i = 0; i < kRounds; ++i) result.send(gofer::select(gofer::send_case(c, 0), gofer::send_case(c, 1)));
+    });
+    for (int i = 0; i < kRounds; ++i) {
+      // Both waiters are queued under one lock: 2 means the select has parked.
+      ASSERT_TRUE(wait_parked_senders(c, 2));
+      std::optional<int> v = c.recv();
+      std::optional<std::size_t> idx = result.recv();  // select returned: its loser is unlinked
+      ASSERT_TRUE(v.has_value() && idx.has_value());
+      if (static_cast<std::size_t>(*v) != *idx) ++mismatches;
+      ++counts[static_cast<std::size_t>(*v)];
+    }
+  });
+  EXPECT_EQ(mismatches, 0) << "select returned another case than the one whose value was received";
+  // Binomial(200, 1/2): below 15 is > 12 standard deviations away.
+  EXPECT_GE(counts[0], 15) << "the first send case was starved";
+  EXPECT_GE(counts[1], 15) << "the second send case was starved";
+}
+
+TEST_P(select, parked_recv_cases_on_one_channel_are_chosen_at_random) {
+  constexpr int kRounds = 200;
+  gofer::chan<int> c;
+  gofer::chan<std::size_t> result;
+  std::array<int, 2> counts{};
+  std::array<std::optional<int>, 2> got;
+  int wrong_values = 0;
+  run_main(threads(), [&] {
+    gofer::go([c, result, &got] {
+      for (int i = 0; i < kRounds; ++i) result.send(gofer::select(gofer::recv_case(c, got[0]), gofer::recv_case(c, got[1])));
+    });
+    for (int i = 0; i < kRounds; ++i) {
+      ASSERT_TRUE(wait_parked_receivers(c, 2));
+      c.send(i);
+      std::optional<std::size_t> idx = result.recv();
+      ASSERT_TRUE(idx.has_value() && *idx < 2);
+      if (got[*idx] != i) ++wrong_values;
+      ++counts[*idx];
+    }
+  });
+  EXPECT_EQ(wrong_values, 0) << "the chosen case did not get the value sent";
+  EXPECT_GE(counts[0], 15) << "the first receive case was starved";
+  EXPECT_GE(counts[1], 15) << "the second receive case was starved";
+}
+
 // ---------------------------------------------------------------------------------------
 // the loop idiom: disable a finished channel by setting it to nil
 
@@ -929,6 +1088,118 @@ TEST_P(select, loop_until_both_channels_closed_by_setting_them_nil) {
   EXPECT_EQ(sum, 50 * 51 / 2 + 1000L * 50 * 51 / 2);
   EXPECT_EQ(closes_seen, 2) << "a nil case fired (a close was seen twice)";
   EXPECT_EQ(iterations, 102);
+}
+
+// ---------------------------------------------------------------------------------------
+// select returns the handlers' value when every case has a handler returning one type R
+
+// No handlers, or handlers returning void: the index. Handlers all returning R: R.
+using idx_t = decltype(gofer::select(gofer::recv_case(std::declval<gofer::chan<int>&>()),
+                                     gofer::send_case(std::declval<gofer::chan<int>&>(), 1, [] {}),
+                                     gofer::default_case([] {})));
+static_assert(std::is_same_v<idx_t, std::size_t>);
+using bool_t = decltype(gofer::select(
+    gofer::recv_case(std::declval<gofer::chan<int>&>(), [](std::optional<int>) { return true; }),
+    gofer::send_case(std::declval<gofer::chan<int>&>(), 1, [] { return false; }),
+    gofer::default_case([] { return true; })));
+static_assert(std::is_same_v<bool_t, bool>);
+using string_t = decltype(gofer::select(
+    gofer::recv_case(std::declval<gofer::recv_chan<int>>(), [](auto v) { return std::to_string(*v); })));
+static_assert(std::is_same_v<string_t, std::string>);
+
+TEST_P(select, returns_the_chosen_handlers_value) {
+  gofer::chan<int> a(1), b(1), nothing;
+  std::vector<int> got;
+  run_main(threads(), [&] {
+    auto pick = [&] {
+      return gofer::select(gofer::recv_case(a, [](std::optional<int> v) { return 100 + *v; }),
+                           gofer::recv_case(b, [](std::optional<int> v) { return 200 + *v; }),
+                           gofer::send_case(nothing, 0, [] { return 300; }),
+                           gofer::default_case([] { return -1; }));
+    };
+    got.push_back(pick());  // nothing ready: default's value
+    b.send(7);
+    got.push_back(pick());
+    a.send(8);
+    got.push_back(pick());
+  });
+  EXPECT_EQ(got, (std::vector<int>{-1, 207, 108}));
+}
+
+TEST_P(select, send_handlers_value_is_returned) {
+  gofer::chan<int> room(1), full(1);
+  std::optional<std::string> r;
+  run_main(threads(), [&] {
+    full.send(0);
+    r = gofer::select(gofer::send_case(full, 1, [] { return std::string("full"); }),
+                      gofer::send_case(room, 2, [] { return std::string("room"); }));
+  });
+  EXPECT_EQ(r, "room");
+  EXPECT_EQ(room.try_recv(), 2);
+}
+
+TEST_P(select, loop_exits_from_a_handler_through_the_returned_value) {
+  // The idiom of select.hpp's top comment: every handler says "keep going".
+  gofer::chan<int> in(2);
+  gofer::chan<std::monostate> done;  // never closed here
+  std::vector<int> seen;
+  int selects = 0;
+  run_main(threads(), [&] {
+    gofer::go([in] {
+      for (int i = 1; i <= 5; ++i) in.send(i);
+      in.close();
+    });
+    for (;;) {
+      ++selects;
+      bool more = gofer::select(gofer::recv_case(in, [&](std::optional<int> v) {
+                                  if (!v) return false;
+                                  seen.push_back(*v);
+                                  return true;
+                                }),
+                                gofer::recv_case(done, [](auto) { return false; }));
+      if (!more) break;
+    }
+  });
+  EXPECT_EQ(seen, (std::vector<int>{1, 2, 3, 4, 5}));
+  EXPECT_EQ(selects, 6);
+}
+
+TEST_P(select, parked_select_returns_the_woken_cases_value) {
+  gofer::chan<int> a, b;
+  gofer::chan<int> result(1);
+  std::optional<int> r;
+  run_main(threads(), [&] {
+    gofer::go([a, b, result] {
+      result.send(gofer::select(gofer::recv_case(a, [](auto v) { return *v * 10; }),
+                                gofer::recv_case(b, [](auto v) { return *v * 100; })));
+    });
+    ASSERT_TRUE(wait_parked_receivers(a, 1));
+    ASSERT_TRUE(wait_parked_receivers(b, 1));
+    b.send(3);
+    r = result.recv();
+  });
+  EXPECT_EQ(r, 300);
+}
+
+TEST_P(select, returned_value_may_be_move_only_and_not_default_constructible) {
+  struct no_default {
+    explicit no_default(int x) : v(x) {}
+    int v;
+  };
+  gofer::chan<tracked_ptr> c(1);
+  tracked_ptr got;
+  int nd = 0;
+  run_main(threads(), [&] {
+    c.send(std::make_unique<tracked>(6));
+    got = gofer::select(gofer::recv_case(c, [](std::optional<tracked_ptr> v) { return std::move(*v); }),
+                        gofer::default_case([] { return tracked_ptr(); }));
+    nd = gofer::select(gofer::recv_case(c, [](auto) { return no_default(1); }),
+                       gofer::default_case([] { return no_default(2); })).v;
+  });
+  ASSERT_NE(got, nullptr);
+  EXPECT_EQ(got->v, 6);
+  EXPECT_EQ(nd, 2);
+  got.reset();
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1033,6 +1304,107 @@ TEST_P(select, parked_select_on_borrowed_handles_wakes_and_unlinks_every_waiter)
 }
 
 INSTANTIATE_TEST_SUITE_P(, select, ::testing::ValuesIn(kThreadCounts), threads_name);
+
+// ---------------------------------------------------------------------------------------
+// case builders: chan<T> / recv_chan<T> / send_chan<T>, const or not, lvalue or rvalue
+// (run outside gofer::run: every select here finds its case ready)
+
+template <class H>
+constexpr bool builds_recv_cases = requires(std::optional<int>& out) {
+  gofer::recv_case(std::declval<H>());
+  gofer::recv_case(std::declval<H>(), out);
+  gofer::recv_case(std::declval<H>(), [](std::optional<int>) {});
+  gofer::recv_case(std::declval<H>(), [](auto) { return true; });
+};
+template <class H>
+constexpr bool builds_send_cases = requires(int& lv, const int& clv, long other) {
+  gofer::send_case(std::declval<H>(), 1);
+  gofer::send_case(std::declval<H>(), lv);
+  gofer::send_case(std::declval<H>(), clv);
+  gofer::send_case(std::declval<H>(), other);
+  gofer::send_case(std::declval<H>(), 1, [] {});
+  gofer::send_case(std::declval<H>(), lv, [] { return 0; });
+};
+template <class H>
+constexpr bool recv_only = builds_recv_cases<H> && !builds_send_cases<H>;
+template <class H>
+constexpr bool send_only = builds_send_cases<H> && !builds_recv_cases<H>;
+template <class H>
+constexpr bool both = builds_recv_cases<H> && builds_send_cases<H>;
+
+using gofer::chan, gofer::recv_chan, gofer::send_chan;
+static_assert(both<chan<int>&> && both<const chan<int>&> && both<chan<int>&&> && both<const chan<int>&&>);
+static_assert(recv_only<recv_chan<int>&> && recv_only<const recv_chan<int>&> && recv_only<recv_chan<int>&&> &&
+              recv_only<const recv_chan<int>&&>);
+static_assert(send_only<send_chan<int>&> && send_only<const send_chan<int>&> && send_only<send_chan<int>&&> &&
+              send_only<const send_chan<int>&&>);
+// Not a channel, a value of the wrong type, an out-parameter of the wrong type, a const
+// move-only lvalue (it can be neither moved nor copied).
+template <class H, class V>
+constexpr bool can_send = requires { gofer::send_case(std::declval<H>(), std::declval<V>()); };
+template <class H, class Out>
+constexpr bool can_recv_into = requires { gofer::recv_case(std::declval<H>(), std::declval<Out>()); };
+static_assert(!builds_recv_cases<int&> && !builds_send_cases<std::optional<int>&>);
+static_assert(!can_send<chan<int>&, std::string>);
+static_assert(!can_recv_into<chan<int>&, std::optional<long>&>);
+static_assert(can_send<chan<tracked_ptr>&, tracked_ptr&> && can_send<chan<tracked_ptr>&, tracked_ptr>);
+static_assert(!can_send<chan<tracked_ptr>&, const tracked_ptr&>);
+
+TEST(select_outside_run, case_builders_borrow_lvalue_handles_and_own_rvalue_ones) {
+  chan<int> c(64);
+  recv_chan<int> r = c;
+  send_chan<int> s = c;
+  const chan<int>& cc = c;
+  const recv_chan<int>& cr = r;
+  const send_chan<int>& cs = s;
+  auto* const impl = gofer::detail::chan_access::get(c);
+  int lv = 0;
+  int sent = 0, received = 0;
+  // Each case is checked (borrowed: no handle kept; owned: a handle kept), then run.
+  auto borrowed = [&](auto&& k) {
+    EXPECT_EQ(k.c, impl);
+    EXPECT_TRUE(k.keep == nullptr) << "a case from an lvalue handle took a reference";
+    return gofer::select(std::move(k), gofer::default_case()) == 0;
+  };
+  auto owned = [&](auto&& k) {
+    EXPECT_EQ(k.c, impl);
+    EXPECT_TRUE(k.keep == c) << "a case from an rvalue handle does not own it";
+    return gofer::select(std::move(k), gofer::default_case()) == 0;
+  };
+  sent += borrowed(gofer::send_case(c, 1));
+  sent += borrowed(gofer::send_case(cc, lv));
+  sent += borrowed(gofer::send_case(s, 1, [] {}));
+  sent += borrowed(gofer::send_case(cs, lv, [] {}));
+  sent += owned(gofer::send_case(chan<int>(c), 1));
+  sent += owned(gofer::send_case(std::move(cc), lv));  // const&&: copied into the case
+  sent += owned(gofer::send_case(send_chan<int>(s), 1));
+  sent += owned(gofer::send_case(std::move(cs), lv));
+  EXPECT_EQ(c.len(), 8u);
+  std::optional<int> out;
+  received += borrowed(gofer::recv_case(c));
+  received += borrowed(gofer::recv_case(cc, out));
+  received += borrowed(gofer::recv_case(r, [](auto) {}));
+  received += borrowed(gofer::recv_case(cr));
+  received += owned(gofer::recv_case(chan<int>(c), out));
+  received += owned(gofer::recv_case(std::move(cc)));
+  received += owned(gofer::recv_case(recv_chan<int>(r), [](auto) {}));
+  received += owned(gofer::recv_case(std::move(cr), out));
+  EXPECT_EQ(sent, 8);
+  EXPECT_EQ(received, 8);
+  EXPECT_EQ(c.len(), 0u);
+  EXPECT_TRUE(c && r && s) << "a const rvalue handle was moved from";
+}
+
+TEST(select_outside_run, case_builders_take_a_moved_handle) {
+  chan<int> c(1);
+  recv_chan<int> r = c;
+  send_chan<int> s = c;
+  auto k1 = gofer::send_case(std::move(s), 1);
+  auto k2 = gofer::recv_case(std::move(r));
+  EXPECT_TRUE(s == nullptr && r == nullptr) << "an rvalue handle was copied, not moved";
+  EXPECT_EQ(gofer::select(std::move(k1)), 0u);
+  EXPECT_EQ(gofer::select(std::move(k2)), 0u);
+}
 
 // ---------------------------------------------------------------------------------------
 // outside gofer::run: a select that would park throws std::logic_error; the rest works

@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
@@ -84,6 +85,8 @@ void forget_pid(pid_t pid) {
 }
 
 // ---- the launcher thread ---------------------------------------------------------------
+
+std::atomic<bool> g_interrupted{false};  // the signal path has begun
 
 struct spawn_request {
   std::vector<std::string> argv;  // argv[0] is a full path
@@ -201,6 +204,7 @@ struct launcher {
   // The demo got `sig`: stop every child (SIGTERM, up to 2 s, SIGKILL), remove the temp
   // dirs, then end the demo by the same signal.
   void on_signal(int sig) {
+    g_interrupted.store(true);
     std::vector<pid_t> pids;
     std::vector<fs::path> dirs;
     {
@@ -228,6 +232,7 @@ struct launcher {
       std::error_code ec;
       fs::remove_all(d, ec);
     }
+    std::fflush(stdout);  // what the demo printed so far, before the note
     std::fprintf(stderr, "\ninterrupted (%s): stopped %zu child process%s, removed %zu temp dir%s\n",
                  ::strsignal(sig), pids.size(), pids.size() == 1 ? "" : "es", dirs.size(),
                  dirs.size() == 1 ? "" : "s");
@@ -350,6 +355,8 @@ std::optional<fs::path> find_binary(const std::string& binary) {
   return std::nullopt;
 }
 
+bool interrupted() noexcept { return g_interrupted.load(); }
+
 int free_port() {
   int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0) throw server_error("socket: " + errno_text(errno));
@@ -370,15 +377,8 @@ int free_port() {
 // ---- process -----------------------------------------------------------------------------
 
 process::process(process&& o) noexcept : pid_(std::exchange(o.pid_, -1)), status_(o.status_) {}
-process& process::operator=(process&& o) noexcept {
-  if (this != &o) {
-    if (pid_ > 0 && !status_) terminate();
-    pid_ = std::exchange(o.pid_, -1);
-    status_ = o.status_;
-  }
-  return *this;
-}
-process::~process() {
+// Stops a child still running, for the destructor and move-assignment: never throws.
+void process::stop_noexcept() noexcept {
   if (pid_ > 0 && !status_) {
     off_thread_noexcept([&] {
       try {
@@ -388,6 +388,15 @@ process::~process() {
     });
   }
 }
+process& process::operator=(process&& o) noexcept {
+  if (this != &o) {
+    stop_noexcept();
+    pid_ = std::exchange(o.pid_, -1);
+    status_ = o.status_;
+  }
+  return *this;
+}
+process::~process() { stop_noexcept(); }
 
 process process::spawn(const std::vector<std::string>& argv, const fs::path& output) {
   if (argv.empty()) throw server_error("process::spawn: empty argv");
@@ -477,12 +486,18 @@ server::server(server&& o) noexcept
 }
 server& server::operator=(server&& o) noexcept {
   if (this != &o) {
-    this->~server();
-    new (this) server(std::move(o));
+    release();
+    spec_ = std::move(o.spec_);
+    port_ = o.port_;
+    dir_ = std::exchange(o.dir_, {});
+    proc_ = std::move(o.proc_);
   }
   return *this;
 }
-server::~server() {
+server::~server() { release(); }
+
+// Stops the server (SIGTERM, grace, SIGKILL) and removes its temp dir. Never throws.
+void server::release() noexcept {
   off_thread_noexcept([&] {
     try {
       if (proc_.pid() > 0 && !proc_.exit_status()) proc_.terminate(spec_.grace);

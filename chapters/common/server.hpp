@@ -84,6 +84,10 @@ std::optional<std::filesystem::path> find_binary(const std::string& binary);
 // A free TCP port on 127.0.0.1 (bound and released: it may be taken again before use).
 int free_port();
 
+// True once a SIGINT/SIGTERM/SIGHUP is stopping the children: a demo that sees a child die
+// meanwhile can stay quiet, since the signal ends it in a moment. Never blocks.
+bool interrupted() noexcept;
+
 // A child process. spawn() forks (on the launcher thread) and execs argv with stdin from
 // /dev/null and stdout+stderr appended to `output`; its lifetime is tied to the demo as
 // described at the top.
@@ -109,6 +113,7 @@ class process {
   pid_t pid_ = -1;
   std::optional<int> status_;
   void reaped(int wait_status);
+  void stop_noexcept() noexcept;
 };
 
 class server {
@@ -139,6 +144,7 @@ class server {
   std::filesystem::path dir_;
   process proc_;
   void remove_dir() noexcept;
+  void release() noexcept;
 };
 
 }  // namespace gofer_demo

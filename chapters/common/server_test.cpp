@@ -99,6 +99,16 @@ TEST(server, destructor_stops_it) {
   EXPECT_TRUE(gone(pid));
 }
 
+TEST(server, move_assignment_stops_the_old_one) {
+  server mc = server::start(gofer_demo::memcached_spec());
+  pid_t first = mc.pid();
+  fs::path first_dir = mc.dir();
+  mc = server::start(gofer_demo::memcached_spec());
+  EXPECT_TRUE(gone(first));
+  EXPECT_FALSE(fs::exists(first_dir));
+  EXPECT_EQ(ask(mc.port(), "version\r\n").substr(0, 8), "VERSION ");
+}
+
 TEST(server, kill_is_a_crash) {
   server mc = server::start(gofer_demo::memcached_spec());
   mc.kill();

@@ -19,8 +19,13 @@
 //   Default. Nothing ready and a default case: unlock everything, return "default".
 //
 //   Pass 2: begin_wait(G) opens G's claim word; one waiter per case (on this frame, which
-//   lives until select returns) is linked into its channel's send or receive queue.
-//   Unlock everything and park.
+//   lives until select returns) is linked into its channel's send or receive queue, in
+//   poll order. Go links its waiters in lock order, whose ties (cases on one channel) come
+//   from the random poll order; linking in argument order instead made the first of
+//   several parked cases on one channel win every time a peer arrived later (issue 13).
+//   Poll order randomizes the cases on one channel just the same, and waiters on distinct
+//   channels sit in distinct queues, so their relative order does not matter. Unlock
+//   everything and park.
 //
 //   The claim. Whoever wants to complete one of these waiters — a sender, a receiver, a
 //   closer, or the runtime's shutdown — first CASes G's claim word open → claimed
@@ -146,9 +151,12 @@ std::size_t select_impl(select_case_rt* cases, waiter* waiters, std::size_t n, b
     throw_outside_run("select");
   }
   begin_wait(g);
-  for (std::size_t i = 0; i < n; ++i) {
+  // In poll order, not argument order: several cases on one channel then sit in its
+  // queue in random order, so a peer arriving later picks each of them with equal
+  // probability (Go gets the same from enqueuing in lockorder, built from pollorder).
+  for (std::size_t k = 0; k < live; ++k) {
+    const std::size_t i = order[k];
     select_case_rt& sc = cases[i];
-    if (sc.c == nullptr) continue;
     waiter& w = *::new (static_cast<void*>(&waiters[i])) waiter{};  // its lifetime starts here
     w.g = g;
     w.elem = sc.elem;

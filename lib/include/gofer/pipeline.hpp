@@ -75,10 +75,8 @@ namespace gofer {
 
 namespace detail {
 
-// A channel handle a stage can receive from: chan<T> or recv_chan<T>.
-template <class C>
-concept receivable = requires { typename C::value_type; } &&
-                     std::is_convertible_v<const C&, recv_chan<typename C::value_type>>;
+// A channel handle a stage can receive from (chan<T> or recv_chan<T>): detail::receivable,
+// defined in select.hpp beside select's own case builders.
 
 template <class T> struct is_optional : std::false_type {};
 template <class T> struct is_optional<std::optional<T>> : std::true_type {};

@@ -114,7 +114,10 @@ struct run_report {
 };
 
 // A goroutine's name, for goroutine dumps and the deadlock report: go(named("x"), f).
+// (A constructor, not an aggregate: clang before 16 has no parenthesised aggregate init, so
+// `named("x")` would not compile there.)
 struct named {
+  explicit named(std::string n) : name(std::move(n)) {}
   std::string name;
 };
 

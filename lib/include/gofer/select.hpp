@@ -5,20 +5,36 @@
 //   send_case     `case c <- v:`       — send v, then call an optional handler
 //   default_case  `default:`           — run when no other case is ready right now
 //
-// select(cases...) returns the index (0-based, in argument order) of the case that ran,
-// after running its handler. Go's rules:
+// select(cases...) runs one case, then its handler, and returns
+//   - the chosen handler's result, when every case has a handler and they all return the
+//     same non-void type R (a handler cannot `return` or `break` out of the enclosing
+//     function, but it can tell the loop around select what to do);
+//   - otherwise (no handlers, or handlers returning void) the index of the case that ran:
+//     0-based, in argument order, a default_case counted where it stands.
+// Mixing the two is a compile error (static_assert): once one handler returns a value,
+// every case, default_case included, needs a handler returning the same R — a case without
+// one (recv_case(ch), recv_case(ch, out), send_case(ch, v), default_case()) has no value
+// to give; nor has a void handler beside an R one.
+//
+// Go's rules:
 //   - If several cases are ready, one is chosen uniformly at random (fairness: a busy
 //     channel cannot starve the others).
 //   - If none is ready: a default_case runs if present; otherwise the goroutine parks until
 //     one case can proceed. Exactly one case fires, even when the channels are shared with
-//     goroutines on other threads: no value is lost or delivered twice.
+//     goroutines on other threads: no value is lost or delivered twice. A parked select
+//     queues its cases in random order too, so of several cases on one channel, a peer
+//     that arrives later picks each with equal probability (as Go).
 //   - A nil channel is never ready. A closed channel is always ready for receive (the
 //     handler gets nullopt). A send case on a closed channel throws
 //     panic_error("send on closed channel") when select picks it, as in Go.
 //   - select() with no cases, or with only nil channels and no default, parks forever
 //     (`select {}`); when main returns, the goroutine is unwound like any other.
-//   - Send values are evaluated when the case is built and moved only if that case fires;
-//     an unchosen send case keeps its value (a move-only T is not lost).
+//   - Send values. `send_case(ch, v)` with v a non-const lvalue of the channel's type T
+//     refers to v: v is moved from only if this case fires, and keeps its value otherwise
+//     (like chan::try_send(T&); a move-only T is not lost). Any other argument (an rvalue,
+//     a const lvalue, a value of another type) is turned into a T owned by the case when
+//     the case is built, and is consumed either way: an unchosen case destroys it. To send
+//     a copy of an lvalue and keep it, pass std::as_const(v) or T(v).
 //   - Handlers run after every channel lock is released, on the selecting goroutine; a
 //     handler may itself use channels, select, or throw.
 //
@@ -27,6 +43,9 @@
 //   send_case      | candidate; value sent    | wait       | candidate; throws       | never
 //   default_case   | runs only if no other case is a candidate
 //
+// Channels: each case takes a chan<T> (either direction's case), a recv_chan<T> (receive)
+// or a send_chan<T> (send); const or not, lvalue or rvalue (see "Lifetime" below).
+//
 // Memory ordering: a case that fires synchronizes exactly like the single operation (see
 // chan.hpp). Thread-safety: any goroutine; channels may be shared freely. Calling select
 // outside gofer::run throws std::logic_error if it would have to park.
@@ -34,19 +53,29 @@
 // Cost: select builds its case list on the stack (no allocation), locks each distinct
 // channel once in address order, and when it must wait links one waiter per case. A case
 // made from an lvalue handle borrows its channel (no reference-count traffic); see
-// "Lifetime" above recv_case.
+// "Lifetime" above recv_case. A send case from a T lvalue sends straight from it (no copy).
 //
-// Loops read well with the returned index and a switch, or with handlers:
+// A loop that ends from inside a handler: every handler returns bool, "keep going".
 //
 //   for (;;) {
-//     std::optional<Job> job;
-//     switch (gofer::select(gofer::recv_case(jobs, job),          // 0: a job or close
-//                           gofer::recv_case(ctx_done),           // 1: cancelled
-//                           gofer::recv_case(gofer::after(1s)))) {// 2: idle timeout
-//       case 0: if (!job) return; handle(*job); break;
-//       case 1: return;
-//       case 2: std::puts("idle"); break;
-//     }
+//     bool more = gofer::select(
+//         gofer::recv_case(in, [&](std::optional<Job> j) {
+//           if (!j) return false;                    // in closed: done
+//           handle(*j);
+//           return true;
+//         }),
+//         gofer::recv_case(ctx.done(), [](auto) { return false; }),  // cancelled
+//         gofer::recv_case(gofer::after(1s), [](auto) { std::puts("idle"); return true; }));
+//     if (!more) break;
+//   }
+//
+// The index form, with the receive stored into an optional:
+//
+//   std::optional<Job> job;
+//   switch (gofer::select(gofer::recv_case(jobs, job),     // 0: a job or close
+//                         gofer::recv_case(ctx.done()))) { // 1: cancelled
+//     case 0: if (!job) return; handle(*job); break;
+//     case 1: return;
 //   }
 //
 //   gofer::select(gofer::recv_case(in, [](std::optional<int> v) { ... }),
@@ -55,9 +84,10 @@
 #pragma once
 
 #include <array>
+#include <concepts>
 #include <cstddef>
+#include <memory>
 #include <optional>
-#include <tuple>
 #include <type_traits>
 #include <utility>
 
@@ -66,6 +96,24 @@
 namespace gofer {
 
 namespace detail {
+
+// The channel handles a case (or a pipeline stage, pipeline.hpp) takes, whatever their
+// cv-qualifiers and value category: chan<T> or recv_chan<T> to receive, chan<T> or
+// send_chan<T> to send. Both derive from chan_handle<T>, which a borrowing case reads.
+template <class C>
+using chan_value_t = typename std::remove_cvref_t<C>::value_type;
+template <class C>
+concept receivable = requires { typename std::remove_cvref_t<C>::value_type; } &&
+                     (std::derived_from<std::remove_cvref_t<C>, chan<chan_value_t<C>>> ||
+                      std::derived_from<std::remove_cvref_t<C>, recv_chan<chan_value_t<C>>>);
+template <class C>
+concept sendable = requires { typename std::remove_cvref_t<C>::value_type; } &&
+                   (std::derived_from<std::remove_cvref_t<C>, chan<chan_value_t<C>>> ||
+                    std::derived_from<std::remove_cvref_t<C>, send_chan<chan_value_t<C>>>);
+// What send_case accepts as the value for a channel of T: a T lvalue (sent from in place)
+// or anything a T can be made from.
+template <class V, class T>
+concept send_value = std::is_same_v<V, T&> || std::is_constructible_v<T, V&&>;
 
 // One case, type-erased, as select's runtime core sees it (lib/src/select.cpp).
 struct select_case_rt {
@@ -95,6 +143,18 @@ op_result attempt_recv(chan_base* c, void* elem, goroutine*& wake) GOFER_NO_THRE
   return static_cast<chan_impl<T>*>(c)->recv_locked(*static_cast<std::optional<T>*>(elem), wake);
 }
 
+// What a handler returns; void for a case without one. has_handler tells them apart.
+template <class H, class... Args>
+struct handler_traits {
+  static constexpr bool has_handler = true;
+  using result_type = std::invoke_result_t<H&, Args...>;
+};
+template <class... Args>
+struct handler_traits<no_handler, Args...> {
+  static constexpr bool has_handler = false;
+  using result_type = void;
+};
+
 // A case holds a raw pointer to its channel. Made from an lvalue handle it borrows (the
 // handle outlives the select's full-expression); made from an rvalue handle it owns the
 // handle in `keep` (nil when borrowed). Borrowing skips two atomic reference-count updates
@@ -102,66 +162,112 @@ op_result attempt_recv(chan_base* c, void* elem, goroutine*& wake) GOFER_NO_THRE
 template <class T, class H>
 struct recv_case_t {
   using value_type = T;
+  // H: no_handler, std::optional<T>* (store), or a callable taking std::optional<T>.
+  using traits = std::conditional_t<std::is_same_v<H, std::optional<T>*>, handler_traits<no_handler>,
+                                    handler_traits<H, std::optional<T>>>;
   chan_impl<T>* c;    // nullptr: nil channel
   recv_chan<T> keep;  // owns the channel when made from an rvalue handle; nil when borrowed
-  H handler;  // no_handler, std::optional<T>* (store), or a callable taking std::optional<T>
+  H handler;
   std::optional<T> slot;
 
   select_case_rt rt() { return {c, false, &slot, &attempt_recv<T>}; }
-  void fire() {
+  typename traits::result_type fire() {
     if constexpr (std::is_same_v<H, no_handler>) {
     } else if constexpr (std::is_same_v<H, std::optional<T>*>) {
       *handler = std::move(slot);
     } else {
-      handler(std::move(slot));
+      return handler(std::move(slot));
     }
   }
 };
 
-template <class T, class H>
+// Borrowed: `value` points at the caller's T lvalue, moved from only if this case fires.
+// Not borrowed: the case owns the T it sends, destroyed with the case if not sent.
+template <class T, class H, bool Borrowed>
 struct send_case_t {
   using value_type = T;
+  using traits = handler_traits<H>;
   chan_impl<T>* c;    // nullptr: nil channel
   send_chan<T> keep;  // owns the channel when made from an rvalue handle; nil when borrowed
-  T value;
+  std::conditional_t<Borrowed, T*, T> value;
   H handler;  // no_handler or a callable taking no arguments
 
-  select_case_rt rt() { return {c, true, &value, &attempt_send<T>}; }
-  void fire() {
-    if constexpr (!std::is_same_v<H, no_handler>) handler();
+  select_case_rt rt() {
+    if constexpr (Borrowed) {
+      return {c, true, value, &attempt_send<T>};
+    } else {
+      return {c, true, std::addressof(value), &attempt_send<T>};
+    }
+  }
+  typename traits::result_type fire() {
+    if constexpr (!std::is_same_v<H, no_handler>) return handler();
   }
 };
 
-// Case builders: borrow from an lvalue handle, take ownership of an rvalue one.
-template <class T, class H>
-recv_case_t<T, H> make_recv(const chan_handle<T>& borrowed, H h) {
-  return {chan_access::get(borrowed), recv_chan<T>(), std::move(h), std::nullopt};
+// The channel of a case: borrowed from an lvalue handle, owned (in keep) from an rvalue.
+template <class Keep, class C>
+std::pair<chan_impl<chan_value_t<C>>*, Keep> case_chan(C&& ch) {
+  if constexpr (std::is_lvalue_reference_v<C>) {
+    return {chan_access::get(ch), Keep()};
+  } else {
+    Keep keep(std::forward<C>(ch));
+    chan_impl<chan_value_t<C>>* c = chan_access::get(keep);
+    return {c, std::move(keep)};
+  }
 }
-template <class T, class H>
-recv_case_t<T, H> make_recv(recv_chan<T>&& owned, H h) {
-  chan_impl<T>* c = chan_access::get(owned);
-  return {c, std::move(owned), std::move(h), std::nullopt};
+
+template <class C, class H>
+auto make_recv(C&& ch, H h) {
+  using T = chan_value_t<C>;
+  auto [c, keep] = case_chan<recv_chan<T>>(std::forward<C>(ch));
+  return recv_case_t<T, H>{c, std::move(keep), std::move(h), std::nullopt};
 }
-template <class T, class H>
-send_case_t<T, H> make_send(const chan_handle<T>& borrowed, std::type_identity_t<T>&& v, H h) {
-  return {chan_access::get(borrowed), send_chan<T>(), std::move(v), std::move(h)};
-}
-template <class T, class H>
-send_case_t<T, H> make_send(send_chan<T>&& owned, std::type_identity_t<T>&& v, H h) {
-  chan_impl<T>* c = chan_access::get(owned);
-  return {c, std::move(owned), std::move(v), std::move(h)};
+
+template <class C, class V, class H>
+auto make_send(C&& ch, V&& v, H h) {
+  using T = chan_value_t<C>;
+  auto [c, keep] = case_chan<send_chan<T>>(std::forward<C>(ch));
+  if constexpr (std::is_same_v<V, T&>) {
+    return send_case_t<T, H, true>{c, std::move(keep), std::addressof(v), std::move(h)};
+  } else {
+    return send_case_t<T, H, false>{c, std::move(keep), T(std::forward<V>(v)), std::move(h)};
+  }
 }
 
 template <class H>
 struct default_case_t {
+  using traits = handler_traits<H>;
   H handler;
-  void fire() {
-    if constexpr (!std::is_same_v<H, no_handler>) handler();
+  typename traits::result_type fire() {
+    if constexpr (!std::is_same_v<H, no_handler>) return handler();
   }
 };
 
 template <class C> struct is_default_case : std::false_type {};
 template <class H> struct is_default_case<default_case_t<H>> : std::true_type {};
+
+// select's result: R when some handler returns a non-void R (checked in select: all
+// cases then have handlers returning R), else the case index.
+template <class... Rs> struct first_non_void { using type = void; };
+template <class R, class... Rs> struct first_non_void<R, Rs...> {
+  using type = std::conditional_t<std::is_void_v<R>, typename first_non_void<Rs...>::type, R>;
+};
+template <class... Cases>
+using handler_result_t = typename first_non_void<typename std::decay_t<Cases>::traits::result_type...>::type;
+template <class... Cases>
+using select_result_t = std::conditional_t<std::is_void_v<handler_result_t<Cases...>>, std::size_t,
+                                           handler_result_t<Cases...>>;
+
+// Runs the handler of case k of cs... and returns its result.
+template <class R, class C, class... Cs>
+R fire_nth(std::size_t k, C& c, Cs&... cs) {
+  if constexpr (sizeof...(Cs) == 0) {
+    return c.fire();
+  } else {
+    if (k == 0) return c.fire();
+    return fire_nth<R>(k - 1, cs...);
+  }
+}
 
 }  // namespace detail
 
@@ -170,105 +276,43 @@ template <class H> struct is_default_case<default_case_t<H>> : std::true_type {}
 // as in every example here, always satisfy this (a case lives until the end of the
 // select's full-expression); a case stored in a variable must not outlive the handle it
 // was made from. A case made from an rvalue handle (`recv_case(gofer::after(1s))`,
-// `recv_case(ctx.done())`, `recv_case(std::move(c))`) owns it and has no such rule.
+// `recv_case(ctx.done())`, `recv_case(std::move(c))`) owns it and has no such rule. The
+// same holds for a send case's T lvalue: the case refers to it.
+//
+// Every case builder below takes chan<T> or recv_chan<T> (receive), chan<T> or
+// send_chan<T> (send), const or not, by lvalue (borrowed) or rvalue (owned).
 
 // case v, ok := <-ch: the handler gets the value, or nullopt if the channel is closed.
-template <class T, class F>
-  requires std::is_invocable_v<F&, std::optional<T>>
-auto recv_case(const recv_chan<T>& ch, F handler) {
-  return detail::make_recv(ch, std::move(handler));
-}
-template <class T, class F>
-  requires std::is_invocable_v<F&, std::optional<T>>
-auto recv_case(recv_chan<T>&& ch, F handler) {
-  return detail::make_recv(std::move(ch), std::move(handler));
+// Its result, if not void, is what select returns (see the top of this file).
+template <detail::receivable C, class F>
+  requires std::is_invocable_v<F&, std::optional<detail::chan_value_t<C>>>
+auto recv_case(C&& ch, F handler) {
+  return detail::make_recv(std::forward<C>(ch), std::move(handler));
 }
 // case v, ok := <-ch, storing into `out` (nullopt if closed) — for index-and-switch loops.
-template <class T>
-auto recv_case(const recv_chan<T>& ch, std::optional<T>& out) {
-  return detail::make_recv(ch, &out);
-}
-template <class T>
-auto recv_case(recv_chan<T>&& ch, std::optional<T>& out) {
-  return detail::make_recv(std::move(ch), &out);
+template <detail::receivable C>
+auto recv_case(C&& ch, std::optional<detail::chan_value_t<C>>& out) {
+  return detail::make_recv(std::forward<C>(ch), &out);
 }
 // case <-ch: the value is discarded.
-template <class T>
-auto recv_case(const recv_chan<T>& ch) {
-  return detail::make_recv(ch, detail::no_handler{});
-}
-template <class T>
-auto recv_case(recv_chan<T>&& ch) {
-  return detail::make_recv(std::move(ch), detail::no_handler{});
-}
-// Overloads for chan<T> (a recv_chan<T> cannot be deduced through the conversion).
-template <class T, class F>
-  requires std::is_invocable_v<F&, std::optional<T>>
-auto recv_case(const chan<T>& ch, F handler) {
-  return detail::make_recv(ch, std::move(handler));
-}
-template <class T, class F>
-  requires std::is_invocable_v<F&, std::optional<T>>
-auto recv_case(chan<T>&& ch, F handler) {
-  return detail::make_recv(recv_chan<T>(std::move(ch)), std::move(handler));
-}
-template <class T>
-auto recv_case(const chan<T>& ch, std::optional<T>& out) {
-  return detail::make_recv(ch, &out);
-}
-template <class T>
-auto recv_case(chan<T>&& ch, std::optional<T>& out) {
-  return detail::make_recv(recv_chan<T>(std::move(ch)), &out);
-}
-template <class T>
-auto recv_case(const chan<T>& ch) {
-  return detail::make_recv(ch, detail::no_handler{});
-}
-template <class T>
-auto recv_case(chan<T>&& ch) {
-  return detail::make_recv(recv_chan<T>(std::move(ch)), detail::no_handler{});
+template <detail::receivable C>
+auto recv_case(C&& ch) {
+  return detail::make_recv(std::forward<C>(ch), detail::no_handler{});
 }
 
-// case ch <- v: v is moved into the case now and sent only if this case is chosen.
-template <class T, class V, class F>
-  requires std::is_constructible_v<T, V&&> && std::is_invocable_v<F&>
-auto send_case(const send_chan<T>& ch, V&& v, F handler) {
-  return detail::make_send(ch, T(std::forward<V>(v)), std::move(handler));
+// case ch <- v, then handler(). A non-const T lvalue v is moved from only if this case
+// fires; anything else becomes a T owned by the case now, consumed either way (see the
+// top of this file). The handler's result, if not void, is what select returns.
+template <detail::sendable C, class V, class F>
+  requires detail::send_value<V, detail::chan_value_t<C>> && std::is_invocable_v<F&>
+auto send_case(C&& ch, V&& v, F handler) {
+  return detail::make_send(std::forward<C>(ch), std::forward<V>(v), std::move(handler));
 }
-template <class T, class V, class F>
-  requires std::is_constructible_v<T, V&&> && std::is_invocable_v<F&>
-auto send_case(send_chan<T>&& ch, V&& v, F handler) {
-  return detail::make_send(std::move(ch), T(std::forward<V>(v)), std::move(handler));
-}
-template <class T, class V>
-  requires std::is_constructible_v<T, V&&>
-auto send_case(const send_chan<T>& ch, V&& v) {
-  return detail::make_send(ch, T(std::forward<V>(v)), detail::no_handler{});
-}
-template <class T, class V>
-  requires std::is_constructible_v<T, V&&>
-auto send_case(send_chan<T>&& ch, V&& v) {
-  return detail::make_send(std::move(ch), T(std::forward<V>(v)), detail::no_handler{});
-}
-template <class T, class V, class F>
-  requires std::is_constructible_v<T, V&&> && std::is_invocable_v<F&>
-auto send_case(const chan<T>& ch, V&& v, F handler) {
-  return detail::make_send(ch, T(std::forward<V>(v)), std::move(handler));
-}
-template <class T, class V, class F>
-  requires std::is_constructible_v<T, V&&> && std::is_invocable_v<F&>
-auto send_case(chan<T>&& ch, V&& v, F handler) {
-  return detail::make_send(send_chan<T>(std::move(ch)), T(std::forward<V>(v)), std::move(handler));
-}
-template <class T, class V>
-  requires std::is_constructible_v<T, V&&>
-auto send_case(const chan<T>& ch, V&& v) {
-  return detail::make_send(ch, T(std::forward<V>(v)), detail::no_handler{});
-}
-template <class T, class V>
-  requires std::is_constructible_v<T, V&&>
-auto send_case(chan<T>&& ch, V&& v) {
-  return detail::make_send(send_chan<T>(std::move(ch)), T(std::forward<V>(v)), detail::no_handler{});
+// case ch <- v, without a handler.
+template <detail::sendable C, class V>
+  requires detail::send_value<V, detail::chan_value_t<C>>
+auto send_case(C&& ch, V&& v) {
+  return detail::make_send(std::forward<C>(ch), std::forward<V>(v), detail::no_handler{});
 }
 
 // default: runs the handler (if any) when no other case is ready.
@@ -279,11 +323,26 @@ auto default_case(F handler) {
 }
 inline auto default_case() { return detail::default_case_t<detail::no_handler>{}; }
 
-// Runs one ready case (see the top of this file) and returns its index.
+// Runs one ready case (see the top of this file). Returns the chosen handler's result if
+// the handlers return a value, else the chosen case's index.
 template <class... Cases>
-std::size_t select(Cases&&... cases) {
+detail::select_result_t<Cases...> select(Cases&&... cases) {
   constexpr std::size_t ndefault = (std::size_t{0} + ... + detail::is_default_case<std::decay_t<Cases>>::value);
   static_assert(ndefault <= 1, "gofer::select: at most one default_case");
+  using R = detail::handler_result_t<Cases...>;
+  constexpr bool returns_value = !std::is_void_v<R>;
+  static_assert(!returns_value || (std::decay_t<Cases>::traits::has_handler && ...),
+                "gofer::select: a handler returns a value, so every case needs a handler returning "
+                "that type (select returns the chosen handler's result). A case without a handler "
+                "(recv_case(ch), recv_case(ch, out), send_case(ch, v), default_case()) has no value "
+                "to return: give it a handler, or make every handler return void (select then "
+                "returns the case index)");
+  static_assert(!returns_value ||
+                    ((std::is_same_v<typename std::decay_t<Cases>::traits::result_type, R> ||
+                      !std::decay_t<Cases>::traits::has_handler) && ...),
+                "gofer::select: the handlers return different types: every handler must return the "
+                "same type R (select returns the chosen handler's R), or all return void (select "
+                "returns the case index)");
   constexpr std::size_t n = sizeof...(Cases);
   if constexpr (n == 0) {
     detail::block_forever(detail::wait_reason::select_no_cases);
@@ -315,12 +374,12 @@ std::size_t select(Cases&&... cases) {
     std::size_t k = detail::select_impl(rts.data(), waiters.w, nrt, default_pos != n);
     std::size_t chosen = k == nrt ? default_pos : arg_index[k];
     // Run the chosen case's handler, outside every lock.
-    pos = 0;
-    auto run = [&](auto& c) {
-      if (pos++ == chosen) c.fire();
-    };
-    (run(cases), ...);
-    return chosen;
+    if constexpr (returns_value) {
+      return detail::fire_nth<R>(chosen, cases...);
+    } else {
+      detail::fire_nth<void>(chosen, cases...);
+      return chosen;
+    }
   }
 }
 
