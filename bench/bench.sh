@@ -6,7 +6,8 @@
 # several rounds — one process per binary per round, C++ and Go interleaved, because
 # two-thread figures on a small VM flip between modes from one process to the next —
 # then bench/report.py writes bench/results/<date>-<host>.{json,md} and SVG charts.
-# `./gofer bench http ...` is the C10K run (bench/http/run.sh).
+# `./gofer bench http ...` is the C10K run (bench/http/run.sh); `./gofer bench c10k ...` the
+# chapter 6 server's run (bench/c10k/run.sh).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -16,6 +17,8 @@ usage() {
 usage: ./gofer bench [--quick] [--rounds N] [--build-dir DIR] [--out DIR] [--no-go]
                      [--impl FILE[:TEMPLATE]]
        ./gofer bench http [args...]     the C10K run (bench/http/run.sh)
+       ./gofer bench c10k [args...]     the chapter 6 server, its pitfalls, a blocking
+                                        baseline and Go (bench/c10k/run.sh)
 
 Runs gofer's benchmarks against Boost.Fiber, moodycamel, std::mutex/absl::Mutex queues
 and Go, and writes bench/results/<date>-<host>.json, .md (tables) and .svg (charts).
@@ -45,6 +48,11 @@ if [[ ${1-} == http ]]; then
   shift
   [[ -x $ROOT/bench/http/run.sh ]] || die "bench/http/run.sh is missing"
   exec "$ROOT/bench/http/run.sh" "$@"
+fi
+if [[ ${1-} == c10k ]]; then
+  shift
+  [[ -x $ROOT/bench/c10k/run.sh ]] || die "bench/c10k/run.sh is missing"
+  exec "$ROOT/bench/c10k/run.sh" "$@"
 fi
 
 quick=0 rounds= build_dir= out= with_go=1 impl=

@@ -3,6 +3,8 @@
 //
 //   server_spec     what to start: binary, Debian package, args with {port}/{dir}, a probe
 //   memcached_spec  the spec for a private memcached
+//   mariadb_spec    the spec for a private MariaDB (empty datadir, no grant tables, a
+//                   unix socket at {dir}/mariadb.sock as well as the loopback port)
 //   server          a running private instance: free loopback port, temp dir, log file,
 //                   ready when start() returns, stopped by its destructor
 //   process         a child process of the demo (e.g. the demo itself with --worker),
@@ -77,6 +79,19 @@ struct server_spec {
 
 // A private memcached: loopback only, no UDP, `memory_mb` of cache, one worker thread.
 server_spec memcached_spec(int memory_mb = 16);
+
+// A private MariaDB (Debian: mariadb-server) for demos: mariadbd with --no-defaults (no
+// /etc/mysql config), the temp dir as its (empty) datadir, TCP on 127.0.0.1:{port} and the
+// unix socket mariadb_socket(dir); --skip-grant-tables, so any user connects without a
+// password and may create databases (a throwaway instance, never a template for production);
+// no binary log, a small InnoDB buffer pool, `max_connections` clients. As root it runs with
+// --user=root (mariadbd refuses root otherwise). No mariadb-install-db step: without grant
+// tables an empty datadir starts in about a second (the install takes seconds more); the
+// log then warns about the missing mysql.* system tables, which is expected.
+// Ready when its port accepts a connection (it greets first, so there is nothing to send).
+server_spec mariadb_spec(int max_connections = 1024);
+// The unix socket of a server started from mariadb_spec(): dir/mariadb.sock.
+std::filesystem::path mariadb_socket(const std::filesystem::path& dir);
 
 // The path of `binary` if it is an executable in $PATH or an sbin directory, else nullopt.
 std::optional<std::filesystem::path> find_binary(const std::string& binary);

@@ -1,0 +1,3 @@
+module gofer/bench/go/c10k
+
+go 1.19
