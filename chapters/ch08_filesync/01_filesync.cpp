@@ -737,6 +737,16 @@ int run_backup(const fs::path& bdir, const fs::path& dir, const std::string& add
         if (fs::exists(o) && !fs::exists(n)) {
           fs::create_directories(n.parent_path());
           fs::rename(o, n);
+        } else if (!fs::exists(n)) {
+          // Missed under the old name (this backup was down, and the store renamed the
+          // history meanwhile): fetch it under the new one.
+          std::string body;
+          auto h = ask(addr, "FETCH " + json::array({name, v}).dump(), &body);
+          if (h && h->value("ok", false) && sha256(body) == h->value("hash", "")) {
+            gofer::blocking([&] { write_atomic(n, body, bdir); });
+            ++saved;
+            std::printf("backup: saved %s.%d, fetched from the store (missed before the rename)\n", name.c_str(), v);
+          }
         }
       }
       std::printf("backup: %s renamed to %s, backups moved\n", from.c_str(), name.c_str());
