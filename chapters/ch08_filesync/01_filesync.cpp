@@ -831,10 +831,13 @@ int run_demo(bool serve, int quiet_ms) {
       } catch (...) {
       }
     });
-    notify_stop_signals().recv();
-    svc.terminate();
+    int sig = *notify_stop_signals().recv();
+    std::printf("got %s: stopping the backup and the service (SIGTERM: both shut down gracefully)\n",
+                sig == SIGINT ? "SIGINT" : "SIGTERM");
     bak.terminate();
-    return 0;
+    svc.terminate();
+    fs::remove_all(base);
+    return svc.exit_status() == 0 && bak.exit_status() == 0 ? 0 : 1;
   }
 
   int versions = 0, bursts = 0;
