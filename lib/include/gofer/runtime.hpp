@@ -8,6 +8,7 @@
 //   num_goroutine  runtime.NumGoroutine()
 //   num_threads    runtime.GOMAXPROCS(0) of the current run
 //   goroutine_id   the current goroutine's number (1 is main), 0 outside a goroutine
+//   goroutine_name the current goroutine's name (from named), "" if none or outside one
 //   named          go(named("fetcher-3"), f, args...): a goroutine with a name for dumps
 //
 // A goroutine is a Boost.Fiber fiber run by gofer's own M:N scheduler: `threads` OS threads,
@@ -44,7 +45,9 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include "gofer/detail/source_location.hpp"
 #include <string>
+#include <string_view>
 #include <tuple>
 #include <type_traits>
 #include <utility>
@@ -155,8 +158,9 @@ void go(named n, F&& f, Args&&... args) {
 void yield();
 
 // Parks the calling goroutine for at least d (time.Sleep); d <= 0 returns at once.
-// Throws std::logic_error outside a goroutine (for d > 0).
-void sleep(std::chrono::nanoseconds d);
+// Throws std::logic_error outside a goroutine (for d > 0). Records the call site for
+// dumps (gofer/debug.hpp): leave `where` defaulted.
+void sleep(std::chrono::nanoseconds d, gofer::source_location where = gofer::source_location::current());
 
 // Goroutines that exist now, main included (runtime.NumGoroutine). 0 outside run.
 std::size_t num_goroutine() noexcept;
@@ -166,5 +170,10 @@ unsigned num_threads() noexcept;
 
 // The calling goroutine's id (main is 1), 0 outside a goroutine.
 std::uint64_t goroutine_id() noexcept;
+
+// The calling goroutine's name as given by go(named("x"), ...); "" for an unnamed goroutine
+// (main included) and outside a goroutine. The view stays valid while the calling goroutine
+// lives (the name never changes after go). Never blocks. Thread-safe.
+std::string_view goroutine_name() noexcept;
 
 }  // namespace gofer

@@ -1,4 +1,4 @@
-// framing1 — a subscriber that reads every event, however TCP cuts the stream (book,
+// subscriber1 — a subscriber that reads every event, however TCP cuts the stream (book,
 // chapter 8: the listener's clients; book-notes.md, chapter 8).
 //
 // The service sends change events as newline-delimited JSON: one object per line. The
@@ -80,21 +80,21 @@ std::vector<int> seqs(const std::vector<json>& es) {
   return out;
 }
 
-TEST(framing1, one_event_per_write) {
+TEST(subscriber1, one_event_per_write) {
   EXPECT_EQ(seqs(receive({ev(1), ev(2)})), std::vector<int>({1, 2}));
 }
 
-TEST(framing1, three_events_in_one_write) {
+TEST(subscriber1, three_events_in_one_write) {
   EXPECT_EQ(seqs(receive({ev(1) + ev(2) + ev(3), ev(4)})), std::vector<int>({1, 2, 3, 4}));
 }
 
-TEST(framing1, an_event_split_across_writes) {
+TEST(subscriber1, an_event_split_across_writes) {
   std::string two = ev(2);
   EXPECT_EQ(seqs(receive({ev(1) + two.substr(0, 10), two.substr(10, 5), two.substr(15) + ev(3)})),
             std::vector<int>({1, 2, 3}));
 }
 
-TEST(framing1, a_big_burst) {
+TEST(subscriber1, a_big_burst) {
   std::string all;
   std::vector<int> want;
   for (int i = 1; i <= 500; ++i) {
