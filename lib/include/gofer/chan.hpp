@@ -154,8 +154,9 @@ struct chan_base {
   // unlocks and wakes them. Throws panic_error("close of closed channel").
   void close_and_wake();
   // After a parked operation returns: if the runtime's shutdown woke `w`'s goroutine,
-  // unlinks `w` if still queued and throws goroutine_exit. Otherwise does nothing.
-  void leave_if_shutdown(waiter& w, waitq& q);
+  // unlinks `w` (from sendq if `sender`, else recvq; under `lock`) if still queued and throws
+  // goroutine_exit. Otherwise does nothing.
+  void leave_if_shutdown(waiter& w, bool sender) GOFER_EXCLUDES(lock);
 };
 
 [[noreturn]] void throw_send_on_closed();
@@ -284,7 +285,7 @@ struct chan_impl final : chan_base {
     sendq.push_back(&w);
     lock.unlock();
     park(g, wait_reason::chan_send, this, where);
-    leave_if_shutdown(w, sendq);
+    leave_if_shutdown(w, true);
     if (!w.success) throw_send_on_closed();
     return true;
   }
@@ -325,7 +326,7 @@ struct chan_impl final : chan_base {
     recvq.push_back(&w);
     lock.unlock();
     park(g, wait_reason::chan_recv, this, where);
-    leave_if_shutdown(w, recvq);
+    leave_if_shutdown(w, false);
     return out;  // filled by the sender if w.success, still empty if woken by close
   }
 

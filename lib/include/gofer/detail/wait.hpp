@@ -132,7 +132,7 @@ bool runtime_stopping() noexcept;
 // the runtime's shutdown woke it: unlinks it (under `l`) and throws goroutine_exit.
 // Outside a goroutine: releases `l` and throws std::logic_error naming `op`. `where` as park.
 bool wait_in(spinlock& l, waitq& q, wait_reason why, const void* on, const char* op,
-             gofer::source_location where);
+             gofer::source_location where) GOFER_RELEASE(l);
 
 // A goroutine blocked forever (nil channel, select {}): parks until shutdown, then unwinds.
 [[noreturn]] void block_forever(wait_reason why, gofer::source_location where);
