@@ -266,6 +266,22 @@ TEST(filesync, revert_through_the_cli_is_a_new_version_and_bad_requests_get_erro
     EXPECT_EQ(h["subscribers"], 1);
     EXPECT_EQ(h["events"], 3);
 
+    // A dead subscriber (it hung up) is dropped once writing to it fails.
+    {
+      auto d = gofer::net::dial(f.addr);
+      ASSERT_TRUE(d.ok());
+      (void)d->write("SUBSCRIBE 0\n");
+      lines r{std::move(*d), {}};
+      ASSERT_TRUE(r.next().has_value());  // {"ok":true}: registered
+      (void)r.c.close();
+    }
+    for (int i = 0; i < 3; ++i) {  // the first write to a closed peer may still succeed
+      write_file(f.dir / "r.txt", "dead " + std::to_string(i));
+      next_event(s);
+    }
+    EXPECT_TRUE(eventually([&] { return ask(f.addr, "HEALTH")["subscribers"] == 1; }))
+        << "the dead subscriber is still registered";
+
     // A bad flag: a usage line and status 2.
     auto bad = gofer_demo::process::spawn({FILESYNC_BIN, "--revert", "--connect", f.addr}, f.base / "bad.log");
     EXPECT_EQ(bad.wait(), 2);
