@@ -1,0 +1,297 @@
+// filesync_test — the file-sync service end to end (label `net`): the real program's roles as
+// processes, a real folder, real inotify. Creates, modifies in bursts, renames and deletes
+// files, and checks the store, the version numbers, the events two subscribers received and
+// the backups; kills the backup mid-run and restarts it: it catches up from the store's event
+// log and nothing is lost. Also: revert through the CLI, a malformed request.
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include <gofer/gofer.hpp>
+#include <gofer/net.hpp>
+
+#include "server.hpp"
+
+namespace fs = std::filesystem;
+using json = nlohmann::json;
+using namespace std::chrono_literals;
+
+namespace {
+
+std::string slurp(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+void write_file(const fs::path& p, const std::string& s) {
+  std::ofstream out(p, std::ios::binary | std::ios::trunc);
+  out << s;
+}
+
+// Polls for a condition another process makes true (there is no channel across processes).
+template <class F>
+bool eventually(F f, std::chrono::milliseconds limit = 10s) {
+  auto end = std::chrono::steady_clock::now() + limit;
+  while (!f()) {
+    if (std::chrono::steady_clock::now() > end) return false;
+    gofer::sleep(10ms);
+  }
+  return true;
+}
+
+// Reads whole lines from a connection (events are '\n'-framed JSON).
+struct lines {
+  gofer::net::conn c;
+  std::string buf;
+  std::optional<std::string> next() {
+    for (;;) {
+      if (auto nl = buf.find('\n'); nl != std::string::npos) {
+        std::string l = buf.substr(0, nl);
+        buf.erase(0, nl + 1);
+        return l;
+      }
+      char tmp[4096];
+      auto n = c.read(tmp, sizeof tmp);
+      if (!n.ok() || *n == 0) return std::nullopt;
+      buf.append(tmp, *n);
+    }
+  }
+};
+
+// One request; the reply's first line as JSON, and `body` bytes after it for FETCH.
+json ask(const std::string& addr, const std::string& req, std::string* body = nullptr) {
+  auto c = gofer::net::dial(addr);
+  EXPECT_TRUE(c.ok());
+  if (!c.ok()) return {};
+  (void)c->write(req + "\n");
+  lines r{std::move(*c), {}};
+  auto l = r.next();
+  if (!l) return {};
+  json j = json::parse(*l);
+  if (body && j.value("ok", false)) {
+    std::size_t n = j["size"];
+    while (r.buf.size() < n) {
+      char tmp[4096];
+      auto k = r.c.read(tmp, sizeof tmp);
+      if (!k.ok() || *k == 0) break;
+      r.buf.append(tmp, *k);
+    }
+    *body = r.buf;
+  }
+  return j;
+}
+
+std::vector<json> list(const std::string& addr) {
+  auto c = gofer::net::dial(addr);
+  (void)c->write("LIST\n");
+  lines r{std::move(*c), {}};
+  std::vector<json> out;
+  while (auto l = r.next()) {
+    if (l->empty()) break;
+    out.push_back(json::parse(*l));
+  }
+  return out;
+}
+
+// A subscriber: a goroutine that forwards every event to a channel.
+gofer::chan<json> subscribe(const std::string& addr) {
+  gofer::chan<json> out(1024);
+  auto c = gofer::net::dial(addr);
+  EXPECT_TRUE(c.ok());
+  (void)c->write("SUBSCRIBE 0\n");
+  gofer::go(gofer::named{"subscriber"}, [out, c = std::move(*c)]() mutable {
+    lines r{std::move(c), {}};
+    r.next();  // {"ok":true}
+    while (auto l = r.next()) out.send(json::parse(*l));
+    out.close();
+  });
+  return out;
+}
+
+json next_event(const gofer::chan<json>& ch) {
+  std::optional<json> e;
+  gofer::select(gofer::recv_case(ch, e), gofer::recv_case(gofer::after(10s), [](auto) {}));
+  EXPECT_TRUE(e.has_value()) << "no event within 10 s";
+  return e.value_or(json{{"op", "none"}, {"name", ""}, {"version", 0}});
+}
+
+std::string brief(const json& e) {
+  std::string s = std::string(e["op"]) + " " + std::string(e["name"]) + " v" + std::to_string(int(e["version"]));
+  if (e.contains("from")) s += " from " + std::string(e["from"]);
+  return s;
+}
+
+struct service_fixture {
+  fs::path base, dir, data, bdir;
+  gofer_demo::process svc;
+  std::string addr;
+  service_fixture() {
+    char tmpl[] = "/tmp/gofer-filesync-test-XXXXXX";
+    base = ::mkdtemp(tmpl);
+    dir = base / "folder";
+    data = base / "store";
+    bdir = base / "backup";
+    fs::create_directories(dir);
+    fs::create_directories(data);
+    svc = gofer_demo::process::spawn({FILESYNC_BIN, "--service", "--dir", dir, "--data", data, "--addr-file",
+                                      data / "addr", "--quiet-ms", "100"},
+                                     base / "service.log");
+    EXPECT_TRUE(eventually([&] { return fs::exists(data / "addr"); })) << slurp(base / "service.log");
+    addr = slurp(data / "addr");
+  }
+  gofer_demo::process backup() {
+    return gofer_demo::process::spawn({FILESYNC_BIN, "--backup", bdir, "--dir", dir, "--connect", addr},
+                                      base / "backup.log");
+  }
+  ~service_fixture() {
+    svc.terminate();
+    fs::remove_all(base);
+  }
+};
+
+}  // namespace
+
+TEST(filesync, bursts_renames_deletes_and_a_killed_backup_that_catches_up) {
+  gofer::run([] {
+    service_fixture f;
+    auto s1 = subscribe(f.addr), s2 = subscribe(f.addr);
+    auto bak = f.backup();
+    std::vector<std::string> want;
+
+    // A create, then a burst of ten writes: one version each, not eleven.
+    write_file(f.dir / "a.txt", "a0");
+    want.push_back("version a.txt v1");
+    EXPECT_EQ(brief(next_event(s1)), want.back());
+    for (int i = 1; i <= 10; ++i) write_file(f.dir / "a.txt", "a" + std::to_string(i));
+    want.push_back("version a.txt v2");
+    EXPECT_EQ(brief(next_event(s1)), want.back());
+    write_file(f.dir / "b.txt", "b1");
+    want.push_back("version b.txt v1");
+    EXPECT_EQ(brief(next_event(s1)), want.back());
+    ASSERT_TRUE(eventually([&] { return fs::exists(f.bdir / "b.txt.1"); })) << slurp(f.base / "backup.log");
+
+    // The backup crashes; changes go on without it.
+    bak.kill();
+    write_file(f.dir / "b.txt", "b2");
+    want.push_back("version b.txt v2");
+    EXPECT_EQ(brief(next_event(s1)), want.back());
+    for (int i = 0; i < 5; ++i) write_file(f.dir / "a.txt", "burst " + std::to_string(i));
+    want.push_back("version a.txt v3");
+    EXPECT_EQ(brief(next_event(s1)), want.back());
+    fs::create_directories(f.dir / "d");
+    write_file(f.dir / "d" / "c.txt", "c1");
+    want.push_back("version d/c.txt v1");
+    EXPECT_EQ(brief(next_event(s1)), want.back());
+    fs::rename(f.dir / "b.txt", f.dir / "d" / "b2.txt");
+    want.push_back("rename d/b2.txt v2 from b.txt");
+    EXPECT_EQ(brief(next_event(s1)), want.back());
+    fs::remove(f.dir / "a.txt");
+    want.push_back("delete a.txt v3");
+    EXPECT_EQ(brief(next_event(s1)), want.back());
+
+    // The second subscriber saw the same events in the same order, numbered 1..n.
+    for (std::size_t i = 0; i < want.size(); ++i) {
+      json e = next_event(s2);
+      EXPECT_EQ(brief(e), want[i]);
+      EXPECT_EQ(int(e["seq"]), int(i + 1));
+    }
+
+    // The restarted backup resumes after the last event it recorded and catches up.
+    auto bak2 = f.backup();
+    ASSERT_TRUE(eventually([&] { return slurp(f.bdir / ".seq") == std::to_string(want.size()); }))
+        << slurp(f.base / "backup.log");
+    bak2.terminate();
+    EXPECT_EQ(bak2.exit_status(), 0);
+
+    // The store: metadata and every kept revision, each one backed up byte for byte.
+    auto files = list(f.addr);
+    ASSERT_EQ(files.size(), 3u);
+    std::map<std::string, json> by;
+    for (auto& j : files) by[j["name"]] = j;
+    EXPECT_EQ(by["a.txt"]["version"], 3);
+    EXPECT_TRUE(by["a.txt"]["deleted"].get<bool>());
+    EXPECT_EQ(by["d/b2.txt"]["version"], 2);
+    EXPECT_EQ(by["d/b2.txt"]["revisions"], json({1, 2}));
+    EXPECT_EQ(by["d/c.txt"]["version"], 1);
+    EXPECT_LE(by["d/c.txt"]["created"].get<int64_t>(), by["d/c.txt"]["last_modified"].get<int64_t>());
+    int checked = 0;
+    for (auto& j : files) {
+      for (int v : j["revisions"]) {
+        std::string body;
+        json h = ask(f.addr, "FETCH " + json::array({j["name"], v}).dump(), &body);
+        ASSERT_TRUE(h.value("ok", false));
+        fs::path copy = f.bdir / (std::string(j["name"]) + "." + std::to_string(v));
+        EXPECT_TRUE(fs::exists(copy)) << copy;
+        EXPECT_EQ(slurp(copy), body) << copy;
+        ++checked;
+      }
+    }
+    EXPECT_EQ(checked, 6);  // a.txt 1-3, d/b2.txt 1-2, d/c.txt 1
+    EXPECT_EQ(slurp(f.bdir / "a.txt.2"), "a10");  // the burst's last write, not a torn one
+  });
+}
+
+TEST(filesync, revert_through_the_cli_is_a_new_version_and_bad_requests_get_errors) {
+  gofer::run([] {
+    service_fixture f;
+    auto s = subscribe(f.addr);
+    write_file(f.dir / "r.txt", "one");
+    json v1 = next_event(s);
+    write_file(f.dir / "r.txt", "two");
+    json v2 = next_event(s);
+    ASSERT_EQ(int(v2["version"]), 2);
+    auto cli = gofer_demo::process::spawn({FILESYNC_BIN, "--revert", "--connect", f.addr, "-f", "r.txt", "-r", "1"},
+                                          f.base / "revert.log");
+    EXPECT_EQ(cli.wait(), 0) << slurp(f.base / "revert.log");
+    json v3 = next_event(s);
+    EXPECT_EQ(brief(v3), "version r.txt v3");
+    EXPECT_EQ(v3["hash"], v1["hash"]);
+    EXPECT_EQ(slurp(f.dir / "r.txt"), "one");
+
+    // Malformed or impossible requests get an error line; the service keeps serving.
+    EXPECT_FALSE(ask(f.addr, "REVERT garbage").value("ok", true));
+    EXPECT_FALSE(ask(f.addr, "REVERT [\"r.txt\", 99]").value("ok", true));
+    EXPECT_FALSE(ask(f.addr, "BOGUS").value("ok", true));
+    json h = ask(f.addr, "HEALTH");
+    EXPECT_TRUE(h.value("ok", false));
+    EXPECT_EQ(h["subscribers"], 1);
+    EXPECT_EQ(h["events"], 3);
+
+    // A dead subscriber (it hung up) is dropped once writing to it fails.
+    {
+      auto d = gofer::net::dial(f.addr);
+      ASSERT_TRUE(d.ok());
+      (void)d->write("SUBSCRIBE 0\n");
+      lines r{std::move(*d), {}};
+      ASSERT_TRUE(r.next().has_value());  // {"ok":true}: registered
+      (void)r.c.close();
+    }
+    for (int i = 0; i < 3; ++i) {  // the first write to a closed peer may still succeed
+      write_file(f.dir / "r.txt", "dead " + std::to_string(i));
+      next_event(s);
+    }
+    EXPECT_TRUE(eventually([&] { return ask(f.addr, "HEALTH")["subscribers"] == 1; }))
+        << "the dead subscriber is still registered";
+
+    // A bad flag: a usage line and status 2.
+    auto bad = gofer_demo::process::spawn({FILESYNC_BIN, "--revert", "--connect", f.addr}, f.base / "bad.log");
+    EXPECT_EQ(bad.wait(), 2);
+    EXPECT_NE(slurp(f.base / "bad.log").find("-f NAME -r N"), std::string::npos);
+
+    // SIGTERM: the service shuts down gracefully (status 0) and closes the subscriber.
+    f.svc.terminate();
+    EXPECT_EQ(f.svc.exit_status(), 0) << slurp(f.base / "service.log");
+    int how = gofer::select(gofer::recv_case(s, [](std::optional<json> e) { return e ? 1 : 0; }),
+                            gofer::recv_case(gofer::after(10s), [](auto) { return 2; }));
+    EXPECT_EQ(how, 0) << "the subscriber's connection should be closed (1: an event, 2: still open)";
+  });
+}
