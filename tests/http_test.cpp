@@ -603,7 +603,7 @@ TEST_P(http_server, malformed_requests_get_400_and_the_server_keeps_serving) {
         {"relative target", "GET foo HTTP/1.1\r\nHost: t\r\n\r\n", "HTTP/1.1 400 Bad Request"},
         {"unknown transfer coding", "POST / HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: gzip\r\n\r\n",
          "HTTP/1.1 501 Not Implemented"},
-        {"HTTP/2.0 over text", "GET / HTTP/2.0\r\nHost: t\r\n\r\n", "HTTP/1.1 400 Bad Request"},
+        {"HTTP/2.0 over text", "GET / HTTP/2.0\r\nHost: t\r\n\r\n", "HTTP/1.1 505 HTTP Version Not Supported"},
     };
     http::client c;
     for (const bad& b : cases) {

@@ -574,6 +574,42 @@ TEST_P(runtime, unrecovered_send_on_closed_channel_exits_2) {
       ::testing::ExitedWithCode(2), "panic: send on closed channel");
 }
 
+// The report's first frame is the user's goroutine function (a lambda of this test, maybe
+// inlined into gofer's entry frame), never gofer's channel internals.
+TEST_P(runtime, panic_report_starts_with_the_users_frame_not_gofers) {
+  const unsigned n = threads();
+  EXPECT_EXIT(
+      {
+        ::unsetenv("GOFER_TRACEBACK");
+        gofer::run(
+            [] {
+              gofer::chan<int> c(1);
+              c.close();
+              gofer::go([c] { c.send(1); });
+              gofer::chan<int>().recv();
+            },
+            {.threads = n});
+        std::exit(0);
+      },
+      ::testing::ExitedWithCode(2),
+      "panic: send on closed channel\n\ngoroutine 2 \\[running\\]:\n[^\n]*TestBody\\(\\)::\\{lambda\\(\\)#[0-9]+\\}"
+      "[^\n]*\n(\t[^\n]*\n)?exit status 2\n$");
+}
+
+// A deadlock in main: the report shows where main waits (this file, the line of the call).
+TEST_P(runtime, deadlock_report_shows_where_main_waits) {
+  const unsigned n = threads();
+  constexpr int line = __LINE__; auto wait_forever = [] { gofer::chan<int>().recv(); };
+  EXPECT_EXIT(
+      {
+        gofer::run(wait_forever, {.threads = n});
+        std::exit(0);
+      },
+      ::testing::ExitedWithCode(2),
+      "fatal error: all goroutines are asleep - deadlock!\n\ngoroutine 1 \\[chan receive\\]:\n"
+      "[^\n]*TestBody\\(\\)::<lambda\\(\\)>\n\truntime_test.cpp:" + std::to_string(line) + "\nexit status 2\n$");
+}
+
 INSTANTIATE_TEST_SUITE_P(, runtime, ::testing::ValuesIn(kThreadCounts), threads_name);
 
 // ---------------------------------------------------------------------------------------

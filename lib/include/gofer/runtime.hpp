@@ -45,6 +45,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include "gofer/detail/source_location.hpp"
 #include <string>
 #include <string_view>
 #include <tuple>
@@ -157,8 +158,9 @@ void go(named n, F&& f, Args&&... args) {
 void yield();
 
 // Parks the calling goroutine for at least d (time.Sleep); d <= 0 returns at once.
-// Throws std::logic_error outside a goroutine (for d > 0).
-void sleep(std::chrono::nanoseconds d);
+// Throws std::logic_error outside a goroutine (for d > 0). Records the call site for
+// dumps (gofer/debug.hpp): leave `where` defaulted.
+void sleep(std::chrono::nanoseconds d, gofer::source_location where = gofer::source_location::current());
 
 // Goroutines that exist now, main included (runtime.NumGoroutine). 0 outside run.
 std::size_t num_goroutine() noexcept;

@@ -18,6 +18,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include "gofer/detail/source_location.hpp"
 #include <string>
 #include <thread>
 #include <vector>
@@ -67,6 +68,9 @@ struct goroutine final : boost::fibers::fiber_properties {
   std::atomic<wait_reason> reason{wait_reason::none};  // set in park()
   std::atomic<const void*> wait_on{nullptr};           // the object waited on, if any
   std::atomic<std::int64_t> parked_since_ms{0};        // coarse clock, set in park()
+  // The user's call that parked it (wait.hpp, "Call sites"), set in park(). An atomic
+  // because dumps read it from other threads; one pointer, so lock-free (asserted below).
+  std::atomic<gofer::source_location> where{gofer::source_location{}};
 
   // --- tracing (trace.cpp), only when GOFER_TRACE is set ---
   std::uint64_t trace_flow = 0;  // a pending wake-up flow to end when it next runs
@@ -80,6 +84,11 @@ struct goroutine final : boost::fibers::fiber_properties {
   tsan_fiber tsan;  // ThreadSanitizer's fiber for this goroutine (detail/tsan.hpp)
 #endif
 };
+
+#if defined(__cpp_lib_source_location)
+static_assert(std::atomic<gofer::source_location>::is_always_lock_free,
+              "goroutine::where must be a plain pointer store");
+#endif
 
 // What firing timers asks for once the heap lock is released: goroutines to wake and
 // callbacks to run (context deadlines cancel their context there).
@@ -187,8 +196,9 @@ class poller {
   // lock, so a writer that stores and then calls rearm() is never missed. Returns OK
   // ("something changed: re-check, retry the syscall") when ready, re-armed or
   // interrupted; "i/o timeout" when the deadline has passed; closed after close().
+  // `where`: the user's call, for dumps (gofer/detail/wait.hpp, "Call sites").
   absl::Status wait(poll_desc* pd, std::uint32_t gen, bool write, const std::atomic<clock::rep>& deadline,
-                    const std::atomic<bool>* interrupt = nullptr);
+                    const std::atomic<bool>* interrupt = nullptr, gofer::source_location where = {});
   // epoll_wait for up to timeout_ms (-1: forever) and wake the goroutines whose sockets
   // became ready. Returns how many were woken.
   int poll(int timeout_ms);
@@ -389,7 +399,8 @@ struct runtime {
 // (claimed by shutdown), but a goroutine that must wait for a wake-up that will surely come
 // (gofer::blocking waiting for its helper thread to finish fn) parks with this instead, so
 // its thread runs the goroutines being unwound meanwhile. Same contract as park() otherwise.
-void park_through_shutdown(goroutine* g, wait_reason why, const void* on) noexcept;
+void park_through_shutdown(goroutine* g, wait_reason why, const void* on,
+                           gofer::source_location where) noexcept;
 
 // The runtime of the current run (one at a time), nullptr outside run.
 runtime* current_runtime() noexcept;
