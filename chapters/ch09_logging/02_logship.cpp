@@ -8,8 +8,10 @@
 // its clients disconnecting. Each client keeps the lines not yet acknowledged in a bounded
 // buffer; when the collector is gone it reconnects with exponential back-off, and when the
 // buffer is full it drops the new line and counts it. On reconnect the collector tells the
-// client the last line id it has ("resume"), so nothing is written twice. Watch the last
-// line: every line id is in the central file exactly once, or counted as dropped.
+// client the last line id it has ("resume"), so nothing is written twice; Redis gets each
+// line under its line id, so it stores a line sent again only once. With --process the
+// collector is a child process and the crash is a SIGKILL. Watch the last line: every line
+// id is in the central file exactly once, or counted as dropped.
 #include <hiredis/hiredis.h>
 
 #include <algorithm>
@@ -89,6 +91,16 @@ std::vector<json> read_central(const fs::path& dir) {
   }
   return out;
 }
+// A collector killed by SIGKILL may leave the last line half written (spdlog's FILE* buffer
+// reached the disk in part): cut the file back to its last complete line before appending.
+void cut_torn_line(const fs::path& f) {
+  if (!fs::exists(f)) return;
+  std::ifstream in(f, std::ios::binary);
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  if (text.empty() || text.back() == '\n') return;
+  std::size_t keep = text.rfind('\n');
+  fs::resize_file(f, keep == std::string::npos ? 0 : keep + 1);
+}
 std::size_t count_central_files(const fs::path& dir) {
   std::size_t n = 0;
   for (const auto& e : fs::directory_iterator(dir)) n += e.path().filename().string().starts_with("logship.");
@@ -102,12 +114,12 @@ struct collector_stats {
 
 class collector {
  public:
-  // Listens on addr ("127.0.0.1:0" the first time, the same port after a restart), opens the
+  // Listens on addr (the same port after a restart: SO_REUSEADDR), cuts a torn last line, opens the
   // central file for appending and recovers each client's last line id from it.
-  collector(const std::string& addr, const fs::path& dir, int redis_port, collector_stats& stats,
-            long crash_at, gofer::chan<int> crashed_point)
-      : dir_(dir), redis_port_(redis_port), stats_(stats), crash_at_(crash_at), crash_point_(crashed_point) {
+  collector(const std::string& addr, const fs::path& dir, int redis_port, collector_stats& stats)
+      : dir_(dir), redis_port_(redis_port), stats_(stats) {
     ln_ = gofer::net::listen(addr).value();
+    cut_torn_line(dir / "logship.log");
     for (const json& j : read_central(dir)) {
       long& l = last_[j.at("client").get<std::string>()];
       l = std::max(l, j.at("seq").get<long>());
@@ -123,10 +135,10 @@ class collector {
   // A crash: the listener and every connection close at once, lines in flight are lost
   // (never acknowledged, so their clients still hold them).
   void crash() {
-    ln_.close();
+    (void)ln_.close();
     {
       std::lock_guard lk(mu_);
-      for (auto& c : conns_) c->close();
+      for (auto& c : conns_) (void)c->close();
     }
     running_.wait();
     file_->flush();
@@ -136,8 +148,6 @@ class collector {
   fs::path dir_;
   int redis_port_;
   collector_stats& stats_;
-  long crash_at_;
-  gofer::chan<int> crash_point_;
   gofer::net::listener ln_;
   std::shared_ptr<spdlog::logger> file_;
   gofer::wait_group running_;
@@ -159,7 +169,7 @@ class collector {
       running_.add(1);
       gofer::go(gofer::named("collector-conn"), [this, conn] {
         serve(*conn);
-        conn->close();
+        (void)conn->close();
         {
           std::lock_guard lk(mu_);
           conns_.erase(conn);
@@ -211,30 +221,34 @@ class collector {
       }
       if (lines->size() > 1) ++stats_.multi_line_reads;
       if (partial) ++stats_.partial_reads;
-      std::vector<std::string> ok;
+      std::vector<std::pair<long, std::string>> ok;
       for (std::string& line : *lines) {
         json j = json::parse(line, nullptr, false);
-        if (j.is_discarded() || j.value("client", "") != client || !j.contains("seq")) continue;  // not ours: skipped
-        file_->info("{}", line);
-        last = j["seq"].get<long>();
-        ok.push_back(std::move(line));
+        if (j.is_discarded() || j.value("client", "") != client || !j["seq"].is_number_integer()) continue;  // not ours: skipped
+        ok.emplace_back(j["seq"].get<long>(), std::move(line));
       }
-      // The second sink: XADD each line to the stream "logs", pipelined, off the scheduler.
+      if (ok.empty()) continue;
+      // The second sink first: XADD each line to the client's stream logs:<client> with the
+      // line id as the entry id (0-<seq>), pipelined, off the scheduler. Redis refuses an id
+      // not above the stream's last one, so a line sent again after a crash is stored once.
       gofer::blocking([&] {
-        for (const std::string& line : ok)
-          redisAppendCommand(redis, "XADD logs * client %s line %b", client.c_str(), line.data(), line.size());
+        std::string key = "logs:" + client;
+        for (const auto& [seq, line] : ok)
+          redisAppendCommand(redis, "XADD %s 0-%ld line %b", key.c_str(), seq, line.data(), line.size());
         for (std::size_t i = 0; i < ok.size(); ++i) {
           void* reply = nullptr;
           if (redisGetReply(redis, &reply) == REDIS_OK) freeReplyObject(reply);
         }
       });
-      file_->flush();  // on disk before the ack: an acknowledged line is never lost
+      // Then the central file, flushed before the ack: an acknowledged line is never lost.
+      for (const auto& [seq, line] : ok) file_->info("{}", line);
+      last = ok.back().first;
+      file_->flush();
       {
         std::lock_guard lk(mu_);
         last_[client] = last;
       }
-      long total = stats_.written += static_cast<long>(ok.size());
-      if (total >= crash_at_ && total - static_cast<long>(ok.size()) < crash_at_) (void)crash_point_.try_send(1);
+      stats_.written += static_cast<long>(ok.size());
       if (!c.write(json{{"ack", last}}.dump() + "\n").ok()) return;
     }
   }
@@ -255,7 +269,15 @@ struct client_config {
 
 // One client: makes `batch` lines every `pace`, keeps the unacknowledged ones (at most
 // `buffer`), sends them when connected, and reconnects with back-off when not.
-void run_client(int index, const std::string& addr, const client_config& cfg, client_stats& st) {
+// `acked_total` counts the lines acknowledged to all clients; the one that crosses
+// `crash_at` tells main (the crash comes a third of the way in).
+struct progress {
+  std::atomic<long> acked_total{0};
+  long crash_at;
+  gofer::chan<int> crash_point{1};
+};
+
+void run_client(int index, const std::string& addr, const client_config& cfg, client_stats& st, progress& prog) {
   st.name = "client-" + std::to_string(index);
   std::deque<std::pair<long, std::string>> pending;
   long next = 1;
@@ -275,6 +297,7 @@ void run_client(int index, const std::string& addr, const client_config& cfg, cl
     while (!pending.empty() && pending.front().first <= upto) {
       pending.pop_front();
       ++st.acked;
+      if (++prog.acked_total == prog.crash_at) (void)prog.crash_point.try_send(1);
     }
   };
 
@@ -363,7 +386,26 @@ int main(int argc, char** argv) {
   app.add_option("--lines", cfg.lines, "lines per client")->capture_default_str()->check(CLI::Range(10, 100000));
   app.add_option("--buffer", cfg.buffer, "unacknowledged lines a client keeps")->capture_default_str()->check(CLI::Range(1, 100000));
   app.add_option("--outage-ms", outage_ms, "how long the collector stays down")->capture_default_str()->check(CLI::Range(0, 10000));
+  bool process = false;
+  app.add_flag("--process", process, "run the collector as a child process and crash it with SIGKILL");
+  // The child's side of --process (not for users: no help text).
+  std::string collect_addr, collect_dir;
+  int collect_redis = 0;
+  app.add_option("--collect", collect_addr)->group("");
+  app.add_option("--dir", collect_dir)->group("");
+  app.add_option("--redis-port", collect_redis)->group("");
   if (int code = gofer_demo::parse_flags(app, argc, argv); code >= 0) return code;
+
+  if (!collect_addr.empty()) {  // the collector process: serves until it is killed
+    gofer::run([&] {
+      collector_stats stats;
+      collector col(collect_addr, collect_dir, collect_redis, stats);
+      std::printf("collector process listening on %s\n", col.addr().c_str());
+      std::fflush(stdout);
+      gofer::chan<int>(0).recv();  // never: SIGKILL or SIGTERM ends the process
+    });
+    return 0;
+  }
 
   int status = 0;
   gofer::run([&] {
@@ -374,9 +416,36 @@ int main(int argc, char** argv) {
 
     collector_stats stats;
     long total = static_cast<long>(clients) * cfg.lines;
-    gofer::chan<int> crash_point(1);
-    auto col = std::make_unique<collector>("127.0.0.1:0", dir, redis.port(), stats, total / 3, crash_point);
-    std::string addr = col->addr();
+    progress prog;
+    prog.crash_at = total / 3;
+    // The collector: in this process (a crash closes its listener and connections), or with
+    // --process a child process (a crash is SIGKILL), on a port that stays the same.
+    std::string addr = "127.0.0.1:" + std::to_string(gofer_demo::free_port());
+    std::unique_ptr<collector> col;
+    gofer_demo::process child;
+    auto start_collector = [&] {
+      if (!process) {
+        col = std::make_unique<collector>(addr, dir, redis.port(), stats);
+        return;
+      }
+      child = gofer_demo::process::spawn({fs::read_symlink("/proc/self/exe").string(), "--collect", addr, "--dir",
+                                          dir.string(), "--redis-port", std::to_string(redis.port())},
+                                         redis.dir() / "collector.out");
+      for (;;) {  // ready when it accepts a connection
+        if (gofer::net::dial(addr).ok()) return;
+        if (!child.running()) throw std::runtime_error("the collector process exited: see " + (redis.dir() / "collector.out").string());
+        gofer::sleep(5ms);
+      }
+    };
+    auto crash_collector = [&] {
+      if (process) {
+        child.kill();
+      } else {
+        col->crash();
+        col.reset();
+      }
+    };
+    start_collector();
 
     // The clients: one goroutine each.
     std::vector<client_stats> st(static_cast<std::size_t>(clients));
@@ -384,23 +453,21 @@ int main(int argc, char** argv) {
     wg.add(clients);
     for (int i = 0; i < clients; ++i) {
       gofer::go(gofer::named("client-" + std::to_string(i)), [&, i] {
-        run_client(i, addr, cfg, st[static_cast<std::size_t>(i)]);
+        run_client(i, addr, cfg, st[static_cast<std::size_t>(i)], prog);
         wg.done();
       });
     }
 
     // A third of the way in, the collector crashes; it is restarted on the same port later.
-    (void)crash_point.recv();
-    long before = stats.written.load();
-    col->crash();
-    col.reset();
-    std::printf("collector crashed after %ld lines written; down for %d ms\n", before, outage_ms);
+    (void)prog.crash_point.recv();
+    crash_collector();
+    std::printf("collector %s after %ld lines acknowledged; down for %d ms\n", process ? "killed (SIGKILL)" : "crashed",
+                prog.crash_at, outage_ms);
     gofer::sleep(std::chrono::milliseconds(outage_ms));
-    col = std::make_unique<collector>(addr, dir, redis.port(), stats, total + 1, crash_point);
+    start_collector();
     std::printf("collector restarted on the same port, resuming from the central file\n");
     wg.wait();
-    col->crash();  // done: stop it the same way
-    col.reset();
+    crash_collector();  // done: stop it the same way
 
     // Check: every line id in the central file exactly once, or counted as dropped.
     std::map<std::string, std::map<long, int>> seen;
@@ -429,15 +496,19 @@ int main(int argc, char** argv) {
       redisContext* ctx = redisConnect("127.0.0.1", redis.port());
       long n = -1;
       if (ctx && !ctx->err) {
-        if (auto* rep = static_cast<redisReply*>(redisCommand(ctx, "XLEN logs"))) {
-          if (rep->type == REDIS_REPLY_INTEGER) n = rep->integer;
-          freeReplyObject(rep);
+        n = 0;
+        for (const client_stats& c : st) {
+          if (auto* rep = static_cast<redisReply*>(redisCommand(ctx, "XLEN logs:%s", c.name.c_str()))) {
+            if (rep->type == REDIS_REPLY_INTEGER) n += rep->integer;
+            freeReplyObject(rep);
+          }
         }
       }
       if (ctx) redisFree(ctx);
       return n;
     });
-    std::printf("collector: %ld connections, %ld reads held several lines, %ld ended mid-line, %ld cut lines discarded "
+    if (!process)
+      std::printf("collector: %ld connections, %ld reads held several lines, %ld ended mid-line, %ld cut lines discarded "
                 "at a disconnect, %zu central files after rotation\n",
                 stats.connections.load(), stats.multi_line_reads.load(), stats.partial_reads.load(),
                 stats.tails_discarded.load(), count_central_files(dir));
