@@ -700,6 +700,7 @@ TEST_P(debug_dump, names_states_and_call_sites_sorted_by_id) {
   constexpr int lock_line = __LINE__; auto lock = [](gofer::mutex& m) { m.lock(); };
   line_of["locker"] = lock_line;
   gofer::mutex mu;  // outlives main: "locker" unlocks it after main let go of it
+  // allow_leaks: the hour-long sleeper stays asleep on purpose (its state is dumped)
   run_main(threads(), [&] {
     gofer::chan<int> a, b, c, locker_done(1), guarded_done(1);
     mu.lock();
@@ -730,7 +731,7 @@ TEST_P(debug_dump, names_states_and_call_sites_sorted_by_id) {
     guarded_done.recv();
     a.close();
     b.close();
-  });
+  }, allow_leaks);
   SCOPED_TRACE(snapshot);
   auto gs = parse_goroutines(snapshot);
   EXPECT_EQ(gs.size(), count);

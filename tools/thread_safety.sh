@@ -11,13 +11,14 @@
 #                                                a regex limits it to matching paths)
 #
 # Files clang 14 cannot compile at all are listed in SKIP below with the reason; every
-# other file must pass. Needs the Debian package clang (./gofer _install clang).
+# other file must pass. Installs the Debian package clang if it is missing.
 set -uo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BUILD=${1:-$ROOT/build/release}
 ONLY=${2:-}
 DB=$BUILD/compile_commands.json
 [[ -f $DB ]] || { echo "thread_safety: no $DB (run ./gofer build first)" >&2; exit 2; }
+"$ROOT/gofer" _install clang || exit 2  # Debian's clang 14; quiet when already there
 command -v clang++ >/dev/null || { echo "thread_safety: clang++ not found: install the Debian package clang" >&2; exit 2; }
 
 # Translation units clang 14 cannot parse, with the reason (checked with clang 14.0.6).

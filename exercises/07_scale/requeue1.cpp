@@ -21,9 +21,11 @@
 #include <gtest/gtest.h>
 
 #include <gofer/chan.hpp>
+#include <gofer/gtest.hpp>
 #include <gofer/runtime.hpp>
 #include <gofer/select.hpp>
 #include <gofer/sync.hpp>
+#include <gofer/testing.hpp>
 #include <gofer/time.hpp>
 
 // The master's books. Only the master's goroutine uses it: no lock.
@@ -127,7 +129,7 @@ std::map<int, int> run_master(int tasks) {
 
 TEST(requeue1, every_task_completed_exactly_once_though_a_worker_dies) {
   std::map<int, int> completions;
-  gofer::run([&] { completions = run_master(12); });
+  ASSERT_GOFER_OK(gofer::testing::run([&] { completions = run_master(12); }));
   ASSERT_EQ(completions.size(), 12u) << "some tasks were never completed";
   for (auto [task, n] : completions) EXPECT_EQ(n, 1) << "task " << task << " completed " << n << " times";
 }

@@ -263,32 +263,49 @@ void print_frames(std::FILE* out, void* const* frames, int n, int skip, tracebac
 
 void dump_to(runtime& rt, std::ostream& out, std::uint64_t skip_id = 0);
 
-// Go's unrecovered panic: "panic: <what>", the goroutine, its stack; exit status 2.
-[[noreturn]] void panic_exit(goroutine* g, const std::exception* e) noexcept {
-  std::fflush(stdout);
+// Go's unrecovered panic report: "panic: <what>", the goroutine, its stack.
+[[gnu::noinline]] void write_panic(std::FILE* out, goroutine* g, const std::exception* e) noexcept {
   const traceback level = traceback_level();
   const char* what = e != nullptr ? e->what() : "unknown exception (not derived from std::exception)";
-  std::fprintf(stderr, "panic: %s\n\ngoroutine %llu%s%s%s [running]:\n", what,
+  std::fprintf(out, "panic: %s\n\ngoroutine %llu%s%s%s [running]:\n", what,
                static_cast<unsigned long long>(g != nullptr ? g->id : 0),
                g != nullptr && !g->name.empty() ? " \"" : "", g != nullptr ? g->name.c_str() : "",
                g != nullptr && !g->name.empty() ? "\"" : "");
   if (auto* p = dynamic_cast<const panic_error*>(e)) {
-    print_frames(stderr, p->frames(), p->frame_count(), 2, level);  // skip capture() and the ctor
+    print_frames(out, p->frames(), p->frame_count(), 2, level);  // skip capture() and the ctor
   } else if (level != traceback::none) {
-    std::fprintf(stderr, "(the exception was not a gofer::panic_error: the C++ runtime unwound "
-                         "its stack before gofer saw it; this is where it left the goroutine)\n");
+    std::fprintf(out, "(the exception was not a gofer::panic_error: the C++ runtime unwound "
+                      "its stack before gofer saw it; this is where it left the goroutine)\n");
     void* frames[32];
     int n = ::backtrace(frames, 32);
-    print_frames(stderr, frames, n, 1, level);
+    print_frames(out, frames, n, 2, level);  // skip write_panic and on_panic
   }
   // Go's GOTRACEBACK=all: every other goroutine too, where it waits.
   if (level == traceback::all) {
     if (runtime* rt = current_runtime()) {
       std::ostringstream others;
       dump_to(*rt, others, g != nullptr ? g->id : 0);
-      if (!others.str().empty()) std::fprintf(stderr, "\n%s", others.str().c_str());
+      if (!others.str().empty()) std::fprintf(out, "\n%s", others.str().c_str());
     }
   }
+}
+
+// An unrecovered panic, called in the goroutine's catch handler: Go's report on stderr
+// and exit status 2; in test mode (options::report) the report stops the run instead.
+[[gnu::noinline]] void on_panic(runtime& rt, goroutine* g, const std::exception* e) noexcept {
+  if (rt.test_report != nullptr) {
+    char* buf = nullptr;
+    std::size_t len = 0;
+    if (std::FILE* mem = ::open_memstream(&buf, &len)) {
+      write_panic(mem, g, e);
+      std::fclose(mem);
+      std::string text(buf, len);
+      std::free(buf);
+      if (rt.stop_on_fatal(run_report::ending::panicked, std::move(text))) return;
+    }
+  }
+  std::fflush(stdout);
+  write_panic(stderr, g, e);
   std::fprintf(stderr, "exit status 2\n");
   std::fflush(stderr);
   std::_Exit(2);
@@ -494,6 +511,20 @@ void runtime::begin_shutdown() {
   for (goroutine* g : claimed) unpark(g);
 }
 
+bool runtime::stop_on_fatal(run_report::ending how, std::string text) {
+  if (test_report == nullptr) return false;
+  // Only the first panic or deadlock is the report; later ones (say, a goroutine that
+  // panics while being unwound) are dropped, as Go stops at the first.
+  if (fatal_claimed.exchange(true, std::memory_order_acq_rel)) return true;
+  test_report->end = how;
+  test_report->fatal = std::move(text);
+  begin_shutdown();
+  // A deadlock is found by a worker about to sleep with no deadline: wake every worker
+  // (that one included), so that they run the goroutines being unwound.
+  wake_all();
+  return true;
+}
+
 // ---- diagnostics: dumps and the deadlock detector ------------------------------------
 
 namespace {
@@ -574,10 +605,65 @@ void runtime::check_deadlock() {
   std::ostringstream report;
   report << "fatal error: all goroutines are asleep - deadlock!\n\n";
   dump_to(*this, report);
+  if (test_report != nullptr) {
+    locks.clear();  // stopping the run wakes workers: not under their sleep locks
+    if (stop_on_fatal(run_report::ending::deadlocked, report.str())) return;
+  }
   report << "exit status 2\n";
   std::fputs(report.str().c_str(), stderr);
   std::fflush(stderr);
   std::_Exit(2);
+}
+
+// ---- test mode: the leak check (Go's goleak) ----
+
+namespace {
+
+// True when no goroutine but `self` can ever run again without help from outside: every
+// other goroutine is parked and not yet woken (checked under its park_lock, so one that
+// was woken but has not run yet counts as alive, and so does one never started), and no
+// timer or I/O is pending that could wake one. Lock order: a registry shard, then a
+// park_lock (nothing takes them the other way round).
+bool only_parked_left(runtime& rt, const goroutine* self) {
+  if (rt.timers->next() != clock::time_point::max()) return false;
+  if (rt.external_waits.load(std::memory_order_seq_cst) > 0) return false;
+  for (runtime::registry_shard& sh : rt.registry) {
+    std::lock_guard<std::mutex> lk(sh.mu);
+    for (goroutine* g = sh.head; g != nullptr; g = g->reg_next) {
+      if (g == self) continue;
+      boost::fibers::detail::spinlock_lock pl(g->park_lock);
+      if (!g->parked) return false;
+    }
+  }
+  return true;
+}
+
+}  // namespace
+
+void runtime::check_for_leaks(goroutine* self) {
+  // A goroutine that ends right after handing main its last value is no leak: give the
+  // others time to finish (goleak retries too), but stop waiting as soon as those left are
+  // parked for good. Without the deadlock detector, threads outside gofer may wake
+  // goroutines, so "parked for good" cannot be known: then only the time limit ends the wait.
+  constexpr auto kGrace = std::chrono::seconds(2);
+  const auto give_up = clock::now() + kGrace;
+  std::chrono::microseconds pause(10);
+  for (int round = 0; live.load(std::memory_order_acquire) > 1; ++round) {
+    if (detect_deadlocks && only_parked_left(*this, self)) break;
+    if (clock::now() >= give_up) break;
+    if (round < 8) {
+      gofer::yield();  // throws goroutine_exit once a panic elsewhere stopped the run
+    } else {
+      gofer::sleep(pause);  // likewise
+      pause = std::min<std::chrono::microseconds>(pause * 2, std::chrono::milliseconds(20));
+    }
+  }
+  std::size_t alive = live.load(std::memory_order_acquire);
+  if (alive <= 1) return;
+  std::ostringstream dump;
+  dump_to(*this, dump, self->id);
+  test_report->leaked = alive - 1;
+  test_report->leak_dump = dump.str();
 }
 
 // ---- SIGQUIT: dump and exit, like Go ----
@@ -668,19 +754,30 @@ void spawn(boost::intrusive_ptr<context> ctx, std::string name) {
 void goroutine_main(void (*body)(void*), void* arg) noexcept {
   runtime* rt = current_runtime();
   goroutine* g = current_goroutine();
+  bool returned = false;
   // A goroutine that had not started when main returned never runs its body.
   if (!rt->stopping.load(std::memory_order_acquire)) {
     try {
       body(arg);
+      returned = true;
     } catch (const goroutine_exit&) {
       // unwound by shutdown: its destructors ran, nothing to report
     } catch (const std::exception& e) {
-      panic_exit(g, &e);
+      on_panic(*rt, g, &e);  // returns only in test mode, having stopped the run
     } catch (...) {
-      panic_exit(g, nullptr);
+      on_panic(*rt, g, nullptr);
     }
   }
   if (g->id == 1) {
+    // Test mode: who is still alive now that main returned? (Not after a panic or a
+    // deadlock: those stopped the run and are the report.)
+    if (returned && rt->check_leaks && !rt->stopping.load(std::memory_order_acquire)) {
+      try {
+        rt->check_for_leaks(g);
+      } catch (const goroutine_exit&) {
+        // a panic elsewhere stopped the run while main waited: that is the report
+      }
+    }
     // main returned: unwind every other goroutine, then let run() finish.
     rt->begin_shutdown();
   }
@@ -737,6 +834,11 @@ int run(std::function<void()> main_fn, options opts) {
   rt->nthreads = n;
   rt->stack_size = opts.stack_size != 0 ? opts.stack_size : env_unsigned("GOFER_STACK_SIZE");
   rt->detect_deadlocks = opts.detect_deadlocks;
+  if (opts.report != nullptr) {
+    *opts.report = run_report{};
+    rt->test_report = opts.report;
+    rt->check_leaks = opts.check_leaks;
+  }
   // A stopped timer may leave idle workers sleeping until its old deadline: wake them so
   // they re-evaluate (and the deadlock detector can run).
   rt->timers->on_emptied = [r = rt.get()] {
@@ -780,7 +882,7 @@ int run(std::function<void()> main_fn, options opts) {
   detail::g_tracing = false;
   if (rt->trace) rt->trace->write(*rt);
   detail::g_runtime.store(nullptr, std::memory_order_release);
-  return 0;
+  return opts.report != nullptr && opts.report->end != run_report::ending::returned ? 2 : 0;
 }
 
 void yield() {

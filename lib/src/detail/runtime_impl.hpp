@@ -32,6 +32,7 @@
 
 #include "gofer/detail/spinlock.hpp"
 #include "gofer/detail/wait.hpp"
+#include "gofer/runtime.hpp"
 #include "detail/tsan.hpp"
 
 namespace gofer::detail {
@@ -391,7 +392,27 @@ struct runtime {
   std::condition_variable done_cv;
   bool main_done = false;  // guarded by done_mu
 
-  void begin_shutdown();   // called by the main goroutine when main_fn returned
+  // Called by the main goroutine when main_fn returned, and in test mode by the first
+  // panic or deadlock. A second call finds nothing left to claim.
+  void begin_shutdown();
+
+  // --- test mode (options::report; runtime.hpp "Lifetime") ---
+  // Set before the workers start, never changed. *report is written by the one fatal
+  // report (after winning fatal_claimed) and by the main goroutine's leak check, and read
+  // by run() after the workers joined (the joins order it). Named test_report, not report:
+  // check_deadlock's local `report` would shadow it.
+  run_report* test_report = nullptr;
+  bool check_leaks = false;
+  std::atomic<bool> fatal_claimed{false};
+  // Test mode: records the first panic or deadlock report and stops the run
+  // (begin_shutdown + wake every worker). Returns false outside test mode: the caller then
+  // prints and exits as Go does. Callable from a goroutine or a worker's scheduler, holding
+  // no lock.
+  bool stop_on_fatal(run_report::ending how, std::string text);
+  // Test mode with check_leaks, on the main goroutine once main_fn returned: see
+  // options::check_leaks. May park main (sleep); lets goroutine_exit through if a panic
+  // elsewhere stops the run meanwhile.
+  void check_for_leaks(goroutine* self);
   bool has_work_anywhere() const noexcept;
 };
 
