@@ -375,6 +375,18 @@ server_spec nats_spec(bool jetstream) {
   return s;
 }
 
+server_spec redis_spec() {
+  server_spec s;
+  s.name = "redis";
+  s.binary = "redis-server";
+  s.package = "redis-server";
+  // Each argument is one argv entry: --save "" (an empty string) turns snapshots off.
+  s.args = {"--port", "{port}", "--bind", "127.0.0.1", "--dir", "{dir}", "--save", "", "--appendonly", "no"};
+  s.probe_send = "PING\r\n";
+  s.probe_expect = "+PONG";
+  return s;
+}
+
 std::optional<fs::path> find_binary(const std::string& binary) {
   auto usable = [](const fs::path& p) { return ::access(p.c_str(), X_OK) == 0 && !fs::is_directory(p); };
   if (binary.find('/') != std::string::npos) {

@@ -6,6 +6,7 @@
 //   mariadb_spec    the spec for a private MariaDB (empty datadir, no grant tables, a
 //                   unix socket at {dir}/mariadb.sock as well as the loopback port)
 //   nats_spec       the spec for a private NATS server (optionally with JetStream)
+//   redis_spec      the spec for a private Redis (no persistence)
 //   server          a running private instance: free loopback port, temp dir, log file,
 //                   ready when start() returns, stopped by its destructor
 //   process         a child process of the demo (e.g. the demo itself with --worker),
@@ -97,6 +98,10 @@ std::filesystem::path mariadb_socket(const std::filesystem::path& dir);
 // cluster; with `jetstream`, JetStream stores its streams under {dir}/jetstream. Ready when
 // a connection receives the server's greeting ("INFO {...}").
 server_spec nats_spec(bool jetstream = false);
+// A private Redis (Debian: redis-server): loopback only, {dir} as its working dir, no RDB
+// snapshots (--save '') and no append-only file: a throwaway in-memory instance. Ready when
+// PING answers +PONG.
+server_spec redis_spec();
 
 // The path of `binary` if it is an executable in $PATH or an sbin directory, else nullopt.
 std::optional<std::filesystem::path> find_binary(const std::string& binary);
