@@ -3,6 +3,11 @@
 //   a_woken_goroutine_runs_on_the_wakers_thread   Go's ready(): a goroutine parked on a
 //       thread that is now busy is not stuck behind that thread's work when a goroutine on
 //       another thread wakes it; it runs on the waker's thread.
+//   a_yielder_returns_before_the_goroutines_it_readied_all_ran   [1, 2, 4 threads]
+//       runtime.Gosched puts the goroutine on the global run queue, which every worker
+//       checks at least every 61 picks: a goroutine that readies a thousand others and
+//       yields runs again long before all thousand have run (the chat hub that yields after
+//       each event and fans it out to ~1,000 writers must not wait behind all of them).
 //
 // Ordering without sleeps: the test waits for a goroutine to be parked by reading the
 // goroutine dump (its wait reason), yielding in between.
@@ -17,6 +22,7 @@
 #include "gofer/debug.hpp"
 #include "gofer/runtime.hpp"
 #include "gofer/sync.hpp"
+#include "test_util.hpp"
 
 namespace {
 
@@ -73,5 +79,52 @@ TEST(scheduler, a_woken_goroutine_runs_on_the_wakers_thread) {
         << "round " << round << ": the woken goroutine waited behind a busy thread";
   }
 }
+
+// The hub's pattern: "hub" readies kN goroutines at once (closing the channel they all
+// receive from), then yields. Each readied goroutine only counts itself and ends. When the
+// hub runs again, few of them may have run: on one thread at most ~61 (the fairness tick),
+// on more threads also what the other workers ran meanwhile (they take the hub at once,
+// from the injection queue, as soon as their own queue is empty). A yield that queues the
+// hub behind everything it readied lets all kN run first (and a fan-out hub that yields
+// after every event then does one event per kN switches: the chat server's crawl).
+// The bound is generous (half of kN: other threads, preempted by the OS, may run many);
+// the old behaviour is all kN, at every thread count; the new one is mostly under 50.
+class scheduler_yield : public gofer_test::threads_test {};
+
+TEST_P(scheduler_yield, a_yielder_returns_before_the_goroutines_it_readied_all_ran) {
+  constexpr int kN = 1000;
+  for (int round = 0; round < 5; ++round) {
+    std::atomic<int> ran{0};
+    int ran_before_return = -1;
+    gofer_test::run_main(threads(), [&] {
+      gofer::chan<int> start;
+      gofer::wait_group done;
+      for (int i = 0; i < kN; ++i) {
+        done.add(1);
+        gofer::go([&] {
+          start.recv();  // closed by the hub
+          ran.fetch_add(1);
+          done.done();
+        });
+      }
+      gofer::chan<int> hub_done;
+      gofer::go(gofer::named("hub"), [&] {
+        // Every receiver parked: the close readies all kN at once.
+        EXPECT_TRUE(gofer_test::eventually([&] { return gofer_test::parked_receivers(start) == kN; }));
+        start.close();
+        gofer::yield();
+        ran_before_return = ran.load();
+        hub_done.close();
+      });
+      hub_done.recv();
+      done.wait();
+    });
+    ASSERT_EQ(ran.load(), kN);
+    EXPECT_LT(ran_before_return, kN / 2)
+        << "round " << round << ": the yielder waited behind the goroutines it had readied";
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(, scheduler_yield, ::testing::ValuesIn(gofer_test::kThreadCounts), gofer_test::threads_name);
 
 }  // namespace

@@ -150,7 +150,17 @@ void sched_algo::awakened(context* ctx) noexcept {
   // gofer's own wake-ups go through worker::make_ready. Ready goroutines are detached so
   // that any worker may attach and run them.
   ctx->detach();
-  w_.push_local(ctx);
+  // A yield goes to the injection queue, as Go's Gosched puts the G on the global run
+  // queue: every worker takes from it when its own queue is empty and at least every
+  // kFairnessTick picks. At the back of the local queue the yielder would wait behind
+  // everything it has just readied: a hub that fans one event out to 1,000 writers and
+  // yields would handle one event per 1,000 switches
+  // (scheduler_yield.a_yielder_returns_before_the_goroutines_it_readied_all_ran).
+  rt_.inject.enqueue(ctx);
+  if (rt_.nthreads > 1) {
+    std::atomic_thread_fence(std::memory_order_seq_cst);  // publish, then read idle_count
+    rt_.wake_one_idle();
+  }
 }
 
 context* sched_algo::steal() noexcept {
