@@ -125,6 +125,50 @@ TEST_P(scheduler_yield, a_yielder_returns_before_the_goroutines_it_readied_all_r
   }
 }
 
+// Every thread is taken by a goroutine that polls an empty channel with try_recv (never
+// blocking, never yielding) until 300 ms have passed or the sleeper has woken. The sleeper
+// went to sleep for 5 ms before the pollers started. Without time slices it wakes after the
+// pollers' 300 ms; with them the monitor asks each poller to yield after 10 ms and its next
+// try_recv does, so the dispatcher fires the sleeper's timer. 100 ms is a wide margin for
+// a loaded machine, and still well under 300.
+TEST_P(scheduler_yield, a_polling_loop_is_preempted_at_its_next_gofer_call) {
+  using namespace std::chrono;
+  std::atomic<bool> woke{false};
+  steady_clock::duration late{};
+  gofer_test::run_main(threads(), [&] {
+    gofer::chan<int> empty;
+    gofer::wait_group wg;
+    wg.add(1);
+    steady_clock::time_point asleep;
+    std::atomic<unsigned> started{0};
+    gofer::go(gofer::named("sleeper"), [&] {
+      asleep = steady_clock::now();
+      gofer::sleep(milliseconds(5));
+      late = steady_clock::now() - asleep - milliseconds(5);
+      woke = true;
+      wg.done();
+    });
+    ASSERT_TRUE(gofer_test::wait_state("sleeper", "sleep"));
+    for (unsigned i = 0; i < threads(); ++i) {
+      wg.add(1);
+      gofer::go(gofer::named("poller"), [&] {
+        // Every thread runs a poller before any polls (a pure spin: no safe point), so no
+        // worker is left idle to fire the sleeper's timer.
+        started.fetch_add(1);
+        while (started.load() < threads()) {
+        }
+        const auto end = steady_clock::now() + milliseconds(300);
+        while (!woke.load(std::memory_order_relaxed) && steady_clock::now() < end) (void)empty.try_recv();
+        wg.done();
+      });
+    }
+    wg.wait();
+  });
+  ASSERT_TRUE(woke.load());
+  EXPECT_LT(duration_cast<milliseconds>(late).count(), 100)
+      << "the sleeper waited behind goroutines that kept calling try_recv";
+}
+
 INSTANTIATE_TEST_SUITE_P(, scheduler_yield, ::testing::ValuesIn(gofer_test::kThreadCounts), gofer_test::threads_name);
 
 }  // namespace

@@ -545,12 +545,14 @@ int run(std::function<void()> main_fn, options opts) {
     rt->workers.push_back(std::move(w));
   }
   for (auto& w : rt->workers) w->thread = std::thread(worker_main, rt.get(), w.get());
+  rt->start_monitor();
 
   {
     std::unique_lock<std::mutex> lk(rt->done_mu);
     rt->done_cv.wait(lk, [&] { return rt->main_done; });
   }
   rt->stop_threads.store(true, std::memory_order_seq_cst);
+  rt->stop_monitor();
   rt->wake_all();
   for (auto& w : rt->workers) w->thread.join();
   // A thread that is no worker may still be finishing the unpark that readied main.
@@ -568,6 +570,21 @@ int run(std::function<void()> main_fn, options opts) {
   return 0;
 }
 
+namespace detail {
+// The slow path of safe_point() (gofer/detail/wait.hpp; the monitor is in scheduler.cpp):
+// yields if the monitor asked this worker's goroutine to. No stopping check (never throws).
+void preempt_slow() noexcept {
+  worker* w = current_worker();
+  if (w == nullptr) return;
+  std::uint64_t t = w->preempt_at.load(std::memory_order_relaxed);
+  if (t != w->sched_tick.load(std::memory_order_relaxed)) return;  // switched since: stale
+  w->preempt_at.store(~std::uint64_t{0}, std::memory_order_relaxed);
+  if (context::active()->get_properties() == nullptr) return;  // the dispatcher
+  eh_swap eh;  // may resume on another thread
+  boost::this_fiber::yield();
+}
+}  // namespace detail
+
 void yield() {
   detail::goroutine* g = detail::current_goroutine();
   if (g == nullptr) return;
@@ -578,7 +595,10 @@ void yield() {
 }
 
 void sleep(std::chrono::nanoseconds d) {
-  if (d <= std::chrono::nanoseconds::zero()) return;
+  if (d <= std::chrono::nanoseconds::zero()) {
+    detail::safe_point();
+    return;
+  }
   detail::goroutine* g = detail::current_goroutine_or_throw("sleep");
   detail::runtime* rt = detail::current_runtime();
   detail::timer_node t;

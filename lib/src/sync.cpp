@@ -106,6 +106,7 @@ std::int64_t wait_group::count() const noexcept {
 // ---- mutex ----
 
 void mutex::lock() {
+  detail::safe_point();
   lock_.lock();
   if (!locked_) {
     locked_ = true;
@@ -139,6 +140,7 @@ void mutex::unlock() {
 // ---- rw_mutex ----
 
 void rw_mutex::lock() {
+  detail::safe_point();
   lock_.lock();
   if (!writer_ && readers_ == 0) {
     writer_ = true;
@@ -173,6 +175,7 @@ void rw_mutex::unlock() {
 }
 
 void rw_mutex::lock_shared() {
+  detail::safe_point();
   lock_.lock();
   // Writer preference: a waiting writer keeps new readers out.
   if (!writer_ && writers_waiting_.empty()) {

@@ -248,6 +248,7 @@ struct chan_impl final : chan_base {
   // c <- v (block) or its select-with-default form. Returns true if v was delivered (moved
   // from); false only when !block and the channel is not ready. Throws on a closed channel.
   bool send(T& v, bool block) GOFER_EXCLUDES(lock) {
+    safe_point();
     goroutine* wake = nullptr;
     lock.lock();
     switch (send_locked(v, wake)) {
@@ -284,6 +285,7 @@ struct chan_impl final : chan_base {
 
   // select { case v, ok := <-c: ...; default: }: never parks. See try_recv_result.
   try_recv_result<T> try_recv() GOFER_EXCLUDES(lock) {
+    safe_point();
     try_recv_result<T> out;
     goroutine* wake = nullptr;
     lock.lock();
@@ -297,6 +299,7 @@ struct chan_impl final : chan_base {
   // v, ok := <-c (block) or its select-with-default form: a value, or nullopt when closed
   // and drained (or, when !block, when nothing is ready).
   std::optional<T> recv(bool block) GOFER_EXCLUDES(lock) {
+    safe_point();
     std::optional<T> out;
     goroutine* wake = nullptr;
     lock.lock();
