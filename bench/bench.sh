@@ -7,7 +7,8 @@
 # two-thread figures on a small VM flip between modes from one process to the next —
 # then bench/report.py writes bench/results/<date>-<host>.{json,md} and SVG charts.
 # `./gofer bench http ...` is the C10K run (bench/http/run.sh); `./gofer bench c10k ...` the
-# chapter 6 server's run (bench/c10k/run.sh).
+# chapter 6 server's run (bench/c10k/run.sh); `./gofer bench lb ...` the load-balancer run
+# (bench/lb/run.sh).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -22,6 +23,7 @@ usage: ./gofer bench [--quick] [--rounds N] [--build-dir DIR] [--out DIR] [--no-
                                         bench/results/chat-<date>-<host>.json
        ./gofer bench c10k [args...]     the chapter 6 server, its pitfalls, a blocking
                                         baseline and Go (bench/c10k/run.sh)
+       ./gofer bench lb [args...]       the load balancer vs nginx and Go (bench/lb/run.sh)
 
 Runs gofer's benchmarks against Boost.Fiber, moodycamel, std::mutex/absl::Mutex queues
 and Go, and writes bench/results/<date>-<host>.json, .md (tables) and .svg (charts).
@@ -67,6 +69,12 @@ if [[ ${1-} == chat ]]; then
     --benchmark_out="$json" --benchmark_out_format=json "$@"
   say "wrote ${json#"$ROOT"/}"
   exit 0
+fi
+
+if [[ ${1-} == lb ]]; then
+  shift
+  [[ -x $ROOT/bench/lb/run.sh ]] || die "bench/lb/run.sh is missing"
+  exec "$ROOT/bench/lb/run.sh" "$@"
 fi
 
 quick=0 rounds= build_dir= out= with_go=1 impl=

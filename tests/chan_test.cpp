@@ -344,6 +344,7 @@ TEST_P(chan, send_parked_on_full_buffer_panics_when_closed) {
 
 TEST_P(chan, send_on_nil_blocks_forever_and_is_unwound_at_exit) {
   std::atomic<int> started{0}, returned{0}, unwound{0};
+  // allow_leaks: the goroutine blocks forever on purpose: this test is about run() unwinding it
   run_main(threads(), [&] {
     gofer::go([&] {
       destroy_counter guard(unwound);
@@ -356,7 +357,7 @@ TEST_P(chan, send_on_nil_blocks_forever_and_is_unwound_at_exit) {
     for (int i = 0; i < 1000; ++i) gofer::yield();
     EXPECT_EQ(returned.load(), 0);
     EXPECT_EQ(gofer::num_goroutine(), 2u);
-  });  // main returns with the goroutine blocked: run() must still return
+  }, allow_leaks);  // main returns with the goroutine blocked: run() must still return
   EXPECT_EQ(returned.load(), 0);
   EXPECT_EQ(unwound.load(), 1) << "the blocked goroutine's stack was not unwound";
 }
@@ -452,6 +453,7 @@ TEST_P(chan, recv_parked_wakes_with_nullopt_when_closed) {
 
 TEST_P(chan, recv_on_nil_blocks_forever_and_is_unwound_at_exit) {
   std::atomic<int> started{0}, returned{0}, unwound{0};
+  // allow_leaks: the goroutine blocks forever on purpose: this test is about run() unwinding it
   run_main(threads(), [&] {
     gofer::go([&] {
       destroy_counter guard(unwound);
@@ -463,7 +465,7 @@ TEST_P(chan, recv_on_nil_blocks_forever_and_is_unwound_at_exit) {
     ASSERT_TRUE(eventually([&] { return started.load() == 1; }));
     for (int i = 0; i < 1000; ++i) gofer::yield();
     EXPECT_EQ(returned.load(), 0);
-  });
+  }, allow_leaks);
   EXPECT_EQ(returned.load(), 0);
   EXPECT_EQ(unwound.load(), 1);
 }
@@ -818,6 +820,7 @@ TEST_P(chan, range_over_recv_chan_view) {
 
 TEST_P(chan, range_on_nil_blocks_forever_and_is_unwound_at_exit) {
   std::atomic<int> started{0}, iterations{0}, finished{0}, unwound{0};
+  // allow_leaks: the goroutine blocks forever on purpose: this test is about run() unwinding it
   run_main(threads(), [&] {
     gofer::go([&] {
       destroy_counter guard(unwound);
@@ -828,7 +831,7 @@ TEST_P(chan, range_on_nil_blocks_forever_and_is_unwound_at_exit) {
     });
     ASSERT_TRUE(eventually([&] { return started.load() == 1; }));
     for (int i = 0; i < 1000; ++i) gofer::yield();
-  });
+  }, allow_leaks);
   EXPECT_EQ(iterations.load(), 0);
   EXPECT_EQ(finished.load(), 0);
   EXPECT_EQ(unwound.load(), 1);
@@ -981,6 +984,7 @@ TEST_P(chan, default_views_are_nil) {
 
 TEST_P(chan, recv_chan_view_on_nil_blocks_forever) {
   std::atomic<int> started{0}, returned{0}, unwound{0};
+  // allow_leaks: a nil channel blocks forever: the goroutine stays parked on purpose
   run_main(threads(), [&] {
     gofer::go([&] {
       destroy_counter guard(unwound);
@@ -990,7 +994,7 @@ TEST_P(chan, recv_chan_view_on_nil_blocks_forever) {
       returned = 1;
     });
     ASSERT_TRUE(eventually([&] { return started.load() == 1; }));
-  });
+  }, allow_leaks);
   EXPECT_EQ(returned.load(), 0);
   EXPECT_EQ(unwound.load(), 1);
 }

@@ -12,11 +12,14 @@ namespace {
 
 TEST(debug_http, goroutines_json_parses_headers_names_states_and_times) {
   auto j = gofer::debug::goroutines_json(
+      "a line before the first goroutine\n"
       "goroutine 1 [running]:\n"
+      "\n"
       "goroutine 7 \"fetcher-3\" [chan receive, 2.5s]:\n"
+      "fetch(const std::string&)\n"
       "\tmain.cpp:12\n"
-      "goroutine 9 \"with [brackets]\" [select]:\n"
-      "not a goroutine line\n");
+      "\n"
+      "goroutine 9 \"with [brackets]\" [select, 3 minutes]:\n");
   ASSERT_EQ(j["count"], 3);
   auto& g = j["goroutines"];
   EXPECT_EQ(g[0]["id"], 1);
@@ -26,10 +29,13 @@ TEST(debug_http, goroutines_json_parses_headers_names_states_and_times) {
   EXPECT_EQ(g[1]["name"], "fetcher-3");
   EXPECT_EQ(g[1]["state"], "chan receive");
   EXPECT_DOUBLE_EQ(g[1]["blocked_seconds"].get<double>(), 2.5);
-  ASSERT_EQ(g[1]["detail"].size(), 1u);
-  EXPECT_EQ(g[1]["detail"][0], "main.cpp:12");
+  EXPECT_TRUE(g[0]["detail"].empty());
+  ASSERT_EQ(g[1]["detail"].size(), 2u) << "the waiting function and its file:line";
+  EXPECT_EQ(g[1]["detail"][0], "fetch(const std::string&)");
+  EXPECT_EQ(g[1]["detail"][1], "main.cpp:12");
   EXPECT_EQ(g[2]["name"], "with [brackets]");
   EXPECT_EQ(g[2]["state"], "select");
+  EXPECT_DOUBLE_EQ(g[2]["blocked_seconds"].get<double>(), 180.0) << "Go's words from a minute on";
 }
 
 TEST(debug_http, pages_answer_on_a_mounted_mux) {

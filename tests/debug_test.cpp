@@ -11,7 +11,12 @@
 //                         with a goroutine released by a plain thread (and its control)
 //   debug_panic           unrecovered panics: "panic: ...", "goroutine N [running]:", the
 //                         panicking function's frame; other exception types and the note
-//   debug_dump            dump_goroutines: names, states, one line per goroutine
+//   debug_report          the texts a learner reads, checked whole (forked children, stderr
+//                         captured): the deadlock report's call sites (file:line of this
+//                         file's blocking calls, sorted by id) and wait times; a panic's
+//                         first frame is the user's function, no std::invoke / Boost /
+//                         gofer frames unless GOFER_TRACEBACK=all
+//   debug_dump            dump_goroutines: names, states, call sites, sorted by id
 //   debug_sigquit         SIGQUIT prints "SIGQUIT: quit" and the dump, exit 2
 //   debug_trace           GOFER_TRACE: valid JSON with slices, park instants and flows
 //
@@ -23,9 +28,12 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
+#include <cerrno>
 #include <chrono>
 #include <csignal>
 #include <cstdio>
@@ -101,6 +109,7 @@ using debug_deadlock = debug_base;
 using debug_no_deadlock = debug_base;
 using debug_panic = debug_base;
 using debug_dump = debug_base;
+using debug_report = debug_base;
 using debug_sigquit = debug_base;
 using debug_trace = debug_base;
 
@@ -112,6 +121,77 @@ using debug_trace = debug_base;
   int rc = gofer::run(std::move(body), {.threads = n});
   std::exit(rc);
 }
+
+// What a forked child printed on stderr, and how it ended.
+struct child_output {
+  int exit_code = -1;  // -1: killed by a signal
+  std::string err;
+};
+
+// Runs child(n, body) in a forked process with stderr captured, GOFER_TRACEBACK set to
+// `traceback` (nullptr: unset). For texts that must be checked whole, or checked for what
+// they do NOT contain, which a death test's regex cannot say.
+child_output run_child(unsigned n, std::function<void()> body, const char* traceback = nullptr) {
+  int fds[2];
+  if (::pipe(fds) != 0) return {};
+  std::fflush(nullptr);
+  pid_t pid = ::fork();
+  if (pid == 0) {
+    ::dup2(fds[1], 2);
+    ::close(fds[0]);
+    ::close(fds[1]);
+    if (traceback != nullptr) ::setenv("GOFER_TRACEBACK", traceback, 1);
+    else ::unsetenv("GOFER_TRACEBACK");
+    ::alarm(20);
+    int rc = gofer::run(std::move(body), {.threads = n});
+    std::fflush(nullptr);
+    std::_Exit(rc);
+  }
+  ::close(fds[1]);
+  child_output out;
+  char buf[4096];
+  for (;;) {
+    ssize_t r = ::read(fds[0], buf, sizeof buf);
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0) break;
+    out.err.append(buf, static_cast<std::size_t>(r));
+  }
+  ::close(fds[0]);
+  int status = 0;
+  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  out.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return out;
+}
+
+// One goroutine of a dump or report: its header and the frame of its call site.
+struct dumped {
+  std::uint64_t id = 0;
+  std::string name;      // "" if unnamed
+  std::string state;     // "chan receive, 1.2s"
+  std::string function;  // the function line, "" if none
+  std::string site;      // "debug_test.cpp:123", "" if none
+};
+
+std::vector<dumped> parse_goroutines(const std::string& text) {
+  static const std::regex header(R"re(goroutine ([0-9]+)( "([^"]*)")? \[([^\]]+)\]:)re");
+  std::vector<dumped> out;
+  std::istringstream in(text);
+  for (std::string l; std::getline(in, l);) {
+    std::smatch m;
+    if (std::regex_match(l, m, header)) {
+      out.push_back({std::stoull(m[1]), m[3], m[4], "", ""});
+    } else if (!out.empty() && !l.empty() && l[0] == '\t') {
+      out.back().site = l.substr(1);
+    } else if (!out.empty() && !l.empty() && out.back().function.empty() && out.back().site.empty() &&
+               l.rfind("exit status", 0) != 0) {
+      out.back().function = l;
+    }
+  }
+  return out;
+}
+
+std::string site(int line) { return "debug_test.cpp:" + std::to_string(line); }
 
 // ---------------------------------------------------------------------------------------
 // the deadlock detector: real deadlocks
@@ -488,57 +568,194 @@ TEST(debug_panic_value, panic_error_records_frames_and_message) {
 INSTANTIATE_TEST_SUITE_P(, debug_panic, ::testing::ValuesIn(kThreadCounts), threads_name);
 
 // ---------------------------------------------------------------------------------------
+// the reports a learner reads, checked whole
+
+// A function line of a dump: a lambda in this file's TestBody.
+const std::string kLambdaInTest = R"([^\n]*TestBody\(\)::<lambda\([^\n]*\)>)";
+
+// Go's deadlock report: every goroutine sorted by id, each with the function and the
+// file:line of the call that parked it.
+TEST_P(debug_report, deadlock_report_shows_each_call_site_sorted_by_id) {
+  // Each blocking call sits on the line of the constant that names it.
+  constexpr int send_line = __LINE__; auto sender = [](gofer::chan<int> c) { c.send(1); };
+  constexpr int wait_line = __LINE__; auto waiter = [](gofer::wait_group* wg) { wg->wait(); };
+  constexpr int range_line = __LINE__; auto ranger = [](gofer::chan<int> r) { for (int v : r) (void)v; };
+  constexpr int select_line = __LINE__; auto selector = [](gofer::chan<int> a) {
+    gofer::select(gofer::recv_case(a), gofer::send_case(a, 1));  // the first case's line
+  };
+  constexpr int forever_line = __LINE__; auto forever = [] { gofer::select(); };
+  constexpr int main_line = __LINE__; auto main_waits = [] { gofer::chan<int>().recv(); };
+  child_output out = run_child(threads(), [&] {
+    gofer::chan<int> c, r, a;
+    gofer::wait_group wg;
+    wg.add(1);
+    gofer::go(gofer::named("sender"), sender, c);
+    gofer::go(gofer::named("waiter"), waiter, &wg);
+    gofer::go(ranger, r);
+    gofer::go(gofer::named("selector"), selector, a);
+    gofer::go(gofer::named("forever"), forever);
+    main_waits();
+  });
+  EXPECT_EQ(out.exit_code, 2);
+  const std::string want = "fatal error: all goroutines are asleep - deadlock!\n\n"
+                           "goroutine 1 \\[chan receive\\]:\n" + kLambdaInTest + "\n\t" + site(main_line) + "\n\n"
+                           "goroutine 2 \"sender\" \\[chan send\\]:\n" + kLambdaInTest + "\n\t" + site(send_line) + "\n\n"
+                           "goroutine 3 \"waiter\" \\[sync.WaitGroup.Wait\\]:\n" + kLambdaInTest + "\n\t" + site(wait_line) + "\n\n"
+                           "goroutine 4 \\[chan receive\\]:\n" + kLambdaInTest + "\n\t" + site(range_line) + "\n\n"
+                           "goroutine 5 \"selector\" \\[select\\]:\n" + kLambdaInTest + "\n\t" + site(select_line + 1) + "\n\n"
+                           "goroutine 6 \"forever\" \\[select \\(no cases\\)\\]:\n" + kLambdaInTest + "\n\t" + site(forever_line) + "\n"
+                           "exit status 2\n";
+  EXPECT_TRUE(std::regex_match(out.err, std::regex(want))) << out.err << "\nwanted (regex):\n" << want;
+}
+
+// The time a goroutine has waited shows from one second on (Go: from one minute on).
+TEST(debug_report_wait_time, deadlock_report_shows_how_long_each_goroutine_waited) {
+  constexpr int patient_line = __LINE__; auto patient = [](gofer::chan<int> c) { c.recv(); };
+  child_output out = run_child(2, [&] {
+    gofer::chan<int> c;
+    gofer::go(gofer::named("patient"), patient, c);
+    gofer::sleep(1100ms);  // time is the subject; a pending timer is no deadlock
+    gofer::chan<int>(nullptr).recv();
+  });
+  EXPECT_EQ(out.exit_code, 2);
+  EXPECT_TRUE(std::regex_search(out.err, std::regex("\ngoroutine 1 \\[chan receive \\(nil chan\\)\\]:\n")))
+      << out.err;
+  EXPECT_TRUE(std::regex_search(out.err, std::regex("\ngoroutine 2 \"patient\" \\[chan receive, 1\\.[0-9]s\\]:\n" +
+                                                    kLambdaInTest + "\n\t" + site(patient_line) + "\n")))
+      << out.err;
+}
+
+// A panic's report starts with the user's function, as Go's does; std::invoke, std::function,
+// Boost.Context and gofer's own frames are left out.
+TEST_P(debug_report, panic_report_starts_with_the_users_frame_without_machinery) {
+  child_output out = run_child(threads(), [] {
+    gofer::go(gofer::named("panicker"), [] {
+      std::function<void(int)> f = gofer_debug_test_panicking_function;  // through std::function
+      std::invoke(f, 1);
+    });
+    gofer::chan<int>().recv();
+  });
+  EXPECT_EQ(out.exit_code, 2);
+  EXPECT_TRUE(std::regex_search(out.err, std::regex("^panic: boom\n\ngoroutine 2 \"panicker\" \\[running\\]:\n"
+                                                    "gofer_debug_test_panicking_function\\(int\\)\n")))
+      << out.err;
+  for (const char* noise : {"__invoke", "std::invoke", "_Function_handler", "boost::", "gofer::", "fcontext"})
+    EXPECT_EQ(out.err.find(noise), std::string::npos) << noise << " in:\n" << out.err;
+  EXPECT_TRUE(out.err.ends_with("\nexit status 2\n")) << out.err;
+}
+
+// The same in main, which gofer::run calls through a std::function.
+TEST_P(debug_report, panic_in_main_starts_with_the_users_frame) {
+  child_output out = run_child(threads(), [] { gofer_debug_test_panicking_function(0); });
+  EXPECT_EQ(out.exit_code, 2);
+  EXPECT_TRUE(std::regex_search(out.err, std::regex("^panic: boom\n\ngoroutine 1 \\[running\\]:\n"
+                                                    "gofer_debug_test_panicking_function\\(int\\)\n")))
+      << out.err;
+  for (const char* noise : {"__invoke", "_Function_handler", "boost::", "gofer::"})
+    EXPECT_EQ(out.err.find(noise), std::string::npos) << noise << " in:\n" << out.err;
+}
+
+// GOFER_TRACEBACK=all (Go's GOTRACEBACK=all): every frame, the runtime's and Boost's too,
+// and then every other goroutine with its call site.
+TEST_P(debug_report, gofer_traceback_all_keeps_every_frame_and_lists_the_others) {
+  constexpr int main_line = __LINE__; auto main_waits = [] { gofer::chan<int>().recv(); };
+  child_output out = run_child(
+      threads(),
+      [&] {
+        gofer::go(gofer::named("panicker"), [] {
+          // Panic once main is parked, so the dump shows where it waits (not "runnable").
+          eventually([] { return dump().find("goroutine 1 [chan receive]") != std::string::npos; });
+          gofer_debug_test_panicking_function(1);
+        });
+        main_waits();
+      },
+      "all");
+  EXPECT_EQ(out.exit_code, 2);
+  EXPECT_TRUE(std::regex_search(out.err, std::regex("^panic: boom\n\ngoroutine 2 \"panicker\" \\[running\\]:\n")))
+      << out.err;
+  EXPECT_NE(out.err.find("gofer_debug_test_panicking_function(int)"), std::string::npos) << out.err;
+  EXPECT_NE(out.err.find("gofer::detail::goroutine_main"), std::string::npos) << out.err;
+  EXPECT_NE(out.err.find("boost::context::"), std::string::npos) << out.err;
+  EXPECT_TRUE(std::regex_search(out.err, std::regex("\n\ngoroutine 1 \\[chan receive\\]:\n" + kLambdaInTest +
+                                                    "\n\t" + site(main_line) + "\nexit status 2\n$")))
+      << out.err;
+}
+
+// GOFER_TRACEBACK=none: the message and the goroutine, no frames.
+TEST(debug_report_none, gofer_traceback_none_prints_no_frames) {
+  child_output out = run_child(2, [] { gofer_debug_test_panicking_function(0); }, "none");
+  EXPECT_EQ(out.exit_code, 2);
+  EXPECT_EQ(out.err, "panic: boom\n\ngoroutine 1 [running]:\nexit status 2\n");
+}
+
+INSTANTIATE_TEST_SUITE_P(, debug_report, ::testing::ValuesIn(kThreadCounts), threads_name);
+
+// ---------------------------------------------------------------------------------------
 // dump_goroutines
 
-TEST_P(debug_dump, names_states_and_one_line_per_goroutine) {
+TEST_P(debug_dump, names_states_and_call_sites_sorted_by_id) {
   std::string snapshot;
   std::size_t count = 0;
+  std::map<std::string, int> line_of;  // goroutine -> line of its blocking call (here)
+  constexpr int lock_line = __LINE__; auto lock = [](gofer::mutex& m) { m.lock(); };
+  line_of["locker"] = lock_line;
   gofer::mutex mu;  // outlives main: "locker" unlocks it after main let go of it
+  // allow_leaks: the hour-long sleeper stays asleep on purpose (its state is dumped)
   run_main(threads(), [&] {
-    gofer::chan<int> a, b, c, locker_done(1);
+    gofer::chan<int> a, b, c, locker_done(1), guarded_done(1);
     mu.lock();
-    gofer::go(gofer::named("receiver"), [a]() { a.recv(); });
-    gofer::go(gofer::named("selector"), [b, c]() { gofer::select(gofer::recv_case(b), gofer::recv_case(c)); });
-    gofer::go(gofer::named("sleeper"), [] { gofer::sleep(1h); });
-    gofer::go(gofer::named("locker"), [&mu, locker_done]() {
-      mu.lock();
+    gofer::go(gofer::named("receiver"), [a] { a.recv(); }); line_of["receiver"] = __LINE__;
+    gofer::go(gofer::named("selector"), [b, c] { gofer::select(gofer::recv_case(b), gofer::recv_case(c)); }); line_of["selector"] = __LINE__;
+    gofer::go(gofer::named("sleeper"), [] { gofer::sleep(1h); }); line_of["sleeper"] = __LINE__;
+    gofer::go(gofer::named("locker"), [&mu, lock, locker_done] {
+      lock(mu);
       mu.unlock();
       locker_done.send(1);
     });
-    gofer::go([a]() { a.recv(); });  // unnamed
+    gofer::go([a] { for (int v : a) (void)v; }); line_of["#6"] = __LINE__;  // unnamed, range-for
+    // Through std::lock_guard the recorded site is the standard library's (sync.hpp).
+    gofer::go(gofer::named("guarded"), [&mu, guarded_done] {
+      { std::lock_guard<gofer::mutex> lk(mu); }
+      guarded_done.send(1);
+    });
     ASSERT_TRUE(wait_parked_receivers(a, 2));
     ASSERT_TRUE(wait_parked_receivers(b, 1));
     ASSERT_TRUE(wait_parked_receivers(c, 1));
     ASSERT_TRUE(wait_state("sleeper", "sleep"));
     ASSERT_TRUE(wait_state("locker", "sync.Mutex.Lock"));
+    ASSERT_TRUE(wait_state("guarded", "sync.Mutex.Lock"));
     snapshot = dump();
     count = gofer::num_goroutine();
     mu.unlock();
     locker_done.recv();
+    guarded_done.recv();
     a.close();
     b.close();
-  });
+  }, allow_leaks);
   SCOPED_TRACE(snapshot);
-  auto lines = lines_of(snapshot);
-  EXPECT_EQ(lines.size(), count);
-  EXPECT_EQ(count, 6u);
-  const std::regex line_re(R"(goroutine ([0-9]+)( "[^"]*")? \[([^\]]+)\]:)");
-  std::set<std::string> ids;
-  std::map<std::string, std::string> state_of;  // name (or "#id") -> state
-  for (const auto& l : lines) {
-    std::smatch m;
-    ASSERT_TRUE(std::regex_match(l, m, line_re)) << l;
-    ids.insert(m[1]);
-    std::string name = m[2].matched ? m[2].str().substr(2, m[2].length() - 3) : "#" + m[1].str();
-    state_of[name] = m[3];
+  auto gs = parse_goroutines(snapshot);
+  EXPECT_EQ(gs.size(), count);
+  EXPECT_EQ(count, 7u);
+  std::map<std::string, dumped> by;  // name (or "#id")
+  for (std::size_t i = 0; i < gs.size(); ++i) {
+    if (i > 0) EXPECT_LT(gs[i - 1].id, gs[i].id) << "not sorted by id";
+    by[gs[i].name.empty() ? "#" + std::to_string(gs[i].id) : gs[i].name] = gs[i];
   }
-  EXPECT_EQ(ids.size(), lines.size()) << "duplicate ids";
-  EXPECT_EQ(state_of["#1"], "running");
-  EXPECT_EQ(state_of["receiver"], "chan receive");
-  EXPECT_EQ(state_of["selector"], "select");
-  EXPECT_EQ(state_of["sleeper"], "sleep");
-  EXPECT_EQ(state_of["locker"], "sync.Mutex.Lock");
-  EXPECT_EQ(state_of["#6"], "chan receive");  // the unnamed one: goroutine 6
+  // main is the one dumping: running, no frame (Go prints its stack; gofer cannot).
+  EXPECT_EQ(by["#1"].state, "running");
+  EXPECT_EQ(by["#1"].site, "");
+  EXPECT_EQ(by["receiver"].state, "chan receive");
+  EXPECT_EQ(by["selector"].state, "select");
+  EXPECT_EQ(by["sleeper"].state, "sleep");
+  EXPECT_EQ(by["locker"].state, "sync.Mutex.Lock");
+  EXPECT_EQ(by["#6"].state, "chan receive");
+  for (const auto& [name, line] : line_of) {
+    EXPECT_EQ(by[name].site, site(line)) << name;
+    // The function that made the call: this test's body, inside a lambda.
+    EXPECT_NE(by[name].function.find("TestBody()::<lambda("), std::string::npos) << name << ": " << by[name].function;
+  }
+  EXPECT_EQ(by["guarded"].state, "sync.Mutex.Lock");
+  EXPECT_EQ(by["guarded"].function.rfind("std::lock_guard<", 0), 0u) << by["guarded"].function;
 }
 
 TEST_P(debug_dump, caller_is_running_and_main_shows_its_wait_reason) {
@@ -580,7 +797,7 @@ TEST(debug_dump_one_thread, time_blocked_is_shown_from_one_second) {
     c.close();
   });
   EXPECT_NE(early.find("\"waiter\" [chan receive]:"), std::string::npos) << early;
-  EXPECT_TRUE(std::regex_search(late, std::regex("\"waiter\" \\[chan receive, [1-9]\\.[0-9]s\\]:"))) << late;
+  EXPECT_TRUE(std::regex_search(late, std::regex("\"waiter\" \\[chan receive, [1-9]\\.[0-9]s\\]:\n"))) << late;
 }
 
 TEST(debug_dump_outside_run, writes_nothing) { EXPECT_EQ(dump(), ""); }

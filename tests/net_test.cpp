@@ -1139,6 +1139,7 @@ TEST_P(net_p, many_concurrent_blocking_calls_overlap) {
 
 TEST_P(net_p, goroutines_blocked_in_read_and_accept_are_unwound_when_main_returns) {
   std::atomic<int> destroyed{0}, returned{0};
+  // allow_leaks: left in accept/read on purpose: run() must unwind them
   run_main(threads(), [&] {
     auto ln = std::make_shared<net::listener>(*net::listen("127.0.0.1:0"));
     auto client = std::make_shared<net::conn>(*net::dial(ln->addr()));
@@ -1164,7 +1165,7 @@ TEST_P(net_p, goroutines_blocked_in_read_and_accept_are_unwound_when_main_return
     ASSERT_TRUE(wait_state("acceptor", "IO wait"));
     ASSERT_TRUE(wait_state("reader-a", "IO wait"));
     ASSERT_TRUE(wait_state("reader-b", "IO wait"));
-  });
+  }, allow_leaks);
   EXPECT_EQ(destroyed.load(), 3);
   EXPECT_EQ(returned.load(), 0) << "a blocked operation returned instead of unwinding";
 }
@@ -1179,6 +1180,7 @@ TEST_P(net_p, goroutine_in_a_blocking_call_at_shutdown_is_waited_for_and_unwound
     std::atomic<bool>* flag;
     ~set_on_exit() { flag->store(true); }
   };
+  // allow_leaks: left in a blocking call on purpose: shutdown must wait and unwind
   run_main(threads(), [&] {
     set_on_exit mark{&main_returned};  // set as main's frame goes, just before shutdown
     gofer::go(gofer::named("blocker"), [&] {
@@ -1192,7 +1194,7 @@ TEST_P(net_p, goroutine_in_a_blocking_call_at_shutdown_is_waited_for_and_unwound
       gofer::chan<int>().recv();  // if the call returned normally: park, to be unwound
     });
     ASSERT_TRUE(wait_state("blocker", "IO wait"));
-  });
+  }, allow_leaks);
   EXPECT_TRUE(call_finished.load()) << "run() returned while fn was still running";
   EXPECT_EQ(destroyed.load(), 1);
 }
@@ -1212,6 +1214,7 @@ TEST_P(net_p, shutdown_does_not_hang_when_a_blocking_call_waits_for_an_unwinding
       int fd;
       ~fd_closer() { ::close(fd); }
     };
+    // allow_leaks: left blocked on purpose: this test is about shutdown
     run_main(threads(), [&] {
       gofer::chan<int> never;
       auto spawn_owner = [&] {
@@ -1238,7 +1241,7 @@ TEST_P(net_p, shutdown_does_not_hang_when_a_blocking_call_waits_for_an_unwinding
       }
       ASSERT_TRUE(wait_parked_receivers(never, 1));
       ASSERT_TRUE(wait_state("pipe-reader", "IO wait"));
-    });
+    }, allow_leaks);
     ::close(fds[0]);
     EXPECT_TRUE(saw_eof.load()) << "spawn order " << order
                                 << ": the owner was not unwound while the blocking call waited";

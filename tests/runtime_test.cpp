@@ -349,6 +349,7 @@ TEST_P(runtime, sleep_parks_only_the_goroutine) {
   std::optional<int> got;
   gofer::chan<int> c;
   auto t0 = std::chrono::steady_clock::now();
+  // allow_leaks: the hour-long sleeper is left asleep on purpose: run() must unwind it
   run_main(threads(), [&] {
     gofer::go([&] {
       destroy_counter guard(unwound);
@@ -357,7 +358,7 @@ TEST_P(runtime, sleep_parks_only_the_goroutine) {
     });
     gofer::go([c]() { c.send(1); });
     got = c.recv();
-  });
+  }, allow_leaks);
   EXPECT_EQ(got, 1);
   EXPECT_EQ(woke.load(), 0);
   EXPECT_EQ(unwound.load(), 1);
@@ -391,6 +392,7 @@ TEST_P(runtime, leftover_goroutines_are_unwound_and_their_destructors_run) {
   gofer::chan<int> full(1);
   gofer::chan<int> silent, unheard, ranged;
   int kinds = 0;
+  // allow_leaks: leftovers on purpose: this test is about run() unwinding them
   run_main(threads(), [&] {
     never_done.add(1);
     full.send(0);
@@ -423,7 +425,7 @@ TEST_P(runtime, leftover_goroutines_are_unwound_and_their_destructors_run) {
     ASSERT_TRUE(wait_parked_senders(full, 1));
     ASSERT_TRUE(wait_parked_receivers(ranged, 1));
     EXPECT_EQ(gofer::num_goroutine(), 1u + kinds);
-  });  // main returns: every other goroutine is blocked forever
+  }, allow_leaks);  // main returns: every other goroutine is blocked forever
   EXPECT_EQ(continued.load(), 0) << "a leftover goroutine's blocking op returned normally";
   EXPECT_EQ(unwound.load(), kinds) << "every leftover goroutine's stack must be unwound";
   EXPECT_EQ(full.len(), 1u) << "an unwound sender must not deliver its value";
@@ -437,6 +439,7 @@ TEST_P(runtime, goroutine_never_started_at_shutdown_is_dropped) {
   std::weak_ptr<int> weak;
   std::atomic<int> ran{0};
   gofer::chan<int> never;
+  // allow_leaks: the goroutine must be unstarted when main returns (the check would start it)
   run_main(threads(), [&] {
     auto witness = std::make_shared<int>(7);
     weak = witness;
@@ -445,7 +448,7 @@ TEST_P(runtime, goroutine_never_started_at_shutdown_is_dropped) {
       ran = 1;
       never.recv();  // if it did start (other threads), it blocks and is unwound
     });
-  });
+  }, allow_leaks);
   EXPECT_TRUE(weak.expired()) << "the never-run goroutine's captured state was not destroyed";
   if (threads() == 1) {
     EXPECT_EQ(ran.load(), 0);
@@ -456,6 +459,7 @@ TEST_P(runtime, goroutine_never_started_at_shutdown_is_dropped) {
 TEST_P(runtime, goroutines_spawned_by_leftovers_are_unwound_too) {
   std::atomic<int> unwound{0};
   gofer::chan<int> never;
+  // allow_leaks: leftovers on purpose: this test is about run() unwinding them
   run_main(threads(), [&] {
     gofer::go([&, never]() {
       destroy_counter guard(unwound);
@@ -466,17 +470,18 @@ TEST_P(runtime, goroutines_spawned_by_leftovers_are_unwound_too) {
       never.recv();
     });
     ASSERT_TRUE(wait_parked_receivers(never, 2));
-  });
+  }, allow_leaks);
   EXPECT_EQ(unwound.load(), 2);
 }
 
 TEST_P(runtime, run_after_shutdown_with_leftovers_works) {
   std::optional<int> got;
   gofer::chan<int> never;
+  // allow_leaks: leftovers on purpose: the next run must work after unwinding them
   run_main(threads(), [&] {
     gofer::go([never]() { never.recv(); });
     ASSERT_TRUE(wait_parked_receivers(never, 1));
-  });
+  }, allow_leaks);
   run_main(threads(), [&] {
     // Checked before spawning: once the sender below has handed its value over it may
     // still be finishing on another thread, so a count taken after recv would race.
@@ -572,6 +577,42 @@ TEST_P(runtime, unrecovered_send_on_closed_channel_exits_2) {
         std::exit(0);
       },
       ::testing::ExitedWithCode(2), "panic: send on closed channel");
+}
+
+// The report's first frame is the user's goroutine function (a lambda of this test, maybe
+// inlined into gofer's entry frame), never gofer's channel internals.
+TEST_P(runtime, panic_report_starts_with_the_users_frame_not_gofers) {
+  const unsigned n = threads();
+  EXPECT_EXIT(
+      {
+        ::unsetenv("GOFER_TRACEBACK");
+        gofer::run(
+            [] {
+              gofer::chan<int> c(1);
+              c.close();
+              gofer::go([c] { c.send(1); });
+              gofer::chan<int>().recv();
+            },
+            {.threads = n});
+        std::exit(0);
+      },
+      ::testing::ExitedWithCode(2),
+      "panic: send on closed channel\n\ngoroutine 2 \\[running\\]:\n[^\n]*TestBody\\(\\)::\\{lambda\\(\\)#[0-9]+\\}"
+      "[^\n]*\n(\t[^\n]*\n)?exit status 2\n$");
+}
+
+// A deadlock in main: the report shows where main waits (this file, the line of the call).
+TEST_P(runtime, deadlock_report_shows_where_main_waits) {
+  const unsigned n = threads();
+  constexpr int line = __LINE__; auto wait_forever = [] { gofer::chan<int>().recv(); };
+  EXPECT_EXIT(
+      {
+        gofer::run(wait_forever, {.threads = n});
+        std::exit(0);
+      },
+      ::testing::ExitedWithCode(2),
+      "fatal error: all goroutines are asleep - deadlock!\n\ngoroutine 1 \\[chan receive\\]:\n"
+      "[^\n]*TestBody\\(\\)::<lambda\\(\\)>\n\truntime_test.cpp:" + std::to_string(line) + "\nexit status 2\n$");
 }
 
 INSTANTIATE_TEST_SUITE_P(, runtime, ::testing::ValuesIn(kThreadCounts), threads_name);

@@ -13,6 +13,7 @@
 // goroutine dump (its wait reason), yielding in between.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <sstream>
@@ -87,12 +88,15 @@ TEST(scheduler, a_woken_goroutine_runs_on_the_wakers_thread) {
 // from the injection queue, as soon as their own queue is empty). A yield that queues the
 // hub behind everything it readied lets all kN run first (and a fan-out hub that yields
 // after every event then does one event per kN switches: the chat server's crawl).
-// The bound is generous (half of kN: other threads, preempted by the OS, may run many);
-// the old behaviour is all kN, at every thread count; the new one is mostly under 50.
+// The bounds are generous: on one thread every round under a quarter of kN (in practice
+// ~61); on more threads, where others run readied goroutines in parallel and the OS may
+// deschedule the hub's worker (a round went over 500 on a loaded 2-core machine), the best
+// of 5 rounds under half of kN. The old behaviour is all kN, at every thread count.
 class scheduler_yield : public gofer_test::threads_test {};
 
 TEST_P(scheduler_yield, a_yielder_returns_before_the_goroutines_it_readied_all_ran) {
   constexpr int kN = 1000;
+  int fewest = kN;
   for (int round = 0; round < 5; ++round) {
     std::atomic<int> ran{0};
     int ran_before_return = -1;
@@ -120,9 +124,15 @@ TEST_P(scheduler_yield, a_yielder_returns_before_the_goroutines_it_readied_all_r
       done.wait();
     });
     ASSERT_EQ(ran.load(), kN);
-    EXPECT_LT(ran_before_return, kN / 2)
-        << "round " << round << ": the yielder waited behind the goroutines it had readied";
+    fewest = std::min(fewest, ran_before_return);
+    if (threads() == 1) {
+      EXPECT_LT(ran_before_return, kN / 4)
+          << "round " << round << ": the yielder waited behind the goroutines it had readied";
+    }
   }
+  // On more threads the others run readied goroutines in parallel, and a worker the OS
+  // deschedules lets them run many: judge the best of the rounds.
+  EXPECT_LT(fewest, kN / 2) << "the yielder waited behind the goroutines it had readied";
 }
 
 // Every thread is taken by a goroutine that polls an empty channel with try_recv (never

@@ -250,6 +250,7 @@ TEST_P(select, nil_case_of_a_parked_select_never_fires) {
 TEST_P(select, only_nil_cases_without_default_block_forever_and_are_unwound_at_exit) {
   std::atomic<int> returned{0}, unwound{0};
   std::string state;
+  // allow_leaks: the goroutine blocks forever on purpose: this test is about run() unwinding it
   run_main(threads(), [&] {
     gofer::go(gofer::named{"nil-select"}, [&] {
       destroy_counter guard(unwound);
@@ -260,7 +261,7 @@ TEST_P(select, only_nil_cases_without_default_block_forever_and_are_unwound_at_e
     ASSERT_TRUE(wait_state("nil-select", "select (no cases)"));
     for (int i = 0; i < 200; ++i) gofer::yield();
     state = goroutine_state("nil-select");
-  });  // main returns with the goroutine blocked forever: run() must still return
+  }, allow_leaks);  // main returns with the goroutine blocked forever: run() must still return
   EXPECT_EQ(state, "select (no cases)");
   EXPECT_EQ(returned.load(), 0);
   EXPECT_EQ(unwound.load(), 1) << "the blocked goroutine's stack was not unwound";
@@ -269,6 +270,7 @@ TEST_P(select, only_nil_cases_without_default_block_forever_and_are_unwound_at_e
 TEST_P(select, no_cases_blocks_forever_and_is_unwound_at_exit) {
   std::atomic<int> returned{0}, unwound{0};
   std::string state;
+  // allow_leaks: the goroutine blocks forever on purpose: this test is about run() unwinding it
   run_main(threads(), [&] {
     gofer::go(gofer::named{"empty-select"}, [&] {
       destroy_counter guard(unwound);
@@ -278,7 +280,7 @@ TEST_P(select, no_cases_blocks_forever_and_is_unwound_at_exit) {
     ASSERT_TRUE(wait_state("empty-select", "select (no cases)"));
     for (int i = 0; i < 200; ++i) gofer::yield();
     state = goroutine_state("empty-select");
-  });
+  }, allow_leaks);
   EXPECT_EQ(state, "select (no cases)");
   EXPECT_EQ(returned.load(), 0);
   EXPECT_EQ(unwound.load(), 1);
@@ -287,6 +289,7 @@ TEST_P(select, no_cases_blocks_forever_and_is_unwound_at_exit) {
 TEST_P(select, parked_select_is_unwound_at_exit_and_its_waiters_unlinked) {
   gofer::chan<int> a, b(1);
   std::atomic<int> returned{0}, unwound{0};
+  // allow_leaks: the goroutine blocks forever on purpose: this test is about run() unwinding it
   run_main(threads(), [&] {
     gofer::go([&, a, b]() {
       destroy_counter guard(unwound);
@@ -295,7 +298,7 @@ TEST_P(select, parked_select_is_unwound_at_exit_and_its_waiters_unlinked) {
     });
     ASSERT_TRUE(wait_parked_receivers(b, 1));
     ASSERT_TRUE(wait_parked_senders(a, 1));
-  });
+  }, allow_leaks);
   EXPECT_EQ(returned.load(), 0);
   EXPECT_EQ(unwound.load(), 1);
   EXPECT_EQ(parked_receivers(a), 0u) << "an unwound select left a waiter on a live channel";

@@ -249,6 +249,7 @@ TEST_P(sync, wait_group_reuse_after_wait_returned) {
 TEST_P(sync, wait_group_waiter_left_at_exit_is_unwound) {
   std::atomic<int> unwound{0}, returned{0};
   gofer::wait_group wg;
+  // allow_leaks: a goroutine is left parked on purpose: this test is about run() unwinding it
   run_main(threads(), [&] {
     wg.add(1);
     gofer::chan<int> started;
@@ -259,7 +260,7 @@ TEST_P(sync, wait_group_waiter_left_at_exit_is_unwound) {
       returned = 1;
     });
     started.recv();
-  });
+  }, allow_leaks);
   EXPECT_EQ(returned.load(), 0);
   EXPECT_EQ(unwound.load(), 1);
   EXPECT_EQ(wg.count(), 1);
@@ -428,6 +429,7 @@ TEST_P(sync, mutex_waiters_acquire_in_arrival_order) {
 TEST_P(sync, mutex_locker_parked_at_exit_is_unwound) {
   gofer::mutex mu;
   std::atomic<int> unwound{0}, acquired{0};
+  // allow_leaks: a goroutine is left parked on purpose: this test is about run() unwinding it
   run_main(threads(), [&] {
     mu.lock();
     gofer::go(gofer::named{"stuck"}, [&] {
@@ -436,7 +438,7 @@ TEST_P(sync, mutex_locker_parked_at_exit_is_unwound) {
       acquired = 1;
     });
     ASSERT_TRUE(wait_state("stuck", kMutexLock));
-  });  // main returns holding mu
+  }, allow_leaks);  // main returns holding mu
   EXPECT_EQ(acquired.load(), 0);
   EXPECT_EQ(unwound.load(), 1);
   EXPECT_FALSE(mu.try_lock()) << "still held by main";
@@ -674,6 +676,7 @@ TEST_P(sync, rw_mutex_works_with_shared_lock_and_go_names) {
 TEST_P(sync, rw_mutex_waiters_parked_at_exit_are_unwound) {
   gofer::rw_mutex rw;
   std::atomic<int> unwound{0}, acquired{0};
+  // allow_leaks: a goroutine is left parked on purpose: this test is about run() unwinding it
   run_main(threads(), [&] {
     rw.lock();
     gofer::go(gofer::named{"rd"}, [&] {
@@ -688,7 +691,7 @@ TEST_P(sync, rw_mutex_waiters_parked_at_exit_are_unwound) {
     });
     ASSERT_TRUE(wait_state("rd", kRLock));
     ASSERT_TRUE(wait_state("wr", kWLock));
-  });
+  }, allow_leaks);
   EXPECT_EQ(acquired.load(), 0);
   EXPECT_EQ(unwound.load(), 2);
 }
@@ -1072,6 +1075,7 @@ TEST_P(sync, cond_waiter_parked_at_exit_is_unwound_without_a_fatal_error) {
   gofer::mutex mu;
   gofer::cond c(mu);
   std::atomic<int> unwound{0}, returned{0};
+  // allow_leaks: a goroutine is left parked on purpose: this test is about run() unwinding it
   run_main(threads(), [&] {
     gofer::go(gofer::named{"sleeper"}, [&] {
       destroy_counter guard(unwound);
@@ -1080,7 +1084,7 @@ TEST_P(sync, cond_waiter_parked_at_exit_is_unwound_without_a_fatal_error) {
       returned = 1;
     });
     ASSERT_TRUE(wait_state("sleeper", kCondWait));
-  });
+  }, allow_leaks);
   EXPECT_EQ(returned.load(), 0);
   EXPECT_EQ(unwound.load(), 1);
 }

@@ -1,7 +1,9 @@
 // tests/test_util.hpp — helpers shared by gofer's GoogleTest files.
 //
 //   threads_test       fixture base: TEST_P over scheduler thread counts (1, 2, 4)
-//   run_main           gofer::run(fn, {.threads = n}) and expect exit code 0
+//   run_main           gofer::testing::run(fn, {.threads = n}): a panic, a deadlock or a
+//                      goroutine left alive when fn returns fails the test with its report
+//   allow_leaks        run_main(n, fn, allow_leaks): for tests that leave goroutines on purpose
 //   eventually         yield until a condition holds (ordering without sleeps)
 //   parked_senders / parked_receivers / wait_parked
 //                      how many goroutines wait in a channel's queues (white-box)
@@ -23,12 +25,15 @@
 #include <chrono>
 #include <cstddef>
 #include <functional>
+#include <source_location>
 #include <sstream>
 #include <string>
 #include <utility>
 
 #include "gofer/debug.hpp"
 #include "gofer/gofer.hpp"
+#include "gofer/gtest.hpp"
+#include "gofer/testing.hpp"
 
 namespace gofer_test {
 
@@ -44,9 +49,30 @@ inline std::string threads_name(const ::testing::TestParamInfo<unsigned>& info) 
   return "threads_" + std::to_string(info.param);
 }
 
-// Runs fn as gofer's main goroutine on `threads` scheduler threads; expects run() == 0.
-inline void run_main(unsigned threads, std::function<void()> fn) {
-  EXPECT_EQ(gofer::run(std::move(fn), {.threads = threads}), 0);
+// Runs fn as gofer's main goroutine on `threads` scheduler threads in test mode
+// (gofer/testing.hpp): an unrecovered panic, a deadlock, or a goroutine still alive when fn
+// returned (the leak check) is a failure of the calling test with the report, and the
+// binary goes on with the next test.
+// A failure names the test's line (a GoogleTest trace) as well as this one.
+inline void run_main(unsigned threads, std::function<void()> fn,
+                     std::source_location where = std::source_location::current()) {
+  ::testing::ScopedTrace trace(where.file_name(), static_cast<int>(where.line()), "run_main");
+  EXPECT_GOFER_OK(gofer::testing::run(std::move(fn), {.threads = threads}));
+}
+
+// run_main(n, fn, allow_leaks): the same without the leak check, for a test that leaves
+// goroutines behind on purpose (they are unwound when fn returns, as gofer::run does).
+// Say why on the line that uses it.
+struct allow_leaks_t {
+  explicit constexpr allow_leaks_t() = default;
+};
+inline constexpr allow_leaks_t allow_leaks{};
+
+inline void run_main(unsigned threads, std::function<void()> fn, allow_leaks_t,
+                     std::source_location where = std::source_location::current()) {
+  ::testing::ScopedTrace trace(where.file_name(), static_cast<int>(where.line()), "run_main");
+  EXPECT_GOFER_OK(gofer::testing::run(std::move(fn), {.threads = threads},
+                                      gofer::testing::leaks::allow));
 }
 
 // Yields (gofer::yield, so other goroutines run) until pred() holds. Returns false after

@@ -252,6 +252,7 @@ TEST_P(tomb, wait_blocks_forever_if_go_was_never_called) {
   const absl::Status a = absl::AbortedError("a");
   std::atomic<bool> past_wait{false};
   std::atomic<int> unwound{0};
+  // allow_leaks: the waiter blocks forever on purpose (as in Go's tomb); run() unwinds it
   run_main(threads(), [&] {
     gofer::tomb t;
     t.kill(a);
@@ -268,13 +269,14 @@ TEST_P(tomb, wait_blocks_forever_if_go_was_never_called) {
     EXPECT_FALSE(past_wait.load());
     EXPECT_FALSE(ready(t.dead()));
     EXPECT_EQ(t.err(), a);
-  });
+  }, allow_leaks);
   EXPECT_FALSE(past_wait.load()) << "wait() returned on a tomb that never had a goroutine";
   EXPECT_EQ(unwound.load(), 1) << "the parked waiter was unwound at the end of run";
 }
 
 TEST_P(tomb, wait_blocks_if_go_was_never_called_even_without_kill) {
   std::atomic<bool> past_wait{false};
+  // allow_leaks: the waiter blocks forever on purpose (as in Go's tomb); run() unwinds it
   run_main(threads(), [&] {
     gofer::tomb t;
     gofer::go([t, &past_wait]() {
@@ -283,7 +285,7 @@ TEST_P(tomb, wait_blocks_if_go_was_never_called_even_without_kill) {
     });
     ASSERT_TRUE(wait_parked_receivers(t.dead(), 1));
     EXPECT_TRUE(t.alive());
-  });
+  }, allow_leaks);
   EXPECT_FALSE(past_wait.load());
 }
 

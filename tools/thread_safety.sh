@@ -7,15 +7,18 @@
 # the benchmarks and the demos listed in a build's compile_commands.json, with
 # -Wthread-safety -Werror=thread-safety, and fails if any lock rule is broken.
 #
-#   tools/thread_safety.sh [build-dir]      (default: build/release; ./gofer build first)
+#   tools/thread_safety.sh [build-dir] [regex]   (default: build/release, every file;
+#                                                a regex limits it to matching paths)
 #
 # Files clang 14 cannot compile at all are listed in SKIP below with the reason; every
-# other file must pass. Needs the Debian package clang (./gofer _install clang).
+# other file must pass. Installs the Debian package clang if it is missing.
 set -uo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BUILD=${1:-$ROOT/build/release}
+ONLY=${2:-}
 DB=$BUILD/compile_commands.json
 [[ -f $DB ]] || { echo "thread_safety: no $DB (run ./gofer build first)" >&2; exit 2; }
+"$ROOT/gofer" _install clang || exit 2  # Debian's clang 14; quiet when already there
 command -v clang++ >/dev/null || { echo "thread_safety: clang++ not found: install the Debian package clang" >&2; exit 2; }
 
 # Translation units clang 14 cannot parse, with the reason (checked with clang 14.0.6).
@@ -29,8 +32,9 @@ trap 'rm -rf "$shim"' EXIT
 gcc_inc=$(dirname "$(gcc -print-file-name=include/backtrace.h)")
 ln -s "$gcc_inc/backtrace.h" "$gcc_inc/backtrace-supported.h" "$shim/"
 
-python3 - "$DB" "$ROOT" "$shim" "${SKIP[@]}" <<'PY'
-import json, shlex, subprocess, sys, concurrent.futures as cf
+GOFER_TSA_ONLY=$ONLY python3 - "$DB" "$ROOT" "$shim" "${SKIP[@]}" <<'PY'
+import json, os, re, shlex, subprocess, sys, concurrent.futures as cf
+only = re.compile(os.environ.get("GOFER_TSA_ONLY") or ".")
 db, root, shim, skip = sys.argv[1], sys.argv[2], sys.argv[3], set(sys.argv[4:])
 cmds = json.load(open(db))
 def clang_cmd(entry):
@@ -53,7 +57,7 @@ jobs, seen = [], set()
 for e in cmds:
     f = e["file"]
     rel = f[len(root) + 1:] if f.startswith(root + "/") else f
-    if rel in seen or rel in skip or not rel.endswith(".cpp") or rel.startswith("build/"):
+    if not only.search(rel) or rel in seen or rel in skip or not rel.endswith(".cpp") or rel.startswith("build/"):
         continue
     seen.add(rel)
     jobs.append((rel, e["directory"], clang_cmd(e)))

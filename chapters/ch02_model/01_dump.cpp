@@ -1,17 +1,15 @@
 // dump — what is every goroutine doing right now? (book, chapter 2: "Understanding the
 // working of goroutines"). A goroutine is either running, runnable, or parked waiting for
-// something: a channel, a lock, a wait_group. gofer::dump_goroutines prints one line per
-// goroutine with its name and what it waits for, like Go's goroutine dump. Watch the
-// second column: each goroutine parked in a different place; one of them can never leave.
+// something: a channel, a lock, a wait_group. gofer::dump_goroutines prints every goroutine
+// with its name, what it waits for and the line that parked it, like Go's goroutine dump.
+// Watch the brackets: each goroutine parked in a different place; one can never leave.
 //
 // The same dump appears on Ctrl-\ (SIGQUIT) and in the deadlock report (try --deadlock).
 
-#include <algorithm>
 #include <cstdio>
 #include <mutex>
 #include <sstream>
 #include <string>
-#include <vector>
 
 #include <gofer/debug.hpp>
 #include <gofer/gofer.hpp>
@@ -20,18 +18,15 @@
 
 using namespace std::chrono_literals;
 
-// dump_goroutines writes the goroutines in the order it finds them (it walks several
-// shards of a registry); sort the lines by goroutine id so the dump reads top to bottom.
-std::string sorted_dump() {
+// dump_goroutines lists the goroutines by id: a header line each ("goroutine 2
+// "producer" [chan send]:") and, for a parked one, the function and file:line of the call
+// that parked it. Indent it under the demo's numbered steps.
+std::string indented_dump() {
   std::ostringstream out;
   gofer::dump_goroutines(out);
-  std::vector<std::string> lines;
   std::istringstream in(out.str());
-  for (std::string line; std::getline(in, line);) lines.push_back(line);
-  auto id = [](const std::string& l) { return std::stoull(l.substr(l.find(' ') + 1)); };
-  std::sort(lines.begin(), lines.end(), [&](auto& a, auto& b) { return id(a) < id(b); });
   std::string s;
-  for (auto& l : lines) s += "   " + l + "\n";
+  for (std::string line; std::getline(in, line);) s += line.empty() ? "\n" : "   " + line + "\n";
   return s;
 }
 
@@ -100,7 +95,7 @@ int main(int argc, char** argv) {
           gofer::sleep(1ms);
         }
         std::printf("1. %zu goroutines, and what each is doing:\n", gofer::num_goroutine());
-        std::fputs(sorted_dump().c_str(), stdout);
+        std::fputs(indented_dump().c_str(), stdout);
 
         if (deadlock) {
           // Forget to release anybody and wait for a reply that will never come: every
@@ -124,7 +119,7 @@ int main(int argc, char** argv) {
         for (int tries = 0; tries < 1000 && gofer::num_goroutine() > 2; ++tries) gofer::sleep(1ms);
 
         std::printf("3. %zu goroutines are left:\n", gofer::num_goroutine());
-        std::string after = sorted_dump();
+        std::string after = indented_dump();
         std::fputs(after.c_str(), stdout);
 
         // The leaker is still there, and nothing can ever wake it. When main returns,

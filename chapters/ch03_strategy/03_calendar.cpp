@@ -10,12 +10,15 @@
 // register the same new user and then all try to book every slot of two users, each in its
 // own random order. Watch the grid: every slot has exactly one owner, and the server's own
 // view (GET /api/users) agrees with what the clients were told.
-// With --serve it only serves (http://127.0.0.1:1900/users in a browser, or curl).
+// With --serve it only serves (http://127.0.0.1:1900/users in a browser, or curl) until
+// Ctrl-C or SIGTERM, then shuts down gracefully. It holds at most --max-users users, so the
+// listing (and the server's memory) stays bounded whoever registers.
 //
 // Routes (Go 1.22 patterns; changes are POSTs, the book used GET links):
 //   GET  /users                   an HTML page: users and their slots, free ones as buttons
 //   GET  /api/users               the same as JSON
 //   POST /register/{name}         201 created | 409 exists | 400 bad name (letters only)
+//                                 | 403 the calendar is full (--max-users)
 //   POST /schedule/{name}/{hour}  200 booked | 409 taken | 404 no such user | 400 bad hour
 //                                 optional JSON body {"by": "who"}
 
@@ -30,6 +33,7 @@
 #include <mutex>
 #include <numeric>
 #include <optional>
+#include <signal.h>
 #include <random>
 #include <string>
 #include <vector>
@@ -54,6 +58,15 @@ std::string hour_label(int hour) {
   return std::to_string(h) + (hour >= 12 ? "pm" : "am");
 }
 
+// The first max bytes of s, cut back to a UTF-8 code point boundary: a cut inside a
+// multi-byte character would leave invalid UTF-8, which JSON cannot carry.
+std::string utf8_prefix(const std::string& s, std::size_t max) {
+  if (s.size() <= max) return s;
+  std::size_t n = max;
+  while (n > 0 && (static_cast<unsigned char>(s[n]) & 0xC0) == 0x80) --n;  // s[n] continues a character
+  return s.substr(0, n);
+}
+
 bool valid_name(const std::string& name) {  // the book's route regex: [A-Za-z]+
   return !name.empty() && name.size() <= 32 &&
          std::all_of(name.begin(), name.end(), [](unsigned char c) { return std::isalpha(c); });
@@ -62,12 +75,19 @@ bool valid_name(const std::string& name) {  // the book's route regex: [A-Za-z]+
 // ---- the calendar: all state behind one lock ----------------------------------------------
 class calendar {
  public:
-  enum class outcome { done, exists, taken, no_user };
+  enum class outcome { done, exists, taken, no_user, full };
 
-  // Registers name: done, or exists. (The book wrote the users map without any lock.)
+  explicit calendar(std::size_t max_users) : max_users_(max_users) {}
+
+  // Registers name: done, exists, or full (max_users reached: what one client can make the
+  // server hold, and the listing cost, stay bounded). (The book wrote the users map
+  // without any lock.)
   outcome register_user(const std::string& name) {
     std::lock_guard lk(mu_);
-    return users_.try_emplace(name).second ? outcome::done : outcome::exists;
+    if (users_.count(name) != 0) return outcome::exists;
+    if (users_.size() >= max_users_) return outcome::full;
+    users_.try_emplace(name);
+    return outcome::done;
   }
 
   // Books name's slot at hour for `by`: done, taken (holder says by whom), or no_user.
@@ -102,6 +122,7 @@ class calendar {
   }
 
  private:
+  const std::size_t max_users_;
   gofer::mutex mu_;                                              // guards users_
   std::map<std::string, std::array<std::string, kSlots>> users_;  // name → who booked each slot ("" free)
 };
@@ -170,8 +191,13 @@ http::serve_mux routes(calendar& cal) {
   mux.handle("POST /register/{name}", [&cal](const http::request& r, http::response_writer& w) {
     std::string name = r.path_value("name");
     if (!valid_name(name)) return answer(r, w, http::status::bad_request, {{"error", "a name is letters only"}});
-    if (cal.register_user(name) == calendar::outcome::exists)
-      return answer(r, w, http::status::conflict, {{"error", "user " + name + " already exists"}});
+    switch (cal.register_user(name)) {
+      case calendar::outcome::exists:
+        return answer(r, w, http::status::conflict, {{"error", "user " + name + " already exists"}});
+      case calendar::outcome::full:
+        return answer(r, w, http::status::forbidden, {{"error", "the calendar is full"}});
+      default: break;
+    }
     answer(r, w, http::status::created, {{"message", "you have created user " + name}, {"created", name}});
   });
   mux.handle("POST /schedule/{name}/{hour}", [&cal](const http::request& r, http::response_writer& w) {
@@ -185,7 +211,7 @@ http::serve_mux routes(calendar& cal) {
     if (!r.body.empty()) {
       auto j = http::decode_json(r, w);  // bad JSON: it answered 400
       if (!j) return;
-      if (j->contains("by") && (*j)["by"].is_string()) by = (*j)["by"].get<std::string>().substr(0, 40);
+      if (j->contains("by") && (*j)["by"].is_string()) by = utf8_prefix((*j)["by"].get<std::string>(), 40);
     }
     std::string holder;
     switch (cal.schedule(name, hour, by, holder)) {
@@ -256,6 +282,7 @@ int main(int argc, char** argv) {
   bool serve = false;
   std::string addr = "127.0.0.1:1900";
   unsigned threads = 0;
+  std::size_t max_users = 1000;
   CLI::App app{"the multiuser appointment calendar: an HTTP server with a check-and-set per slot, raced by its "
                "own clients",
                "calendar"};
@@ -265,6 +292,9 @@ int main(int argc, char** argv) {
   app.add_option("--seed", seed, "seed for the clients' booking orders (default: a new one each run)");
   app.add_flag("--serve", serve, "only serve (until Ctrl-C), on --addr");
   app.add_option("--addr", addr, "where --serve listens")->capture_default_str();
+  app.add_option("--max-users", max_users, "users the calendar holds at most")
+      ->capture_default_str()
+      ->check(CLI::Range(std::size_t{2}, std::size_t{1000000}));
   app.add_option("--threads", threads, "OS threads (0: one per core)")
       ->capture_default_str()
       ->check(CLI::Range(0, 1024));
@@ -272,9 +302,17 @@ int main(int argc, char** argv) {
 
   const std::vector<std::string> users = {"Bill", "Ada"};  // Bill exists; the clients register Ada
   int status = 0, slots_ok = 0, attempts = 0, successes = 0;
+  // Serving: SIGINT and SIGTERM are blocked before gofer starts its threads (they inherit
+  // the mask); one goroutine receives them with sigwait (Go's signal.Notify), as in
+  // hello-server (chapter 6).
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGINT);
+  sigaddset(&stop_signals, SIGTERM);
+  if (serve) pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
   gofer::run(
       [&] {
-        calendar cal;
+        calendar cal(max_users);
         cal.register_user("Bill");  // the book's seed user
         http::server server(routes(cal));
         auto ln = gofer::net::listen(serve ? addr : "127.0.0.1:0");
@@ -289,9 +327,27 @@ int main(int argc, char** argv) {
             std::fprintf(stderr, "calendar: %s\n", st.ToString().c_str());
         });
         if (serve) {
-          std::printf("serving the calendar at %s/users (Ctrl-C to stop)\n", base.c_str());
+          gofer::chan<int> sigs(1);
+          gofer::go(gofer::named{"signals"}, [sigs, &stop_signals] {
+            int sig = gofer::blocking([&] {
+              int sg = 0;
+              sigwait(&stop_signals, &sg);
+              return sg;
+            });
+            sigs.send(sig);
+          });
+          std::printf("serving the calendar at %s/users (Ctrl-C or SIGTERM to stop)\n", base.c_str());
           std::fflush(stdout);
-          gofer::select();  // park forever
+          int sig = *sigs.recv();
+          // Go's srv.Shutdown: stop accepting, let requests in flight finish (at most 5 s).
+          std::printf("got %s: shutting down gracefully\n", sig == SIGINT ? "SIGINT" : "SIGTERM");
+          auto [ctx, cancel] = gofer::with_timeout(gofer::background(), 5s);
+          absl::Status down = server.shutdown(ctx);
+          cancel();
+          std::printf("calendar: shut down %s\n", down.ok() ? "gracefully" : "forcibly");
+          std::fflush(stdout);
+          if (!down.ok()) status = 1;
+          return;
         }
 
         // N clients at once; each reports on one channel (room for all: nobody waits).
@@ -365,7 +421,7 @@ int main(int argc, char** argv) {
         (void)server.close();  // always OK
       },
       {.threads = threads});
-  if (status != 0) return status;
+  if (serve || status != 0) return status;
   const int total = static_cast<int>(users.size()) * kSlots;
   if (slots_ok != total) {
     std::printf("FAILED: %d of %d slots were booked exactly once, or a request failed\n", std::max(slots_ok, 0), total);

@@ -362,6 +362,19 @@ server_spec mariadb_spec(int max_connections) {
 
 fs::path mariadb_socket(const fs::path& dir) { return dir / "mariadb.sock"; }
 
+server_spec nats_spec(bool jetstream) {
+  server_spec s;
+  s.name = "nats";
+  s.binary = "nats-server";
+  s.package = "nats-server";
+  // -a loopback, -p {port}; a NATS server greets every connection with INFO before any
+  // request, so the probe sends nothing and waits for that line.
+  s.args = {"-a", "127.0.0.1", "-p", "{port}"};
+  if (jetstream) s.args.insert(s.args.end(), {"-js", "-sd", "{dir}/jetstream"});
+  s.probe_expect = "INFO ";
+  return s;
+}
+
 std::optional<fs::path> find_binary(const std::string& binary) {
   auto usable = [](const fs::path& p) { return ::access(p.c_str(), X_OK) == 0 && !fs::is_directory(p); };
   if (binary.find('/') != std::string::npos) {

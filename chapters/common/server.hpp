@@ -5,6 +5,7 @@
 //   memcached_spec  the spec for a private memcached
 //   mariadb_spec    the spec for a private MariaDB (empty datadir, no grant tables, a
 //                   unix socket at {dir}/mariadb.sock as well as the loopback port)
+//   nats_spec       the spec for a private NATS server (optionally with JetStream)
 //   server          a running private instance: free loopback port, temp dir, log file,
 //                   ready when start() returns, stopped by its destructor
 //   process         a child process of the demo (e.g. the demo itself with --worker),
@@ -92,6 +93,10 @@ server_spec memcached_spec(int memory_mb = 16);
 server_spec mariadb_spec(int max_connections = 1024);
 // The unix socket of a server started from mariadb_spec(): dir/mariadb.sock.
 std::filesystem::path mariadb_socket(const std::filesystem::path& dir);
+// A private NATS server (Debian: nats-server): loopback only, no monitoring port, no
+// cluster; with `jetstream`, JetStream stores its streams under {dir}/jetstream. Ready when
+// a connection receives the server's greeting ("INFO {...}").
+server_spec nats_spec(bool jetstream = false);
 
 // The path of `binary` if it is an executable in $PATH or an sbin directory, else nullopt.
 std::optional<std::filesystem::path> find_binary(const std::string& binary);

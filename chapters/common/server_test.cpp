@@ -90,6 +90,24 @@ TEST(server, starts_answers_and_stops) {
   EXPECT_FALSE(fs::exists(dir)) << "the temp dir outlived the server";
 }
 
+// The NATS spec (chapter 7): the probe is the server's INFO greeting; with JetStream the
+// greeting says so and the store lives in the temp dir.
+TEST(server, nats_greets_with_jetstream_and_stops) {
+  pid_t pid;
+  fs::path dir;
+  {
+    server nats = server::start(gofer_demo::nats_spec(/*jetstream=*/true));
+    pid = nats.pid();
+    dir = nats.dir();
+    std::string info = ask(nats.port(), "");
+    EXPECT_EQ(info.substr(0, 5), "INFO ") << info;
+    EXPECT_NE(info.find("\"jetstream\":true"), std::string::npos) << info;
+    EXPECT_TRUE(fs::is_directory(dir / "jetstream")) << nats.log();
+  }
+  EXPECT_TRUE(gone(pid)) << "nats-server outlived its server object";
+  EXPECT_FALSE(fs::exists(dir)) << "the temp dir outlived the server";
+}
+
 TEST(server, destructor_stops_it) {
   pid_t pid;
   {

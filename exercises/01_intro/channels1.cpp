@@ -25,13 +25,13 @@ int main() {
     gofer::chan<std::string> finished;    // B hands the sentence to main
 
     // Worker A.
-    gofer::go([text, belt]() {
+    gofer::go(gofer::named{"worker-A"}, [text, belt] {
       for (char c : text) belt.send(static_cast<char>(std::toupper(static_cast<unsigned char>(c))));
       // TODO: tell B that no more letters will come.
     });
 
     // Worker B.
-    gofer::go([belt, finished]() {
+    gofer::go(gofer::named{"worker-B"}, [belt, finished] {
       std::string out;
       for (char c : belt) out += c;
       finished.send(out);

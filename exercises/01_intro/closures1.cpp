@@ -9,6 +9,7 @@
 //   sum of the squares of 0..4: 30
 
 #include <cstdio>
+#include <string>
 
 #include <gofer/chan.hpp>
 #include <gofer/runtime.hpp>
@@ -20,7 +21,7 @@ int main() {
         int i;
         for (i = 0; i < 5; ++i) {
           // TODO: each goroutine must square the i of *its own* iteration.
-          gofer::go([&] { squares.send(i * i); });
+          gofer::go(gofer::named{"square-of-" + std::to_string(i)}, [&] { squares.send(i * i); });
         }
         int sum = 0;
         for (int k = 0; k < 5; ++k) sum += *squares.recv();

@@ -11,6 +11,7 @@
 // ./gofer ex check goroutines1 runs it; ./gofer ex hint goroutines1 helps.
 
 #include <cstdio>
+#include <string>
 
 #include <gofer/runtime.hpp>
 #include <gofer/sync.hpp>
@@ -21,7 +22,7 @@ int main() {
         // TODO: main must wait until every worker has said it is done. gofer has Go's
         // sync.WaitGroup for that.
         for (int id = 1; id <= 3; ++id) {
-          gofer::go([id] {
+          gofer::go(gofer::named{"worker-" + std::to_string(id)}, [id] {
             std::printf("worker %d done\n", id);
           });
         }

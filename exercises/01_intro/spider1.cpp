@@ -3,10 +3,10 @@
 //
 // The book's spider fetches pages in one goroutine, which pings a status channel after each
 // page; an evaluator goroutine counts the pings and says "done" after the last one. Main
-// waits for "done" — and, to show progress, also listens on the status channel. That is the
-// bug the book shipped: a value sent on a channel goes to exactly ONE receiver, so every
-// ping main takes is a ping the evaluator never counts. The evaluator waits forever for its
-// fifth ping; gofer's deadlock detector reports it. (Here the "web" is a table in memory.)
+// waits for "done" — and, to show progress, also listens on the status channel. Run it:
+// gofer's deadlock detector stops it, and its report says which goroutine waits where.
+// How many pings did the evaluator count, and where did the others go?
+// (Here the "web" is a table in memory.)
 //
 // Goal: the program prints
 //   counted page 1 of 5
@@ -42,12 +42,12 @@ int main() {
         gofer::chan<std::size_t> done;    // the evaluator's total, after the last ping
 
         // readURLs: fetches the pages one after another and pings after each.
-        gofer::go([status]() {
+        gofer::go(gofer::named{"readURLs"}, [status] {
           for (const auto& [url, body] : kWeb) status.send(body.size());
         });
 
         // evaluateStatus: counts the pings.
-        gofer::go([status, done, pages]() {
+        gofer::go(gofer::named{"evaluateStatus"}, [status, done, pages] {
           std::size_t bytes = 0;
           for (int n = 1; n <= pages; ++n) {
             bytes += *status.recv();
@@ -56,7 +56,7 @@ int main() {
           done.send(bytes);
         });
 
-        // TODO: find the bug. Main should only wait for the evaluator's answer.
+        // TODO: find the bug. Who receives from `status`, and who should?
         std::size_t bytes = 0;
         for (bool finished = false; !finished;) {
           gofer::select(

@@ -14,6 +14,7 @@
 //   after 100 more adds from 10 goroutines: 142
 
 #include <cstdio>
+#include <string>
 
 #include <gofer/chan.hpp>
 #include <gofer/runtime.hpp>
@@ -32,7 +33,7 @@ void counter_actor(gofer::recv_chan<request> inbox) {
 int main() {
   return gofer::run([] {
     gofer::chan<request> inbox;
-    gofer::go(counter_actor, inbox);
+    gofer::go(gofer::named{"counter-actor"}, counter_actor, inbox);
 
     // Ask, and wait for the answer, three times.
     gofer::chan<int> reply;
@@ -45,7 +46,7 @@ int main() {
     gofer::wait_group wg;
     for (int g = 0; g < 10; ++g) {
       wg.add(1);
-      gofer::go([inbox, &wg]() {
+      gofer::go(gofer::named{"adder-" + std::to_string(g)}, [inbox, &wg] {
         gofer::chan<int> mine;
         for (int k = 0; k < 10; ++k) {
           inbox.send(request{1, mine});

@@ -32,7 +32,7 @@ int main() {
 
         for (int p = 0; p < kPhilosophers; ++p) {
           table.add(1);
-          gofer::go([&, p] {
+          gofer::go(gofer::named{kNames[p]}, [&, p] {
             int left = p;
             int right = (p + 1) % kPhilosophers;
             // TODO: choose which fork to pick up first so that no circle of waiting

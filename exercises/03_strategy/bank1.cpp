@@ -3,23 +3,27 @@
 //
 // The book fixed its racy bank account by giving the balance to one goroutine, the teller:
 // customers send their withdrawals on a channel, the teller approves each one that the
-// balance covers. Good. But who closes the channel? The book lets the customer with the
-// highest number close it after sending, assuming that customer comes last. Nothing
-// guarantees that: when another customer comes later, its send panics with "send on closed
-// channel". The tests below choose the order in which customers arrive, through the two
-// hooks every customer calls; keep those calls.
+// balance covers, and the loop over the channel ends when the channel is closed. Someone has
+// to close it, and the book picked the customer with the highest number. Run the tests: one
+// of them panics. Which customer sends when, and what happens to a send after close()?
+// The tests choose the order in which customers arrive, through the two hooks every customer
+// calls; keep those calls. A panic or a deadlock fails its test with gofer's report (the
+// other tests still run).
 //
 // Goal: the channel is closed only after every customer has sent, whatever the order, and
 // the tests pass.
 
 #include <functional>
+#include <string>
 #include <vector>
 
 #include <gtest/gtest.h>
 
 #include <gofer/chan.hpp>
+#include <gofer/gtest.hpp>
 #include <gofer/runtime.hpp>
 #include <gofer/sync.hpp>
+#include <gofer/testing.hpp>
 
 struct hooks {
   std::function<void(int)> arrive = [](int) {};  // called by customer id before it sends
@@ -32,10 +36,9 @@ int run_bank(int balance, const std::vector<int>& amounts, const hooks& h) {
   const int n = static_cast<int>(amounts.size());
   gofer::chan<int> withdrawals;
 
-  // TODO: the last customer to *send* is not necessarily customer n-1. Close the channel
-  // once all n customers have sent, and not before.
+  // TODO: who may close the channel, and when? No customer may send after it is closed.
   for (int id = 0; id < n; ++id) {
-    gofer::go([=, &h]() {
+    gofer::go(gofer::named{"customer-" + std::to_string(id)}, [=, &h] {
       h.arrive(id);
       withdrawals.send(amounts[id]);
       if (id == n - 1) withdrawals.close();  // the book: "the last customer closes the bank"
@@ -66,38 +69,47 @@ hooks in_order(std::vector<int> order, std::vector<gofer::chan<int>>& turns) {
   return h;
 }
 
+// The hooks and the turn channels are declared outside the run: a customer may still be
+// leaving when run_bank returns (the run waits for it to end, so they must live until then).
 TEST(bank1, customers_in_number_order) {
   int balance = 0;
-  gofer::run([&] {
-    std::vector<gofer::chan<int>> turns;
-    balance = run_bank(1000, {100, 200, 300}, in_order({0, 1, 2}, turns));
-  });
+  std::vector<gofer::chan<int>> turns;
+  hooks h;
+  ASSERT_GOFER_OK(gofer::testing::run([&] {
+    h = in_order({0, 1, 2}, turns);
+    balance = run_bank(1000, {100, 200, 300}, h);
+  }));
   EXPECT_EQ(balance, 400);
 }
 
 TEST(bank1, last_customer_comes_first) {
   int balance = 0;
-  gofer::run([&] {
-    std::vector<gofer::chan<int>> turns;
-    balance = run_bank(1000, {100, 200, 300}, in_order({2, 0, 1}, turns));
-  });
+  std::vector<gofer::chan<int>> turns;
+  hooks h;
+  ASSERT_GOFER_OK(gofer::testing::run([&] {
+    h = in_order({2, 0, 1}, turns);
+    balance = run_bank(1000, {100, 200, 300}, h);
+  }));
   EXPECT_EQ(balance, 400);
 }
 
 TEST(bank1, a_withdrawal_the_balance_cannot_cover_is_declined) {
   int balance = 0;
-  gofer::run([&] {
-    std::vector<gofer::chan<int>> turns;
-    balance = run_bank(250, {200, 100, 50}, in_order({1, 2, 0}, turns));
-  });
+  std::vector<gofer::chan<int>> turns;
+  hooks h;
+  ASSERT_GOFER_OK(gofer::testing::run([&] {
+    h = in_order({1, 2, 0}, turns);
+    balance = run_bank(250, {200, 100, 50}, h);
+  }));
   EXPECT_EQ(balance, 100);  // 100 and 50 are paid; then 200 is more than the 100 left
 }
 
 TEST(bank1, many_customers_in_any_order) {
   int balance = 0;
-  gofer::run([&] {
+  hooks none;
+  ASSERT_GOFER_OK(gofer::testing::run([&] {
     std::vector<int> amounts(50, 10);
-    balance = run_bank(1000, amounts, hooks{});
-  }, {.threads = 2});
+    balance = run_bank(1000, amounts, none);
+  }, {.threads = 2}));
   EXPECT_EQ(balance, 500);
 }

@@ -2,11 +2,11 @@
 // multiuser appointment calendar").
 //
 // The book's calendar server books an hour for a user: it checks whether the hour is free,
-// then takes the lock and writes the booking. The lock covers only the write. Two requests
-// for the same hour can both see "free" before either writes, and both are told
-// "Successfully Scheduled!": a double booking. The yield marks where a request may be
-// switched out between the check and the write (rendering a page, writing a log); keep it.
-// The tests fire ten requests for the same hour and expect exactly one to win.
+// then takes the lock and writes the booking. The tests fire ten requests for the same hour
+// and expect exactly one to win; more than one is told "Successfully Scheduled!". What did
+// each request see when it checked, and what does the lock protect? The yield marks where a
+// request may be switched out (rendering a page, writing a log); keep it.
+// A panic or a deadlock fails its test with gofer's report (the other tests still run).
 //
 // Goal: at most one booking per hour, whatever the interleaving, and the tests pass.
 
@@ -17,8 +17,10 @@
 
 #include <gtest/gtest.h>
 
+#include <gofer/gtest.hpp>
 #include <gofer/runtime.hpp>
 #include <gofer/sync.hpp>
+#include <gofer/testing.hpp>
 
 struct calendar {
   gofer::mutex mu;
@@ -28,7 +30,7 @@ struct calendar {
 // Books `hour` for `who`: returns "Successfully Scheduled!", or "Booked!" if the hour is
 // taken.
 std::string schedule(calendar& cal, const std::string& who, int hour) {
-  // TODO: what does the lock have to cover for "check, then book" to be safe?
+  // TODO: can another request book this hour between the check and the write?
   if (cal.booked.count(hour) != 0) return "Booked!";
   gofer::yield();  // the request may be switched out here: keep this line
   std::lock_guard<gofer::mutex> lk(cal.mu);
@@ -44,7 +46,7 @@ int rush(calendar& cal, int hour) {
   gofer::wait_group wg;
   for (int u = 0; u < 10; ++u) {
     wg.add(1);
-    gofer::go([&, u] {
+    gofer::go(gofer::named{"user-" + std::to_string(u)}, [&, u] {
       answers[u] = schedule(cal, "user" + std::to_string(u), hour);
       wg.done();
     });
@@ -58,7 +60,7 @@ int rush(calendar& cal, int hour) {
 TEST(calendar1, one_winner_per_hour_on_one_thread) {
   calendar cal;
   int won = 0;
-  gofer::run([&] { won = rush(cal, 9); }, {.threads = 1});
+  ASSERT_GOFER_OK(gofer::testing::run([&] { won = rush(cal, 9); }, {.threads = 1}));
   EXPECT_EQ(won, 1);
   EXPECT_EQ(cal.booked.size(), 1u);
 }
@@ -66,7 +68,7 @@ TEST(calendar1, one_winner_per_hour_on_one_thread) {
 TEST(calendar1, one_winner_per_hour_on_two_threads) {
   calendar cal;
   int won = 0;
-  gofer::run([&] { won = rush(cal, 10) + rush(cal, 11); }, {.threads = 2});
+  ASSERT_GOFER_OK(gofer::testing::run([&] { won = rush(cal, 10) + rush(cal, 11); }, {.threads = 2}));
   EXPECT_EQ(won, 2);
   EXPECT_EQ(cal.booked.size(), 2u);
 }
@@ -74,10 +76,10 @@ TEST(calendar1, one_winner_per_hour_on_two_threads) {
 TEST(calendar1, a_free_hour_can_be_booked_and_then_is_taken) {
   calendar cal;
   std::string first, second;
-  gofer::run([&] {
+  ASSERT_GOFER_OK(gofer::testing::run([&] {
     first = schedule(cal, "Bill", 9);
     second = schedule(cal, "Ann", 9);
-  });
+  }));
   EXPECT_EQ(first, "Successfully Scheduled!");
   EXPECT_EQ(second, "Booked!");
   EXPECT_EQ(cal.booked[9], "Bill");

@@ -22,7 +22,7 @@ using namespace std::chrono_literals;
 // job can always deliver it and end, even when nobody waits for it any more.
 gofer::chan<int> start_job(std::chrono::milliseconds delay, int value) {
   gofer::chan<int> answer(1);
-  gofer::go([answer, delay, value]() {
+  gofer::go(gofer::named{"job"}, [answer, delay, value] {
     gofer::sleep(delay);
     answer.send(value);
   });

@@ -2,10 +2,10 @@
 // goroutine"; chapter 3: "Synchronizing our concurrent operations").
 //
 // The book's patient goroutine program starts its jobs first and calls wg.Add(2) after.
-// That works only as long as no job finishes before Add runs. Here main does one more thing
-// before Add — anything that lets the scheduler switch goroutines (a log write, a channel
-// operation; the yield stands for it, keep it) — and a job's done() finds the counter at 0:
-// gofer panics with Go's "sync: negative WaitGroup counter".
+// Here main does one more thing before Add — anything that lets the scheduler switch
+// goroutines (a log write, a channel operation; the yield stands for it, keep it). Run it:
+// gofer panics with Go's "sync: negative WaitGroup counter". Which goroutine panics, and
+// what was the counter when it called done()?
 //
 // Goal: the program prints these lines, the jobs' in any order, "both jobs done" last:
 //   Starting
@@ -14,6 +14,7 @@
 //   both jobs done
 
 #include <cstdio>
+#include <string>
 
 #include <gofer/runtime.hpp>
 #include <gofer/sync.hpp>
@@ -23,7 +24,7 @@ int main() {
       [] {
         gofer::wait_group wg;
         for (int id = 1; id <= 2; ++id) {
-          gofer::go([&wg, id] {
+          gofer::go(gofer::named{"job-" + std::to_string(id)}, [&wg, id] {
             std::printf("job %d done\n", id);
             wg.done();
           });

@@ -13,12 +13,15 @@
 
 #include <mutex>
 #include <shared_mutex>
+#include <string>
 #include <vector>
 
 #include <gtest/gtest.h>
 
+#include <gofer/gtest.hpp>
 #include <gofer/runtime.hpp>
 #include <gofer/sync.hpp>
+#include <gofer/testing.hpp>
 
 class clock_state {
  public:
@@ -54,43 +57,43 @@ class clock_state {
 
 TEST(clock1, one_writer_is_fine) {
   clock_state c;
-  gofer::run([&] {
+  ASSERT_GOFER_OK(gofer::testing::run([&] {
     for (int i = 1; i <= 100; ++i) c.change(i);
-  });
+  }));
   EXPECT_EQ(c.changes(), 100);
 }
 
 TEST(clock1, many_writers_lose_no_change) {
   clock_state c;
-  gofer::run([&] {
+  ASSERT_GOFER_OK(gofer::testing::run([&] {
     gofer::wait_group wg;
     wg.add(20);
     for (int w = 0; w < 20; ++w) {
-      gofer::go([&, w] {
+      gofer::go(gofer::named("writer-" + std::to_string(w)), [&, w] {
         for (int i = 0; i < 50; ++i) c.change(w * 100 + i);
         wg.done();
       });
     }
     wg.wait();
-  }, {.threads = 2});
+  }, {.threads = 2}));
   EXPECT_EQ(c.changes(), 20 * 50) << "changes were lost: two writers were inside at once";
 }
 
 TEST(clock1, readers_never_see_half_a_change) {
   clock_state c;
   long torn = 0;
-  gofer::run([&] {
+  ASSERT_GOFER_OK(gofer::testing::run([&] {
     gofer::wait_group wg;
     wg.add(4 + 4);
     for (int w = 0; w < 4; ++w) {
-      gofer::go([&, w] {
+      gofer::go(gofer::named("writer-" + std::to_string(w)), [&, w] {
         for (int i = 0; i < 50; ++i) c.change(w * 100 + i);
         wg.done();
       });
     }
     std::vector<long> seen(4, 0);
     for (int r = 0; r < 4; ++r) {
-      gofer::go([&, r] {
+      gofer::go(gofer::named("reader-" + std::to_string(r)), [&, r] {
         for (int i = 0; i < 200; ++i) {
           if (!c.consistent()) ++seen[r];
           gofer::yield();
@@ -100,6 +103,6 @@ TEST(clock1, readers_never_see_half_a_change) {
     }
     wg.wait();
     for (long s : seen) torn += s;
-  }, {.threads = 1});
+  }, {.threads = 1}));
   EXPECT_EQ(torn, 0) << "readers saw a counter that does not match the time";
 }

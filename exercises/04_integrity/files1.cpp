@@ -23,9 +23,11 @@
 
 #include <gtest/gtest.h>
 
+#include <gofer/gtest.hpp>
 #include <gofer/net.hpp>
 #include <gofer/runtime.hpp>
 #include <gofer/sync.hpp>
+#include <gofer/testing.hpp>
 
 namespace fs = std::filesystem;
 
@@ -86,7 +88,7 @@ struct files1 : ::testing::Test {
   int partial_reads(int savers, unsigned threads) {
     fs::path file = dir / "status";
     int partial = 0;
-    gofer::run([&] {
+    EXPECT_GOFER_OK(gofer::testing::run([&] {
       save(file, version(0));
       std::atomic<bool> done{false};
       gofer::wait_group saving, reading;
@@ -109,7 +111,7 @@ struct files1 : ::testing::Test {
       done = true;
       reading.wait();
       EXPECT_TRUE(whole(load(file))) << "the file is not one whole version after the last save";
-    }, {.threads = threads});
+    }, {.threads = threads}));
     return partial;
   }
 };
@@ -117,11 +119,11 @@ struct files1 : ::testing::Test {
 TEST_F(files1, save_then_load_gives_it_back) {
   fs::path file = dir / "status";
   std::string got;
-  gofer::run([&] {
+  ASSERT_GOFER_OK(gofer::testing::run([&] {
     save(file, version(1));
     save(file, version(2));
     got = load(file);
-  });
+  }));
   EXPECT_EQ(got, version(2));
 }
 
@@ -134,9 +136,9 @@ TEST_F(files1, two_savers_at_once_do_not_mix_their_versions) {
 }
 
 TEST_F(files1, no_temp_files_are_left_behind) {
-  gofer::run([&] {
+  ASSERT_GOFER_OK(gofer::testing::run([&] {
     for (int i = 0; i < 10; ++i) save(dir / "status", version(i));
-  });
+  }));
   int files = 0;
   for (auto& e : fs::directory_iterator(dir)) (void)e, ++files;
   EXPECT_EQ(files, 1) << "only the status file itself should remain";

@@ -23,10 +23,12 @@
 
 #include <gtest/gtest.h>
 
+#include <gofer/gtest.hpp>
 #include <gofer/http.hpp>
 #include <gofer/net.hpp>
 #include <gofer/runtime.hpp>
 #include <gofer/sync.hpp>
+#include <gofer/testing.hpp>
 
 namespace http = gofer::http;
 
@@ -51,7 +53,7 @@ void hello(const http::request& r, http::response_writer& w) {
 // what each one got.
 std::vector<std::string> visit(int n, unsigned threads) {
   std::vector<std::string> got(n);
-  gofer::run(
+  EXPECT_GOFER_OK(gofer::testing::run(
       [&] {
         gofer::wait_group built;  // every handler has built its page
         built.add(n);
@@ -64,7 +66,7 @@ std::vector<std::string> visit(int n, unsigned threads) {
         http::server srv(mux);
         auto ln = gofer::net::listen("127.0.0.1:0").value();
         std::string base = "http://" + ln.addr() + "/hello/";
-        gofer::go([&srv, l = std::move(ln)]() mutable { srv.serve(std::move(l)); });
+        gofer::go(gofer::named("server"), [&srv, l = std::move(ln)]() mutable { srv.serve(std::move(l)); });
         gofer::wait_group wg;
         for (int i = 0; i < n; ++i) {
           wg.add(1);
@@ -79,7 +81,7 @@ std::vector<std::string> visit(int n, unsigned threads) {
         srv.shutdown(gofer::background());
         checkpoint = [] {};
       },
-      {.threads = threads});
+      {.threads = threads}));
   return got;
 }
 

@@ -24,10 +24,12 @@
 
 #include <gtest/gtest.h>
 
+#include <gofer/gtest.hpp>
 #include <gofer/http.hpp>
 #include <gofer/net.hpp>
 #include <gofer/runtime.hpp>
 #include <gofer/sync.hpp>
+#include <gofer/testing.hpp>
 
 using namespace std::chrono_literals;
 namespace http = gofer::http;
@@ -50,7 +52,7 @@ using clock_type = std::chrono::steady_clock;
 // Runs `client(addr)` against a server with limits() whose "GET /slow" takes 300 ms.
 template <class F>
 void with_server(F client) {
-  gofer::run([&] {
+  ASSERT_GOFER_OK(gofer::testing::run([&] {
     http::serve_mux mux;
     mux.handle("GET /", [](const http::request&, http::response_writer& w) { w.write("hello\n"); });
     mux.handle("GET /slow", [](const http::request&, http::response_writer& w) {
@@ -60,10 +62,10 @@ void with_server(F client) {
     http::server srv(mux, limits());
     auto ln = gofer::net::listen("127.0.0.1:0").value();
     std::string addr = ln.addr();
-    gofer::go([&srv, l = std::move(ln)]() mutable { srv.serve(std::move(l)); });
+    gofer::go(gofer::named("server"), [&srv, l = std::move(ln)]() mutable { srv.serve(std::move(l)); });
     client(addr);
     srv.close();
-  });
+  }));
 }
 
 // Reads until the server hangs up (EOF or reset) or 5 s pass; returns how long it took,

@@ -93,7 +93,7 @@ int main() {
     http::server srv(make_mux());
     auto ln = gofer::net::listen("127.0.0.1:0").value();
     std::string base = "http://" + ln.addr() + "/template/";
-    gofer::go([&srv, l = std::move(ln)]() mutable { srv.serve(std::move(l)); });
+    gofer::go(gofer::named("server"), [&srv, l = std::move(ln)]() mutable { srv.serve(std::move(l)); });
     // 20 visitors, 10 pages each, at once.
     std::vector<int> ok(20);
     gofer::wait_group wg;

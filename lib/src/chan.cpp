@@ -67,11 +67,11 @@ void chan_base::close_and_wake() {
   }
 }
 
-void chan_base::leave_if_shutdown(waiter& w, waitq& q) {
+void chan_base::leave_if_shutdown(waiter& w, bool sender) {
   if (!woken_by_shutdown(w.g)) return;
   {
     spinlock_guard lk(lock);
-    if (w.queued) q.remove(&w);
+    if (w.queued) (sender ? sendq : recvq).remove(&w);
   }
   throw_goroutine_exit();
 }

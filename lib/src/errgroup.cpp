@@ -62,8 +62,8 @@ void errgroup::set_limit(int n) const {
   s_->sem = chan<std::monostate>(static_cast<std::size_t>(n));
 }
 
-absl::Status errgroup::wait() const {
-  s_->wg.wait();
+absl::Status errgroup::wait(gofer::source_location where) const {
+  s_->wg.wait(where);
   if (s_->cancel) s_->cancel(s_->err);
   return s_->err;
 }

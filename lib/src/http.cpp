@@ -32,6 +32,7 @@
 #include <mutex>
 #include <set>
 #include <shared_mutex>
+#include <stdexcept>
 #include <unordered_map>
 #include <unordered_set>
 
@@ -247,17 +248,30 @@ std::string request::query(std::string_view key) const {
 }
 
 namespace {
-absl::StatusOr<nlohmann::json> parse_json(const std::string& body) {
+struct json_too_deep {};
+
+// nlohmann's parser with a depth bound: the callback sees each '[' / '{' with the depth of
+// its container and throws past max_depth, so the parse stops at the first bracket too deep.
+absl::StatusOr<nlohmann::json> parse_json(const std::string& body, int max_depth) {
+  using nlohmann::json;
+  auto cb = [max_depth](int depth, json::parse_event_t ev, json&) {
+    if ((ev == json::parse_event_t::object_start || ev == json::parse_event_t::array_start) && depth >= max_depth)
+      throw json_too_deep{};
+    return true;
+  };
   try {
-    return nlohmann::json::parse(body);
+    return json::parse(body, cb);
+  } catch (const json_too_deep&) {
+    return absl::InvalidArgumentError("invalid JSON: nesting deeper than " + std::to_string(max_depth));
   } catch (const nlohmann::json::exception& e) {
     return absl::InvalidArgumentError(std::string("invalid JSON: ") + e.what());
   }
 }
 }  // namespace
 
-absl::StatusOr<nlohmann::json> request::json() const { return parse_json(body); }
-absl::StatusOr<nlohmann::json> response::json() const { return parse_json(body); }
+absl::StatusOr<nlohmann::json> request::json() const { return parse_json(body, max_json_depth); }
+absl::StatusOr<nlohmann::json> request::json(int max_depth) const { return parse_json(body, max_depth); }
+absl::StatusOr<nlohmann::json> response::json() const { return parse_json(body, max_json_depth); }
 
 struct response_writer_access {
   static int status(const response_writer& w) { return w.status_; }
@@ -301,7 +315,9 @@ void redirect(response_writer& w, const request& r, std::string_view url, int co
 void write_json(response_writer& w, int code, const nlohmann::json& j) {
   w.headers().set("Content-Type", "application/json");
   w.write_header(code);
-  w.write(j.dump());
+  // Invalid UTF-8 in a string becomes U+FFFD, as Go's json.Marshal does, instead of
+  // nlohmann's type_error 316 (which used to leave the client an empty reply).
+  w.write(j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
   w.write("\n");
 }
 
@@ -862,6 +878,10 @@ struct conn_rec {
 // send one (Go closes such StateNew connections once they are 5 s old).
 constexpr std::chrono::seconds kNewConnGrace{5};
 
+// The read buffer's bound while a body is read: a chunk line (size and extensions) or a
+// trailer larger than this is refused (413 / 431). Bodies themselves go to the body.
+constexpr std::size_t kBodyStageBuffer = 64 << 10;
+
 // "Mon, 02 Jan 2006 15:04:05 GMT", cached per thread and second.
 std::string http_date() {
   thread_local std::time_t cached_sec = 0;
@@ -909,13 +929,164 @@ template <class Parser>
 void read_header_limited(net::conn& c, beast::flat_buffer& buf, Parser& p, std::uint64_t limit, error_code& ec) {
   std::uint64_t used = 0;
   while (!p.is_header_done()) {
-    used += bhttp::read_some(c, buf, p, ec);
+    try {
+      used += bhttp::read_some(c, buf, p, ec);
+    } catch (const std::length_error&) {  // a field over 64 KiB: see read_request_header
+      ec = bhttp::error::header_limit;
+      return;
+    }
     if (ec) return;
     if (used > limit) {
       ec = bhttp::error::header_limit;
       return;
     }
   }
+}
+
+// The server's header read: Beast's parser fed from buf, with three checks Beast 1.74 lacks,
+// made on the raw bytes before the parser sees them (it parses a header only once the
+// whole of it is in the buffer, so a count made afterwards would come too late):
+//   - empty lines (CRLF or LF) before the request line are skipped (RFC 9112 §2.2);
+//   - the header is limited to `limit` bytes however many reads it takes;
+//   - at most max_fields field lines (the request line and the final empty line aside):
+//     a header of many tiny fields would otherwise cost Beast's field list and the
+//     request's copy ~40× its bytes.
+// Past either limit ec = header_limit (431). buf's max_size bounds the bytes read ahead.
+template <class Parser>
+void read_request_header(net::conn& c, beast::flat_buffer& buf, Parser& p, std::uint64_t limit,
+                         std::size_t max_fields, error_code& ec) {
+  std::uint64_t used = 0;     // bytes of this header the parser consumed, and skipped CRLFs
+  std::size_t scanned = 0;    // bytes of buf.data() already counted (Beast consumes nothing
+  std::size_t lines = 0;      //   of a header until it is complete)
+  bool at_line_start = false, header_end = false, started = false;
+  for (;;) {
+    if (!started) {  // skip empty lines before the request line
+      auto d = buf.data();
+      auto* b = static_cast<const char*>(d.data());
+      std::size_t i = 0;
+      while (i < d.size() && (b[i] == '\n' || (b[i] == '\r' && i + 1 < d.size() && b[i + 1] == '\n')))
+        i += b[i] == '\r' ? 2 : 1;
+      buf.consume(i);
+      used += i;
+      if (buf.size() > 0 && !(buf.size() == 1 && static_cast<const char*>(buf.data().data())[0] == '\r'))
+        started = true;
+    }
+    if (started && !header_end) {
+      auto d = buf.data();
+      auto* b = static_cast<const char*>(d.data());
+      for (; scanned < d.size() && !header_end; ++scanned) {
+        char ch = b[scanned];
+        if (ch == '\n') {
+          if (at_line_start) header_end = true;  // the empty line: the header ends here
+          ++lines;
+          at_line_start = true;
+        } else if (ch != '\r') {
+          at_line_start = false;
+        }
+      }
+      // lines counts the request line, the fields and (at the end) the empty line.
+      if (lines > max_fields + 2 || (!header_end && lines > max_fields + 1)) {
+        ec = bhttp::error::header_limit;
+        return;
+      }
+    }
+    if (started && buf.size() > 0) {
+      std::size_t n = 0;
+      try {
+        n = p.put(buf.data(), ec);
+      } catch (const std::length_error&) {
+        // Beast's field list stores a name or value of at most 65,533 bytes and throws
+        // for a longer one, whatever header_limit says: a header field too large.
+        ec = bhttp::error::header_limit;
+        return;
+      }
+      buf.consume(n);
+      used += n;
+      if (ec == bhttp::error::need_more) ec = {};
+      if (ec) return;
+      if (used > limit) {  // Beast's own check misses a header that arrived in pieces
+        ec = bhttp::error::header_limit;
+        return;
+      }
+      if (p.is_header_done()) return;
+    }
+    if (used + buf.size() > limit) {
+      ec = bhttp::error::header_limit;
+      return;
+    }
+    if (buf.size() >= buf.max_size()) {
+      ec = bhttp::error::buffer_overflow;
+      return;
+    }
+    std::size_t want = std::min<std::size_t>(65536, buf.max_size() - buf.size());
+    std::size_t n = c.read_some(buf.prepare(want), ec);
+    buf.commit(n);
+    if (ec == boost::asio::error::eof) {
+      ec = started ? bhttp::error::partial_message : bhttp::error::end_of_stream;
+      return;
+    }
+    if (ec) return;
+  }
+}
+
+// Go's CVE-2023-39326 rule for chunked bodies: a chunk line longer than 4 KiB
+// (maxLineLength) is refused, and the bytes that are not data (extensions, CRLFs) may
+// exceed the data's by at most 16 KiB over the whole body.
+struct chunk_guard {
+  std::int64_t excess = 0;
+  bool tripped = false;
+  void operator()(std::uint64_t size, beast::string_view ext, error_code& ec) {
+    if (ext.size() > 4096) {
+      tripped = true;
+      ec = bhttp::error::bad_chunk_extension;
+      return;
+    }
+    excess += static_cast<std::int64_t>(ext.size()) + 4;  // extensions, line CRLF, data CRLF
+    excess -= 16 + 2 * static_cast<std::int64_t>(std::min<std::uint64_t>(size, std::uint64_t{1} << 40));
+    if (excess < 0) excess = 0;
+    if (excess > 16 * 1024) {
+      tripped = true;
+      ec = bhttp::error::bad_chunk_extension;
+    }
+  }
+};
+
+// True when buf's unparsed bytes start a chunked body's last chunk ("0\r\n", possibly
+// after the previous chunk's CRLF): an overflow there is the trailer's (431, not 413).
+bool at_last_chunk(const beast::flat_buffer& buf) {
+  std::string_view d{static_cast<const char*>(buf.data().data()), buf.size()};
+  if (d.substr(0, 2) == "\r\n") d.remove_prefix(2);
+  std::size_t z = 0;
+  while (z < d.size() && d[z] == '0') ++z;
+  return z > 0 && z < d.size() && (d[z] == '\r' || d[z] == ';' || d[z] == ' ' || d[z] == '\t');
+}
+
+// The request line's version, when Beast refused it as bad_version: 505 for a well-formed
+// "HTTP/d.d" other than 1.0 / 1.1 (RFC 9110 §15.6.6; Go answers 505 too), else 400.
+int status_for_bad_version(const beast::flat_buffer& buf) {
+  std::string_view d{static_cast<const char*>(buf.data().data()), buf.size()};
+  auto eol = d.find('\n');
+  if (eol == std::string_view::npos) return status::bad_request;
+  std::string_view line = d.substr(0, eol);
+  if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+  // method SP target SP HTTP/d.d, and not one Beast would have taken (then something
+  // else in the line is wrong: "GET /a b HTTP/1.1").
+  if (line.size() < 9 || std::count(line.begin(), line.end(), ' ') != 2) return status::bad_request;
+  std::string_view v = line.substr(line.size() - 9);
+  bool ok = v.substr(0, 6) == " HTTP/" && std::isdigit(static_cast<unsigned char>(v[6])) && v[7] == '.' &&
+            std::isdigit(static_cast<unsigned char>(v[8]));
+  if (!ok || v.substr(1) == "HTTP/1.0" || v.substr(1) == "HTTP/1.1") return status::bad_request;
+  return status::http_version_not_supported;
+}
+
+// RFC 9112 §3.2 / Go's httpguts.ValidHostHeader: the bytes a Host value may hold
+// (reg-name, IP literal, port; no spaces, no userinfo '@').
+bool valid_host(std::string_view h) noexcept {
+  for (char ch : h) {
+    if (std::isalnum(static_cast<unsigned char>(ch))) continue;
+    if (std::strchr("!$&'()*+,-.:;=[]_~%", ch) == nullptr || ch == '\0') return false;
+  }
+  return true;
 }
 
 // Maps a read error to the status to answer (0: close silently).
@@ -1014,6 +1185,7 @@ void write_error(net::conn& c, unsigned version, int code, std::string_view why,
 
 struct parsed_target {
   std::string path, query;
+  std::string authority;  // absolute-form: the target's host[:port], which is r.host
   std::string err;  // non-empty: answer 400 with this
 };
 
@@ -1038,6 +1210,8 @@ parsed_target parse_target(std::string_view target) {
     }
     t.path = std::move(*dec);
     t.query = u->raw_query;
+    std::string_view rest = target.substr(7);
+    t.authority = std::string(rest.substr(0, rest.find_first_of("/?#")));
     raw_path = {};
   } else {
     t.err = "invalid request-target";
@@ -1126,7 +1300,10 @@ void serve_conn(const std::shared_ptr<server::state>& sp, const std::shared_ptr<
     return hdr_timeout > std::chrono::nanoseconds::zero() ? t0 + hdr_timeout : time_point{};
   };
 
-  beast::flat_buffer buf;
+  // The read buffer's bound: a header of max_header_bytes plus one read ahead. While a
+  // body is read it shrinks to kBodyStageBuffer, which bounds a chunk line and the trailer.
+  const std::size_t header_stage_buffer = std::size_t{o.max_header_bytes} + 65536;
+  beast::flat_buffer buf{header_stage_buffer};
   bool first = true;
   for (;;) {
     // 1. Wait for the request's first byte: the header deadline for a new connection
@@ -1149,16 +1326,19 @@ void serve_conn(const std::shared_ptr<server::state>& sp, const std::shared_ptr<
     const auto t0 = first ? serving_since : clk::now();
     first = false;
 
-    // 2. The header.
+    // 2. The header (the buffer bound back to the header stage's: a pipelined request may
+    //    already be in it).
     c.set_read_deadline(hdr_deadline_from(t0));
+    buf.max_size(std::max(buf.size(), header_stage_buffer));
     bhttp::request_parser<bhttp::string_body> p;
     p.header_limit(o.max_header_bytes);
     p.body_limit(o.max_body_bytes);
-    // read_header is not eager, so a too-large Content-Length reliably reports body_limit
-    // here (Beast 1.74 drops that error when parsing eagerly past the header).
-    read_header_limited(c, buf, p, o.max_header_bytes, ec);
+    // The header is read without eager parsing, so a too-large Content-Length reliably
+    // reports body_limit here (Beast 1.74 drops that error when parsing eagerly past it).
+    read_request_header(c, buf, p, o.max_header_bytes, o.max_header_fields, ec);
     if (ec) {
-      if (int code = status_for_read_error(ec, p.is_header_done()); code != 0) {
+      int code = ec == bhttp::error::bad_version ? status_for_bad_version(buf) : status_for_read_error(ec, p.is_header_done());
+      if (code != 0) {
         write_error(c, 11, code, code == 400 ? ec.message() : "", o.write_timeout);
         linger_close(c);
       }
@@ -1166,6 +1346,7 @@ void serve_conn(const std::shared_ptr<server::state>& sp, const std::shared_ptr<
     }
     auto& breq = p.get();
     unsigned version = breq.version();
+    const auto t_header = clk::now();
     c.set_write_deadline(deadline_in(o.write_timeout));
     auto reject = [&](int code, std::string_view why) {
       write_error(c, version, code, why, o.write_timeout);
@@ -1174,6 +1355,15 @@ void serve_conn(const std::shared_ptr<server::state>& sp, const std::shared_ptr<
     if (version != 10 && version != 11) return reject(status::http_version_not_supported, "");
     if (version == 11 && breq.find(bhttp::field::host) == breq.end())
       return reject(status::bad_request, "missing required Host header");
+    // RFC 9112 §3.2: more than one Host, or an invalid one, is answered 400 (as Go does).
+    if (breq.count(bhttp::field::host) > 1) return reject(status::bad_request, "too many Host headers");
+    if (auto h = breq[bhttp::field::host]; !valid_host({h.data(), h.size()}))
+      return reject(status::bad_request, "malformed Host header");
+    // RFC 9112 §6.1: Transfer-Encoding in an HTTP/1.0 message is faulty framing; a proxy in
+    // front may not agree where the body ends, so answer 400 and close. (Go ignores TE on
+    // 1.0 and reads by Content-Length; either way no second request is read from a body.)
+    if (version == 10 && breq.find(bhttp::field::transfer_encoding) != breq.end())
+      return reject(status::bad_request, "Transfer-Encoding in an HTTP/1.0 request");
     if (breq.find(bhttp::field::transfer_encoding) != breq.end()) {
       auto te = breq[bhttp::field::transfer_encoding];
       if (!p.chunked() || breq.count(bhttp::field::transfer_encoding) != 1 ||
@@ -1193,23 +1383,60 @@ void serve_conn(const std::shared_ptr<server::state>& sp, const std::shared_ptr<
       pt.path = "*";
     }
 
-    // 3. The body (Expect: 100-continue answered first).
+    // 3. The body (Expect: 100-continue answered first), within body_read_timeout (and
+    //    read_timeout), through a buffer of at most kBodyStageBuffer.
+    // The header fields are copied now: a chunked body's trailer adds its fields to the
+    // same Beast message (each after the last of its name), and they must not mix.
+    header req_headers;
+    std::unordered_map<std::string, std::size_t> header_names;  // lower-cased name → count
+    for (const auto& f : breq) {
+      auto n = f.name_string();
+      auto v = f.value();
+      req_headers.add(std::string(n.data(), n.size()), std::string(v.data(), v.size()));
+      if (!p.chunked()) continue;  // only a chunked body has a trailer
+      std::string key(n.data(), n.size());
+      for (char& ch : key) ch = lower(ch);
+      ++header_names[key];
+    }
+    const std::size_t header_fields = req_headers.size();
+    chunk_guard guard;
     if (!p.is_done()) {
+      time_point rd{};
+      if (o.read_timeout > std::chrono::nanoseconds::zero()) rd = t0 + o.read_timeout;
+      if (o.body_read_timeout > std::chrono::nanoseconds::zero()) {
+        auto b = clk::now() + o.body_read_timeout;
+        rd = rd == time_point{} ? b : std::min(rd, b);
+      }
+      c.set_read_deadline(rd);
       auto expect = breq[bhttp::field::expect];
       if (version == 11 && iequals(trim({expect.data(), expect.size()}), "100-continue")) {
+        // Bounded like the body: a client that never reads could otherwise hold this write.
+        if (rd != time_point{} && (o.write_timeout <= std::chrono::nanoseconds::zero() || rd < t_header + o.write_timeout))
+          c.set_write_deadline(rd);
         bhttp::response<bhttp::empty_body> cont{bhttp::status::continue_, 11};
         bhttp::write(c, cont, ec);
         if (ec) return;
       }
-      c.set_read_deadline(o.read_timeout > std::chrono::nanoseconds::zero() ? t0 + o.read_timeout : time_point{});
-      bhttp::read(c, buf, p, ec);
+      buf.max_size(std::max(buf.size(), kBodyStageBuffer));
+      p.on_chunk_header(guard);
+      try {
+        bhttp::read(c, buf, p, ec);
+      } catch (const std::length_error&) {  // a trailer field over 64 KiB (see above)
+        ec = bhttp::error::buffer_overflow;
+      }
       if (ec) {
-        if (int code = status_for_read_error(ec, true); code != 0) {
+        int code = status_for_read_error(ec, true);
+        if (guard.tripped) code = status::payload_too_large;
+        else if (ec == bhttp::error::buffer_overflow && at_last_chunk(buf))
+          code = status::request_header_fields_too_large;
+        if (code != 0) {
           write_error(c, version, code, code == 400 ? ec.message() : "", o.write_timeout);
           linger_close(c);
         }
         return;
       }
+      if (static_cast<std::size_t>(std::distance(breq.begin(), breq.end())) > header_fields + o.max_header_fields)
+        return reject(status::request_header_fields_too_large, "");
     }
     c.set_read_deadline(time_point{});
 
@@ -1220,12 +1447,24 @@ void serve_conn(const std::shared_ptr<server::state>& sp, const std::shared_ptr<
     r.path = std::move(pt.path);
     r.raw_query = std::move(pt.query);
     r.version = static_cast<int>(version);
-    for (const auto& f : breq) {
-      auto n = f.name_string();
-      auto v = f.value();
-      r.headers.add(std::string(n.data(), n.size()), std::string(v.data(), v.size()));
+    r.headers = std::move(req_headers);
+    if (static_cast<std::size_t>(std::distance(breq.begin(), breq.end())) > header_fields) {
+      // Beast inserts a field after the last one of the same name, so within a name the
+      // header's come first: skip that many of each name, the rest are the trailer's.
+      for (const auto& f : breq) {
+        auto n = f.name_string();
+        std::string key(n.data(), n.size());
+        for (char& ch : key) ch = lower(ch);
+        auto it = header_names.find(key);
+        if (it != header_names.end() && it->second > 0) {
+          --it->second;
+          continue;
+        }
+        auto v = f.value();
+        r.trailers.add(std::string(n.data(), n.size()), std::string(v.data(), v.size()));
+      }
     }
-    r.host = r.headers.get("Host");
+    r.host = pt.authority.empty() ? r.headers.get("Host") : pt.authority;
     r.body = std::move(breq.body());
     r.remote_addr = remote;
     r.ctx = s.base;
@@ -1248,19 +1487,29 @@ void serve_conn(const std::shared_ptr<server::state>& sp, const std::shared_ptr<
         panicked = true;
       }
     }
-    if (panicked) {
-      if (w.status() == 0) {
-        response_writer w2;
-        error(w2, "Internal Server Error", status::internal_server_error);
-        bool k = false;
-        write_response(c, w2, r, k);
+    // The answer is buffered: nothing of it was sent when the handler threw, whatever it
+    // had written, so the client always gets the 500.
+    const auto write_deadline = [&] {
+      time_point wd = o.write_timeout > std::chrono::nanoseconds::zero() ? t_header + o.write_timeout : time_point{};
+      if (o.response_write_timeout > std::chrono::nanoseconds::zero()) {
+        auto b = clk::now() + o.response_write_timeout;
+        wd = wd == time_point{} ? b : std::min(wd, b);
       }
+      return wd;
+    };
+    if (panicked) {
+      response_writer w2;
+      error(w2, "Internal Server Error", status::internal_server_error);
+      bool k = false;
+      c.set_write_deadline(write_deadline());
+      write_response(c, w2, r, k);
       linger_close(c);
       return;
     }
 
-    // 5. The answer.
+    // 5. The answer, within response_write_timeout (and write_timeout).
     if (keep && s.is_shutting_down()) keep = false;
+    c.set_write_deadline(write_deadline());
     if (!write_response(c, w, r, keep)) return;
     if (!keep) {
       linger_close(c);

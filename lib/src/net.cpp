@@ -103,8 +103,9 @@ void wait_for_helper(blocking_call& c, goroutine* g, bool through_shutdown) {
     }
     c.waiting = true;
   }
-  if (through_shutdown) park_through_shutdown(g, wait_reason::io_wait, nullptr);
-  else park(g, wait_reason::io_wait, nullptr);
+  // No user call site: gofer::blocking is a template that would need one more parameter.
+  if (through_shutdown) park_through_shutdown(g, wait_reason::io_wait, nullptr, {});
+  else park(g, wait_reason::io_wait, nullptr, {});
   std::lock_guard<std::mutex> lk(c.mu);
   c.waiting = false;
 }
@@ -323,8 +324,9 @@ struct socket {
   }
   // Parks until ready, the deadline passes, *interrupt is set (then rearm() wakes us) or
   // close(). OK: re-check and retry the syscall.
-  absl::Status wait(bool write, const std::atomic<bool>* interrupt = nullptr) {
-    return rt->poll.wait(pd, gen, write, write ? wdeadline : rdeadline, interrupt);
+  absl::Status wait(bool write, const std::atomic<bool>* interrupt = nullptr,
+                    gofer::source_location where = {}) {
+    return rt->poll.wait(pd, gen, write, write ? wdeadline : rdeadline, interrupt, where);
   }
 
   gofer::detail::runtime* rt;
@@ -423,9 +425,10 @@ bool conn::read_ready() const noexcept {
   }
 }
 
-absl::StatusOr<std::size_t> conn::read(void* buf, std::size_t n) {
+absl::StatusOr<std::size_t> conn::read(void* buf, std::size_t n, gofer::source_location where) {
   if (!s_) return closed_error();
-  std::lock_guard<gofer::mutex> lk(s_->rmu);
+  s_->rmu.lock(where);
+  std::lock_guard<gofer::mutex> lk(s_->rmu, std::adopt_lock);
   for (;;) {
     ssize_t r;
     int err;
@@ -440,13 +443,14 @@ absl::StatusOr<std::size_t> conn::read(void* buf, std::size_t n) {
     if (r == 0) return n == 0 ? absl::StatusOr<std::size_t>(0) : eof_error();
     if (err == EINTR) continue;
     if (err != EAGAIN && err != EWOULDBLOCK) return errno_error("read", remote_addr(), err);
-    if (auto st = s_->wait(false); !st.ok()) return st;
+    if (auto st = s_->wait(false, nullptr, where); !st.ok()) return st;
   }
 }
 
-absl::StatusOr<std::size_t> conn::write(const void* buf, std::size_t n) {
+absl::StatusOr<std::size_t> conn::write(const void* buf, std::size_t n, gofer::source_location where) {
   if (!s_) return closed_error();
-  std::lock_guard<gofer::mutex> lk(s_->wmu);
+  s_->wmu.lock(where);
+  std::lock_guard<gofer::mutex> lk(s_->wmu, std::adopt_lock);
   const char* p = static_cast<const char*>(buf);
   std::size_t done = 0;
   while (done < n) {
@@ -465,16 +469,16 @@ absl::StatusOr<std::size_t> conn::write(const void* buf, std::size_t n) {
     }
     if (r < 0 && err == EINTR) continue;
     if (r < 0 && err != EAGAIN && err != EWOULDBLOCK) return errno_error("write", remote_addr(), err);
-    if (auto st = s_->wait(true); !st.ok()) return st;
+    if (auto st = s_->wait(true, nullptr, where); !st.ok()) return st;
   }
   return n;
 }
 
-absl::Status conn::read_full(void* buf, std::size_t n) {
+absl::Status conn::read_full(void* buf, std::size_t n, gofer::source_location where) {
   char* p = static_cast<char*>(buf);
   std::size_t got = 0;
   while (got < n) {
-    auto r = read(p + got, n - got);
+    auto r = read(p + got, n - got, where);
     if (!r.ok()) {
       if (is_eof(r.status()) && got > 0) return absl::DataLossError("unexpected EOF");
       return r.status();
@@ -628,19 +632,23 @@ absl::StatusOr<listener> listen(std::string_view address) {
   return last;
 }
 
-absl::StatusOr<conn> listener::accept() { return accept_impl(nullptr, nullptr); }
+absl::StatusOr<conn> listener::accept(gofer::source_location where) {
+  return accept_impl(nullptr, nullptr, where);
+}
 
-absl::StatusOr<conn> listener::accept(const gofer::context& ctx) {
-  if (ctx.done() == nullptr) return accept();
+absl::StatusOr<conn> listener::accept(const gofer::context& ctx, gofer::source_location where) {
+  if (ctx.done() == nullptr) return accept(where);
   if (auto e = ctx.err(); !e.ok()) return e;
   if (!s_) return closed_error();
   interrupter intr(ctx, s_, false);
-  return accept_impl(&ctx, intr.flag());
+  return accept_impl(&ctx, intr.flag(), where);
 }
 
-absl::StatusOr<conn> listener::accept_impl(const gofer::context* ctx, const std::atomic<bool>* interrupt) {
+absl::StatusOr<conn> listener::accept_impl(const gofer::context* ctx, const std::atomic<bool>* interrupt,
+                                           gofer::source_location where) {
   if (!s_) return closed_error();
-  std::lock_guard<gofer::mutex> lk(s_->rmu);
+  s_->rmu.lock(where);
+  std::lock_guard<gofer::mutex> lk(s_->rmu, std::adopt_lock);
   auto backoff = std::chrono::milliseconds(5);
   for (;;) {
     int fd, err;
@@ -663,17 +671,17 @@ absl::StatusOr<conn> listener::accept_impl(const gofer::context* ctx, const std:
       // http server (5 ms doubling to 1 s). The pending connection stays in the backlog.
       if (ctx != nullptr) {
         bool done = false;
-        gofer::select(gofer::recv_case(ctx->done(), [&](auto) { done = true; }),
+        gofer::select(gofer::recv_case(ctx->done(), [&](auto) { done = true; }, where),
                       gofer::recv_case(gofer::after(backoff)));
         if (done) return context_error(*ctx);
       } else {
-        gofer::sleep(backoff);
+        gofer::sleep(backoff, where);
       }
       backoff = std::min<std::chrono::milliseconds>(backoff * 2, std::chrono::seconds(1));
       continue;
     }
     if (err != EAGAIN && err != EWOULDBLOCK) return errno_error("accept", addr(), err);
-    if (auto st = s_->wait(false, interrupt); !st.ok()) return st;
+    if (auto st = s_->wait(false, interrupt, where); !st.ok()) return st;
   }
 }
 

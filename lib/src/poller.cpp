@@ -118,7 +118,8 @@ void poller::rearm(poll_desc* pd, std::uint32_t gen, bool write) {
 }
 
 absl::Status poller::wait(poll_desc* pd, std::uint32_t gen, bool write,
-                          const std::atomic<clock::rep>& deadline, const std::atomic<bool>* interrupt) {
+                          const std::atomic<clock::rep>& deadline, const std::atomic<bool>* interrupt,
+                          gofer::source_location where) {
   static const absl::Status closed =
       absl::FailedPreconditionError("use of closed network connection");
   static const absl::Status timeout = absl::DeadlineExceededError("i/o timeout");
@@ -158,7 +159,7 @@ absl::Status poller::wait(poll_desc* pd, std::uint32_t gen, bool write,
   waiters.fetch_add(1, std::memory_order_seq_cst);
   rt->external_waits.fetch_add(1, std::memory_order_seq_cst);  // not a deadlock: I/O may come
   rt->wake_one_idle();  // make sure some idle worker becomes the poller
-  park(g, wait_reason::io_wait, pd);
+  park(g, wait_reason::io_wait, pd, where);
   rt->external_waits.fetch_sub(1, std::memory_order_seq_cst);
   waiters.fetch_sub(1, std::memory_order_seq_cst);
   if (when != clock::time_point::max()) rt->timers->remove(&t);

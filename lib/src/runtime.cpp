@@ -19,6 +19,8 @@
 #include <exception>
 #include <stdexcept>
 #include <string>
+#include <string_view>
+#include <vector>
 
 #include <boost/fiber/operations.hpp>
 #define BOOST_STACKTRACE_USE_BACKTRACE
@@ -80,38 +82,230 @@ std::int64_t coarse_now_ms() noexcept {
   return static_cast<std::int64_t>(ts.tv_sec) * 1000 + ts.tv_nsec / 1000000;
 }
 
-void print_frames(std::FILE* out, void* const* frames, int n, int skip) {
+// A function's qualified name and parameters, as Go prints them ("main.main()"): drops the
+// return type, leading specifiers, trailing qualifiers, GCC's "[with T = ...]" and
+// "[clone .constprop.0]". Works on
+// GCC's __PRETTY_FUNCTION__ (source_location::function_name(): "int main()", "virtual void
+// ns::T::run()", "void f(T) [with T = int]", "main()::<lambda()>") and on demangled symbols
+// ("void std::__invoke_impl<void, F&>(std::__invoke_other, F&)", "main::{lambda()#1}::
+// operator()() const", "ns::(anonymous namespace)::f(int)").
+std::string short_function_name(std::string_view f) {
+  if (auto w = f.find(" [with "); w != std::string_view::npos) f = f.substr(0, w);
+  // GCC's specialised copies of a function: "f(int) [clone .constprop.0]".
+  if (auto c = f.find(" [clone "); c != std::string_view::npos) f = f.substr(0, c);
+  auto opens = [](char c) { return c == '<' || c == '{'; };
+  auto closes = [](char c) { return c == '>' || c == '}'; };
+  // The '(' that opens the outermost function's parameters: outside template arguments
+  // and lambda names, and not part of "(anonymous namespace)" or an operator's symbol.
+  std::size_t open = std::string_view::npos;
+  int depth = 0;
+  for (std::size_t i = 0; i < f.size(); ++i) {
+    if (f.compare(i, 8, "operator") == 0) {  // skip the operator's own symbol: () < << ...
+      i += 8;
+      if (f.compare(i, 2, "()") == 0) ++i;
+      else
+        while (i + 1 < f.size() && f[i + 1] != '(') ++i;
+      continue;
+    }
+    if (f.compare(i, 21, "(anonymous namespace)") == 0) {
+      i += 20;
+      continue;
+    }
+    if (f.compare(i, 9, "decltype(") == 0) {  // a return type: decltype(auto), decltype(x)
+      int parens = 0;
+      for (i += 8; i < f.size(); ++i) {
+        if (f[i] == '(') ++parens;
+        else if (f[i] == ')' && --parens == 0) break;
+      }
+      continue;
+    }
+    if (opens(f[i])) ++depth;
+    else if (closes(f[i])) --depth;
+    else if (f[i] == '(' && depth == 0) {
+      open = i;
+      break;
+    }
+  }
+  if (open == std::string_view::npos) return std::string(f);
+  // A member's qualifiers after its parameters say nothing about where it waits.
+  for (std::string_view q : {" mutable", " const", " noexcept"})
+    while (f.size() >= q.size() && f.substr(f.size() - q.size()) == q) f.remove_suffix(q.size());
+  // Back to the space that ends the return type / specifiers, outside template arguments.
+  std::size_t start = 0;
+  depth = 0;
+  for (std::size_t i = open; i-- > 0;) {
+    if (closes(f[i])) ++depth;
+    else if (opens(f[i])) --depth;
+    else if (f[i] == ' ' && depth == 0 && !(i >= 8 && f.compare(i - 8, 8, "operator") == 0) &&
+             !(i >= 10 && f.compare(i - 10, 10, "(anonymous") == 0)) {
+      start = i + 1;
+      break;
+    }
+  }
+  return std::string(f.substr(start));
+}
+
+// The file's last path component: the compiler records __FILE__ as it was given (absolute,
+// or relative to a build directory when ccache rewrites it), so only the name is stable.
+std::string_view base_name(const char* path) {
+  std::string_view p(path);
+  if (auto slash = p.find_last_of('/'); slash != std::string_view::npos) p.remove_prefix(slash + 1);
+  return p;
+}
+
+// ---- panic tracebacks ------------------------------------------------------------------
+
+// GOFER_TRACEBACK, Go's GOTRACEBACK: how much a panic report shows (documented in
+// gofer/panic.hpp). Read once per report.
+enum class traceback { none, single, all };
+
+traceback traceback_level() noexcept {
+  const char* v = std::getenv("GOFER_TRACEBACK");
+  if (v == nullptr) return traceback::single;
+  std::string_view s(v);
+  if (s == "none" || s == "0") return traceback::none;
+  // Go's 1 and 2 are synonyms of all and system; crash adds a core dump in Go.
+  if (s == "all" || s == "system" || s == "crash" || s == "1" || s == "2") return traceback::all;
+  return traceback::single;
+}
+
+bool starts_with(std::string_view s, std::string_view p) noexcept { return s.substr(0, p.size()) == p; }
+
+// Frames a learner did not write and cannot act on: gofer itself (the panic's own frames,
+// channel internals, the goroutine entry), std::invoke / std::function / std::apply
+// machinery, Boost.Context and Boost.Fiber. Hidden unless GOFER_TRACEBACK=all.
+bool is_machinery(std::string_view name) noexcept {
+  static constexpr std::string_view prefixes[] = {
+      "gofer::",         "std::__invoke",    "std::invoke",      "std::_Function_handler",
+      "std::function<",  "std::__apply_impl", "std::apply",      "std::_Bind",
+      "boost::context::", "boost::fibers::", "make_fcontext",    "jump_fcontext",
+      "ontop_fcontext",
+  };
+  for (std::string_view p : prefixes)
+    if (name.substr(0, p.size()) == p) return true;
+  return false;
+}
+
+// The user's callable F inside an entry frame that may have inlined F's body: gofer's
+// goroutine thunk gofer::detail::go_named<F, ...>(...)::... and std::function's
+// std::_Function_handler<Sig, F>::_M_invoke. Empty for any other frame.
+std::string inlined_callable(std::string_view name) {
+  std::size_t want;  // which template argument is F
+  if (starts_with(name, "gofer::detail::go_named<")) {
+    name.remove_prefix(24);
+    want = 0;
+  } else if (starts_with(name, "std::_Function_handler<")) {
+    name.remove_prefix(23);
+    want = 1;
+  } else {
+    return {};
+  }
+  int depth = 0;
+  std::size_t arg = 0, begin = 0;
+  for (std::size_t i = 0; i < name.size(); ++i) {
+    char c = name[i];
+    bool end = (c == '>' && depth == 0) || (c == ',' && depth == 0);
+    if (end) {
+      if (arg == want) {
+        std::string_view f = name.substr(begin, i - begin);
+        while (!f.empty() && f.front() == ' ') f.remove_prefix(1);
+        return std::string(f);
+      }
+      if (c == '>') return {};
+      ++arg;
+      begin = i + 1;
+    } else if (c == '<' || c == '(' || c == '{' || c == '[') {
+      ++depth;
+    } else if (c == '>' || c == ')' || c == '}' || c == ']') {
+      --depth;
+    }
+  }
+  return {};
+}
+
+// Prints frames[skip..n) innermost first, as Go does: "function" then "\tfile:line" when
+// the binary has line information. single: only the program's own frames, down to the
+// goroutine's entry; all: every frame, gofer's and the libraries' included, as symbolized.
+void print_frames(std::FILE* out, void* const* frames, int n, int skip, traceback level) {
+  if (level == traceback::none) return;
+  std::string last;  // the last frame printed (single)
   for (int i = skip; i < n; ++i) {
     boost::stacktrace::frame f(frames[i]);
-    std::string name = f.name();
+    std::string full = f.name();  // demangled
     // Unnamed frames, and ".cold" sections (error paths split off a function, which the
     // symbolizer attributes to whatever symbol precedes them), would only mislead.
-    if (name.empty() || name.find(".cold") != std::string::npos) continue;
+    if (full.empty() || full.find(".cold") != std::string::npos) continue;
+    std::string name = short_function_name(full);
+    bool entry = starts_with(name, "gofer::detail::goroutine_main");
     std::string file = f.source_file();
-    std::fprintf(out, "%s\n", name.c_str());
-    if (!file.empty()) std::fprintf(out, "\t%s:%zu\n", file.c_str(), f.source_line());
-    // Stop at the goroutine's entry: below it is only the runtime's trampoline.
-    if (name.find("gofer::detail::goroutine_main") != std::string::npos) break;
+    if (level == traceback::all) {
+      std::fprintf(out, "%s\n", full.c_str());
+      if (!file.empty()) std::fprintf(out, "\t%s:%zu\n", file.c_str(), f.source_line());
+      continue;  // down to the fiber's first frame
+    }
+    if (!is_machinery(name)) {
+      std::fprintf(out, "%s\n", name.c_str());
+      if (!file.empty()) std::fprintf(out, "\t%s:%zu\n", std::string(base_name(file.c_str())).c_str(), f.source_line());
+      last = std::move(name);
+    } else if (std::string fn = inlined_callable(name);
+               !fn.empty() && fn.find("(*") == std::string::npos && !is_machinery(fn) &&
+               !starts_with(last, fn)) {
+      // The compiler inlined the goroutine's function (a lambda) into gofer's or
+      // std::function's entry frame: name the function, which is the user's code (its
+      // line is not known: the frame's line information is the library's).
+      last = fn + "::operator()()";
+      std::fprintf(out, "%s\n", last.c_str());
+    }
+    // Below the goroutine's entry is only the runtime's trampoline.
+    if (entry) break;
   }
 }
 
-// Go's unrecovered panic: "panic: <what>", the goroutine, its stack; exit status 2.
-[[noreturn]] void panic_exit(goroutine* g, const std::exception* e) noexcept {
-  std::fflush(stdout);
+void dump_to(runtime& rt, std::ostream& out, std::uint64_t skip_id = 0);
+
+// Go's unrecovered panic report: "panic: <what>", the goroutine, its stack.
+[[gnu::noinline]] void write_panic(std::FILE* out, goroutine* g, const std::exception* e) noexcept {
+  const traceback level = traceback_level();
   const char* what = e != nullptr ? e->what() : "unknown exception (not derived from std::exception)";
-  std::fprintf(stderr, "panic: %s\n\ngoroutine %llu%s%s%s [running]:\n", what,
+  std::fprintf(out, "panic: %s\n\ngoroutine %llu%s%s%s [running]:\n", what,
                static_cast<unsigned long long>(g != nullptr ? g->id : 0),
                g != nullptr && !g->name.empty() ? " \"" : "", g != nullptr ? g->name.c_str() : "",
                g != nullptr && !g->name.empty() ? "\"" : "");
   if (auto* p = dynamic_cast<const panic_error*>(e)) {
-    print_frames(stderr, p->frames(), p->frame_count(), 2);  // skip capture() and the ctor
-  } else {
-    std::fprintf(stderr, "(the exception was not a gofer::panic_error: the C++ runtime unwound "
-                         "its stack before gofer saw it; this is where it left the goroutine)\n");
+    print_frames(out, p->frames(), p->frame_count(), 2, level);  // skip capture() and the ctor
+  } else if (level != traceback::none) {
+    std::fprintf(out, "(the exception was not a gofer::panic_error: the C++ runtime unwound "
+                      "its stack before gofer saw it; this is where it left the goroutine)\n");
     void* frames[32];
     int n = ::backtrace(frames, 32);
-    print_frames(stderr, frames, n, 1);
+    print_frames(out, frames, n, 2, level);  // skip write_panic and on_panic
   }
+  // Go's GOTRACEBACK=all: every other goroutine too, where it waits.
+  if (level == traceback::all) {
+    if (runtime* rt = current_runtime()) {
+      std::ostringstream others;
+      dump_to(*rt, others, g != nullptr ? g->id : 0);
+      if (!others.str().empty()) std::fprintf(out, "\n%s", others.str().c_str());
+    }
+  }
+}
+
+// An unrecovered panic, called in the goroutine's catch handler: Go's report on stderr
+// and exit status 2; in test mode (options::report) the report stops the run instead.
+[[gnu::noinline]] void on_panic(runtime& rt, goroutine* g, const std::exception* e) noexcept {
+  if (rt.test_report != nullptr) {
+    char* buf = nullptr;
+    std::size_t len = 0;
+    if (std::FILE* mem = ::open_memstream(&buf, &len)) {
+      write_panic(mem, g, e);
+      std::fclose(mem);
+      std::string text(buf, len);
+      std::free(buf);
+      if (rt.stop_on_fatal(run_report::ending::panicked, std::move(text))) return;
+    }
+  }
+  std::fflush(stdout);
+  write_panic(stderr, g, e);
   std::fprintf(stderr, "exit status 2\n");
   std::fflush(stderr);
   std::_Exit(2);
@@ -162,10 +356,12 @@ bool woken_by_shutdown(goroutine* g) noexcept { return g->shutdown_woken; }
 namespace {
 // park(), and (self_claim == false) park_through_shutdown(), which skips the shutdown
 // self-claim below: for a wait whose wake-up is certain even during shutdown.
-void park_impl(goroutine* g, wait_reason why, const void* on, bool self_claim) noexcept {
+void park_impl(goroutine* g, wait_reason why, const void* on, gofer::source_location where,
+               bool self_claim) noexcept {
   g->parked_since_ms.store(coarse_now_ms(), std::memory_order_relaxed);
   if (__builtin_expect(g_tracing, false)) trace_park(g, why);
   g->wait_on.store(on, std::memory_order_relaxed);
+  g->where.store(where, std::memory_order_relaxed);  // published by the release store below
   g->reason.store(why, std::memory_order_release);
   // Shutdown started after begin_wait? Then nobody may ever claim us: claim ourselves.
   // (Either we see `stopping` here, or begin_shutdown's scan sees our open claim: both
@@ -194,9 +390,12 @@ void park_impl(goroutine* g, wait_reason why, const void* on, bool self_claim) n
 }
 }  // namespace
 
-void park(goroutine* g, wait_reason why, const void* on) noexcept { park_impl(g, why, on, true); }
-void park_through_shutdown(goroutine* g, wait_reason why, const void* on) noexcept {
-  park_impl(g, why, on, false);
+void park(goroutine* g, wait_reason why, const void* on, gofer::source_location where) noexcept {
+  park_impl(g, why, on, where, true);
+}
+void park_through_shutdown(goroutine* g, wait_reason why, const void* on,
+                           gofer::source_location where) noexcept {
+  park_impl(g, why, on, where, false);
 }
 
 void unpark(goroutine* g) noexcept {
@@ -246,10 +445,10 @@ bool runtime_stopping() noexcept {
   return rt != nullptr && rt->stopping.load(std::memory_order_acquire);
 }
 
-void block_forever(wait_reason why) {
+void block_forever(wait_reason why, gofer::source_location where) {
   goroutine* g = current_goroutine_or_throw("blocking forever (nil channel or empty select)");
   begin_wait(g);
-  park(g, why, nullptr);
+  park(g, why, nullptr, where);
   // Only the runtime's shutdown claims a goroutine that waits on nothing.
   throw_goroutine_exit();
 }
@@ -312,30 +511,77 @@ void runtime::begin_shutdown() {
   for (goroutine* g : claimed) unpark(g);
 }
 
+bool runtime::stop_on_fatal(run_report::ending how, std::string text) {
+  if (test_report == nullptr) return false;
+  // Only the first panic or deadlock is the report; later ones (say, a goroutine that
+  // panics while being unwound) are dropped, as Go stops at the first.
+  if (fatal_claimed.exchange(true, std::memory_order_acq_rel)) return true;
+  test_report->end = how;
+  test_report->fatal = std::move(text);
+  begin_shutdown();
+  // A deadlock is found by a worker about to sleep with no deadline: wake every worker
+  // (that one included), so that they run the goroutines being unwound.
+  wake_all();
+  return true;
+}
+
 // ---- diagnostics: dumps and the deadlock detector ------------------------------------
 
 namespace {
 
-void dump_to(runtime& rt, std::ostream& out) {
+// One goroutine as a dump shows it, copied under its registry shard's lock.
+struct dump_entry {
+  std::uint64_t id;
+  std::string name;
+  wait_reason reason;
+  bool self;
+  std::int64_t since_ms;
+  gofer::source_location where;
+};
+
+// Every goroutine (but skip_id), sorted by id, in the shape of Go's traceback:
+//   goroutine 7 "fetcher-3" [chan receive, 2.5s]:
+//   main()::<lambda()>
+//   \tfetch.cpp:42
+// with a blank line between goroutines. See gofer/debug.hpp.
+void dump_to(runtime& rt, std::ostream& out, std::uint64_t skip_id) {
   goroutine* self = current_goroutine();
-  std::int64_t now = coarse_now_ms();
+  std::vector<dump_entry> all;
   for (runtime::registry_shard& sh : rt.registry) {
     std::lock_guard<std::mutex> lk(sh.mu);
     for (goroutine* g = sh.head; g != nullptr; g = g->reg_next) {
-      out << "goroutine " << g->id;
-      if (!g->name.empty()) out << " \"" << g->name << '"';
+      if (g->id == skip_id) continue;
       wait_reason r = g->reason.load(std::memory_order_acquire);
-      if (g == self) {
-        out << " [running]:\n";
-      } else if (r == wait_reason::none) {
-        out << " [runnable]:\n";
-      } else {
-        out << " [" << wait_reason_text(r);
-        std::int64_t ms = now - g->parked_since_ms.load(std::memory_order_relaxed);
-        if (ms >= 60000) out << ", " << ms / 60000 << " minutes";
-        else if (ms >= 1000) out << ", " << ms / 1000 << '.' << (ms % 1000) / 100 << 's';
-        out << "]:\n";
-      }
+      all.push_back({g->id, g->name, r, g == self,
+                     g->parked_since_ms.load(std::memory_order_relaxed),
+                     g->where.load(std::memory_order_relaxed)});
+    }
+  }
+  std::sort(all.begin(), all.end(), [](const dump_entry& a, const dump_entry& b) { return a.id < b.id; });
+  const std::int64_t now = coarse_now_ms();
+  bool first = true;
+  for (const dump_entry& e : all) {
+    if (!first) out << '\n';
+    first = false;
+    out << "goroutine " << e.id;
+    if (!e.name.empty()) out << " \"" << e.name << '"';
+    if (e.self) {
+      out << " [running]:\n";
+      continue;
+    }
+    if (e.reason == wait_reason::none) {
+      out << " [runnable]:\n";
+      continue;
+    }
+    out << " [" << wait_reason_text(e.reason);
+    std::int64_t ms = now - e.since_ms;
+    if (ms >= 60000) out << ", " << ms / 60000 << " minutes";  // Go's words, "1 minutes" too
+    else if (ms >= 1000) out << ", " << ms / 1000 << '.' << (ms % 1000) / 100 << 's';
+    out << "]:\n";
+    if (e.where.line() != 0) {
+      const char* fn = e.where.function_name();
+      if (fn != nullptr && *fn != '\0') out << short_function_name(fn) << '\n';
+      out << '\t' << base_name(e.where.file_name()) << ':' << e.where.line() << '\n';
     }
   }
 }
@@ -359,10 +605,69 @@ void runtime::check_deadlock() {
   std::ostringstream report;
   report << "fatal error: all goroutines are asleep - deadlock!\n\n";
   dump_to(*this, report);
+  if (test_report != nullptr) {
+    locks.clear();  // stopping the run wakes workers: not under their sleep locks
+    if (stop_on_fatal(run_report::ending::deadlocked, report.str())) return;
+  }
   report << "exit status 2\n";
   std::fputs(report.str().c_str(), stderr);
   std::fflush(stderr);
   std::_Exit(2);
+}
+
+// ---- test mode: the leak check (Go's goleak) ----
+
+namespace {
+
+// True when no goroutine but `self` can ever run again without help from outside: every
+// other goroutine is parked and not yet woken (checked under its park_lock, so one that
+// was woken but has not run yet counts as alive, and so does one never started), and no
+// timer or I/O is pending that could wake one. Lock order: a registry shard, then a
+// park_lock (nothing takes them the other way round).
+bool only_parked_left(runtime& rt, const goroutine* self) {
+  if (rt.timers->next() != clock::time_point::max()) return false;
+  if (rt.external_waits.load(std::memory_order_seq_cst) > 0) return false;
+  std::size_t registered = 0;
+  for (runtime::registry_shard& sh : rt.registry) {
+    std::lock_guard<std::mutex> lk(sh.mu);
+    for (goroutine* g = sh.head; g != nullptr; g = g->reg_next) {
+      ++registered;
+      if (g == self) continue;
+      boost::fibers::detail::spinlock_lock pl(g->park_lock);
+      if (!g->parked) return false;
+    }
+  }
+  // A goroutine that is ending has left the registry before it leaves `live`
+  // (goroutine_main): it is no parked leftover, and it is about to go.
+  return registered == rt.live.load(std::memory_order_acquire);
+}
+
+}  // namespace
+
+void runtime::check_for_leaks(goroutine* self) {
+  // A goroutine that ends right after handing main its last value is no leak: give the
+  // others time to finish (goleak retries too), but stop waiting as soon as those left are
+  // parked for good. Without the deadlock detector, threads outside gofer may wake
+  // goroutines, so "parked for good" cannot be known: then only the time limit ends the wait.
+  constexpr auto kGrace = std::chrono::seconds(2);
+  const auto give_up = clock::now() + kGrace;
+  std::chrono::microseconds pause(10);
+  for (int round = 0; live.load(std::memory_order_acquire) > 1; ++round) {
+    if (detect_deadlocks && only_parked_left(*this, self)) break;
+    if (clock::now() >= give_up) break;
+    if (round < 8) {
+      gofer::yield();  // throws goroutine_exit once a panic elsewhere stopped the run
+    } else {
+      gofer::sleep(pause);  // likewise
+      pause = std::min<std::chrono::microseconds>(pause * 2, std::chrono::milliseconds(20));
+    }
+  }
+  std::size_t alive = live.load(std::memory_order_acquire);
+  if (alive <= 1) return;
+  std::ostringstream dump;
+  dump_to(*this, dump, self->id);
+  test_report->leaked = alive - 1;
+  test_report->leak_dump = dump.str();
 }
 
 // ---- SIGQUIT: dump and exit, like Go ----
@@ -453,19 +758,30 @@ void spawn(boost::intrusive_ptr<context> ctx, std::string name) {
 void goroutine_main(void (*body)(void*), void* arg) noexcept {
   runtime* rt = current_runtime();
   goroutine* g = current_goroutine();
+  bool returned = false;
   // A goroutine that had not started when main returned never runs its body.
   if (!rt->stopping.load(std::memory_order_acquire)) {
     try {
       body(arg);
+      returned = true;
     } catch (const goroutine_exit&) {
       // unwound by shutdown: its destructors ran, nothing to report
     } catch (const std::exception& e) {
-      panic_exit(g, &e);
+      on_panic(*rt, g, &e);  // returns only in test mode, having stopped the run
     } catch (...) {
-      panic_exit(g, nullptr);
+      on_panic(*rt, g, nullptr);
     }
   }
   if (g->id == 1) {
+    // Test mode: who is still alive now that main returned? (Not after a panic or a
+    // deadlock: those stopped the run and are the report.)
+    if (returned && rt->check_leaks && !rt->stopping.load(std::memory_order_acquire)) {
+      try {
+        rt->check_for_leaks(g);
+      } catch (const goroutine_exit&) {
+        // a panic elsewhere stopped the run while main waited: that is the report
+      }
+    }
     // main returned: unwind every other goroutine, then let run() finish.
     rt->begin_shutdown();
   }
@@ -522,6 +838,11 @@ int run(std::function<void()> main_fn, options opts) {
   rt->nthreads = n;
   rt->stack_size = opts.stack_size != 0 ? opts.stack_size : env_unsigned("GOFER_STACK_SIZE");
   rt->detect_deadlocks = opts.detect_deadlocks;
+  if (opts.report != nullptr) {
+    *opts.report = run_report{};
+    rt->test_report = opts.report;
+    rt->check_leaks = opts.check_leaks;
+  }
   // A stopped timer may leave idle workers sleeping until its old deadline: wake them so
   // they re-evaluate (and the deadlock detector can run).
   rt->timers->on_emptied = [r = rt.get()] {
@@ -567,7 +888,7 @@ int run(std::function<void()> main_fn, options opts) {
   detail::g_tracing = false;
   if (rt->trace) rt->trace->write(*rt);
   detail::g_runtime.store(nullptr, std::memory_order_release);
-  return 0;
+  return opts.report != nullptr && opts.report->end != run_report::ending::returned ? 2 : 0;
 }
 
 namespace detail {
@@ -594,7 +915,7 @@ void yield() {
   boost::this_fiber::yield();
 }
 
-void sleep(std::chrono::nanoseconds d) {
+void sleep(std::chrono::nanoseconds d, gofer::source_location where) {
   if (d <= std::chrono::nanoseconds::zero()) {
     detail::safe_point();
     return;
@@ -607,7 +928,7 @@ void sleep(std::chrono::nanoseconds d) {
   t.g = g;
   detail::begin_wait(g);
   if (rt->timers->add(&t)) rt->wake_one_idle();
-  detail::park(g, detail::wait_reason::sleep, nullptr);
+  detail::park(g, detail::wait_reason::sleep, nullptr, where);
   if (detail::woken_by_shutdown(g)) {
     rt->timers->remove(&t);
     detail::throw_goroutine_exit();
@@ -631,6 +952,11 @@ void dump_goroutines(std::ostream& out) {
 std::uint64_t goroutine_id() noexcept {
   detail::goroutine* g = detail::current_goroutine();
   return g != nullptr ? g->id : 0;
+}
+
+std::string_view goroutine_name() noexcept {
+  detail::goroutine* g = detail::current_goroutine();
+  return g != nullptr ? std::string_view(g->name) : std::string_view();
 }
 
 }  // namespace gofer

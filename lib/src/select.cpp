@@ -97,7 +97,8 @@ std::size_t sort_unique(chan_base** chans, std::size_t n) noexcept {
 
 }  // namespace
 
-std::size_t select_impl(select_case_rt* cases, waiter* waiters, std::size_t n, bool has_default) {
+std::size_t select_impl(select_case_rt* cases, waiter* waiters, std::size_t n, bool has_default,
+                        gofer::source_location where) {
   safe_point();
   // Poll order over the non-nil cases; lock order over their distinct channels.
   std::size_t order_buf[64];
@@ -124,7 +125,7 @@ std::size_t select_impl(select_case_rt* cases, waiter* waiters, std::size_t n, b
   }
   if (live == 0) {
     if (has_default) return n;
-    block_forever(wait_reason::select_no_cases);
+    block_forever(wait_reason::select_no_cases, where);
   }
   lock_set locks{chans, sort_unique(chans, live)};
 
@@ -166,7 +167,7 @@ std::size_t select_impl(select_case_rt* cases, waiter* waiters, std::size_t n, b
     (sc.is_send ? sc.c->sendq : sc.c->recvq).push_back(&w);
   }
   locks.unlock_all();
-  park(g, wait_reason::select, nullptr);
+  park(g, wait_reason::select, nullptr, where);
 
   // Pass 3: unlink the waiters that did not fire.
   locks.lock_all();

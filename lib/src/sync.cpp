@@ -15,8 +15,8 @@ namespace gofer {
 
 namespace detail {
 
-bool wait_in(spinlock& l, waitq& q, wait_reason why, const void* on, const char* op)
-    GOFER_NO_THREAD_SAFETY_ANALYSIS {
+bool wait_in(spinlock& l, waitq& q, wait_reason why, const void* on, const char* op,
+             gofer::source_location where) GOFER_NO_THREAD_SAFETY_ANALYSIS {
   goroutine* g = current_goroutine();
   if (g == nullptr) {
     l.unlock();
@@ -27,7 +27,7 @@ bool wait_in(spinlock& l, waitq& q, wait_reason why, const void* on, const char*
   begin_wait(g);
   q.push_back(&w);
   l.unlock();
-  park(g, why, on);
+  park(g, why, on, where);
   if (woken_by_shutdown(g)) {
     {
       spinlock_guard lk(l);
@@ -89,13 +89,14 @@ void wait_group::add(std::int64_t delta) {
   detail::wake_all(wake);
 }
 
-void wait_group::wait() {
+void wait_group::wait(gofer::source_location where) {
   lock_.lock();
   if (count_ == 0) {
     lock_.unlock();
     return;
   }
-  detail::wait_in(lock_, waiters_, detail::wait_reason::sync_waitgroup_wait, this, "wait_group::wait");
+  detail::wait_in(lock_, waiters_, detail::wait_reason::sync_waitgroup_wait, this, "wait_group::wait",
+                  where);
 }
 
 std::int64_t wait_group::count() const noexcept {
@@ -105,7 +106,7 @@ std::int64_t wait_group::count() const noexcept {
 
 // ---- mutex ----
 
-void mutex::lock() {
+void mutex::lock(gofer::source_location where) {
   detail::safe_point();
   lock_.lock();
   if (!locked_) {
@@ -114,7 +115,7 @@ void mutex::lock() {
     return;
   }
   // unlock() hands the mutex to us: locked_ stays true across the hand-over.
-  detail::wait_in(lock_, waiters_, detail::wait_reason::sync_mutex_lock, this, "mutex::lock");
+  detail::wait_in(lock_, waiters_, detail::wait_reason::sync_mutex_lock, this, "mutex::lock", where);
 }
 
 bool mutex::try_lock() noexcept {
@@ -139,7 +140,7 @@ void mutex::unlock() {
 
 // ---- rw_mutex ----
 
-void rw_mutex::lock() {
+void rw_mutex::lock(gofer::source_location where) {
   detail::safe_point();
   lock_.lock();
   if (!writer_ && readers_ == 0) {
@@ -147,7 +148,8 @@ void rw_mutex::lock() {
     lock_.unlock();
     return;
   }
-  detail::wait_in(lock_, writers_waiting_, detail::wait_reason::sync_rwmutex_lock, this, "rw_mutex::lock");
+  detail::wait_in(lock_, writers_waiting_, detail::wait_reason::sync_rwmutex_lock, this, "rw_mutex::lock",
+                  where);
 }
 
 bool rw_mutex::try_lock() noexcept {
@@ -174,7 +176,7 @@ void rw_mutex::unlock() {
   if (w != nullptr) detail::unpark(w);
 }
 
-void rw_mutex::lock_shared() {
+void rw_mutex::lock_shared(gofer::source_location where) {
   detail::safe_point();
   lock_.lock();
   // Writer preference: a waiting writer keeps new readers out.
@@ -185,7 +187,7 @@ void rw_mutex::lock_shared() {
   }
   // unlock() counts us in readers_ before waking us.
   detail::wait_in(lock_, readers_waiting_, detail::wait_reason::sync_rwmutex_rlock, this,
-                  "rw_mutex::lock_shared");
+                  "rw_mutex::lock_shared", where);
 }
 
 bool rw_mutex::try_lock_shared() noexcept {
@@ -210,7 +212,7 @@ void rw_mutex::unlock_shared() {
 
 // ---- cond ----
 
-void cond::wait() {
+void cond::wait(gofer::source_location where) {
   detail::goroutine* g = detail::current_goroutine_or_throw("cond::wait");
   detail::waiter w;
   w.g = g;
@@ -219,7 +221,7 @@ void cond::wait() {
   waiters_.push_back(&w);  // queued before L is released: no lost signal
   sl_.unlock();
   unlock_(l_);
-  detail::park(g, detail::wait_reason::sync_cond_wait, this);
+  detail::park(g, detail::wait_reason::sync_cond_wait, this, where);
   if (detail::woken_by_shutdown(g)) {
     {
       detail::spinlock_guard lk(sl_);
@@ -227,7 +229,7 @@ void cond::wait() {
     }
     detail::throw_goroutine_exit();  // without re-locking L: see the header
   }
-  lock_(l_);
+  lock_(l_, where);
 }
 
 void cond::signal() {

@@ -109,8 +109,8 @@ void tomb::kill(absl::Status reason) const {
   s_->apply(fx);
 }
 
-absl::Status tomb::wait() const {
-  s_->dead.recv();  // closed when dead
+absl::Status tomb::wait(gofer::source_location where) const {
+  s_->dead.recv(where);  // closed when dead
   std::lock_guard<std::mutex> lk(s_->mu);
   return s_->reason == err_dying() ? absl::OkStatus() : s_->reason;
 }

@@ -15,12 +15,12 @@ int main() {
     gofer::chan<char> belt;
     gofer::chan<std::string> finished;
 
-    gofer::go([text, belt]() {
+    gofer::go(gofer::named{"worker-A"}, [text, belt] {
       for (char c : text) belt.send(static_cast<char>(std::toupper(static_cast<unsigned char>(c))));
       belt.close();
     });
 
-    gofer::go([belt, finished]() {
+    gofer::go(gofer::named{"worker-B"}, [belt, finished] {
       std::string out;
       for (char c : belt) out += c;
       finished.send(out);

@@ -3,6 +3,7 @@
 // are handles to one channel.)
 
 #include <cstdio>
+#include <string>
 
 #include <gofer/chan.hpp>
 #include <gofer/runtime.hpp>
@@ -13,7 +14,7 @@ int main() {
         gofer::chan<int> squares;
         int i;
         for (i = 0; i < 5; ++i) {
-          gofer::go([squares, i]() { squares.send(i * i); });
+          gofer::go(gofer::named{"square-of-" + std::to_string(i)}, [squares, i] { squares.send(i * i); });
         }
         int sum = 0;
         for (int k = 0; k < 5; ++k) sum += *squares.recv();

@@ -2,6 +2,7 @@
 // inside the goroutine, see wait_group1), done() as each finishes, wait() until zero.
 
 #include <cstdio>
+#include <string>
 
 #include <gofer/runtime.hpp>
 #include <gofer/sync.hpp>
@@ -12,7 +13,7 @@ int main() {
         gofer::wait_group wg;
         for (int id = 1; id <= 3; ++id) {
           wg.add(1);
-          gofer::go([id, &wg] {
+          gofer::go(gofer::named{"worker-" + std::to_string(id)}, [id, &wg] {
             std::printf("worker %d done\n", id);
             wg.done();
           });

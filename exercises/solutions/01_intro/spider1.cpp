@@ -26,12 +26,12 @@ int main() {
         gofer::chan<std::size_t> done;    // the evaluator's total, after the last ping
 
         // readURLs: fetches the pages one after another and pings after each.
-        gofer::go([status]() {
+        gofer::go(gofer::named{"readURLs"}, [status] {
           for (const auto& [url, body] : kWeb) status.send(body.size());
         });
 
         // evaluateStatus: counts the pings.
-        gofer::go([status, done, pages]() {
+        gofer::go(gofer::named{"evaluateStatus"}, [status, done, pages] {
           std::size_t bytes = 0;
           for (int n = 1; n <= pages; ++n) {
             bytes += *status.recv();

@@ -26,7 +26,7 @@ int main() {
 
         for (int p = 0; p < kPhilosophers; ++p) {
           table.add(1);
-          gofer::go([&, p] {
+          gofer::go(gofer::named{kNames[p]}, [&, p] {
             int left = p;
             int right = (p + 1) % kPhilosophers;
             int first = std::min(left, right);

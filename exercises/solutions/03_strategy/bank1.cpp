@@ -3,13 +3,16 @@
 // send can follow. (Go's idiom: the closer waits for every sender.)
 
 #include <functional>
+#include <string>
 #include <vector>
 
 #include <gtest/gtest.h>
 
 #include <gofer/chan.hpp>
+#include <gofer/gtest.hpp>
 #include <gofer/runtime.hpp>
 #include <gofer/sync.hpp>
+#include <gofer/testing.hpp>
 
 struct hooks {
   std::function<void(int)> arrive = [](int) {};  // called by customer id before it sends
@@ -25,14 +28,14 @@ int run_bank(int balance, const std::vector<int>& amounts, const hooks& h) {
   gofer::wait_group sent;
   for (int id = 0; id < n; ++id) {
     sent.add(1);
-    gofer::go([=, &h, &sent]() {
+    gofer::go(gofer::named{"customer-" + std::to_string(id)}, [=, &h, &sent] {
       h.arrive(id);
       withdrawals.send(amounts[id]);
       sent.done();
       h.leave(id);
     });
   }
-  gofer::go([withdrawals, &sent]() {
+  gofer::go(gofer::named{"closer"}, [withdrawals, &sent] {
     sent.wait();
     withdrawals.close();
   });
@@ -60,38 +63,47 @@ hooks in_order(std::vector<int> order, std::vector<gofer::chan<int>>& turns) {
   return h;
 }
 
+// The hooks and the turn channels are declared outside the run: a customer may still be
+// leaving when run_bank returns (the run waits for it to end, so they must live until then).
 TEST(bank1, customers_in_number_order) {
   int balance = 0;
-  gofer::run([&] {
-    std::vector<gofer::chan<int>> turns;
-    balance = run_bank(1000, {100, 200, 300}, in_order({0, 1, 2}, turns));
-  });
+  std::vector<gofer::chan<int>> turns;
+  hooks h;
+  ASSERT_GOFER_OK(gofer::testing::run([&] {
+    h = in_order({0, 1, 2}, turns);
+    balance = run_bank(1000, {100, 200, 300}, h);
+  }));
   EXPECT_EQ(balance, 400);
 }
 
 TEST(bank1, last_customer_comes_first) {
   int balance = 0;
-  gofer::run([&] {
-    std::vector<gofer::chan<int>> turns;
-    balance = run_bank(1000, {100, 200, 300}, in_order({2, 0, 1}, turns));
-  });
+  std::vector<gofer::chan<int>> turns;
+  hooks h;
+  ASSERT_GOFER_OK(gofer::testing::run([&] {
+    h = in_order({2, 0, 1}, turns);
+    balance = run_bank(1000, {100, 200, 300}, h);
+  }));
   EXPECT_EQ(balance, 400);
 }
 
 TEST(bank1, a_withdrawal_the_balance_cannot_cover_is_declined) {
   int balance = 0;
-  gofer::run([&] {
-    std::vector<gofer::chan<int>> turns;
-    balance = run_bank(250, {200, 100, 50}, in_order({1, 2, 0}, turns));
-  });
+  std::vector<gofer::chan<int>> turns;
+  hooks h;
+  ASSERT_GOFER_OK(gofer::testing::run([&] {
+    h = in_order({1, 2, 0}, turns);
+    balance = run_bank(250, {200, 100, 50}, h);
+  }));
   EXPECT_EQ(balance, 100);  // 100 and 50 are paid; then 200 is more than the 100 left
 }
 
 TEST(bank1, many_customers_in_any_order) {
   int balance = 0;
-  gofer::run([&] {
+  hooks none;
+  ASSERT_GOFER_OK(gofer::testing::run([&] {
     std::vector<int> amounts(50, 10);
-    balance = run_bank(1000, amounts, hooks{});
-  }, {.threads = 2});
+    balance = run_bank(1000, amounts, none);
+  }, {.threads = 2}));
   EXPECT_EQ(balance, 500);
 }

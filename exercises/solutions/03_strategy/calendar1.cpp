@@ -9,8 +9,10 @@
 
 #include <gtest/gtest.h>
 
+#include <gofer/gtest.hpp>
 #include <gofer/runtime.hpp>
 #include <gofer/sync.hpp>
+#include <gofer/testing.hpp>
 
 struct calendar {
   gofer::mutex mu;
@@ -35,7 +37,7 @@ int rush(calendar& cal, int hour) {
   gofer::wait_group wg;
   for (int u = 0; u < 10; ++u) {
     wg.add(1);
-    gofer::go([&, u] {
+    gofer::go(gofer::named{"user-" + std::to_string(u)}, [&, u] {
       answers[u] = schedule(cal, "user" + std::to_string(u), hour);
       wg.done();
     });
@@ -49,7 +51,7 @@ int rush(calendar& cal, int hour) {
 TEST(calendar1, one_winner_per_hour_on_one_thread) {
   calendar cal;
   int won = 0;
-  gofer::run([&] { won = rush(cal, 9); }, {.threads = 1});
+  ASSERT_GOFER_OK(gofer::testing::run([&] { won = rush(cal, 9); }, {.threads = 1}));
   EXPECT_EQ(won, 1);
   EXPECT_EQ(cal.booked.size(), 1u);
 }
@@ -57,7 +59,7 @@ TEST(calendar1, one_winner_per_hour_on_one_thread) {
 TEST(calendar1, one_winner_per_hour_on_two_threads) {
   calendar cal;
   int won = 0;
-  gofer::run([&] { won = rush(cal, 10) + rush(cal, 11); }, {.threads = 2});
+  ASSERT_GOFER_OK(gofer::testing::run([&] { won = rush(cal, 10) + rush(cal, 11); }, {.threads = 2}));
   EXPECT_EQ(won, 2);
   EXPECT_EQ(cal.booked.size(), 2u);
 }
@@ -65,10 +67,10 @@ TEST(calendar1, one_winner_per_hour_on_two_threads) {
 TEST(calendar1, a_free_hour_can_be_booked_and_then_is_taken) {
   calendar cal;
   std::string first, second;
-  gofer::run([&] {
+  ASSERT_GOFER_OK(gofer::testing::run([&] {
     first = schedule(cal, "Bill", 9);
     second = schedule(cal, "Ann", 9);
-  });
+  }));
   EXPECT_EQ(first, "Successfully Scheduled!");
   EXPECT_EQ(second, "Booked!");
   EXPECT_EQ(cal.booked[9], "Bill");

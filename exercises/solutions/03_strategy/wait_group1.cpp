@@ -3,6 +3,7 @@
 // happen before a Wait", and in practice before the goroutine starts).
 
 #include <cstdio>
+#include <string>
 
 #include <gofer/runtime.hpp>
 #include <gofer/sync.hpp>
@@ -13,7 +14,7 @@ int main() {
         gofer::wait_group wg;
         for (int id = 1; id <= 2; ++id) {
           wg.add(1);
-          gofer::go([&wg, id] {
+          gofer::go(gofer::named{"job-" + std::to_string(id)}, [&wg, id] {
             std::printf("job %d done\n", id);
             wg.done();
           });

@@ -20,8 +20,10 @@
 
 #include <gtest/gtest.h>
 
+#include <gofer/gtest.hpp>
 #include <gofer/runtime.hpp>
 #include <gofer/sync.hpp>
+#include <gofer/testing.hpp>
 
 template <class T>
 class bounded_buffer {
@@ -60,13 +62,13 @@ class bounded_buffer {
 
 TEST(buffer1, one_producer_one_consumer_keep_the_order) {
   std::vector<int> got;
-  gofer::run([&] {
+  ASSERT_GOFER_OK(gofer::testing::run([&] {
     bounded_buffer<int> b(4);
-    gofer::go([&] {
+    gofer::go(gofer::named("producer"), [&] {
       for (int i = 0; i < 100; ++i) b.put(i);
     });
     for (int i = 0; i < 100; ++i) got.push_back(b.take());
-  });
+  }));
   ASSERT_EQ(got.size(), 100u);
   for (int i = 0; i < 100; ++i) EXPECT_EQ(got[i], i);
 }
@@ -74,11 +76,11 @@ TEST(buffer1, one_producer_one_consumer_keep_the_order) {
 TEST(buffer1, a_full_buffer_makes_put_wait) {
   bool fifth_put_returned = false;
   bool returned_before_take = true;
-  gofer::run([&] {
+  ASSERT_GOFER_OK(gofer::testing::run([&] {
     bounded_buffer<int> b(4);
     gofer::wait_group wg;
     wg.add(1);
-    gofer::go([&] {
+    gofer::go(gofer::named("producer"), [&] {
       for (int i = 0; i < 5; ++i) b.put(i);
       fifth_put_returned = true;
       wg.done();
@@ -87,7 +89,7 @@ TEST(buffer1, a_full_buffer_makes_put_wait) {
     returned_before_take = fifth_put_returned;
     EXPECT_EQ(b.take(), 0);
     wg.wait();
-  }, {.threads = 1});
+  }, {.threads = 1}));
   EXPECT_FALSE(returned_before_take) << "the 5th put into a buffer of 4 returned before anything was taken";
   EXPECT_TRUE(fifth_put_returned);
 }
@@ -95,7 +97,7 @@ TEST(buffer1, a_full_buffer_makes_put_wait) {
 TEST(buffer1, many_producers_and_consumers_lose_and_duplicate_nothing) {
   constexpr int producers = 8, consumers = 8, per_producer = 1000;
   std::vector<int> seen(producers * per_producer, 0);
-  gofer::run([&] {
+  ASSERT_GOFER_OK(gofer::testing::run([&] {
     bounded_buffer<int> b(4);
     gofer::wait_group wg;
     wg.add(producers + consumers);
@@ -115,7 +117,7 @@ TEST(buffer1, many_producers_and_consumers_lose_and_duplicate_nothing) {
     wg.wait();
     for (auto& t : taken)
       for (int v : t) ++seen[v];
-  }, {.threads = 2});
+  }, {.threads = 2}));
   int lost = 0, duplicated = 0;
   for (int n : seen) lost += n == 0, duplicated += n > 1;
   EXPECT_EQ(lost, 0);

@@ -22,9 +22,11 @@
 
 #include <gtest/gtest.h>
 
+#include <gofer/gtest.hpp>
 #include <gofer/net.hpp>
 #include <gofer/runtime.hpp>
 #include <gofer/sync.hpp>
+#include <gofer/testing.hpp>
 
 #include "server.hpp"
 
@@ -108,18 +110,18 @@ struct lease1 : ::testing::Test {
 
 TEST_F(lease1, one_client_counts_right) {
   long got = -1;
-  gofer::run([&] {
+  ASSERT_GOFER_OK(gofer::testing::run([&] {
     client c(mc->port());
     c.set("one", 0);
     for (int i = 0; i < 20; ++i) increment(c, "one");
     c.get("one", got);
-  });
+  }));
   EXPECT_EQ(got, 20);
 }
 
 TEST_F(lease1, eight_clients_lose_no_increment) {
   long got = -1;
-  gofer::run([&] {
+  ASSERT_GOFER_OK(gofer::testing::run([&] {
     client admin(mc->port());
     admin.set("counter", 0);
     gofer::wait_group wg;
@@ -133,6 +135,6 @@ TEST_F(lease1, eight_clients_lose_no_increment) {
     }
     wg.wait();
     admin.get("counter", got);
-  }, {.threads = 2});
+  }, {.threads = 2}));
   EXPECT_EQ(got, 8 * 50) << (8 * 50 - got) << " increments were lost";
 }

@@ -26,9 +26,11 @@
 
 #include <gofer/chan.hpp>
 #include <gofer/defer.hpp>
+#include <gofer/gtest.hpp>
 #include <gofer/net.hpp>
 #include <gofer/runtime.hpp>
 #include <gofer/sync.hpp>
+#include <gofer/testing.hpp>
 
 #include "server.hpp"  // chapters/common: the launcher for a private MariaDB
 
@@ -90,7 +92,7 @@ class article_store {
 
 TEST(pool1, two_hundred_lookups_through_four_connections) {
   mysql_library_init(0, nullptr, nullptr);
-  gofer::run([] {
+  ASSERT_GOFER_OK(gofer::testing::run([] {
     auto db = gofer_demo::server::start(gofer_demo::mariadb_spec());
     std::string socket = gofer_demo::mariadb_socket(db.dir()).string();
     // The table: 100 articles.
@@ -127,5 +129,5 @@ TEST(pool1, two_hundred_lookups_through_four_connections) {
     EXPECT_LE(after - before, 4) << "connections opened for 200 lookups (a pool of 4 opens 4)";
     EXPECT_LE(most, 4 + 1) << "connections open at once, the test's own included";
     gofer::blocking([&] { disconnect(admin); });
-  });
+  }));
 }

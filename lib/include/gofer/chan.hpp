@@ -31,6 +31,11 @@
 //   len()/cap()  | buffered count / capacity| same              | same                     | 0 / 0
 //   for (v : c)  | receives until closed and drained                                     | park forever
 //
+// Call sites: send, recv and begin (range-for) take a defaulted trailing
+// gofer::source_location and record it when they park, so dump_goroutines and the deadlock
+// report show the line that waits (gofer/debug.hpp). Leave it defaulted; a helper that
+// wraps them can take and pass on its own `where` so its callers' lines are shown.
+//
 // "Ready" means: for send, a parked receiver or room in the buffer; for recv, a parked
 // sender or a buffered value. Panic texts are Go's: "send on closed channel",
 // "close of closed channel", "close of nil channel", "makechan: size out of range".
@@ -75,6 +80,7 @@
 #include <memory>
 #include <new>
 #include <optional>
+#include "gofer/detail/source_location.hpp"
 #include <type_traits>
 #include <utility>
 
@@ -148,8 +154,9 @@ struct chan_base {
   // unlocks and wakes them. Throws panic_error("close of closed channel").
   void close_and_wake();
   // After a parked operation returns: if the runtime's shutdown woke `w`'s goroutine,
-  // unlinks `w` if still queued and throws goroutine_exit. Otherwise does nothing.
-  void leave_if_shutdown(waiter& w, waitq& q);
+  // unlinks `w` (from sendq if `sender`, else recvq; under `lock`) if still queued and throws
+  // goroutine_exit. Otherwise does nothing.
+  void leave_if_shutdown(waiter& w, bool sender) GOFER_EXCLUDES(lock);
 };
 
 [[noreturn]] void throw_send_on_closed();
@@ -247,7 +254,8 @@ struct chan_impl final : chan_base {
 
   // c <- v (block) or its select-with-default form. Returns true if v was delivered (moved
   // from); false only when !block and the channel is not ready. Throws on a closed channel.
-  bool send(T& v, bool block) GOFER_EXCLUDES(lock) {
+  // `where`: the user's call, recorded if it parks (wait.hpp, "Call sites").
+  bool send(T& v, bool block, gofer::source_location where) GOFER_EXCLUDES(lock) {
     safe_point();
     goroutine* wake = nullptr;
     lock.lock();
@@ -277,8 +285,8 @@ struct chan_impl final : chan_base {
     begin_wait(g);
     sendq.push_back(&w);
     lock.unlock();
-    park(g, wait_reason::chan_send, this);
-    leave_if_shutdown(w, sendq);
+    park(g, wait_reason::chan_send, this, where);
+    leave_if_shutdown(w, true);
     if (!w.success) throw_send_on_closed();
     return true;
   }
@@ -298,7 +306,7 @@ struct chan_impl final : chan_base {
 
   // v, ok := <-c (block) or its select-with-default form: a value, or nullopt when closed
   // and drained (or, when !block, when nothing is ready).
-  std::optional<T> recv(bool block) GOFER_EXCLUDES(lock) {
+  std::optional<T> recv(bool block, gofer::source_location where) GOFER_EXCLUDES(lock) {
     safe_point();
     std::optional<T> out;
     goroutine* wake = nullptr;
@@ -320,8 +328,8 @@ struct chan_impl final : chan_base {
     begin_wait(g);
     recvq.push_back(&w);
     lock.unlock();
-    park(g, wait_reason::chan_recv, this);
-    leave_if_shutdown(w, recvq);
+    park(g, wait_reason::chan_recv, this, where);
+    leave_if_shutdown(w, false);
     return out;  // filled by the sender if w.success, still empty if woken by close
   }
 
@@ -344,14 +352,14 @@ class chan_handle {
   chan_handle() = default;
   explicit chan_handle(std::shared_ptr<chan_impl<T>> p) noexcept : impl_(std::move(p)) {}
 
-  void do_send(T v) const {
-    if (!impl_) block_forever(wait_reason::chan_send_nil);
-    impl_->send(v, true);
+  void do_send(T v, gofer::source_location where) const {
+    if (!impl_) block_forever(wait_reason::chan_send_nil, where);
+    impl_->send(v, true, where);
   }
-  bool do_try_send(T& v) const { return impl_ ? impl_->send(v, false) : false; }
-  std::optional<T> do_recv() const {
-    if (!impl_) block_forever(wait_reason::chan_recv_nil);
-    return impl_->recv(true);
+  bool do_try_send(T& v) const { return impl_ ? impl_->send(v, false, {}) : false; }
+  std::optional<T> do_recv(gofer::source_location where) const {
+    if (!impl_) block_forever(wait_reason::chan_recv_nil, where);
+    return impl_->recv(true, where);
   }
   try_recv_result<T> do_try_recv() const {
     if (!impl_) return {};
@@ -370,7 +378,8 @@ class chan_handle {
   friend struct chan_access;
 };
 
-// Range-for support: receives until the channel is closed and drained.
+// Range-for support: receives until the channel is closed and drained. Every receive
+// records the range-for statement's line (begin()'s call site).
 template <class T, class H>
 class chan_range_iterator {
  public:
@@ -379,10 +388,10 @@ class chan_range_iterator {
   using difference_type = std::ptrdiff_t;
 
   chan_range_iterator() = default;  // end
-  explicit chan_range_iterator(const H* h) : h_(h) { ++*this; }
+  chan_range_iterator(const H* h, gofer::source_location where) : h_(h), where_(where) { ++*this; }
   T& operator*() noexcept { return *cur_; }
   chan_range_iterator& operator++() {
-    cur_ = h_->recv();
+    cur_ = h_->recv(where_);
     if (!cur_) h_ = nullptr;
     return *this;
   }
@@ -392,6 +401,7 @@ class chan_range_iterator {
 
  private:
   const H* h_ = nullptr;
+  gofer::source_location where_;
   std::optional<T> cur_;
 };
 
@@ -430,11 +440,17 @@ class chan : public detail::chan_handle<T> {
 
   // c <- v. Delivers v to a parked receiver, or buffers it, or parks until a receiver takes
   // it. Throws panic_error("send on closed channel") if the channel is closed before or
-  // while waiting; on a nil channel parks forever. Thread-safe.
-  void send(T v) const { this->do_send(std::move(v)); }
+  // while waiting; on a nil channel parks forever. Thread-safe. Records the call site
+  // (`where`, left defaulted) for dumps and the deadlock report (gofer/debug.hpp).
+  void send(T v, gofer::source_location where = gofer::source_location::current()) const {
+    this->do_send(std::move(v), where);
+  }
   // v, ok := <-c. The oldest buffered value or a parked sender's value; parks until one
   // arrives; nullopt once the channel is closed and drained. Nil: parks forever. Thread-safe.
-  std::optional<T> recv() const { return this->do_recv(); }
+  // Records the call site.
+  std::optional<T> recv(gofer::source_location where = gofer::source_location::current()) const {
+    return this->do_recv(where);
+  }
   // select { case c <- v: ...; default: }. Never blocks: true and v moved from if a
   // receiver was parked or the buffer had room; false otherwise (and on a nil channel).
   // Throws panic_error("send on closed channel") on a closed channel, like Go's select.
@@ -448,7 +464,10 @@ class chan : public detail::chan_handle<T> {
   // Throws panic_error "close of closed channel" / "close of nil channel". Never blocks.
   void close() const { this->do_close(); }
 
-  iterator begin() const { return iterator(this); }
+  // for (T v : c): receives until closed and drained. Records the for statement's line.
+  iterator begin(gofer::source_location where = gofer::source_location::current()) const {
+    return iterator(this, where);
+  }
   iterator end() const noexcept { return iterator(); }
 
  private:
@@ -472,7 +491,10 @@ class send_chan : public detail::chan_handle<T> {
   send_chan(const chan<T>& c) noexcept : base(c.impl_) {}  // NOLINT: implicit, like Go
   send_chan(chan<T>&& c) noexcept : base(std::move(c.impl_)) {}
 
-  void send(T v) const { this->do_send(std::move(v)); }
+  // As chan<T>'s: each records its call site.
+  void send(T v, gofer::source_location where = gofer::source_location::current()) const {
+    this->do_send(std::move(v), where);
+  }
   bool try_send(T& v) const { return this->do_try_send(v); }
   bool try_send(T&& v) const { return this->do_try_send(v); }
   void close() const { this->do_close(); }
@@ -490,9 +512,14 @@ class recv_chan : public detail::chan_handle<T> {
   recv_chan(const chan<T>& c) noexcept : base(c.impl_) {}  // NOLINT: implicit, like Go
   recv_chan(chan<T>&& c) noexcept : base(std::move(c.impl_)) {}
 
-  std::optional<T> recv() const { return this->do_recv(); }
+  // As chan<T>'s: each records its call site.
+  std::optional<T> recv(gofer::source_location where = gofer::source_location::current()) const {
+    return this->do_recv(where);
+  }
   try_recv_result<T> try_recv() const { return this->do_try_recv(); }
-  iterator begin() const { return iterator(this); }
+  iterator begin(gofer::source_location where = gofer::source_location::current()) const {
+    return iterator(this, where);
+  }
   iterator end() const noexcept { return iterator(); }
 };
 

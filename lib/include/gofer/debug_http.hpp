@@ -62,8 +62,8 @@ namespace gofer::debug {
 
 // Parses dump_goroutines' text: a header line per goroutine,
 //   goroutine 7 "fetcher-3" [chan receive, 2.5s]:
-// and any indented lines under it (kept as "detail", so a dump that grows source locations
-// or frames still parses). Lines it does not recognise are skipped.
+// and the lines under it up to the next header (kept as "detail": the waiting function and,
+// indented, its file:line). Lines before the first header are skipped.
 inline nlohmann::json goroutines_json(std::string_view dump) {
   nlohmann::json list = nlohmann::json::array();
   std::istringstream in{std::string(dump)};
@@ -87,10 +87,13 @@ inline nlohmann::json goroutines_json(std::string_view dump) {
         if (q2 > q) g["name"] = line.substr(q + 1, q2 - q - 1);
       }
       double blocked = 0;
-      // "chan receive, 2.5s": the time blocked, when the dump shows it, ends the state.
+      // "chan receive, 2.5s" or, from a minute on, Go's "chan receive, 3 minutes": the time
+      // blocked, when the dump shows it, ends the state.
       if (auto comma = state.rfind(", "); comma != std::string::npos && !state.empty() && state.back() == 's') {
+        std::string t = state.substr(comma + 2);
         try {
-          blocked = std::stod(state.substr(comma + 2));
+          blocked = std::stod(t);
+          if (t.find("minute") != std::string::npos) blocked *= 60;
           state.resize(comma);
         } catch (const std::exception&) {
         }
@@ -99,7 +102,8 @@ inline nlohmann::json goroutines_json(std::string_view dump) {
       g["blocked_seconds"] = blocked;
       g["detail"] = nlohmann::json::array();
       list.push_back(std::move(g));
-    } else if (!line.empty() && (line[0] == '\t' || line[0] == ' ') && !list.empty()) {
+    } else if (!list.empty() && line.find_first_not_of(" \t") != std::string::npos) {
+      // The lines under a header: the function and, indented, its file:line (Go's shape).
       list.back()["detail"].push_back(line.substr(line.find_first_not_of(" \t")));
     }
   }

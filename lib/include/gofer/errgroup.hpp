@@ -30,6 +30,7 @@
 
 #include <cstddef>
 #include <memory>
+#include "gofer/detail/source_location.hpp"
 #include <type_traits>
 #include <utility>
 
@@ -64,7 +65,9 @@ class errgroup {
     return true;
   }
   void set_limit(int n) const;
-  absl::Status wait() const;
+  // Parks until every goroutine of the group returned (see the table above). Records the
+  // call site for dumps (gofer/debug.hpp).
+  absl::Status wait(gofer::source_location where = gofer::source_location::current()) const;
 
   static std::pair<errgroup, gofer::context> with_context(const gofer::context& parent);
 

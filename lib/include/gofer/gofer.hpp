@@ -12,6 +12,10 @@
 //   pool.hpp     worker_pool, future
 //   pipeline.hpp generate, from_range, fan_out, merge, rate_limit
 //   panic.hpp    panic_error
+//
+// Not included here: debug.hpp (dump_goroutines), testing.hpp (gofer::testing::run for
+// tests; its namespace would meet GoogleTest's ::testing in files that say `using namespace
+// gofer;`) and gtest.hpp (GoogleTest assertions; needs GoogleTest).
 #pragma once
 
 #include "gofer/chan.hpp"

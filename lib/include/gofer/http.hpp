@@ -17,7 +17,8 @@
 // Code reads like Go's: one goroutine per connection, plain blocking calls. A goroutine
 // blocked reading a request or a response parks; its thread runs other goroutines.
 // HTTP/1.0 and HTTP/1.1 over TCP; no TLS (https:// is out of scope), no HTTP/2, no
-// Upgrade/WebSocket, no trailers, no compression.
+// Upgrade/WebSocket, no compression. A chunked request's trailer fields are handed to the
+// handler apart from its header (request::trailers); the client ignores trailers.
 //
 // Parsing and serialization are Boost.Beast's (request_parser / response_parser and its
 // serializer, synchronous API over gofer::net::conn) — gofer never parses HTTP by hand.
@@ -28,17 +29,46 @@
 // the server keeps serving the others:
 //   malformed request line, header, chunk, Content-Length   400 Bad Request
 //   HTTP/1.1 without Host; invalid %-escape; "." or ".." path segment   400 Bad Request
+//   two Host fields, or a Host with bytes a host cannot hold  400 Bad Request (RFC 9112 §3.2)
+//     (space, '@', controls: only letters, digits and !$&'()*+,-.:;=[]_~% pass, as in Go)
+//   Transfer-Encoding in an HTTP/1.0 request                  400 Bad Request (RFC 9112 §6.1:
+//     faulty framing, so the body's end is never guessed; Go instead ignores TE on 1.0)
 //   header block larger than max_header_bytes                431 Request Header Fields Too Large
 //     (request line + fields, counted over the whole header however many reads it takes)
+//   more than max_header_fields header fields                431 Request Header Fields Too Large
+//   a trailer larger than 64 KiB or with more than max_header_fields fields   431
 //   body larger than max_body_bytes (declared or chunked)    413 Content Too Large
-//   an HTTP version other than 1.0 / 1.1 ("HTTP/2.0")        400 Bad Request (Beast refuses it)
+//   a chunk line over 4 KiB, or chunk extensions/CRLFs exceeding the data by more than
+//     16 KiB over the body (Go's rule since CVE-2023-39326)  413 Content Too Large
+//   "HTTP/d.d" other than 1.0 / 1.1 ("HTTP/2.0", "HTTP/0.9") 505 HTTP Version Not Supported
+//     (HTTP/1.2 too, where Go would answer as 1.1: Beast's parser refuses it)
 //   Transfer-Encoding other than exactly "chunked"           501 Not Implemented
-//   client too slow (read-header / read / idle timeout)      connection closed, no answer
+//   client too slow at any stage (server_options' table)     connection closed, no answer
 //     (the header timeout runs from the first byte — from accept for a new connection —
-//     so a client dripping a byte at a time cannot extend it: slowloris is cut off)
+//     so a client dripping a byte at a time cannot extend it: slowloris is cut off; the
+//     body and write bounds are totals for the same reason)
 //   out of file descriptors (EMFILE)                         accept backs off and retries;
 //     the connection waits in the backlog, serve() keeps going
-//   handler throws                                            500 (if nothing was sent), close
+//   handler throws                                            500, close (always: the answer
+//     is buffered, so nothing the handler wrote was sent yet; what it wrote is dropped)
+// Empty lines (CRLF) before a request line are skipped (RFC 9112 §2.2). An absolute-form
+// target ("GET http://a:8080/x") sets request::host to its authority ("a:8080"), whatever
+// the Host field says (RFC 9112 §3.2.2).
+//
+// Memory per connection (server side), each part bounded by an option:
+//   read buffer       max_header_bytes + 64 KiB while a header is read, 64 KiB while a body
+//                     is (a chunk line or a trailer longer than that is refused)
+//   header            the buffer's bytes, plus Beast's field list and the request's copy:
+//                     about 3× max_header_bytes + ~100 bytes × max_header_fields at most
+//   body              max_body_bytes: the body is read whole BEFORE routing (see request),
+//                     whether or not the handler reads it, so n clients can make the server
+//                     hold n × max_body_bytes; lower max_body_bytes where that matters
+//   answer            what the handler wrote (buffered, no streaming)
+//   JSON              request::json stops at max_json_depth
+// Expect: 100-continue is answered "100 Continue" as soon as the header passed the checks
+// above, before routing (a 405 or 404 therefore comes after the client sent its body).
+// Reading the body only when the handler asks for it (Go's lazy r.Body, MaxBytesReader,
+// and 100 sent on first read) is not done yet: issue 24's remaining item.
 // An error answer is followed by a lingering close (shut the write side, drain briefly) so
 // the client reads the answer instead of a TCP reset.
 //
@@ -171,8 +201,9 @@ class header {
 };
 
 // request — one HTTP request as the server hands it to a handler (Go's *http.Request on
-// the server side). The body has been read completely (within max_body_bytes) before the
-// handler runs.
+// the server side). The body has been read completely (within max_body_bytes and
+// body_read_timeout) before the handler runs — before routing, too: a route that never
+// looks at the body still costs its bytes (see "Memory per connection" above).
 //
 // Zero value: every field empty (not a valid request); handlers receive filled ones.
 // Copy semantics: a value. Thread-safety: as a struct; a handler gets it by const& (the
@@ -185,8 +216,11 @@ class request {
   std::string raw_query;    // "x=1", without '?' (Go's URL.RawQuery)
   std::string host;         // the Host header
   int version = 11;         // 10 or 11
-  header headers;
+  header headers;           // the header fields (never the trailer's)
   std::string body;
+  // Trailer fields of a chunked body (after the last chunk), as received; never merged
+  // into headers (RFC 9110 §6.5.1). Unlike Go's r.Trailer, undeclared names are kept too.
+  header trailers;
   std::string remote_addr;  // "127.0.0.1:53122"
   // Go's r.Context(): cancelled when the server is close()d. (Unlike Go it is not
   // cancelled when the client disconnects mid-request.)
@@ -200,8 +234,12 @@ class request {
   // r.URL.Query().Get(key): the first value of key in raw_query, decoded ('+' is a
   // space); "" if absent or malformed.
   std::string query(std::string_view key) const;
-  // Parses the body as JSON: the value, or InvalidArgument("invalid JSON: <why>").
+  // Parses the body as JSON: the value, or InvalidArgument("invalid JSON: <why>"); nesting
+  // deeper than max_json_depth (or max_depth) is refused the same way ("invalid JSON:
+  // nesting deeper than 128"). A larger max_depth is the caller's choice: a goroutine's
+  // stack must then hold nlohmann's recursion over the value (copy, dump, ==).
   absl::StatusOr<nlohmann::json> json() const;
+  absl::StatusOr<nlohmann::json> json(int max_depth) const;
 
  private:
   friend class serve_mux;
@@ -254,8 +292,11 @@ class response_writer {
 
 // A handler answers one request. Called on the connection's goroutine; it may block
 // (park) freely. An exception escaping it is caught by the server ("http: panic serving
-// <addr>: <what>" on stderr, 500 if nothing was written, connection closed) — the server
-// goes on, as Go's recovers panics in handlers.
+// <addr>: <what>" on stderr, connection closed) — the server goes on, as Go's recovers
+// panics in handlers. The client always gets a 500: the answer is buffered, so nothing
+// was sent yet, and whatever the handler wrote (status, headers, body) is discarded. (Go
+// sends the 500 only if the handler had not flushed anything yet, and otherwise cuts the
+// connection; a gofer handler never flushes.)
 using handler = std::function<void(const request&, response_writer&)>;
 
 // http.Error: status `code`, "Content-Type: text/plain; charset=utf-8",
@@ -265,7 +306,20 @@ void error(response_writer& w, std::string_view msg, int code);
 void not_found(response_writer& w);
 // http.Redirect: Location = url, status `code` (a 3xx), and for GET/HEAD a short body.
 void redirect(response_writer& w, const request& r, std::string_view url, int code);
+// The deepest nesting of arrays and objects request::json, response::json and decode_json
+// accept. Go's encoding/json allows 10,000 on stacks that grow; a goroutine's stack is
+// 64 KiB and does not (runtime.hpp), and nlohmann's copy, dump and comparison recurse, so
+// gofer's limit keeps every such use of a parsed value safe on a goroutine's default stack
+// in an optimised build (measured: 384 levels fit, a 3× margin). Unoptimised and sanitizer
+// builds have much bigger frames (ASan: ~3 KiB per level, so ~20 levels fit in 64 KiB):
+// give them GOFER_STACK_SIZE=1048576 (options::stack_size) when handlers use values that
+// deep. The parser stops at the first bracket past the limit: time and memory stay
+// proportional to that prefix.
+inline constexpr int max_json_depth = 128;
+
 // Writes j (dumped, UTF-8) with status `code` and "Content-Type: application/json".
+// Invalid UTF-8 in j's strings is written as U+FFFD (as Go's json.Marshal does); it never
+// throws for that.
 void write_json(response_writer& w, int code, const nlohmann::json& j);
 // Parses r.body as JSON. On success returns the value. On bad JSON answers
 // 400 "invalid JSON: <why>" through w and returns nullopt — the handler just returns:
@@ -349,25 +403,45 @@ enum class conn_state { new_, active, idle, closed };
 
 struct server_options {
   // Limits on how long a client may take (0: no limit). Like Go's, applied as conn
-  // deadlines; when one passes the connection is closed without an answer.
-  //   read_header_timeout  from the first byte of a request to the end of its header
-  //                        (a new connection's first request: from when its goroutine
-  //                        starts serving it, so a client that connects and sends
-  //                        nothing is cut off too, as in Go; 0: read_timeout is used)
+  // deadlines; when one passes the connection is closed without an answer. Every stage a
+  // client controls has a default bound:
+  //   stage                       bounded by (default)                  from .. to
+  //   waiting for a new conn's    read_header_timeout (10 s)            goroutine start ..
+  //     request, reading a header                                       end of header
+  //   reading the body, including body_read_timeout (60 s)              end of header ..
+  //     the wait after "100 Continue"                                   end of body
+  //   writing the answer          response_write_timeout (60 s)         first byte written ..
+  //                                                                     last byte written
+  //   waiting for the next request idle_timeout (120 s)                 end of answer ..
+  //     on a kept-alive conn                                            next first byte
+  //   an error answer + lingering write_timeout or 5 s; 500 ms drain    —
+  //     close
+  // and Go's two whole-request bounds, off by default as in Go:
   //   read_timeout         from the first byte of a request to the end of its body
   //   write_timeout        from the end of the request header to the end of the response
   //                        (it includes the handler's time, as in Go)
-  //   idle_timeout         waiting for the next request on a kept-alive connection
-  //                        (0: read_timeout is used)
-  // Go's zero-value server has no timeouts at all; gofer's defaults stop slowloris.
+  // read_header_timeout 0: read_timeout is used; idle_timeout 0: read_timeout is used.
+  // The body and write bounds are totals, not progress timers, so a client dripping a byte
+  // at a time (or reading one at a time) cannot stretch them. With 2 s a body of
+  // max_body_bytes needs ~170 KiB/s; raise body_read_timeout for big uploads on slow links.
+  // Go's zero-value server has no timeouts at all; gofer's defaults bound every stage.
   std::chrono::nanoseconds read_header_timeout = std::chrono::seconds(10);
   std::chrono::nanoseconds read_timeout{0};
   std::chrono::nanoseconds write_timeout{0};
   std::chrono::nanoseconds idle_timeout = std::chrono::seconds(120);
   // Request line + header fields, in bytes (Go's DefaultMaxHeaderBytes): more → 431.
+  // With 64 KiB more, the bound on the connection's read buffer while a header is read
+  // ("Memory per connection" at the top of this file).
   std::uint32_t max_header_bytes = 1 << 20;
   // Request body in bytes, declared or chunked: more → 413 (Go has no default limit).
   std::uint64_t max_body_bytes = std::uint64_t{10} << 20;
+  // The stage bounds of the table above (0: none).
+  std::chrono::nanoseconds body_read_timeout = std::chrono::seconds(60);
+  std::chrono::nanoseconds response_write_timeout = std::chrono::seconds(60);
+  // Header fields in a request (the request line not counted): more → 431. Keeps a header
+  // of many tiny fields ("a:\r\n" × 262,144) from costing far more than its bytes. Go has
+  // no such count (its per-field cost is lower); Apache's LimitRequestFields is 100.
+  std::size_t max_header_fields = 1000;
   // false: every response closes its connection (Go's SetKeepAlivesEnabled(false)).
   bool keep_alives = true;
   // Called on the connection's goroutine at each state change (Go's Server.ConnState):

@@ -79,6 +79,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include "gofer/detail/source_location.hpp"
 #include <string>
 #include <string_view>
 #include <type_traits>
@@ -147,14 +148,24 @@ class conn {
 
   // Reads up to n bytes (at least 1; n == 0 returns 0): parks until data, EOF, an error,
   // close() or the read deadline. Errors: EOF, i/o timeout, is_closed, Unavailable (reset).
-  absl::StatusOr<std::size_t> read(void* buf, std::size_t n);
+  // Like every parking call here, records its call site for dumps (gofer/debug.hpp).
+  absl::StatusOr<std::size_t> read(void* buf, std::size_t n,
+                                   gofer::source_location where = gofer::source_location::current());
   // Writes all n bytes (parking while the socket buffer is full) or fails; returns n.
   // Errors: i/o timeout (write deadline), is_closed, Unavailable (EPIPE, reset).
-  absl::StatusOr<std::size_t> write(const void* buf, std::size_t n);
-  absl::StatusOr<std::size_t> write(std::string_view s) { return write(s.data(), s.size()); }
+  absl::StatusOr<std::size_t> write(const void* buf, std::size_t n,
+                                    gofer::source_location where = gofer::source_location::current());
+  absl::StatusOr<std::size_t> write(std::string_view s,
+                                    gofer::source_location where = gofer::source_location::current()) {
+    return write(s.data(), s.size(), where);
+  }
   // io.ReadFull: exactly n bytes, or EOF (none read) / an error.
-  absl::Status read_full(void* buf, std::size_t n);
-  absl::Status write_all(const void* buf, std::size_t n) { return write(buf, n).status(); }
+  absl::Status read_full(void* buf, std::size_t n,
+                         gofer::source_location where = gofer::source_location::current());
+  absl::Status write_all(const void* buf, std::size_t n,
+                         gofer::source_location where = gofer::source_location::current()) {
+    return write(buf, n, where).status();
+  }
   // Closes the socket; blocked readers and writers fail with is_closed. Idempotent.
   // Safe against concurrent I/O: the descriptor itself is released once no syscall on it
   // is in flight (Go's fdMutex), so its number is never reused under another goroutine.
@@ -242,11 +253,12 @@ class listener {
   // sleeps with backoff (5 ms doubling to 1 s; the connection waits in the backlog) and
   // tries again, so a server keeps serving instead of failing or spinning. Errors:
   // is_closed after close(); Internal for other accept(2) failures.
-  absl::StatusOr<conn> accept();
+  absl::StatusOr<conn> accept(gofer::source_location where = gofer::source_location::current());
   // accept that also returns when ctx ends, with ctx's error (also during the EMFILE
   // backoff). Cancelling ctx after it returned affects nothing (the listener's later
   // accepts are untouched). Parks; a helper goroutine watches ctx while it waits.
-  absl::StatusOr<conn> accept(const gofer::context& ctx);
+  absl::StatusOr<conn> accept(const gofer::context& ctx,
+                              gofer::source_location where = gofer::source_location::current());
   // Closes the socket; a blocked accept fails with is_closed. Idempotent.
   absl::Status close();
   // The bound address, "127.0.0.1:41234" (the port picked when asked for port 0).
@@ -256,7 +268,8 @@ class listener {
   friend absl::StatusOr<listener> listen(std::string_view);
   explicit listener(std::shared_ptr<detail::socket> s) noexcept;
   // accept, returning ctx's error once *interrupt is set (both null: plain accept).
-  absl::StatusOr<conn> accept_impl(const gofer::context* ctx, const std::atomic<bool>* interrupt);
+  absl::StatusOr<conn> accept_impl(const gofer::context* ctx, const std::atomic<bool>* interrupt,
+                                   gofer::source_location where);
   std::shared_ptr<detail::socket> s_;
 };
 

@@ -29,6 +29,7 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include "gofer/detail/source_location.hpp"
 #include <string>
 #include <tuple>
 #include <type_traits>
@@ -133,13 +134,13 @@ struct future_state {
   }
 
   // The result, parking while pending; nullopt if it was already taken.
-  std::optional<V> take() GOFER_EXCLUDES(lock) GOFER_NO_THREAD_SAFETY_ANALYSIS {
+  std::optional<V> take(gofer::source_location where) GOFER_EXCLUDES(lock) GOFER_NO_THREAD_SAFETY_ANALYSIS {
     for (;;) {
       lock.lock();
       if (ch) {
         chan<V> c = ch;
         lock.unlock();
-        return c.recv();
+        return c.recv(where);
       }
       if (ph != phase::pending) {
         std::optional<V> r;
@@ -152,7 +153,7 @@ struct future_state {
         return r;
       }
       // Releases the lock and parks until deliver() (throws goroutine_exit at shutdown).
-      wait_in(lock, getters, wait_reason::chan_recv, this, "future::get");
+      wait_in(lock, getters, wait_reason::chan_recv, this, "future::get", where);
     }
   }
 
@@ -219,10 +220,11 @@ class future {
 
   // Parks until the job's result is available and returns it. If it was already taken
   // (by another get() or a receive from c()): absl::FailedPreconditionError("future:
-  // result already taken"). Nil: parks forever. Thread-safe.
-  value_type get() const {
-    if (!s_) detail::block_forever(detail::wait_reason::chan_recv_nil);
-    std::optional<value_type> v = s_->take();
+  // result already taken"). Nil: parks forever. Thread-safe. Records the call site for
+  // dumps (gofer/debug.hpp).
+  value_type get(gofer::source_location where = gofer::source_location::current()) const {
+    if (!s_) detail::block_forever(detail::wait_reason::chan_recv_nil, where);
+    std::optional<value_type> v = s_->take(where);
     if (!v) return taken_error();
     return std::move(*v);
   }
@@ -556,8 +558,9 @@ class worker_pool {
   //   - context already cancelled: a future failed with cause(ctx) (counted as cancelled);
   //   - pool closed or stopped: a future failed with FailedPreconditionError("worker_pool:
   //     submit after close"), not counted.
-  // May allocate (the future's state). Thread-safe. Parks only the calling goroutine.
-  future_type submit(Job job) const {
+  // May allocate (the future's state). Thread-safe. Parks only the calling goroutine;
+  // records the call site for dumps while it waits (gofer/debug.hpp).
+  future_type submit(Job job, gofer::source_location where = gofer::source_location::current()) const {
     core_t& c = *o_->core;
     auto reply = std::make_shared<detail::future_state<result_t>>();
     future_type f(reply);
@@ -587,7 +590,7 @@ class worker_pool {
       if (close_now) c.queue.close();
     });
     if (c.ctx.err().ok()) {
-      gofer::select(send_case(c.queue, std::move(it), [&] { sent = true; }), recv_case(c.done));
+      gofer::select(send_case(c.queue, std::move(it), [&] { sent = true; }, where), recv_case(c.done));
     }
     if (!sent) f.s_->deliver(result_t(gofer::cause(c.ctx)));
     return f;
@@ -624,13 +627,15 @@ class worker_pool {
 
   // Parks until every worker has exited (after close(), stop() or cancellation of the
   // pool's context; before that it parks until one of them happens). Thread-safe; many
-  // goroutines may wait.
-  void wait() const { o_->core->finished.recv(); }
+  // goroutines may wait. Records the call site for dumps (gofer/debug.hpp).
+  void wait(gofer::source_location where = gofer::source_location::current()) const {
+    o_->core->finished.recv(where);
+  }
 
-  // Graceful shutdown: close(), then wait() — every queued job runs.
-  void shutdown() const {
+  // Graceful shutdown: close(), then wait() — every queued job runs. Records the call site.
+  void shutdown(gofer::source_location where = gofer::source_location::current()) const {
     close();
-    wait();
+    wait(where);
   }
 
   // Immediate shutdown: cancels the pool's context with cause
@@ -639,11 +644,12 @@ class worker_pool {
   // futures fail the same way), and parks until the running jobs have returned and every
   // worker has exited. Running jobs are not interrupted (no preemption): they see their
   // context cancelled and their results count as they return. Idempotent.
-  void stop() const {
+  // Records the call site while it waits.
+  void stop(gofer::source_location where = gofer::source_location::current()) const {
     core_t& c = *o_->core;
     c.cancel(absl::CancelledError("worker_pool: stopped"));
     c.close();
-    wait();
+    wait(where);
   }
 
   // A consistent snapshot of the counters. Never blocks. Thread-safe.

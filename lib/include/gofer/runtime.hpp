@@ -1,6 +1,8 @@
 // gofer/runtime.hpp — goroutines and the scheduler that runs them.
 //
-//   options        threads (GOMAXPROCS) and goroutine stack size for one run()
+//   options        threads (GOMAXPROCS), goroutine stack size, deadlock detection and the
+//                  test mode (report, check_leaks) of one run()
+//   run_report     how a run in test mode ended: returned, panicked or deadlocked; leaks
 //   run            Go's main(): starts the scheduler, runs main_fn as goroutine 1, returns
 //   go             `go f(args...)`: starts a goroutine
 //   yield          runtime.Gosched()
@@ -8,6 +10,7 @@
 //   num_goroutine  runtime.NumGoroutine()
 //   num_threads    runtime.GOMAXPROCS(0) of the current run
 //   goroutine_id   the current goroutine's number (1 is main), 0 outside a goroutine
+//   goroutine_name the current goroutine's name (from named), "" if none or outside one
 //   named          go(named("fetcher-3"), f, args...): a goroutine with a name for dumps
 //
 // A goroutine is a Boost.Fiber fiber run by gofer's own M:N scheduler: `threads` OS threads,
@@ -29,7 +32,15 @@
 // A loop with no gofer call at all still holds its thread (lib/DESIGN.md).
 //   - An exception escaping a goroutine (main_fn included) is Go's unrecovered panic: the
 //     runtime prints "panic: <what()>" and "goroutine N [running]:" to stderr and exits
-//     the process with status 2.
+//     the process with status 2. A deadlock (options::detect_deadlocks) does the same.
+//   - Test mode (options::report set; gofer/testing.hpp wraps it for GoogleTest): the
+//     panic's or the deadlock's report goes to the run_report instead of stderr, and instead
+//     of exiting, the run *stops*: every goroutine, main included, is unwound as above, and
+//     run() returns 2. The process and its other tests go on. With options::check_leaks,
+//     goroutines still alive when main returns are counted and dumped (Go's goleak) before
+//     they are unwound. A later panic in a goroutine being unwound is not reported (Go too
+//     stops at the first). Other fatal errors ("fatal error: sync: unlock of unlocked
+//     mutex") and SIGQUIT still exit the process, as they end `go test` in Go.
 //   - run() may be called again after it returned; runs do not nest and do not overlap.
 //   - A blocking operation outside run() (or on a thread that is not a gofer thread)
 //     throws std::logic_error instead of hanging the thread; non-blocking ones work.
@@ -50,7 +61,9 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include "gofer/detail/source_location.hpp"
 #include <string>
+#include <string_view>
 #include <tuple>
 #include <type_traits>
 #include <utility>
@@ -59,6 +72,8 @@
 #include <boost/fiber/context.hpp>
 
 namespace gofer {
+
+struct run_report;
 
 struct options {
   // OS threads running goroutines (GOMAXPROCS). 0: the GOFER_THREADS environment variable
@@ -74,6 +89,37 @@ struct options {
   // asleep - deadlock!" and every goroutine, and exit with status 2. Turn it off if
   // threads outside gofer wake goroutines (e.g. try_send from a std::thread).
   bool detect_deadlocks = true;
+  // Test mode (see "Lifetime" above): when set, an unrecovered panic or a deadlock is
+  // written to *report and stops the run, which returns 2, instead of printing to stderr
+  // and exiting the process. run() resets *report when it starts and fills it in before it
+  // returns; it must outlive the run. gofer::testing::run (gofer/testing.hpp) sets this.
+  run_report* report = nullptr;
+  // Test mode only (ignored without report): once main_fn returns, wait until every other
+  // goroutine has ended, or until those left can never run again (all parked, with no
+  // timer, I/O or runnable goroutine that could wake one), or for at most 2 s; then record
+  // how many are left and their dump in report->leaked and report->leak_dump, and unwind
+  // them as usual. Costs nothing when no goroutine is left; goroutines parked for good are
+  // reported at once; one still running, or waiting for a timer or I/O, is waited for (2 s).
+  bool check_leaks = false;
+};
+
+// How a run in test mode (options::report) ended. Plain data; run() writes it once, after
+// every goroutine is gone.
+struct run_report {
+  enum class ending {
+    returned,    // main_fn returned (or was unwound by nothing): run() returned 0
+    panicked,    // an exception escaped a goroutine: run() returned 2
+    deadlocked,  // every goroutine was blocked with nothing to wake one: run() returned 2
+  };
+  ending end = ending::returned;
+  // panicked or deadlocked: the report Go prints, e.g. "panic: boom\n\ngoroutine 7 [running]:
+  // ..." or "fatal error: all goroutines are asleep - deadlock!\n\ngoroutine 1 [chan
+  // receive]: ...", without Go's final "exit status 2" (the process does not exit).
+  std::string fatal;
+  // With options::check_leaks, when main_fn returned: the goroutines still alive (main
+  // excluded) and their dump in dump_goroutines' format. 0 and "" otherwise.
+  std::size_t leaked = 0;
+  std::string leak_dump;
 };
 
 // A goroutine's name, for goroutine dumps and the deadlock report: go(named("x"), f).
@@ -85,8 +131,9 @@ struct named {
 };
 
 // Runs main_fn as the main goroutine on a fresh scheduler and returns 0 when it returns
-// (after unwinding leftover goroutines, see above). Throws std::logic_error if called from
-// inside a goroutine or while another run() is active.
+// (after unwinding leftover goroutines, see above); in test mode (options::report), 2 when
+// a panic or a deadlock stopped the run. Throws std::logic_error if called from inside a
+// goroutine or while another run() is active.
 int run(std::function<void()> main_fn, options opts = {});
 
 namespace detail {
@@ -161,8 +208,9 @@ void go(named n, F&& f, Args&&... args) {
 void yield();
 
 // Parks the calling goroutine for at least d (time.Sleep); d <= 0 returns at once.
-// Throws std::logic_error outside a goroutine (for d > 0).
-void sleep(std::chrono::nanoseconds d);
+// Throws std::logic_error outside a goroutine (for d > 0). Records the call site for
+// dumps (gofer/debug.hpp): leave `where` defaulted.
+void sleep(std::chrono::nanoseconds d, gofer::source_location where = gofer::source_location::current());
 
 // Goroutines that exist now, main included (runtime.NumGoroutine). 0 outside run.
 std::size_t num_goroutine() noexcept;
@@ -172,5 +220,10 @@ unsigned num_threads() noexcept;
 
 // The calling goroutine's id (main is 1), 0 outside a goroutine.
 std::uint64_t goroutine_id() noexcept;
+
+// The calling goroutine's name as given by go(named("x"), ...); "" for an unnamed goroutine
+// (main included) and outside a goroutine. The view stays valid while the calling goroutine
+// lives (the name never changes after go). Never blocks. Thread-safe.
+std::string_view goroutine_name() noexcept;
 
 }  // namespace gofer

@@ -88,6 +88,7 @@
 #include <cstddef>
 #include <memory>
 #include <optional>
+#include "gofer/detail/source_location.hpp"
 #include <type_traits>
 #include <utility>
 
@@ -128,7 +129,9 @@ struct select_case_rt {
 // select_impl constructs waiter i in place when it parks on case i). Returns the index of the case that proceeded, or `n` if
 // has_default and no case was ready. Throws panic_error for a chosen send on a closed
 // channel, std::logic_error if it must park outside a goroutine, goroutine_exit at shutdown.
-std::size_t select_impl(select_case_rt* cases, waiter* waiters, std::size_t n, bool has_default);
+// `where`: the user's select, recorded if it parks (gofer/detail/wait.hpp, "Call sites").
+std::size_t select_impl(select_case_rt* cases, waiter* waiters, std::size_t n, bool has_default,
+                        gofer::source_location where);
 
 struct no_handler {};
 
@@ -169,6 +172,7 @@ struct recv_case_t {
   recv_chan<T> keep;  // owns the channel when made from an rvalue handle; nil when borrowed
   H handler;
   std::optional<T> slot;
+  gofer::source_location where;  // the case builder's call site (select's, for dumps)
 
   select_case_rt rt() { return {c, false, &slot, &attempt_recv<T>}; }
   typename traits::result_type fire() {
@@ -191,6 +195,7 @@ struct send_case_t {
   send_chan<T> keep;  // owns the channel when made from an rvalue handle; nil when borrowed
   std::conditional_t<Borrowed, T*, T> value;
   H handler;  // no_handler or a callable taking no arguments
+  gofer::source_location where;  // the case builder's call site (select's, for dumps)
 
   select_case_rt rt() {
     if constexpr (Borrowed) {
@@ -217,20 +222,20 @@ std::pair<chan_impl<chan_value_t<C>>*, Keep> case_chan(C&& ch) {
 }
 
 template <class C, class H>
-auto make_recv(C&& ch, H h) {
+auto make_recv(C&& ch, H h, gofer::source_location where) {
   using T = chan_value_t<C>;
   auto [c, keep] = case_chan<recv_chan<T>>(std::forward<C>(ch));
-  return recv_case_t<T, H>{c, std::move(keep), std::move(h), std::nullopt};
+  return recv_case_t<T, H>{c, std::move(keep), std::move(h), std::nullopt, where};
 }
 
 template <class C, class V, class H>
-auto make_send(C&& ch, V&& v, H h) {
+auto make_send(C&& ch, V&& v, H h, gofer::source_location where) {
   using T = chan_value_t<C>;
   auto [c, keep] = case_chan<send_chan<T>>(std::forward<C>(ch));
   if constexpr (std::is_same_v<V, T&>) {
-    return send_case_t<T, H, true>{c, std::move(keep), std::addressof(v), std::move(h)};
+    return send_case_t<T, H, true>{c, std::move(keep), std::addressof(v), std::move(h), where};
   } else {
-    return send_case_t<T, H, false>{c, std::move(keep), T(std::forward<V>(v)), std::move(h)};
+    return send_case_t<T, H, false>{c, std::move(keep), T(std::forward<V>(v)), std::move(h), where};
   }
 }
 
@@ -280,24 +285,28 @@ R fire_nth(std::size_t k, C& c, Cs&... cs) {
 // same holds for a send case's T lvalue: the case refers to it.
 //
 // Every case builder below takes chan<T> or recv_chan<T> (receive), chan<T> or
-// send_chan<T> (send), const or not, by lvalue (borrowed) or rvalue (owned).
+// send_chan<T> (send), const or not, by lvalue (borrowed) or rvalue (owned), and records
+// its call site (a defaulted trailing gofer::source_location): a select that parks shows its
+// first channel case's line in dumps and the deadlock report (gofer/debug.hpp). A helper
+// that builds cases for its caller can pass its own caller's location explicitly.
 
 // case v, ok := <-ch: the handler gets the value, or nullopt if the channel is closed.
 // Its result, if not void, is what select returns (see the top of this file).
 template <detail::receivable C, class F>
   requires std::is_invocable_v<F&, std::optional<detail::chan_value_t<C>>>
-auto recv_case(C&& ch, F handler) {
-  return detail::make_recv(std::forward<C>(ch), std::move(handler));
+auto recv_case(C&& ch, F handler, gofer::source_location where = gofer::source_location::current()) {
+  return detail::make_recv(std::forward<C>(ch), std::move(handler), where);
 }
 // case v, ok := <-ch, storing into `out` (nullopt if closed) — for index-and-switch loops.
 template <detail::receivable C>
-auto recv_case(C&& ch, std::optional<detail::chan_value_t<C>>& out) {
-  return detail::make_recv(std::forward<C>(ch), &out);
+auto recv_case(C&& ch, std::optional<detail::chan_value_t<C>>& out,
+               gofer::source_location where = gofer::source_location::current()) {
+  return detail::make_recv(std::forward<C>(ch), &out, where);
 }
 // case <-ch: the value is discarded.
 template <detail::receivable C>
-auto recv_case(C&& ch) {
-  return detail::make_recv(std::forward<C>(ch), detail::no_handler{});
+auto recv_case(C&& ch, gofer::source_location where = gofer::source_location::current()) {
+  return detail::make_recv(std::forward<C>(ch), detail::no_handler{}, where);
 }
 
 // case ch <- v, then handler(). A non-const T lvalue v is moved from only if this case
@@ -305,14 +314,14 @@ auto recv_case(C&& ch) {
 // top of this file). The handler's result, if not void, is what select returns.
 template <detail::sendable C, class V, class F>
   requires detail::send_value<V, detail::chan_value_t<C>> && std::is_invocable_v<F&>
-auto send_case(C&& ch, V&& v, F handler) {
-  return detail::make_send(std::forward<C>(ch), std::forward<V>(v), std::move(handler));
+auto send_case(C&& ch, V&& v, F handler, gofer::source_location where = gofer::source_location::current()) {
+  return detail::make_send(std::forward<C>(ch), std::forward<V>(v), std::move(handler), where);
 }
 // case ch <- v, without a handler.
 template <detail::sendable C, class V>
   requires detail::send_value<V, detail::chan_value_t<C>>
-auto send_case(C&& ch, V&& v) {
-  return detail::make_send(std::forward<C>(ch), std::forward<V>(v), detail::no_handler{});
+auto send_case(C&& ch, V&& v, gofer::source_location where = gofer::source_location::current()) {
+  return detail::make_send(std::forward<C>(ch), std::forward<V>(v), detail::no_handler{}, where);
 }
 
 // default: runs the handler (if any) when no other case is ready.
@@ -345,17 +354,19 @@ detail::select_result_t<Cases...> select(Cases&&... cases) {
                 "returns the case index)");
   constexpr std::size_t n = sizeof...(Cases);
   if constexpr (n == 0) {
-    detail::block_forever(detail::wait_reason::select_no_cases);
+    detail::block_forever(detail::wait_reason::select_no_cases, {});  // select() below records one
   } else {
     // Channel cases, in argument order; the default (if any) is left out of the runtime list.
     std::array<detail::select_case_rt, n> rts{};
     std::array<std::size_t, n> arg_index{};  // runtime case -> argument position
     std::size_t nrt = 0, default_pos = n;
     std::size_t pos = 0;
+    gofer::source_location where;  // the first channel case's: the select's line
     auto collect = [&](auto& c) {
       if constexpr (detail::is_default_case<std::decay_t<decltype(c)>>::value) {
         default_pos = pos;
       } else {
+        if (nrt == 0) where = c.where;
         rts[nrt] = c.rt();
         arg_index[nrt] = pos;
         ++nrt;
@@ -371,7 +382,7 @@ detail::select_result_t<Cases...> select(Cases&&... cases) {
         detail::waiter w[n];
       };
     } waiters;
-    std::size_t k = detail::select_impl(rts.data(), waiters.w, nrt, default_pos != n);
+    std::size_t k = detail::select_impl(rts.data(), waiters.w, nrt, default_pos != n, where);
     std::size_t chosen = k == nrt ? default_pos : arg_index[k];
     // Run the chosen case's handler, outside every lock.
     if constexpr (returns_value) {
@@ -381,6 +392,12 @@ detail::select_result_t<Cases...> select(Cases&&... cases) {
       return chosen;
     }
   }
+}
+
+// select {}: parks forever (until main returns), recording its call site for dumps and the
+// deadlock report. Chosen over the template above for a call with no cases.
+[[noreturn]] inline std::size_t select(gofer::source_location where = gofer::source_location::current()) {
+  detail::block_forever(detail::wait_reason::select_no_cases, where);
 }
 
 }  // namespace gofer

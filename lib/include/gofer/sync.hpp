@@ -10,6 +10,18 @@
 // Every type here parks the *goroutine*, never the OS thread: a goroutine waiting for a
 // gofer::mutex lets its thread run other goroutines, which std::mutex would not.
 //
+// Call sites: every operation that may park (wait_group::wait, mutex::lock,
+// rw_mutex::lock/lock_shared/rlock, cond::wait, once::call) takes a defaulted trailing
+// gofer::source_location and records it, so dump_goroutines and the deadlock report show the
+// line that waits (gofer/debug.hpp). std::lock_guard, std::unique_lock, std::scoped_lock and
+// std::shared_lock call lock() from inside the standard library, so for a goroutine parked
+// in one of them the report names the library's line, e.g.
+//   std::lock_guard<_Mutex>::lock_guard(mutex_type&)
+//   	std_mutex.h:229
+// — what waits, not where. Where the line matters, lock explicitly and adopt:
+//   mu.lock();                                     // this line is recorded
+//   std::lock_guard<gofer::mutex> lk(mu, std::adopt_lock);
+//
 // Shutdown: when main returns, a goroutine parked in any of these is unwound (see
 // runtime.hpp). While the runtime is stopping, unlocking a mutex that is not locked is
 // ignored instead of fatal, because cond::wait cannot re-take its lock while unwinding and
@@ -20,6 +32,7 @@
 #include <cstdint>
 #include <functional>
 #include <mutex>
+#include "gofer/detail/source_location.hpp"
 #include <utility>
 
 #include "gofer/detail/spinlock.hpp"
@@ -69,8 +82,8 @@ class wait_group {
   // add(-1).
   void done() { add(-1); }
   // Parks until the counter is zero; returns at once if it is. Outside a goroutine with a
-  // non-zero counter, throws std::logic_error. Thread-safe.
-  void wait();
+  // non-zero counter, throws std::logic_error. Thread-safe. Records the call site.
+  void wait(gofer::source_location where = gofer::source_location::current());
   // The counter now (racy by nature; for diagnostics and tests).
   std::int64_t count() const noexcept;
 
@@ -109,7 +122,9 @@ class mutex {
   mutex(const mutex&) = delete;
   mutex& operator=(const mutex&) = delete;
 
-  void lock();
+  // Parks until the lock is handed over. Records the call site (see the top of the file
+  // for what a std::lock_guard shows).
+  void lock(gofer::source_location where = gofer::source_location::current());
   bool try_lock() noexcept;
   void unlock();
 
@@ -141,13 +156,14 @@ class rw_mutex {
   rw_mutex(const rw_mutex&) = delete;
   rw_mutex& operator=(const rw_mutex&) = delete;
 
-  void lock();
+  // The locks record their call sites (see the top of the file).
+  void lock(gofer::source_location where = gofer::source_location::current());
   bool try_lock() noexcept;
   void unlock();
-  void lock_shared();
+  void lock_shared(gofer::source_location where = gofer::source_location::current());
   bool try_lock_shared() noexcept;
   void unlock_shared();
-  void rlock() { lock_shared(); }
+  void rlock(gofer::source_location where = gofer::source_location::current()) { lock_shared(where); }
   void runlock() { unlock_shared(); }
 
  private:
@@ -179,10 +195,12 @@ class once {
   once(const once&) = delete;
   once& operator=(const once&) = delete;
 
+  // Records the call site while it waits for another caller's f.
   template <class F>
-  void call(F&& f) {
+  void call(F&& f, gofer::source_location where = gofer::source_location::current()) {
     if (done_.load(std::memory_order_acquire)) return;  // fast path
-    std::lock_guard<mutex> lk(m_);
+    m_.lock(where);
+    std::lock_guard<mutex> lk(m_, std::adopt_lock);
     if (done_.load(std::memory_order_relaxed)) return;
     // Marked done even if f throws: Go's Once counts a panicking f as done.
     gofer::defer mark_done([this] { done_.store(true, std::memory_order_release); });
@@ -202,7 +220,9 @@ class once {
 // woken it re-locks L before returning. Because other goroutines may run between the wake
 // and the re-lock, wait in a loop: `while (!condition) c.wait();`.
 //
-//   wait()      requires L held; parks until signal/broadcast; returns with L held again
+//   wait()      requires L held; parks until signal/broadcast; returns with L held again.
+//               Records its call site, for the wait and for re-locking L if L's lock()
+//               takes a gofer::source_location (gofer::mutex, rw_mutex) too
 //   signal()    wakes the oldest waiter, if any (L need not be held)
 //   broadcast() wakes every waiter
 //
@@ -221,18 +241,21 @@ class cond {
   template <class L>
   explicit cond(L& l) noexcept
       : l_(&l),
-        lock_([](void* p) { static_cast<L*>(p)->lock(); }),
+        lock_([](void* p, gofer::source_location where) {
+          if constexpr (requires(L& m, gofer::source_location w) { m.lock(w); }) static_cast<L*>(p)->lock(where);
+          else static_cast<L*>(p)->lock();
+        }),
         unlock_([](void* p) { static_cast<L*>(p)->unlock(); }) {}
   cond(const cond&) = delete;
   cond& operator=(const cond&) = delete;
 
-  void wait();
+  void wait(gofer::source_location where = gofer::source_location::current());
   void signal();
   void broadcast();
 
  private:
   void* l_;
-  void (*lock_)(void*);
+  void (*lock_)(void*, gofer::source_location);
   void (*unlock_)(void*);
   detail::spinlock sl_;  // guards waiters_
   detail::waitq waiters_ GOFER_GUARDED_BY(sl_);

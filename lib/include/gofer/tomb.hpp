@@ -58,6 +58,7 @@
 
 #include <exception>
 #include <memory>
+#include "gofer/detail/source_location.hpp"
 #include <string>
 #include <type_traits>
 #include <utility>
@@ -115,8 +116,9 @@ class tomb {
     return e;
   }
 
-  // Parks until the tomb is dead and returns its reason (OK if it died cleanly).
-  absl::Status wait() const;
+  // Parks until the tomb is dead and returns its reason (OK if it died cleanly). Records the
+  // call site for dumps (gofer/debug.hpp).
+  absl::Status wait(gofer::source_location where = gofer::source_location::current()) const;
   // err_still_alive() while alive, else the reason.
   absl::Status err() const;
   bool alive() const;

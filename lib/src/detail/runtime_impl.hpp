@@ -18,6 +18,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include "gofer/detail/source_location.hpp"
 #include <string>
 #include <thread>
 #include <vector>
@@ -31,6 +32,7 @@
 
 #include "gofer/detail/spinlock.hpp"
 #include "gofer/detail/wait.hpp"
+#include "gofer/runtime.hpp"
 #include "detail/tsan.hpp"
 
 namespace gofer::detail {
@@ -67,6 +69,9 @@ struct goroutine final : boost::fibers::fiber_properties {
   std::atomic<wait_reason> reason{wait_reason::none};  // set in park()
   std::atomic<const void*> wait_on{nullptr};           // the object waited on, if any
   std::atomic<std::int64_t> parked_since_ms{0};        // coarse clock, set in park()
+  // The user's call that parked it (wait.hpp, "Call sites"), set in park(). An atomic
+  // because dumps read it from other threads; one pointer, so lock-free (asserted below).
+  std::atomic<gofer::source_location> where{gofer::source_location{}};
 
   // --- tracing (trace.cpp), only when GOFER_TRACE is set ---
   std::uint64_t trace_flow = 0;  // a pending wake-up flow to end when it next runs
@@ -80,6 +85,11 @@ struct goroutine final : boost::fibers::fiber_properties {
   tsan_fiber tsan;  // ThreadSanitizer's fiber for this goroutine (detail/tsan.hpp)
 #endif
 };
+
+#if defined(__cpp_lib_source_location)
+static_assert(std::atomic<gofer::source_location>::is_always_lock_free,
+              "goroutine::where must be a plain pointer store");
+#endif
 
 // What firing timers asks for once the heap lock is released: goroutines to wake and
 // callbacks to run (context deadlines cancel their context there).
@@ -187,8 +197,9 @@ class poller {
   // lock, so a writer that stores and then calls rearm() is never missed. Returns OK
   // ("something changed: re-check, retry the syscall") when ready, re-armed or
   // interrupted; "i/o timeout" when the deadline has passed; closed after close().
+  // `where`: the user's call, for dumps (gofer/detail/wait.hpp, "Call sites").
   absl::Status wait(poll_desc* pd, std::uint32_t gen, bool write, const std::atomic<clock::rep>& deadline,
-                    const std::atomic<bool>* interrupt = nullptr);
+                    const std::atomic<bool>* interrupt = nullptr, gofer::source_location where = {});
   // epoll_wait for up to timeout_ms (-1: forever) and wake the goroutines whose sockets
   // became ready. Returns how many were woken.
   int poll(int timeout_ms);
@@ -396,7 +407,27 @@ struct runtime {
   std::condition_variable done_cv;
   bool main_done = false;  // guarded by done_mu
 
-  void begin_shutdown();   // called by the main goroutine when main_fn returned
+  // Called by the main goroutine when main_fn returned, and in test mode by the first
+  // panic or deadlock. A second call finds nothing left to claim.
+  void begin_shutdown();
+
+  // --- test mode (options::report; runtime.hpp "Lifetime") ---
+  // Set before the workers start, never changed. *report is written by the one fatal
+  // report (after winning fatal_claimed) and by the main goroutine's leak check, and read
+  // by run() after the workers joined (the joins order it). Named test_report, not report:
+  // check_deadlock's local `report` would shadow it.
+  run_report* test_report = nullptr;
+  bool check_leaks = false;
+  std::atomic<bool> fatal_claimed{false};
+  // Test mode: records the first panic or deadlock report and stops the run
+  // (begin_shutdown + wake every worker). Returns false outside test mode: the caller then
+  // prints and exits as Go does. Callable from a goroutine or a worker's scheduler, holding
+  // no lock.
+  bool stop_on_fatal(run_report::ending how, std::string text);
+  // Test mode with check_leaks, on the main goroutine once main_fn returned: see
+  // options::check_leaks. May park main (sleep); lets goroutine_exit through if a panic
+  // elsewhere stops the run meanwhile.
+  void check_for_leaks(goroutine* self);
   bool has_work_anywhere() const noexcept;
 };
 
@@ -404,7 +435,8 @@ struct runtime {
 // (claimed by shutdown), but a goroutine that must wait for a wake-up that will surely come
 // (gofer::blocking waiting for its helper thread to finish fn) parks with this instead, so
 // its thread runs the goroutines being unwound meanwhile. Same contract as park() otherwise.
-void park_through_shutdown(goroutine* g, wait_reason why, const void* on) noexcept;
+void park_through_shutdown(goroutine* g, wait_reason why, const void* on,
+                           gofer::source_location where) noexcept;
 
 // The runtime of the current run (one at a time), nullptr outside run.
 runtime* current_runtime() noexcept;

@@ -9,7 +9,7 @@
 // The claim protocol (Go's selectDone, used for *every* wait, not only select):
 //   1. The waiting goroutine G calls begin_wait(G): G's claim word becomes "open".
 //   2. G links one waiter per pending operation into channel queues (under each channel's
-//      lock), may arm a timer, releases the locks, and calls park(G, reason).
+//      lock), may arm a timer, releases the locks, and calls park(G, reason, on, where).
 //   3. Anything that wants to complete one of G's operations (a peer on a channel, close,
 //      a timer, runtime shutdown) must first win try_claim(G) — a compare-and-swap of the
 //      claim word from open to claimed. Exactly one caller wins per wait. The winner
@@ -27,6 +27,14 @@
 // goroutines; without one winner, a peer could copy into the stack of a goroutine that is
 // already unwinding. The cost is one uncontended CAS per wake.
 //
+// Call sites: every public operation that may park takes a trailing
+// `gofer::source_location where = gofer::source_location::current()` (one pointer, passed in a
+// register) and hands it down to park(), which stores it in G's record next to the wait
+// reason. dump_goroutines and the deadlock report print it as the place where G waits
+// (gofer/debug.hpp). An operation implemented on top of another one (tomb::wait on a
+// channel receive) passes its own caller's `where` on, so the report names the user's line,
+// never gofer's. `{}` (an empty location, line 0) means "no user site" and prints no frame.
+//
 // Thread-safety: begin_wait/park only by G itself on G's stack; try_claim/unpark from any
 // thread. Never call park() while holding a lock: a goroutine may resume on another thread.
 #pragma once
@@ -35,6 +43,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include "gofer/detail/source_location.hpp"
 
 #include "gofer/detail/spinlock.hpp"
 
@@ -103,7 +112,9 @@ bool try_claim(goroutine* g) noexcept;
 void set_fired(goroutine* g, waiter* w) noexcept;
 waiter* fired(goroutine* g) noexcept;
 bool woken_by_shutdown(goroutine* g) noexcept;
-void park(goroutine* g, wait_reason why, const void* on) noexcept;
+// Parks G (the caller) until unpark(G). `why` and `where` (the user's call that parks, see
+// "Call sites" above) are recorded for dumps; `on` is the object waited on.
+void park(goroutine* g, wait_reason why, const void* on, gofer::source_location where) noexcept;
 void unpark(goroutine* g) noexcept;
 
 // Cooperative preemption at safe points (Go 1.2-1.13's model; lib/src/scheduler.cpp): the
@@ -135,10 +146,11 @@ bool runtime_stopping() noexcept;
 // Queues a waiter for the calling goroutine on q (whose guarding lock `l` the caller holds),
 // releases `l`, and parks. Returns the waiter's `success` as set by the claim winner. If
 // the runtime's shutdown woke it: unlinks it (under `l`) and throws goroutine_exit.
-// Outside a goroutine: releases `l` and throws std::logic_error naming `op`.
-bool wait_in(spinlock& l, waitq& q, wait_reason why, const void* on, const char* op);
+// Outside a goroutine: releases `l` and throws std::logic_error naming `op`. `where` as park.
+bool wait_in(spinlock& l, waitq& q, wait_reason why, const void* on, const char* op,
+             gofer::source_location where) GOFER_RELEASE(l);
 
 // A goroutine blocked forever (nil channel, select {}): parks until shutdown, then unwinds.
-[[noreturn]] void block_forever(wait_reason why);
+[[noreturn]] void block_forever(wait_reason why, gofer::source_location where);
 
 }  // namespace gofer::detail

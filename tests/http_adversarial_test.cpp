@@ -1,0 +1,507 @@
+// tests/http_adversarial_test.cpp — issue 24's reproductions: a hostile client against
+// gofer's HTTP server, over real TCP on loopback, sending exact bytes.
+//
+// Each test asserts the protocol outcome (the status answered, the connection closed, the
+// bytes the server accepted, the time it took to cut a stage off), not RSS:
+//   http_bounds   chunk extensions, trailers and header counts are bounded (413 / 431);
+//                 JSON nesting is limited
+//   http_framing  trailers stay out of request.headers; Transfer-Encoding on HTTP/1.0,
+//                 bad Host headers → 400 and close; absolute-form sets the host; a leading
+//                 CRLF is ignored; another major version → 505
+//   http_stages   every stage has a default time bound: a dripped body, a silent client
+//                 after "Expect: 100-continue", a pipelining client that never reads
+//   http_handler  an exception after the handler wrote its status still answers 500
+//
+// Sleeps appear only where time is the subject (a client dripping bytes); every wait has
+// a failure bound far above the configured timeouts (a few hundred ms).
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdlib>
+#include <memory>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "gofer/gofer.hpp"
+#include "gofer/http.hpp"
+#include "gofer/net.hpp"
+#include "test_util.hpp"
+
+namespace gofer_test {
+namespace {
+
+namespace http = gofer::http;
+namespace net = gofer::net;
+using namespace std::chrono_literals;
+using steady = std::chrono::steady_clock;
+
+// A server on 127.0.0.1:0 serving on its own goroutine; stop() closes it.
+class test_server {
+ public:
+  explicit test_server(http::handler h, http::server_options o = {}) {
+    auto ln = net::listen("127.0.0.1:0");
+    EXPECT_TRUE(ln.ok()) << ln.status();
+    addr_ = ln->addr();
+    srv_ = std::make_unique<http::server>(std::move(h), std::move(o));
+    served_.add(1);
+    gofer::go(gofer::named("http-serve"), [this, l = std::move(*ln)]() mutable {
+      (void)srv_->serve(std::move(l));
+      served_.done();
+    });
+  }
+  ~test_server() {
+    (void)srv_->close();
+    served_.wait();
+  }
+  const std::string& addr() const { return addr_; }
+  http::server& srv() { return *srv_; }
+
+ private:
+  std::string addr_;
+  std::unique_ptr<http::server> srv_;
+  gofer::wait_group served_;
+};
+
+// Reads until EOF/error (20 s failure bound). Returns what arrived; `end` says why it stopped.
+std::string read_all(net::conn& c, absl::Status* end = nullptr, std::chrono::seconds bound = 20s) {
+  c.set_read_deadline(steady::now() + bound);
+  std::string out;
+  char buf[4096];
+  for (;;) {
+    auto n = c.read(buf, sizeof buf);
+    if (!n.ok()) {
+      if (end) *end = n.status();
+      break;
+    }
+    out.append(buf, *n);
+  }
+  return out;
+}
+
+// Dials, writes bytes, shuts the write side, reads until the server closes.
+std::string raw_exchange(const std::string& addr, std::string_view bytes) {
+  auto c = net::dial(addr);
+  EXPECT_TRUE(c.ok()) << c.status();
+  if (!c.ok()) return {};
+  (void)c->write(bytes);
+  (void)c->close_write();
+  return read_all(*c);
+}
+
+// The status code of a response that starts with "HTTP/1.x NNN ", or -1.
+int status_of(const std::string& raw) {
+  if (raw.size() < 12 || raw.compare(0, 7, "HTTP/1.") != 0 || raw[8] != ' ') return -1;
+  return std::atoi(raw.substr(9, 3).c_str());
+}
+
+// Sends `head`, then `filler` repeated until `max_bytes` were written or a write fails
+// (the server answered and closed), on its own goroutine, while this one reads the answer.
+// Returns the answer; *sent is how many bytes the server let through before it stopped us.
+std::string flood(const std::string& addr, std::string head, std::string filler, std::size_t max_bytes,
+                  std::size_t* sent) {
+  auto c = net::dial(addr);
+  EXPECT_TRUE(c.ok()) << c.status();
+  if (!c.ok()) return {};
+  auto cp = std::make_shared<net::conn>(std::move(*c));
+  auto total = std::make_shared<std::atomic<std::size_t>>(0);
+  gofer::wait_group wg;
+  wg.add(1);
+  gofer::go(gofer::named("flooder"), [cp, head, filler, max_bytes, total, &wg] {
+    cp->set_write_deadline(steady::now() + 20s);
+    if (cp->write(head).ok()) {
+      total->fetch_add(head.size());
+      while (total->load() < max_bytes) {
+        if (!cp->write(filler).ok()) break;
+        total->fetch_add(filler.size());
+      }
+    }
+    (void)cp->close_write();
+    wg.done();
+  });
+  std::string got = read_all(*cp);
+  wg.wait();
+  *sent = total->load();
+  return got;
+}
+
+const std::string kChunkedHead = "POST / HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n";
+
+http::handler ok_handler(std::atomic<int>* calls = nullptr) {
+  return [calls](const http::request&, http::response_writer& w) {
+    if (calls) calls->fetch_add(1);
+    w.write("ok");
+  };
+}
+
+// ---------------------------------------------------------------------------------------
+// bounds
+
+// "5;e=" then endless extension bytes: once the chunk line passes the limit the server
+// answers 413 and stops reading, long before 64 MiB (it used to read them all, answerless).
+TEST(http_bounds, endless_chunk_extension_is_cut_off_with_413) {
+  run_main(2, [] {
+    test_server ts(ok_handler(), {.max_header_bytes = 8192});
+    std::size_t sent = 0;
+    std::string got = flood(ts.addr(), kChunkedHead + "5;e=", std::string(64 << 10, 'a'), 64u << 20, &sent);
+    EXPECT_EQ(status_of(got), 413) << got.substr(0, 200);
+    EXPECT_LT(sent, 64u << 20) << "the server read every byte";
+  });
+}
+
+// A chunk line whose extensions exceed 4 KiB (Go's maxLineLength) is refused even when it
+// fits in the buffer; many small extensions add up to the same limit (CVE-2023-39326).
+TEST(http_bounds, chunk_extension_overhead_is_limited) {
+  run_main(2, [] {
+    test_server ts(ok_handler());
+    std::string one = kChunkedHead + "1;e=" + std::string(5000, 'x') + "\r\na\r\n0\r\n\r\n";
+    EXPECT_EQ(status_of(raw_exchange(ts.addr(), one)), 413);
+    std::string many = kChunkedHead;
+    for (int i = 0; i < 2000; ++i) many += "1;ext=" + std::string(40, 'x') + "\r\na\r\n";
+    many += "0\r\n\r\n";
+    EXPECT_EQ(status_of(raw_exchange(ts.addr(), many)), 413);
+    // Ordinary extensions still work.
+    EXPECT_EQ(status_of(raw_exchange(ts.addr(), kChunkedHead + "5;name=value\r\nhello\r\n0\r\n\r\n")), 200);
+  });
+}
+
+// A last chunk followed by an endless trailer line: 431, the reading stops.
+TEST(http_bounds, endless_trailer_is_cut_off_with_431) {
+  run_main(2, [] {
+    test_server ts(ok_handler(), {.max_header_bytes = 8192});
+    std::size_t sent = 0;
+    std::string got = flood(ts.addr(), kChunkedHead + "0\r\nX-T: ", std::string(64 << 10, 'a'), 64u << 20, &sent);
+    EXPECT_EQ(status_of(got), 431) << got.substr(0, 200);
+    EXPECT_LT(sent, 64u << 20);
+  });
+}
+
+// 262,128 empty "a:" fields (just under 1 MiB) used to cost ~40× their bytes: the field
+// count is capped (server_options::max_header_fields), the answer is 431.
+TEST(http_bounds, too_many_header_fields_is_431) {
+  run_main(2, [] {
+    std::atomic<int> calls{0};
+    test_server ts(ok_handler(&calls));
+    std::string req = "GET / HTTP/1.1\r\nHost: t\r\n";
+    for (int i = 0; i < 262128; ++i) req += "a:\r\n";
+    req += "\r\n";
+    EXPECT_EQ(status_of(raw_exchange(ts.addr(), req)), 431);
+    EXPECT_EQ(calls.load(), 0);
+    // Up to the limit is fine.
+    std::string fine = "GET / HTTP/1.1\r\nHost: t\r\n";
+    for (std::size_t i = 1; i < http::server_options{}.max_header_fields; ++i) fine += "a:\r\n";
+    fine += "\r\n";
+    EXPECT_EQ(status_of(raw_exchange(ts.addr(), fine)), 200);
+  });
+}
+
+// 10 MiB of "[[[…" used to take 386 MiB and 1.7 s: the depth limit stops it at once.
+TEST(http_bounds, json_depth_is_limited) {
+  http::request r;
+  r.body = std::string(10 << 20, '[');
+  auto j = r.json();
+  ASSERT_FALSE(j.ok());
+  EXPECT_EQ(j.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(j.status().message().find("nesting"), std::string_view::npos) << j.status();
+  // Exactly the limit parses; one more does not.
+  const int d = http::max_json_depth;
+  r.body = std::string(d, '[') + std::string(d, ']');
+  EXPECT_TRUE(r.json().ok()) << r.json().status();
+  r.body = std::string(d + 1, '[') + std::string(d + 1, ']');
+  EXPECT_FALSE(r.json().ok());
+  // A caller may choose its own limit.
+  r.body = "[[[1]]]";
+  EXPECT_TRUE(r.json(3).ok());
+  EXPECT_FALSE(r.json(2).ok());
+  // decode_json answers 400.
+  r.body = std::string(d + 1, '[');
+  http::response_writer w;
+  EXPECT_FALSE(http::decode_json(r, w).has_value());
+  EXPECT_EQ(w.status(), 400);
+}
+
+// A value at the depth limit can be copied and dumped on a goroutine's default 64 KiB
+// stack (nlohmann's copy and dump recurse): the default limit is safe for handlers in an
+// optimised build. Unoptimised and sanitizer builds use much bigger frames (ASan: ~3 KiB
+// per level), so there the test gives goroutines 1 MiB, as http.hpp tells such builds to.
+// GOFER_TEST_DEPTH=n tries another depth (to measure the margin).
+TEST(http_bounds, json_at_the_depth_limit_is_safe_on_a_goroutine) {
+#ifdef NDEBUG
+  const std::size_t stack = 0;  // the default
+#else
+  const std::size_t stack = 1 << 20;
+#endif
+  gofer::options opts{.threads = 1, .stack_size = stack};
+  EXPECT_EQ(gofer::run([] {
+    http::request r;
+    const int d = std::getenv("GOFER_TEST_DEPTH") ? std::atoi(std::getenv("GOFER_TEST_DEPTH")) : http::max_json_depth;
+    r.body = std::string(d, '[') + std::string(d, ']');
+    auto j = r.json(d);
+    ASSERT_TRUE(j.ok());
+    nlohmann::json copy = *j;
+    EXPECT_EQ(copy.dump().size(), static_cast<std::size_t>(2 * d));
+    EXPECT_TRUE(copy == *j);
+  }, opts), 0);
+}
+
+// Beast's field list throws std::length_error for a name or value over 65,533 bytes, below
+// the default 1 MiB header limit: that used to escape the connection's goroutine and end
+// the whole process. Now it is a 431 and the server goes on.
+TEST(http_bounds, header_field_over_64k_is_431_not_a_crash) {
+  run_main(2, [] {
+    test_server ts(ok_handler());
+    std::string got = raw_exchange(ts.addr(), "GET / HTTP/1.1\r\nHost: t\r\nX-Big: " + std::string(70000, 'b') + "\r\n\r\n");
+    EXPECT_EQ(status_of(got), 431) << got.substr(0, 100);
+    got = raw_exchange(ts.addr(), "GET / HTTP/1.1\r\nHost: t\r\n" + std::string(70000, 'N') + ": v\r\n\r\n");
+    EXPECT_EQ(status_of(got), 431) << got.substr(0, 100);
+    EXPECT_EQ(status_of(raw_exchange(ts.addr(), "GET / HTTP/1.1\r\nHost: t\r\n\r\n")), 200);
+  });
+}
+
+// The client too: a response header field over 64 KiB is an error, not a crash.
+TEST(http_bounds, client_survives_a_response_field_over_64k) {
+  run_main(2, [] {
+    auto ln = net::listen("127.0.0.1:0");
+    ASSERT_TRUE(ln.ok());
+    std::string addr = ln->addr();
+    gofer::go(gofer::named("evil-server"), [l = std::move(*ln)]() mutable {
+      auto c = l.accept();
+      if (!c.ok()) return;
+      char buf[4096];
+      (void)c->read(buf, sizeof buf);
+      (void)c->write("HTTP/1.1 200 OK\r\nX-Big: " + std::string(70000, 'b') + "\r\nContent-Length: 0\r\n\r\n");
+      (void)c->close();
+    });
+    http::client c;
+    auto r = c.get(gofer::background(), "http://" + addr + "/");
+    EXPECT_FALSE(r.ok());
+    EXPECT_EQ(r.status().code(), absl::StatusCode::kResourceExhausted) << r.status();
+  });
+}
+
+// ---------------------------------------------------------------------------------------
+// framing
+
+TEST(http_framing, trailers_do_not_merge_into_headers) {
+  run_main(2, [] {
+    std::string host, hosts, trailer;
+    test_server ts([&](const http::request& r, http::response_writer& w) {
+      host = r.host;
+      hosts = std::to_string(r.headers.values("Host").size());
+      trailer = r.trailers.get("Host") + "|" + r.trailers.get("X-Sum");
+      w.write(r.body);
+    });
+    std::string got = raw_exchange(ts.addr(), kChunkedHead + "5\r\nhello\r\n0\r\nHost: evil\r\nX-Sum: 5\r\n\r\n");
+    EXPECT_EQ(status_of(got), 200) << got;
+    EXPECT_EQ(host, "t");
+    EXPECT_EQ(hosts, "1");
+    EXPECT_EQ(trailer, "evil|5");
+  });
+}
+
+// RFC 9112 §6.1: Transfer-Encoding in an HTTP/1.0 message is faulty framing: 400 and close,
+// so a request hidden after the "body" is never served.
+TEST(http_framing, transfer_encoding_on_http10_is_400_and_close) {
+  run_main(2, [] {
+    std::atomic<int> smuggled{0};
+    test_server ts([&](const http::request& r, http::response_writer& w) {
+      if (r.path == "/smuggled") smuggled.fetch_add(1);
+      w.write("ok");
+    });
+    std::string got = raw_exchange(ts.addr(),
+                               "POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n"
+                               "GET /smuggled HTTP/1.1\r\nHost: t\r\n\r\n");
+    EXPECT_EQ(status_of(got), 400) << got;
+    EXPECT_EQ(got.find("\nHTTP/1."), std::string::npos) << "a second answer: " << got;
+    EXPECT_EQ(smuggled.load(), 0);
+  });
+}
+
+TEST(http_framing, bad_host_headers_are_400) {
+  run_main(2, [] {
+    std::atomic<int> calls{0};
+    test_server ts(ok_handler(&calls));
+    for (const char* bad : {"GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", "GET / HTTP/1.1\r\nHost: a b\r\n\r\n",
+                            "GET / HTTP/1.1\r\nHost: user@a\r\n\r\n", "GET / HTTP/1.0\r\nHost: a\r\nHost: a\r\n\r\n"}) {
+      std::string got = raw_exchange(ts.addr(), bad);
+      EXPECT_EQ(status_of(got), 400) << bad << "\n" << got;
+      if (std::string_view(bad).find("HTTP/1.1") != std::string_view::npos) {  // 1.0 closes by default
+        EXPECT_NE(got.find("Connection: close"), std::string::npos) << bad;
+      }
+    }
+    EXPECT_EQ(calls.load(), 0);
+    for (const char* good : {"GET / HTTP/1.1\r\nHost: a.example:8080\r\n\r\n", "GET / HTTP/1.1\r\nHost: [::1]:80\r\n\r\n",
+                             "GET / HTTP/1.1\r\nHost:\r\n\r\n"})
+      EXPECT_EQ(status_of(raw_exchange(ts.addr(), good)), 200) << good;
+  });
+}
+
+TEST(http_framing, absolute_form_target_sets_the_host) {
+  run_main(2, [] {
+    std::string host, path;
+    test_server ts([&](const http::request& r, http::response_writer& w) {
+      host = r.host;
+      path = r.path;
+      w.write("ok");
+    });
+    EXPECT_EQ(status_of(raw_exchange(ts.addr(), "GET http://a:8080/x?q=1 HTTP/1.1\r\nHost: b\r\n\r\n")), 200);
+    EXPECT_EQ(host, "a:8080");
+    EXPECT_EQ(path, "/x");
+  });
+}
+
+TEST(http_framing, a_leading_crlf_is_ignored) {
+  run_main(2, [] {
+    test_server ts(ok_handler());
+    EXPECT_EQ(status_of(raw_exchange(ts.addr(), "\r\nGET / HTTP/1.1\r\nHost: t\r\n\r\n")), 200);
+    // Between pipelined requests too.
+    std::string got = raw_exchange(ts.addr(), "GET / HTTP/1.1\r\nHost: t\r\n\r\n\r\nGET / HTTP/1.1\r\nHost: t\r\n\r\n");
+    EXPECT_NE(got.find("HTTP/1.1 200", 10), std::string::npos) << got;
+  });
+}
+
+TEST(http_framing, another_major_version_is_505) {
+  run_main(2, [] {
+    test_server ts(ok_handler());
+    for (const char* v : {"GET / HTTP/2.0\r\nHost: t\r\n\r\n", "GET / HTTP/3.0\r\nHost: t\r\n\r\n",
+                          "GET / HTTP/0.9\r\nHost: t\r\n\r\n"})
+      EXPECT_EQ(status_of(raw_exchange(ts.addr(), v)), 505) << v;
+    EXPECT_EQ(status_of(raw_exchange(ts.addr(), "GET / HTTP/1.1\r\nHost: t\r\n\r\n")), 200);
+  });
+}
+
+// A pipelined second request arriving with the first's body still gets the header stage's
+// buffer (max_header_bytes), not the body stage's 64 KiB.
+TEST(http_framing, pipelined_request_after_a_body_keeps_the_header_limit) {
+  run_main(2, [] {
+    test_server ts(ok_handler());
+    std::string big = "GET / HTTP/1.1\r\nHost: t\r\nX-A: " + std::string(50 << 10, 'a') +
+                      "\r\nX-B: " + std::string(50 << 10, 'b') + "\r\n\r\n";  // 100 KiB
+    std::string got = raw_exchange(ts.addr(), "POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 2\r\n\r\nhi" + big);
+    EXPECT_EQ(status_of(got), 200) << got.substr(0, 100);
+    auto second = got.find("HTTP/1.1 ", 1);
+    ASSERT_NE(second, std::string::npos) << got;
+    EXPECT_EQ(status_of(got.substr(second)), 200) << got;
+  });
+}
+
+// ---------------------------------------------------------------------------------------
+// time bounds per stage
+
+// The defaults bound every stage a client controls.
+TEST(http_stages, every_stage_has_a_default_bound) {
+  http::server_options o;
+  EXPECT_GT(o.read_header_timeout.count(), 0);
+  EXPECT_GT(o.body_read_timeout.count(), 0);
+  EXPECT_GT(o.response_write_timeout.count(), 0);
+  EXPECT_GT(o.idle_timeout.count(), 0);
+}
+
+// Closes-by-itself check: reads until EOF; returns how long the server took.
+steady::duration time_to_close(net::conn& c, steady::time_point start, std::string* got, bool* timed_out) {
+  absl::Status end;
+  *got = read_all(c, &end, 20s);
+  *timed_out = net::is_timeout(end);
+  return steady::now() - start;
+}
+
+// A body dripped a byte every 20 ms is cut off by body_read_timeout (a total, not a
+// per-read bound: the drip never pauses long).
+TEST(http_stages, dripped_body_is_cut_off) {
+  run_main(2, [] {
+    std::atomic<int> calls{0};
+    test_server ts(ok_handler(&calls), {.body_read_timeout = 300ms});
+    auto c = net::dial(ts.addr());
+    ASSERT_TRUE(c.ok());
+    auto cp = std::make_shared<net::conn>(std::move(*c));
+    const auto start = steady::now();
+    ASSERT_TRUE(cp->write("POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 1000\r\n\r\n").ok());
+    auto stop = std::make_shared<std::atomic<bool>>(false);
+    gofer::wait_group wg;
+    wg.add(1);
+    gofer::go(gofer::named("dripper"), [cp, stop, &wg] {
+      for (int i = 0; i < 500 && !stop->load(); ++i) {
+        if (!cp->write("x").ok()) break;
+        gofer::sleep(20ms);  // time is the subject here
+      }
+      wg.done();
+    });
+    std::string got;
+    bool timed_out = false;
+    auto took = time_to_close(*cp, start, &got, &timed_out);
+    stop->store(true);
+    wg.wait();
+    EXPECT_FALSE(timed_out) << "the server never cut the dripping body off";
+    EXPECT_GE(took, 250ms);
+    EXPECT_LT(took, 5s);
+    EXPECT_EQ(calls.load(), 0);
+  });
+}
+
+// "Expect: 100-continue", the 100 arrives, then the client sends nothing.
+TEST(http_stages, silent_client_after_100_continue_is_cut_off) {
+  run_main(2, [] {
+    test_server ts(ok_handler(), {.body_read_timeout = 300ms});
+    auto c = net::dial(ts.addr());
+    ASSERT_TRUE(c.ok());
+    const auto start = steady::now();
+    ASSERT_TRUE(c->write("POST / HTTP/1.1\r\nHost: t\r\nExpect: 100-continue\r\nContent-Length: 10\r\n\r\n").ok());
+    std::string got;
+    bool timed_out = false;
+    auto took = time_to_close(*c, start, &got, &timed_out);
+    EXPECT_FALSE(timed_out);
+    EXPECT_EQ(status_of(got), 100) << got;
+    EXPECT_EQ(got.find("200"), std::string::npos) << got;
+    EXPECT_GE(took, 250ms);
+    EXPECT_LT(took, 5s);
+  });
+}
+
+// A client pipelines requests for big answers and never reads: the answer's write is cut
+// off by response_write_timeout and the connection closed.
+TEST(http_stages, pipelining_client_that_never_reads_is_cut_off) {
+  run_main(2, [] {
+    const std::string big(1 << 20, 'b');
+    test_server ts([&](const http::request&, http::response_writer& w) { w.write(big); },
+                   {.response_write_timeout = 300ms});
+    auto c = net::dial(ts.addr());
+    ASSERT_TRUE(c.ok());
+    std::string reqs;
+    for (int i = 0; i < 64; ++i) reqs += "GET / HTTP/1.1\r\nHost: t\r\n\r\n";
+    ASSERT_TRUE(c->write(reqs).ok());
+    EXPECT_TRUE(eventually([&] { return ts.srv().open_connections() == 0; }, 5s))
+        << "the server still writes to a client that never reads";
+  });
+}
+
+// ---------------------------------------------------------------------------------------
+// handler
+
+// The answer is buffered, so nothing was sent when a handler throws after write_header:
+// the client gets the 500 (it used to get an empty reply).
+TEST(http_handler, exception_after_status_still_answers_500) {
+  run_main(2, [] {
+    test_server ts([](const http::request&, http::response_writer& w) {
+      w.write_header(http::status::created);
+      w.write("partial");
+      throw std::runtime_error("boom");
+    });
+    std::string got = raw_exchange(ts.addr(), "GET / HTTP/1.1\r\nHost: t\r\n\r\n");
+    EXPECT_EQ(status_of(got), 500) << got;
+    EXPECT_EQ(got.find("partial"), std::string::npos) << got;
+  });
+}
+
+// write_json with invalid UTF-8 in a string (a byte string cut mid-character) answers
+// with U+FFFD instead of throwing (which left the client an empty reply).
+TEST(http_handler, write_json_replaces_invalid_utf8) {
+  http::response_writer w;
+  std::string cut = std::string(39, 'a') + "\xC3";  // "é" cut after its first byte
+  http::write_json(w, http::status::ok, nlohmann::json{{"by", cut}});
+  EXPECT_EQ(w.status(), 200);
+  EXPECT_NE(w.body().find(std::string(39, 'a') + "\xEF\xBF\xBD"), std::string::npos) << w.body();
+}
+
+}  // namespace
+}  // namespace gofer_test
