@@ -627,15 +627,19 @@ namespace {
 bool only_parked_left(runtime& rt, const goroutine* self) {
   if (rt.timers->next() != clock::time_point::max()) return false;
   if (rt.external_waits.load(std::memory_order_seq_cst) > 0) return false;
+  std::size_t registered = 0;
   for (runtime::registry_shard& sh : rt.registry) {
     std::lock_guard<std::mutex> lk(sh.mu);
     for (goroutine* g = sh.head; g != nullptr; g = g->reg_next) {
+      ++registered;
       if (g == self) continue;
       boost::fibers::detail::spinlock_lock pl(g->park_lock);
       if (!g->parked) return false;
     }
   }
-  return true;
+  // A goroutine that is ending has left the registry before it leaves `live`
+  // (goroutine_main): it is no parked leftover, and it is about to go.
+  return registered == rt.live.load(std::memory_order_acquire);
 }
 
 }  // namespace
@@ -862,12 +866,14 @@ int run(std::function<void()> main_fn, options opts) {
     rt->workers.push_back(std::move(w));
   }
   for (auto& w : rt->workers) w->thread = std::thread(worker_main, rt.get(), w.get());
+  rt->start_monitor();
 
   {
     std::unique_lock<std::mutex> lk(rt->done_mu);
     rt->done_cv.wait(lk, [&] { return rt->main_done; });
   }
   rt->stop_threads.store(true, std::memory_order_seq_cst);
+  rt->stop_monitor();
   rt->wake_all();
   for (auto& w : rt->workers) w->thread.join();
   // A thread that is no worker may still be finishing the unpark that readied main.
@@ -885,6 +891,21 @@ int run(std::function<void()> main_fn, options opts) {
   return opts.report != nullptr && opts.report->end != run_report::ending::returned ? 2 : 0;
 }
 
+namespace detail {
+// The slow path of safe_point() (gofer/detail/wait.hpp; the monitor is in scheduler.cpp):
+// yields if the monitor asked this worker's goroutine to. No stopping check (never throws).
+void preempt_slow() noexcept {
+  worker* w = current_worker();
+  if (w == nullptr) return;
+  std::uint64_t t = w->preempt_at.load(std::memory_order_relaxed);
+  if (t != w->sched_tick.load(std::memory_order_relaxed)) return;  // switched since: stale
+  w->preempt_at.store(~std::uint64_t{0}, std::memory_order_relaxed);
+  if (context::active()->get_properties() == nullptr) return;  // the dispatcher
+  eh_swap eh;  // may resume on another thread
+  boost::this_fiber::yield();
+}
+}  // namespace detail
+
 void yield() {
   detail::goroutine* g = detail::current_goroutine();
   if (g == nullptr) return;
@@ -895,7 +916,10 @@ void yield() {
 }
 
 void sleep(std::chrono::nanoseconds d, gofer::source_location where) {
-  if (d <= std::chrono::nanoseconds::zero()) return;
+  if (d <= std::chrono::nanoseconds::zero()) {
+    detail::safe_point();
+    return;
+  }
   detail::goroutine* g = detail::current_goroutine_or_throw("sleep");
   detail::runtime* rt = detail::current_runtime();
   detail::timer_node t;

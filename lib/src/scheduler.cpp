@@ -150,7 +150,17 @@ void sched_algo::awakened(context* ctx) noexcept {
   // gofer's own wake-ups go through worker::make_ready. Ready goroutines are detached so
   // that any worker may attach and run them.
   ctx->detach();
-  w_.push_local(ctx);
+  // A yield goes to the injection queue, as Go's Gosched puts the G on the global run
+  // queue: every worker takes from it when its own queue is empty and at least every
+  // kFairnessTick picks. At the back of the local queue the yielder would wait behind
+  // everything it has just readied: a hub that fans one event out to 1,000 writers and
+  // yields would handle one event per 1,000 switches
+  // (scheduler_yield.a_yielder_returns_before_the_goroutines_it_readied_all_ran).
+  rt_.inject.enqueue(ctx);
+  if (rt_.nthreads > 1) {
+    std::atomic_thread_fence(std::memory_order_seq_cst);  // publish, then read idle_count
+    rt_.wake_one_idle();
+  }
 }
 
 context* sched_algo::steal() noexcept {
@@ -184,6 +194,8 @@ context* sched_algo::steal() noexcept {
 
 inline context* sched_algo::pick_next_impl() noexcept {
   ++w_.tick;
+  // For the monitor: a pick is a switch (plain stores: only this thread writes them).
+  w_.sched_tick.store(w_.tick, std::memory_order_relaxed);
 
   // Ready sockets and expired timers first: they make goroutines ready (cheap when no
   // socket is waited on and no timer is pending). Only on the dispatcher: a goroutine
@@ -282,6 +294,11 @@ bool sched_algo::has_ready_fibers() const noexcept {
 }
 
 void sched_algo::suspend_until(std::chrono::steady_clock::time_point const& abs_time) noexcept {
+  w_.in_idle.store(true, std::memory_order_relaxed);
+  struct idle_end {
+    worker& w;
+    ~idle_end() { w.in_idle.store(false, std::memory_order_relaxed); }
+  } idle_end_{w_};
   // Spin a little first (Go's spinning M): work often arrives within microseconds, and a
   // futex sleep + wake costs far more. While we spin, publishers don't wake anybody.
   if (rt_.nthreads > 1 && abs_time > clock::now()) {
@@ -371,5 +388,59 @@ void sched_algo::suspend_until(std::chrono::steady_clock::time_point const& abs_
 }
 
 void sched_algo::notify() noexcept { w_.wake(); }
+
+// ---------------------------------------------------------------------------------------
+// The monitor: cooperative preemption at safe points (Go 1.2-1.13's sysmon + stackguard
+// model, without signals). Every kMonitorPeriod it reads each busy worker's sched_tick
+// (stored by every pick); a worker whose tick has not moved for kTimeSlice has run one
+// goroutine that long: the monitor sets its `preempt_at` to that tick, and g_preempt_hint,
+// so that the goroutine's next safe point (gofer/detail/wait.hpp) yields — if the worker
+// has not switched since (a stale request matches no tick). Cost while nobody is asked:
+// one relaxed load per safe point and one relaxed store per pick.
+
+std::atomic<bool> g_preempt_hint{false};
+
+namespace {
+constexpr auto kTimeSlice = std::chrono::milliseconds(10);  // Go's forcePreemptNS
+constexpr auto kMonitorPeriod = std::chrono::milliseconds(5);
+}  // namespace
+
+void runtime::start_monitor() {
+  monitor = std::thread([this] {
+    struct seen {
+      std::uint64_t tick = 0;
+      clock::time_point since{};
+    };
+    std::vector<seen> last(workers.size());
+    std::unique_lock<std::mutex> lk(monitor_mu);
+    while (!monitor_cv.wait_for(lk, kMonitorPeriod, [&] { return monitor_stop; })) {
+      clock::time_point now = clock::now();
+      bool asked = false;
+      for (std::size_t i = 0; i < workers.size(); ++i) {
+        worker& w = *workers[i];
+        std::uint64_t t = w.sched_tick.load(std::memory_order_relaxed);
+        if (t != last[i].tick || w.in_idle.load(std::memory_order_relaxed)) {
+          last[i] = {t, now};
+        } else if (now - last[i].since >= kTimeSlice) {
+          w.preempt_at.store(t, std::memory_order_relaxed);
+          last[i].since = now;  // ask again after another slice if it still runs
+        }
+        // Still asked while the same goroutine runs (a pick moves sched_tick on).
+        asked = asked || w.preempt_at.load(std::memory_order_relaxed) == t;
+      }
+      g_preempt_hint.store(asked, std::memory_order_relaxed);
+    }
+    g_preempt_hint.store(false, std::memory_order_relaxed);
+  });
+}
+
+void runtime::stop_monitor() {
+  {
+    std::lock_guard<std::mutex> lk(monitor_mu);
+    monitor_stop = true;
+  }
+  monitor_cv.notify_one();
+  if (monitor.joinable()) monitor.join();
+}
 
 }  // namespace gofer::detail

@@ -99,6 +99,7 @@ std::size_t sort_unique(chan_base** chans, std::size_t n) noexcept {
 
 std::size_t select_impl(select_case_rt* cases, waiter* waiters, std::size_t n, bool has_default,
                         gofer::source_location where) {
+  safe_point();
   // Poll order over the non-nil cases; lock order over their distinct channels.
   std::size_t order_buf[64];
   chan_base* chan_buf[64];

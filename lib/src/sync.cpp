@@ -107,6 +107,7 @@ std::int64_t wait_group::count() const noexcept {
 // ---- mutex ----
 
 void mutex::lock(gofer::source_location where) {
+  detail::safe_point();
   lock_.lock();
   if (!locked_) {
     locked_ = true;
@@ -140,6 +141,7 @@ void mutex::unlock() {
 // ---- rw_mutex ----
 
 void rw_mutex::lock(gofer::source_location where) {
+  detail::safe_point();
   lock_.lock();
   if (!writer_ && readers_ == 0) {
     writer_ = true;
@@ -175,6 +177,7 @@ void rw_mutex::unlock() {
 }
 
 void rw_mutex::lock_shared(gofer::source_location where) {
+  detail::safe_point();
   lock_.lock();
   // Writer preference: a waiting writer keeps new readers out.
   if (!writer_ && writers_waiting_.empty()) {

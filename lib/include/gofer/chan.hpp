@@ -256,6 +256,7 @@ struct chan_impl final : chan_base {
   // from); false only when !block and the channel is not ready. Throws on a closed channel.
   // `where`: the user's call, recorded if it parks (wait.hpp, "Call sites").
   bool send(T& v, bool block, gofer::source_location where) GOFER_EXCLUDES(lock) {
+    safe_point();
     goroutine* wake = nullptr;
     lock.lock();
     switch (send_locked(v, wake)) {
@@ -292,6 +293,7 @@ struct chan_impl final : chan_base {
 
   // select { case v, ok := <-c: ...; default: }: never parks. See try_recv_result.
   try_recv_result<T> try_recv() GOFER_EXCLUDES(lock) {
+    safe_point();
     try_recv_result<T> out;
     goroutine* wake = nullptr;
     lock.lock();
@@ -305,6 +307,7 @@ struct chan_impl final : chan_base {
   // v, ok := <-c (block) or its select-with-default form: a value, or nullopt when closed
   // and drained (or, when !block, when nothing is ready).
   std::optional<T> recv(bool block, gofer::source_location where) GOFER_EXCLUDES(lock) {
+    safe_point();
     std::optional<T> out;
     goroutine* wake = nullptr;
     lock.lock();

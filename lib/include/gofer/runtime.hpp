@@ -23,7 +23,13 @@
 //     goroutine parked in a gofer operation (or parking later) gets detail::goroutine_exit
 //     thrown from that operation, so its destructors run; one that was never started is
 //     dropped without running. run() returns when all of them are gone. A goroutine that
-//     spins without ever calling into gofer cannot be stopped (there is no preemption).
+//     spins without ever calling into gofer cannot be stopped (preemption happens only at
+//     gofer calls).
+//
+// Time slices (Go 1.2-1.13's cooperative preemption): a goroutine that has run for 10 ms
+// without a switch yields at its next safe point — a channel operation (try_* included),
+// select, mutex lock, sleep — and goes behind the other runnable goroutines, like yield().
+// A loop with no gofer call at all still holds its thread (lib/DESIGN.md).
 //   - An exception escaping a goroutine (main_fn included) is Go's unrecovered panic: the
 //     runtime prints "panic: <what()>" and "goroutine N [running]:" to stderr and exits
 //     the process with status 2. A deadlock (options::detect_deadlocks) does the same.

@@ -298,6 +298,12 @@ struct worker {
   std::deque<context*> pinned;
   context* main_ctx = nullptr;  // the thread's main context while it waits for stop
   std::uint64_t tick = 0;
+  // For the monitor (preemption): `tick` as of the last pick, and whether this worker
+  // waits for work in suspend_until. `preempt_at`: the monitor asks the goroutine running
+  // here to yield at its next safe point while sched_tick still equals it.
+  std::atomic<std::uint64_t> sched_tick{0};
+  std::atomic<bool> in_idle{false};
+  std::atomic<std::uint64_t> preempt_at{~std::uint64_t{0}};
   std::uint64_t last_netpoll = 0;  // tick of this worker's last non-blocking netpoll
   std::uint64_t rng = 0;
 
@@ -346,6 +352,15 @@ struct runtime {
   std::atomic<int> spinning{0};
   void wake_one_idle() noexcept;
   void wake_all() noexcept;
+
+  // The monitor (Go's sysmon, preemption only): a thread that wakes every few ms and asks
+  // a worker whose goroutine ran a whole time slice without a switch to preempt it.
+  std::thread monitor;
+  std::mutex monitor_mu;
+  std::condition_variable monitor_cv;
+  bool monitor_stop = false;  // guarded by monitor_mu
+  void start_monitor();
+  void stop_monitor();
 
   // Shared so that a timer object outliving its run can still stop itself safely.
   std::shared_ptr<timer_heap> timers = std::make_shared<timer_heap>();

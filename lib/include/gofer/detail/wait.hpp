@@ -39,6 +39,8 @@
 // thread. Never call park() while holding a lock: a goroutine may resume on another thread.
 #pragma once
 
+#include <atomic>
+
 #include <cstddef>
 #include <cstdint>
 #include "gofer/detail/source_location.hpp"
@@ -114,6 +116,20 @@ bool woken_by_shutdown(goroutine* g) noexcept;
 // "Call sites" above) are recorded for dumps; `on` is the object waited on.
 void park(goroutine* g, wait_reason why, const void* on, gofer::source_location where) noexcept;
 void unpark(goroutine* g) noexcept;
+
+// Cooperative preemption at safe points (Go 1.2-1.13's model; lib/src/scheduler.cpp): the
+// runtime's monitor thread asks a worker whose goroutine has run for a whole time slice
+// (10 ms) without a switch to give up its thread, and sets g_preempt_hint. Every gofer
+// call that is a safe point (channel operations, try_*, select, mutex locks, sleep) calls
+// safe_point() first, before taking any lock: one relaxed load while no worker is asked;
+// else the asked goroutine yields there (to the injection queue, like gofer::yield). Never
+// throws, so noexcept operations may be safe points. A loop with no gofer call at all
+// still holds its thread.
+extern std::atomic<bool> g_preempt_hint;
+void preempt_slow() noexcept;
+inline void safe_point() noexcept {
+  if (__builtin_expect(g_preempt_hint.load(std::memory_order_relaxed), false)) preempt_slow();
+}
 
 // Thrown by a blocking operation when the runtime shuts down (main returned): it unwinds
 // the goroutine's stack so destructors run. Deliberately not a std::exception; a
