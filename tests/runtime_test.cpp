@@ -724,6 +724,7 @@ TEST_P(runtime_stress, hundred_thousand_leftover_goroutines_are_unwound) {
   constexpr int kGoroutines = 100'000;
   std::atomic<int> started{0}, unwound{0};
   gofer::chan<int> never;
+  // allow_leaks: 100,000 leftovers on purpose: this test is about run() unwinding them
   run_main(threads(), [&] {
     for (int i = 0; i < kGoroutines; ++i) {
       gofer::go([&, never]() {
@@ -733,7 +734,7 @@ TEST_P(runtime_stress, hundred_thousand_leftover_goroutines_are_unwound) {
       });
     }
     ASSERT_TRUE(eventually([&] { return started.load() == kGoroutines; }));
-  });
+  }, allow_leaks);
   EXPECT_EQ(unwound.load(), kGoroutines);
 }
 
