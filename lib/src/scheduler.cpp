@@ -412,6 +412,7 @@ void runtime::start_monitor() {
       clock::time_point since{};
     };
     std::vector<seen> last(workers.size());
+    int stuck_periods = 0;
     std::unique_lock<std::mutex> lk(monitor_mu);
     while (!monitor_cv.wait_for(lk, kMonitorPeriod, [&] { return monitor_stop; })) {
       clock::time_point now = clock::now();
@@ -429,6 +430,18 @@ void runtime::start_monitor() {
         asked = asked || w.preempt_at.load(std::memory_order_relaxed) == t;
       }
       g_preempt_hint.store(asked, std::memory_order_relaxed);
+      // A safety net, not the protocol: goroutines waiting in the injection queue for two
+      // periods while a worker sleeps mean a wake-up was lost (seen under heavy load: a
+      // gofer::blocking completion from a helper thread left its goroutine queued for good,
+      // chapters/ch04_integrity files demo; the race is not found yet). Waking every worker
+      // turns such a hang into a delay of at most ~2 periods.
+      bool queued = inject.size_approx() > 0 && idle_count.load(std::memory_order_seq_cst) > 0;
+      stuck_periods = queued ? stuck_periods + 1 : 0;
+      if (stuck_periods >= 2) {
+        ++lost_wakeups_rescued;
+        wake_all();
+        stuck_periods = 0;
+      }
     }
     g_preempt_hint.store(false, std::memory_order_relaxed);
   });

@@ -347,6 +347,9 @@ struct runtime {
   std::mutex idle_mu;
   std::vector<worker*> idle_list;  // guarded by idle_mu
   std::atomic<int> idle_count{0};
+  // Times the monitor found work queued while workers slept and woke them (scheduler.cpp:
+  // a lost wake-up's safety net). Written by the monitor thread only.
+  std::atomic<std::uint64_t> lost_wakeups_rescued{0};
   // Workers spinning for work before they sleep: while one spins, publishers need not wake
   // anybody (Go's nmspinning).
   std::atomic<int> spinning{0};
