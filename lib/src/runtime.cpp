@@ -405,6 +405,7 @@ void unpark(goroutine* g) noexcept {
     return;
   }
   g->parked = false;
+  ++g->unparks;
   lk.unlock();
   if (__builtin_expect(g_tracing, false)) trace_unpark(g);
   // g is detached (pick_next detached it as it parked) and now ours to make ready, on the
@@ -598,7 +599,7 @@ void runtime::check_deadlock() {
   for (auto& w : workers)
     if (!w->sleeping_forever || w->wakeup) return;
   if (has_work_anywhere()) return;
-  if (timers->next() != clock::time_point::max()) return;  // a timer will wake someone
+  if (!timers->quiet()) return;                             // a timer will wake someone
   if (external_waits.load() > 0) return;                    // I/O or a blocking call will
   if (live.load() == 0 || stopping.load()) return;
   std::fflush(stdout);
@@ -619,27 +620,47 @@ void runtime::check_deadlock() {
 
 namespace {
 
-// True when no goroutine but `self` can ever run again without help from outside: every
-// other goroutine is parked and not yet woken (checked under its park_lock, so one that
-// was woken but has not run yet counts as alive, and so does one never started), and no
-// timer or I/O is pending that could wake one. Lock order: a registry shard, then a
-// park_lock (nothing takes them the other way round).
+// True when no goroutine but `self` can ever run again without help from outside: at one
+// instant, every other goroutine was parked and not yet woken, and no timer or I/O was
+// pending that could wake one.
+//
+// Other threads run goroutines while we look, so one pass over the registry is no snapshot:
+// a goroutine seen parked early may be woken by one seen parked later, and one seen parked
+// late may have armed a timer after the timer check. Hence two passes with the timer and
+// I/O checks between them (instant M): a goroutine seen parked in both passes with the same
+// `unparks` count was parked throughout, so at M too; a registry that changed between the
+// passes (a spawn, an exit) is no snapshot either. A timer pending or being fired at M, or
+// an I/O wait, could still wake someone (timer_heap::quiet). Lock order: a registry shard,
+// then a park_lock (nothing takes them the other way round).
 bool only_parked_left(runtime& rt, const goroutine* self) {
-  if (rt.timers->next() != clock::time_point::max()) return false;
-  if (rt.external_waits.load(std::memory_order_seq_cst) > 0) return false;
-  std::size_t registered = 0;
-  for (runtime::registry_shard& sh : rt.registry) {
-    std::lock_guard<std::mutex> lk(sh.mu);
-    for (goroutine* g = sh.head; g != nullptr; g = g->reg_next) {
-      ++registered;
-      if (g == self) continue;
-      boost::fibers::detail::spinlock_lock pl(g->park_lock);
-      if (!g->parked) return false;
+  struct seen {
+    const goroutine* g;
+    std::uint32_t unparks;
+    bool operator==(const seen&) const = default;
+  };
+  auto pass = [&](std::vector<seen>& out) {
+    for (runtime::registry_shard& sh : rt.registry) {
+      std::lock_guard<std::mutex> lk(sh.mu);
+      for (goroutine* g = sh.head; g != nullptr; g = g->reg_next) {
+        if (g == self) {
+          out.push_back({g, 0});
+          continue;
+        }
+        boost::fibers::detail::spinlock_lock pl(g->park_lock);
+        if (!g->parked) return false;
+        out.push_back({g, g->unparks});
+      }
     }
-  }
-  // A goroutine that is ending has left the registry before it leaves `live`
-  // (goroutine_main): it is no parked leftover, and it is about to go.
-  return registered == rt.live.load(std::memory_order_acquire);
+    // A goroutine that is ending has left the registry before it leaves `live`
+    // (goroutine_main): it is no parked leftover, and it is about to go.
+    return out.size() == rt.live.load(std::memory_order_acquire);
+  };
+  std::vector<seen> first, second;
+  if (!pass(first)) return false;
+  if (!rt.timers->quiet()) return false;
+  if (rt.external_waits.load(std::memory_order_seq_cst) > 0) return false;
+  if (!pass(second)) return false;
+  return first == second;
 }
 
 }  // namespace

@@ -106,6 +106,8 @@ void timer_heap::fire_due(clock::time_point now) {
   timer_effects fx;
   {
     std::lock_guard<std::mutex> lk(mu_);
+    if (heap_.empty() || now < heap_.front()->when) return;
+    firing_.fetch_add(1, std::memory_order_relaxed);  // published by publish_next (quiet())
     while (!heap_.empty() && heap_.front()->when <= now) {
       timer_node* t = heap_.front();
       swap_nodes(0, heap_.size() - 1);
@@ -122,6 +124,7 @@ void timer_heap::fire_due(clock::time_point now) {
   }
   for (goroutine* g : fx.wake) unpark(g);
   for (auto& f : fx.calls) f();
+  firing_.fetch_sub(1, std::memory_order_release);
 }
 
 bool fire_sleep(timer_node* self, clock::time_point, timer_effects& fx) {

@@ -63,6 +63,7 @@ struct goroutine final : boost::fibers::fiber_properties {
   boost::fibers::detail::spinlock park_lock;
   bool parked = false;        // suspended in park(), waiting for unpark()
   bool wake_pending = false;  // unpark() came before park(): the next park() returns at once
+  std::uint32_t unparks = 0;  // parked -> not parked transitions (the leak check's snapshot)
 
   // --- diagnostics ---
   std::string name;                                    // immutable after spawn
@@ -142,6 +143,18 @@ class timer_heap {
   clock::time_point next() const noexcept {
     return clock::time_point(clock::duration(next_.load(std::memory_order_acquire)));
   }
+  // No timer pending and none being fired: nothing in the time layer can wake a goroutine.
+  // (next() alone is not enough: fire_due pops a due node under the lock, then unparks its
+  // goroutine after unlocking — in between, next() may say "no timer" while the goroutine
+  // still looks parked; the leak check saw such a sleeper as a leftover.) Correctness:
+  // fire_due raises firing_ before it pops (under mu_, before publish_next's release
+  // store) and lowers it (release) only after its unparks and calls; reading next_
+  // (acquire) first and firing_ (acquire) second, a caller that sees a popped heap also
+  // sees firing_ raised, or lowered with the unparks visible.
+  bool quiet() const noexcept {
+    if (next() != clock::time_point::max()) return false;
+    return firing_.load(std::memory_order_acquire) == 0;
+  }
   std::size_t size() const;
 
  private:
@@ -154,6 +167,7 @@ class timer_heap {
   std::vector<timer_node*> heap_;
   bool emptied_ = false;
   std::atomic<clock::rep> next_{clock::time_point::max().time_since_epoch().count()};
+  std::atomic<int> firing_{0};  // fire_due calls between their first pop and last wake-up
 };
 
 // The sleep() timer: claims node->g and queues it for waking.
