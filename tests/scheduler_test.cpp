@@ -21,6 +21,7 @@
 
 #include "gofer/chan.hpp"
 #include "gofer/debug.hpp"
+#include "gofer/net.hpp"
 #include "gofer/runtime.hpp"
 #include "gofer/sync.hpp"
 #include "test_util.hpp"
@@ -178,6 +179,85 @@ TEST_P(scheduler_yield, a_polling_loop_is_preempted_at_its_next_gofer_call) {
   EXPECT_LT(duration_cast<milliseconds>(late).count(), 100)
       << "the sleeper waited behind goroutines that kept calling try_recv";
 }
+
+// The idle protocol (scheduler.cpp, "Idle protocol"): a goroutine made runnable from a
+// thread that is no worker — here gofer::blocking's helper threads, whose completions go
+// through the injection queue — must wake a sleeping worker every time. kGoroutines
+// goroutines each make kCalls blocking calls of a few microseconds (varied, so that
+// completions land at every point of an idle worker's way to sleep). A lost wake-up does
+// not hang the test: the monitor's safety net wakes every worker after ~10 ms and counts it
+// in lost_wakeups_rescued, which must stay 0. (Before the publisher's StoreLoad fence was
+// added to the foreign paths, 1 run in ~N counted rescues: see DESIGN.md, "Idle protocol".)
+class scheduler_wake : public gofer_test::threads_test {};
+
+TEST_P(scheduler_wake, every_blocking_completion_wakes_a_sleeping_worker) {
+  constexpr int kGoroutines = 8;
+  constexpr int kCalls = 1500;
+  std::uint64_t rescued = 0;
+  std::atomic<int> done_calls{0};
+  gofer_test::run_main(threads(), [&] {
+    gofer::wait_group wg;
+    for (int i = 0; i < kGoroutines; ++i) {
+      wg.add(1);
+      gofer::go(gofer::named("caller"), [&, i] {
+        for (int k = 0; k < kCalls; ++k) {
+          const auto spin = std::chrono::microseconds((i * 7 + k * 13) % 23);
+          gofer::blocking([spin] {
+            const auto end = std::chrono::steady_clock::now() + spin;
+            while (std::chrono::steady_clock::now() < end) {
+            }
+          });
+          done_calls.fetch_add(1, std::memory_order_relaxed);
+        }
+        wg.done();
+      });
+    }
+    wg.wait();
+    rescued = gofer::detail::lost_wakeups_rescued();
+  });
+  EXPECT_EQ(done_calls.load(), kGoroutines * kCalls);
+  EXPECT_EQ(rescued, 0u) << "a completion waited in the injection queue while a worker slept";
+}
+
+INSTANTIATE_TEST_SUITE_P(, scheduler_wake, ::testing::ValuesIn(gofer_test::kThreadCounts), gofer_test::threads_name);
+
+// Go's runqsteal with stealRunNextG: main sends to "receiver", parked on an unbuffered
+// channel, which readies it into main's runnext; main then computes (a pure spin, no gofer
+// call, so no safe point) until the receiver has started or 300 ms have passed. An idle
+// thread must take the receiver from runnext after a few microseconds: it starts while
+// main still computes. Unstealable, it would wait the whole 300 ms. Timing test, with a
+// wide margin for a loaded machine: under 100 ms. (The hand-off that makes 1-thread
+// ping-pong fast is kept: runnext is taken only once its owner kept it kRunnextGrace.)
+class scheduler_runnext : public gofer_test::threads_test {};
+
+TEST_P(scheduler_runnext, a_receiver_readied_by_a_busy_sender_starts_on_an_idle_thread) {
+  using namespace std::chrono;
+  std::atomic<bool> started{false};
+  steady_clock::duration waited{};
+  gofer_test::run_main(threads(), [&] {
+    gofer::chan<steady_clock::time_point> c;
+    gofer::chan<int> done;
+    gofer::go(gofer::named("receiver"), [&] {
+      steady_clock::time_point sent = c.recv().value();
+      waited = steady_clock::now() - sent;
+      started = true;
+      done.close();
+    });
+    ASSERT_TRUE(gofer_test::eventually([&] { return gofer_test::parked_receivers(c) == 1; }));
+    c.send(steady_clock::now());  // readies the receiver into this worker's runnext
+    const auto end = steady_clock::now() + milliseconds(300);
+    while (!started.load() && steady_clock::now() < end) {  // no gofer call: no safe point
+    }
+    done.recv();
+  });
+  ASSERT_TRUE(started.load());
+  EXPECT_LT(duration_cast<milliseconds>(waited).count(), 100)
+      << "the receiver waited in runnext behind its computing sender while a thread idled";
+}
+
+// Not at 1 thread: there is no other thread to take it.
+constexpr unsigned kRunnextThreads[] = {2, 4, 8};
+INSTANTIATE_TEST_SUITE_P(, scheduler_runnext, ::testing::ValuesIn(kRunnextThreads), gofer_test::threads_name);
 
 INSTANTIATE_TEST_SUITE_P(, scheduler_yield, ::testing::ValuesIn(gofer_test::kThreadCounts), gofer_test::threads_name);
 

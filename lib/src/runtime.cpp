@@ -430,6 +430,11 @@ void unpark(goroutine* g) noexcept {
   rt->foreign_wakers.fetch_sub(1, std::memory_order_release);
 }
 
+std::uint64_t lost_wakeups_rescued() noexcept {
+  runtime* rt = current_runtime();
+  return rt != nullptr ? rt->lost_wakeups_rescued.load(std::memory_order_relaxed) : 0;
+}
+
 void throw_goroutine_exit() { throw goroutine_exit{}; }
 
 void fatal_error(const char* msg) noexcept {

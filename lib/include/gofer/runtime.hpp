@@ -191,6 +191,14 @@ void go_named(std::string name, F&& f, Args&&... args) {
 }
 }  // namespace detail
 
+namespace detail {
+// White-box, for tests: how many times in the current run (0 outside run) the monitor found
+// goroutines waiting in the injection queue, untouched for two of its periods while a
+// worker slept, and woke every worker (lib/src/scheduler.cpp). A lost wake-up: 0 when the
+// idle protocol is right. Thread-safe.
+std::uint64_t lost_wakeups_rescued() noexcept;
+}  // namespace detail
+
 template <class F, class... Args>
   requires(!std::is_same_v<std::decay_t<F>, named>)
 void go(F&& f, Args&&... args) {
