@@ -3,15 +3,26 @@
 //   a_woken_goroutine_runs_on_the_wakers_thread   Go's ready(): a goroutine parked on a
 //       thread that is now busy is not stuck behind that thread's work when a goroutine on
 //       another thread wakes it; it runs on the waker's thread.
-//   a_yielder_returns_before_the_goroutines_it_readied_all_ran   [1, 2, 4 threads]
+//   a_yielder_returns_before_the_goroutines_it_readied_all_ran   [1, 2, 4, 8 threads]
 //       runtime.Gosched puts the goroutine on the global run queue, which every worker
 //       checks at least every 61 picks: a goroutine that readies a thousand others and
 //       yields runs again long before all thousand have run (the chat hub that yields after
 //       each event and fans it out to ~1,000 writers must not wait behind all of them).
+//   a_polling_loop_is_preempted_at_its_next_gofer_call   [1, 2, 4, 8 threads]
+//       time slices at safe points: a sleeper is not held up by try_recv pollers.
+//   every_blocking_completion_wakes_a_sleeping_worker   [1, 2, 4, 8 threads]
+//       the idle protocol: no lost wake-up (the monitor's rescue counter stays 0).
+//   a_receiver_readied_by_a_busy_sender_starts_on_an_idle_thread   [2, 4, 8 threads]
+//       a thief takes a runnext its owner has kept for a few microseconds.
+//   scheduler_hog.*   [1, 2, 4, 8 threads]
+//       options::warn_hogs / GOFER_DEBUG=hog names a goroutine that runs without a gofer
+//       call, once; one that reaches safe points is not named.
 //
 // Ordering without sleeps: the test waits for a goroutine to be parked by reading the
 // goroutine dump (its wait reason), yielding in between.
 #include <gtest/gtest.h>
+
+#include <stdlib.h>
 
 #include <algorithm>
 #include <atomic>
@@ -27,6 +38,11 @@
 #include "test_util.hpp"
 
 namespace {
+
+// The scheduler's suites also run at 8 threads (more workers than cores: idle, spinning
+// and stealing workers in every state at once). A local list: test_util.hpp's
+// kThreadCounts serves every suite.
+constexpr unsigned kSchedulerThreads[] = {1, 2, 4, 8};
 
 // True once the goroutine named `name` is parked receiving from a channel.
 bool parked_receiving(const std::string& name) {
@@ -219,7 +235,7 @@ TEST_P(scheduler_wake, every_blocking_completion_wakes_a_sleeping_worker) {
   EXPECT_EQ(rescued, 0u) << "a completion waited in the injection queue while a worker slept";
 }
 
-INSTANTIATE_TEST_SUITE_P(, scheduler_wake, ::testing::ValuesIn(gofer_test::kThreadCounts), gofer_test::threads_name);
+INSTANTIATE_TEST_SUITE_P(, scheduler_wake, ::testing::ValuesIn(kSchedulerThreads), gofer_test::threads_name);
 
 // Go's runqsteal with stealRunNextG: main sends to "receiver", parked on an unbuffered
 // channel, which readies it into main's runnext; main then computes (a pure spin, no gofer
@@ -259,6 +275,59 @@ TEST_P(scheduler_runnext, a_receiver_readied_by_a_busy_sender_starts_on_an_idle_
 constexpr unsigned kRunnextThreads[] = {2, 4, 8};
 INSTANTIATE_TEST_SUITE_P(, scheduler_runnext, ::testing::ValuesIn(kRunnextThreads), gofer_test::threads_name);
 
-INSTANTIATE_TEST_SUITE_P(, scheduler_yield, ::testing::ValuesIn(gofer_test::kThreadCounts), gofer_test::threads_name);
+// Hogs, seen (options::warn_hogs, GOFER_DEBUG=hog): "cruncher" spins 150 ms with no gofer
+// call; with a 40 ms threshold the monitor names it on stderr, once for the episode. A
+// goroutine that spins as long calling try_recv (a safe point: it yields every time slice)
+// is no hog and is not named.
+std::string run_capturing_stderr(unsigned threads, bool calls_gofer,
+                                 std::chrono::milliseconds threshold = std::chrono::milliseconds(40)) {
+  using namespace std::chrono;
+  ::testing::internal::CaptureStderr();
+  EXPECT_GOFER_OK(gofer::testing::run(
+      [&] {
+        gofer::chan<int> empty;
+        gofer::chan<int> done;
+        gofer::go(gofer::named(calls_gofer ? "poller" : "cruncher"), [&] {
+          const auto end = steady_clock::now() + milliseconds(150);
+          while (steady_clock::now() < end) {
+            if (calls_gofer) (void)empty.try_recv();
+          }
+          done.close();
+        });
+        done.recv();
+      },
+      {.threads = threads, .warn_hogs = threshold}));
+  return ::testing::internal::GetCapturedStderr();
+}
+
+std::size_t count(const std::string& text, const std::string& what) {
+  std::size_t n = 0;
+  for (auto at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) ++n;
+  return n;
+}
+
+class scheduler_hog : public gofer_test::threads_test {};
+
+TEST_P(scheduler_hog, a_goroutine_without_gofer_calls_is_named_once) {
+  std::string err = run_capturing_stderr(threads(), false);
+  EXPECT_EQ(count(err, "\"cruncher\" has run "), 1u) << err;
+  EXPECT_NE(err.find("ms without a gofer call, holding its thread"), std::string::npos) << err;
+}
+
+TEST_P(scheduler_hog, a_goroutine_that_reaches_safe_points_is_no_hog) {
+  std::string err = run_capturing_stderr(threads(), true);
+  EXPECT_EQ(err.find("has run"), std::string::npos) << err;
+}
+
+TEST_P(scheduler_hog, gofer_debug_hog_turns_the_warning_on) {
+  ::setenv("GOFER_DEBUG", "trace=0,hog=40", 1);
+  std::string err = run_capturing_stderr(threads(), false, std::chrono::milliseconds(0));
+  ::unsetenv("GOFER_DEBUG");
+  EXPECT_EQ(count(err, "\"cruncher\" has run "), 1u) << err;
+}
+
+INSTANTIATE_TEST_SUITE_P(, scheduler_hog, ::testing::ValuesIn(kSchedulerThreads), gofer_test::threads_name);
+
+INSTANTIATE_TEST_SUITE_P(, scheduler_yield, ::testing::ValuesIn(kSchedulerThreads), gofer_test::threads_name);
 
 }  // namespace

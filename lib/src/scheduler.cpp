@@ -42,6 +42,9 @@
 // publishers relied on it, and there may be more work than it takes. The monitor counts
 // any wake-up lost anyway in runtime::lost_wakeups_rescued (see its comment below).
 #include <algorithm>
+#include <cstdio>
+#include <string>
+#include <string_view>
 
 #include <boost/fiber/scheduler.hpp>
 
@@ -347,6 +350,10 @@ GOFER_NO_TSAN context* sched_algo::pick_next() noexcept {
     p->get_scheduler()->detach_worker_context(p);
   }
   if (__builtin_expect(g_tracing, false)) trace_switch(w_, c);
+  if (__builtin_expect(rt_.hog_after.count() != 0, false)) {
+    auto* g = c != nullptr ? static_cast<goroutine*>(c->get_properties()) : nullptr;
+    w_.running_gid.store(g != nullptr ? g->id : 0, std::memory_order_relaxed);
+  }
 #ifdef GOFER_TSAN
   // Last: nothing instrumented may run between this and Boost's switch.
   tsan_switch_to(c, c != nullptr && c->get_properties() != nullptr
@@ -487,6 +494,8 @@ void runtime::start_monitor() {
     struct seen {
       std::uint64_t tick = 0;
       clock::time_point since{};
+      clock::time_point running_since{};  // since the last switch (hog warnings)
+      bool hog_warned = false;            // for this tick: once per episode
     };
     std::vector<seen> last(workers.size());
     int stuck_periods = 0;
@@ -499,10 +508,20 @@ void runtime::start_monitor() {
         worker& w = *workers[i];
         std::uint64_t t = w.sched_tick.load(std::memory_order_relaxed);
         if (t != last[i].tick || w.in_idle.load(std::memory_order_relaxed)) {
-          last[i] = {t, now};
-        } else if (now - last[i].since >= kTimeSlice) {
-          w.preempt_at.store(t, std::memory_order_relaxed);
-          last[i].since = now;  // ask again after another slice if it still runs
+          last[i] = {t, now, now, false};
+        } else {
+          if (now - last[i].since >= kTimeSlice) {
+            w.preempt_at.store(t, std::memory_order_relaxed);
+            last[i].since = now;  // ask again after another slice if it still runs
+          }
+          if (hog_after.count() != 0 && !last[i].hog_warned && now - last[i].running_since >= hog_after) {
+            last[i].hog_warned = true;
+            if (std::uint64_t gid = w.running_gid.load(std::memory_order_relaxed); gid != 0) {
+              lk.unlock();  // warn_hog takes a registry lock and prints
+              warn_hog(gid, now - last[i].running_since);
+              lk.lock();
+            }
+          }
         }
         // Still asked while the same goroutine runs (a pick moves sched_tick on).
         asked = asked || w.preempt_at.load(std::memory_order_relaxed) == t;
@@ -534,6 +553,33 @@ void runtime::start_monitor() {
     }
     g_preempt_hint.store(false, std::memory_order_relaxed);
   });
+}
+
+// The hog warning (options::warn_hogs): looks the goroutine up in the registry (under its
+// shard's lock, so it cannot be freed meanwhile; it may have ended: then nothing is said).
+void runtime::warn_hog(std::uint64_t gid, clock::duration ran) {
+  std::string name;
+  gofer::source_location where{};
+  {
+    registry_shard& sh = registry[gid % kRegistryShards];
+    std::lock_guard<std::mutex> lk(sh.mu);
+    goroutine* g = sh.head;
+    while (g != nullptr && g->id != gid) g = g->reg_next;
+    if (g == nullptr) return;
+    name = g->name;
+    where = g->where.load(std::memory_order_relaxed);
+  }
+  std::string text = "gofer: goroutine " + std::to_string(gid);
+  if (!name.empty()) text += " \"" + name + "\"";
+  text += " has run " + std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(ran).count()) +
+          " ms without a gofer call, holding its thread";
+  if (where.line() != 0) {
+    std::string_view file(where.file_name());
+    if (auto slash = file.find_last_of('/'); slash != std::string_view::npos) file.remove_prefix(slash + 1);
+    text += " (it last parked at " + std::string(file) + ":" + std::to_string(where.line()) + ")";
+  }
+  text += "\n";
+  std::fputs(text.c_str(), stderr);
 }
 
 void runtime::stop_monitor() {

@@ -331,6 +331,9 @@ struct worker {
   std::atomic<std::uint64_t> sched_tick{0};
   std::atomic<bool> in_idle{false};
   std::atomic<std::uint64_t> preempt_at{~std::uint64_t{0}};
+  // The id of the goroutine picked last (0: none or the dispatcher), stored by every pick
+  // only while hog warnings are on (runtime::hog_after), for the monitor's warning.
+  std::atomic<std::uint64_t> running_gid{0};
   std::uint64_t last_netpoll = 0;  // tick of this worker's last non-blocking netpoll
   // Goroutines this worker took from the injection queue (owner-only writes; the monitor
   // reads it to tell a queue nobody takes from from a busy one).
@@ -391,6 +394,10 @@ struct runtime {
 
   // The monitor (Go's sysmon, preemption only): a thread that wakes every few ms and asks
   // a worker whose goroutine ran a whole time slice without a switch to preempt it.
+  // Hog warnings (options::warn_hogs, GOFER_DEBUG=hog): zero when off. Set before the
+  // workers start, never changed.
+  clock::duration hog_after{0};
+  void warn_hog(std::uint64_t gid, clock::duration ran);
   std::thread monitor;
   std::mutex monitor_mu;
   std::condition_variable monitor_cv;
