@@ -254,7 +254,7 @@ inline bool sched_algo::take_injected(context*& c) noexcept {
   return true;
 }
 
-inline context* sched_algo::pick_next_impl() noexcept {
+[[gnu::always_inline]] inline context* sched_algo::pick_next_impl() noexcept {
   ++w_.tick;
   // For the monitor: a pick is a switch (plain stores: only this thread writes them).
   w_.sched_tick.store(w_.tick, std::memory_order_relaxed);
