@@ -199,7 +199,8 @@ class poller {
  public:
   poller();
   ~poller();
-  // Registers fd; returns its record and generation.
+  // Registers fd; returns its record and generation, or nullptr with errno set when epoll
+  // refuses the descriptor (EPERM for a regular file or a directory).
   poll_desc* open(int fd, std::uint32_t& gen);
   // Marks closing, wakes both waiters (io_closed), deregisters; the caller closes the fd.
   void close(poll_desc* pd, std::uint32_t gen);
