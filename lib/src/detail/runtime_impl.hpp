@@ -457,6 +457,8 @@ void park_through_shutdown(goroutine* g, wait_reason why, const void* on,
                            gofer::source_location where) noexcept;
 
 // The runtime of the current run (one at a time), nullptr outside run.
+// signal.cpp: drops the run's signal::notify registrations (gofer::run, once main is done).
+void signal_run_ended(runtime* rt);
 runtime* current_runtime() noexcept;
 // The worker this thread is, nullptr on other threads. Read through a noinline accessor
 // so the compiler never caches the thread-local's address across a fiber switch.
