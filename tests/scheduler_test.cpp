@@ -315,7 +315,9 @@ TEST_P(scheduler_hog, a_goroutine_without_gofer_calls_is_named_once) {
 }
 
 TEST_P(scheduler_hog, a_goroutine_that_reaches_safe_points_is_no_hog) {
-  std::string err = run_capturing_stderr(threads(), true);
+  // A wider threshold here: the monitor measures wall-clock time, and an OS that
+  // deschedules the poller's thread for tens of ms on a loaded machine looks the same.
+  std::string err = run_capturing_stderr(threads(), true, std::chrono::milliseconds(100));
   EXPECT_EQ(err.find("has run"), std::string::npos) << err;
 }
 

@@ -357,6 +357,7 @@ struct worker {
   bool wakeup = false;
   bool sleeping_forever = false;       // in the cv wait with no deadline; guarded by sleep_mu
   bool polling = false;                // inside poller::poll; guarded by sleep_mu
+  bool asleep = false;                 // in a sleep_cv wait; guarded by sleep_mu
   std::atomic<bool> wake_flag{false};  // mirrors `wakeup` for the lock-free spin phase
   bool idle = false;  // in runtime::idle_list; guarded by runtime::idle_mu
 
