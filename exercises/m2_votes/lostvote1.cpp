@@ -72,7 +72,7 @@ gofer::chan<empty> start_updater(counter& c, std::chrono::milliseconds every, go
 
 // ---- the tests: no need to change anything below ----
 
-// 4 voters cast 250 votes each (for "happy", "sad", "fail", "win" in turn), then the
+// 4 voters cast 250 votes each (one for "happy", one for "sad", ...), then the
 // counter is told to stop, and the database is read once the updater said it stopped.
 long votes_in_db(std::chrono::milliseconds every, std::map<std::string, long>& per_option) {
   long total = 0;
@@ -85,9 +85,9 @@ long votes_in_db(std::chrono::milliseconds every, std::map<std::string, long>& p
         const std::vector<std::string> options = {"happy", "sad", "fail", "win"};
         for (int v = 0; v < 4; ++v) {
           wg.add(1);
-          gofer::go(gofer::named("voter"), [&c, &wg, &options] {
+          gofer::go(gofer::named("voter"), [&c, &wg, option = options[static_cast<std::size_t>(v)]] {
             for (int i = 0; i < 250; ++i) {
-              c.count(options[static_cast<std::size_t>(i) % options.size()]);
+              c.count(option);
               if (i % 50 == 0) gofer::sleep(1ms);  // votes arrive over a while
             }
             wg.done();
