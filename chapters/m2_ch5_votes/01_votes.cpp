@@ -27,6 +27,7 @@
 
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http.hpp>
+#include <hiredis/hiredis.h>
 #include <nats/nats.h>
 #include <nlohmann/json.hpp>
 #include <sqlite3.h>
@@ -49,21 +50,28 @@ namespace {
 struct signal {};
 using signal_chan = gofer::chan<signal>;
 
-// ---- the poll's store: SQLite (the book's MongoDB) ----------------------------------------
-// polls(option, votes) is the book's `results` document; stream(pos) is where the reader
-// stopped (a fake stream can resume, Twitter's cannot). Every call runs in gofer::blocking
-// (SQLite does disk I/O); the mutex serializes them on the one connection.
+// ---- the poll's store (the book's MongoDB) -----------------------------------------------
+// What the program needs from it: the poll's options, the totals, where the reader stopped
+// (a fake stream can resume, Twitter's cannot), and the book's $inc — a batch of counts
+// added atomically, on the last batch together with that position. Two implementations:
+// SQLite (default, a file that outlives the run) and Redis (--store redis: a private
+// in-memory instance, so no resume across runs). Every call runs in gofer::blocking (disk or
+// network I/O in a C library); a mutex serializes them on the one connection.
+const std::vector<std::string> poll_options = {"happy", "sad", "fail", "win"};
+
 class store {
  public:
-  explicit store(const fs::path& file) {
-    if (sqlite3_open(file.c_str(), &db_) != SQLITE_OK) throw std::runtime_error("sqlite open " + file.string());
-    exec("PRAGMA journal_mode=WAL;"
-         "CREATE TABLE IF NOT EXISTS polls(option TEXT PRIMARY KEY, votes INTEGER NOT NULL DEFAULT 0);"
-         "CREATE TABLE IF NOT EXISTS stream(id INTEGER PRIMARY KEY CHECK (id = 1), pos INTEGER NOT NULL);"
-         "INSERT OR IGNORE INTO stream VALUES (1, 0);"
-         "INSERT OR IGNORE INTO polls(option) VALUES ('happy'), ('sad'), ('fail'), ('win');");
+  virtual ~store() = default;
+  virtual std::map<std::string, long> totals() = 0;  // by option, in name order
+  virtual long position() = 0;
+  virtual void add(const std::map<std::string, long>& batch, std::optional<long> pos = std::nullopt) = 0;
+  std::vector<std::string> options() {
+    std::vector<std::string> out;
+    for (auto& [o, n] : totals()) out.push_back(o);
+    return out;
   }
-  ~store() { sqlite3_close(db_); }
+
+ protected:
   // Runs f on a helper thread, holding the connection's mutex there.
   template <class F>
   auto locked(F f) {
@@ -73,15 +81,26 @@ class store {
     });
   }
 
-  store(const store&) = delete;
-  store& operator=(const store&) = delete;
+ private:
+  std::mutex mu_;
+};
 
-  std::vector<std::string> options() {
-    std::vector<std::string> out;
-    for (auto& [o, n] : totals()) out.push_back(o);
-    return out;
+// SQLite: polls(option, votes) is the book's `results` document, stream(pos) the position.
+class sqlite_store : public store {
+ public:
+  explicit sqlite_store(const fs::path& file) {
+    if (sqlite3_open(file.c_str(), &db_) != SQLITE_OK) throw std::runtime_error("sqlite open " + file.string());
+    exec("PRAGMA journal_mode=WAL;"
+         "CREATE TABLE IF NOT EXISTS polls(option TEXT PRIMARY KEY, votes INTEGER NOT NULL DEFAULT 0);"
+         "CREATE TABLE IF NOT EXISTS stream(id INTEGER PRIMARY KEY CHECK (id = 1), pos INTEGER NOT NULL);"
+         "INSERT OR IGNORE INTO stream VALUES (1, 0);"
+         "INSERT OR IGNORE INTO polls(option) VALUES ('happy'), ('sad'), ('fail'), ('win');");
   }
-  std::map<std::string, long> totals() {
+  ~sqlite_store() override { sqlite3_close(db_); }
+  sqlite_store(const sqlite_store&) = delete;
+  sqlite_store& operator=(const sqlite_store&) = delete;
+
+  std::map<std::string, long> totals() override {
     return locked([&] {
       std::map<std::string, long> out;
       statement st(db_, "SELECT option, votes FROM polls ORDER BY rowid");
@@ -90,7 +109,7 @@ class store {
       return out;
     });
   }
-  long position() {
+  long position() override {
     return locked([&] {
       statement st(db_, "SELECT pos FROM stream WHERE id = 1");
       return sqlite3_step(st.s) == SQLITE_ROW ? static_cast<long>(sqlite3_column_int64(st.s, 0)) : 0L;
@@ -98,7 +117,7 @@ class store {
   }
   // The book's $inc: one transaction adds a batch of counts (and, on the last batch, saves
   // the stream position with it, so the two commit together).
-  void add(const std::map<std::string, long>& batch, std::optional<long> pos = std::nullopt) {
+  void add(const std::map<std::string, long>& batch, std::optional<long> pos) override {
     locked([&] {
       exec("BEGIN");
       statement st(db_, "UPDATE polls SET votes = votes + ? WHERE option = ?");
@@ -134,8 +153,60 @@ class store {
       throw std::runtime_error(msg);
     }
   }
-  std::mutex mu_;
   sqlite3* db_ = nullptr;
+};
+
+// Redis: the hash poll:results (option → votes) and the string stream:pos; a batch is one
+// MULTI/EXEC of HINCRBYs (and the SET of the position): Redis's atomic $inc.
+class redis_store : public store {
+ public:
+  explicit redis_store(int port) {
+    ctx_ = gofer::blocking([&] { return redisConnect("127.0.0.1", port); });
+    if (!ctx_ || ctx_->err) throw std::runtime_error(std::string("redis connect: ") + (ctx_ ? ctx_->errstr : "out of memory"));
+    locked([&] {
+      for (auto& o : poll_options) reply(redisCommand(ctx_, "HSETNX poll:results %s 0", o.c_str()));
+      reply(redisCommand(ctx_, "SETNX stream:pos 0"));
+      return 0;
+    });
+  }
+  ~redis_store() override { redisFree(ctx_); }
+  redis_store(const redis_store&) = delete;
+  redis_store& operator=(const redis_store&) = delete;
+
+  std::map<std::string, long> totals() override {
+    return locked([&] {
+      std::map<std::string, long> out;
+      auto r = reply(redisCommand(ctx_, "HGETALL poll:results"));
+      for (std::size_t i = 0; i + 1 < r->elements; i += 2) out[r->element[i]->str] = std::atol(r->element[i + 1]->str);
+      return out;
+    });
+  }
+  long position() override {
+    return locked([&] {
+      auto r = reply(redisCommand(ctx_, "GET stream:pos"));
+      return r->type == REDIS_REPLY_STRING ? std::atol(r->str) : 0L;
+    });
+  }
+  void add(const std::map<std::string, long>& batch, std::optional<long> pos) override {
+    locked([&] {
+      reply(redisCommand(ctx_, "MULTI"));
+      for (auto& [option, n] : batch) reply(redisCommand(ctx_, "HINCRBY poll:results %s %ld", option.c_str(), n));
+      if (pos) reply(redisCommand(ctx_, "SET stream:pos %ld", *pos));
+      auto r = reply(redisCommand(ctx_, "EXEC"));
+      if (r->type != REDIS_REPLY_ARRAY) throw std::runtime_error("redis EXEC failed");
+      return 0;
+    });
+  }
+
+ private:
+  using reply_ptr = std::unique_ptr<redisReply, decltype(&freeReplyObject)>;
+  reply_ptr reply(void* r) {
+    if (!r) throw std::runtime_error(std::string("redis: ") + ctx_->errstr);
+    reply_ptr p(static_cast<redisReply*>(r), &freeReplyObject);
+    if (p->type == REDIS_REPLY_ERROR) throw std::runtime_error(std::string("redis: ") + p->str);
+    return p;
+  }
+  redisContext* ctx_ = nullptr;
 };
 
 // ---- the fake tweet stream ---------------------------------------------------------------------
@@ -469,7 +540,8 @@ int main(int argc, char** argv) {
   app.add_option("--tweets", tweets, "tweets in the stream (a known number of votes)")
       ->capture_default_str()->check(CLI::Range(1L, 1000000L));
   app.add_option("--db", db_file, "the SQLite store: kept, and resumed by the next run (default: a temp file)");
-  app.add_option("--store", store_kind, "where counts go")->capture_default_str()->check(CLI::IsMember({"sqlite"}));
+  app.add_option("--store", store_kind, "where the counts go: sqlite, or redis (a private redis-server, for this run only)")
+      ->capture_default_str()->check(CLI::IsMember({"sqlite", "redis"}));
   app.add_option("--flush-ms", flush_ms, "counter's flush interval (the book: 1 s)")
       ->capture_default_str()->check(CLI::Range(1, 60000));
   app.add_option("--reconnect-ms", reconnect_ms, "forced reconnect interval (the book: 1 min)")
@@ -479,12 +551,16 @@ int main(int argc, char** argv) {
   app.add_option("--gap-us", gap_us, "the longest random pause between two tweets")
       ->capture_default_str()->check(CLI::Range(0, 1000000));
   if (int code = gofer_demo::parse_flags(app, argc, argv); code >= 0) return code;
+  if (store_kind == "redis" && !db_file.empty()) {
+    std::fprintf(stderr, "votes: --db is the SQLite file; --store redis counts into a private Redis for this run only\n");
+    return 2;
+  }
 
   // SIGINT/SIGTERM go to the "signals" goroutine only: block them before any thread starts.
   sigset_t set = stop_signals();
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
 
-  bool temp_db = db_file.empty();
+  bool temp_db = db_file.empty() && store_kind == "sqlite";
   if (temp_db) db_file = (fs::temp_directory_path() / ("votes-" + std::to_string(::getpid()) + ".db")).string();
   int status = 0;
   gofer::run([&] {
@@ -517,14 +593,22 @@ int main(int argc, char** argv) {
       // 1. The environment: a private nats-server, the store, the fake stream.
       auto nats = gofer_demo::server::start(gofer_demo::nats_spec());
       std::string url = "nats://" + nats.addr();
-      store db(db_file);
+      gofer_demo::server redis;
+      std::unique_ptr<store> db_owner;
+      if (store_kind == "redis") {
+        redis = gofer_demo::server::start(gofer_demo::redis_spec());
+        db_owner = std::make_unique<redis_store>(redis.port());
+      } else {
+        db_owner = std::make_unique<sqlite_store>(db_file);
+      }
+      store& db = *db_owner;
       long start_pos = db.position();
       auto before = db.totals();
       stream_stats sst;
       signal_chan stream_quit, stream_done;
       std::string addr = start_stream(tweets, std::chrono::microseconds(gap_us), drop_every, &sst, stream_quit, stream_done);
-      std::printf("nats-server and a stream of %ld tweets (random gaps up to %d us, a drop in ~%d) on loopback\n",
-                  tweets, gap_us, drop_every);
+      std::printf("nats-server%s and a stream of %ld tweets (random gaps up to %d us, a drop in ~%d) on loopback\n",
+                  store_kind == "redis" ? ", redis-server" : "", tweets, gap_us, drop_every);
       std::printf("poll options:");
       for (auto& o : db.options()) std::printf(" %s", o.c_str());
       std::printf("%s\n", start_pos ? (", resuming at tweet " + std::to_string(start_pos)).c_str() : "");
@@ -583,9 +667,11 @@ int main(int argc, char** argv) {
       }
       long this_run = 0;
       for (auto& o : options) this_run += totals[o] - before[o];
-      if (interrupted)
+      if (interrupted && store_kind == "sqlite")
         std::printf("interrupted at tweet %ld of %ld: the next run with --db %s resumes there\n", rs.pos, tweets,
                     db_file.c_str());
+      else if (interrupted)
+        std::printf("interrupted at tweet %ld of %ld (the private Redis goes with this run)\n", rs.pos, tweets);
       std::printf("votes: %ld tweets read over %ld connections (%ld dropped by the stream, %ld forced), %ld votes "
                   "published, %ld stored in %ld batches, store holds %ld of %ld expected for tweets 0-%ld, %ld lost\n",
                   rs.tweets, rs.connections, rs.dropped, rs.forced, published, this_run, cnt.batches, total, expected,
