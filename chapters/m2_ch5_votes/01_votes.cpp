@@ -11,6 +11,7 @@
 // through signal channels: reader stopped → votes closed → publisher flushed → counter
 // drained → last batch stored. Watch the last lines: no vote is lost, even on Ctrl-C.
 #include <signal.h>
+#include <string.h>
 
 #include <atomic>
 #include <chrono>
@@ -36,6 +37,7 @@
 #include <gofer/gofer.hpp>
 #include <gofer/http.hpp>
 #include <gofer/net.hpp>
+#include <gofer/signal.hpp>
 
 #include "demo_flags.hpp"
 #include "server.hpp"
@@ -46,9 +48,9 @@ namespace http = boost::beast::http;
 
 namespace {
 
-// A Go `chan struct{}`: a signal channel carries no data, only "it happened".
-struct signal {};
-using signal_chan = gofer::chan<signal>;
+// A Go `chan struct{}` (the book's signal channels): carries no data, only "it happened".
+struct none {};
+using signal_chan = gofer::chan<none>;
 
 // ---- the poll's store (the book's MongoDB) -----------------------------------------------
 // What the program needs from it: the poll's options, the totals, where the reader stopped
@@ -360,7 +362,7 @@ signal_chan start_reader(const std::string& addr, store& db, signal_chan stop, g
     }
   });
   gofer::go(gofer::named("reader"), [=, &db] {
-    gofer::defer signal_stopped([&] { stopped.send(signal{}); });
+    gofer::defer signal_stopped([&] { stopped.send(none{}); });
     bool announced = false;
     for (;;) {
       // (Re)connect, re-reading the poll's options each time, as the book does.
@@ -465,7 +467,7 @@ signal_chan start_publisher(const std::string& url, gofer::chan<std::string> vot
       ++*published;
     }
     check(gofer::blocking([&] { return natsConnection_FlushTimeout(nc->get(), 5000); }), "flush");
-    stopped.send(signal{});
+    stopped.send(none{});
   });
   return stopped;
 }
@@ -515,19 +517,9 @@ signal_chan start_flusher(counter& cnt, store& db, std::chrono::milliseconds eve
       }
       cnt.flush(db);
     }
-    stopped.send(signal{});
+    stopped.send(none{});
   });
   return stopped;
-}
-
-// Go's signal.Notify for SIGINT/SIGTERM (as in backupd): blocked in every thread, received by
-// one goroutine with sigwait on a helper thread.
-sigset_t stop_signals() {
-  sigset_t set;
-  sigemptyset(&set);
-  sigaddset(&set, SIGINT);
-  sigaddset(&set, SIGTERM);
-  return set;
 }
 
 }  // namespace
@@ -556,10 +548,6 @@ int main(int argc, char** argv) {
     return 2;
   }
 
-  // SIGINT/SIGTERM go to the "signals" goroutine only: block them before any thread starts.
-  sigset_t set = stop_signals();
-  pthread_sigmask(SIG_BLOCK, &set, nullptr);
-
   bool temp_db = db_file.empty() && store_kind == "sqlite";
   if (temp_db) db_file = (fs::temp_directory_path() / ("votes-" + std::to_string(::getpid()) + ".db")).string();
   int status = 0;
@@ -568,27 +556,10 @@ int main(int argc, char** argv) {
       if (temp_db)
         for (const char* ext : {"", "-wal", "-shm"}) fs::remove(db_file + ext);
     });
-    // The "signals" goroutine: the first SIGINT/SIGTERM closes `interrupt`. At the end we send
-    // ourselves a SIGTERM if none came, to release its sigwait.
-    signal_chan interrupt;
-    std::atomic<bool> signalled{false};
-    gofer::go(gofer::named("signals"), [interrupt, &signalled] {
-      sigset_t s = stop_signals();
-      int sig = gofer::blocking([&s] {
-        int n = 0;
-        sigwait(&s, &n);
-        return n;
-      });
-      if (!signalled.exchange(true)) {
-        std::printf("signal %d: stopping\n", sig);
-        std::fflush(stdout);
-      }
-      interrupt.close();
-    });
-    gofer::defer release_signals([&] {
-      if (!signalled.exchange(true)) ::kill(::getpid(), SIGTERM);
-      interrupt.recv();
-    });
+    // Go's signal.Notify: SIGINT/SIGTERM arrive on `interrupt` (buffered: the relay never
+    // waits). Before the first server starts, so that the launcher leaves these signals to us.
+    gofer::chan<int> interrupt(1);
+    gofer::signal::notify(interrupt, {SIGINT, SIGTERM});
     try {
       // 1. The environment: a private nats-server, the store, the fake stream.
       auto nats = gofer_demo::server::start(gofer_demo::nats_spec());
@@ -636,7 +607,12 @@ int main(int argc, char** argv) {
                                                 caught_up, &rs);
 
       // 4. Run until Ctrl-C, or until the whole stream was read (the self-running demo).
-      bool interrupted = gofer::select(gofer::recv_case(interrupt), gofer::recv_case(caught_up)) == 0;
+      std::optional<int> sig;
+      bool interrupted = gofer::select(gofer::recv_case(interrupt, sig), gofer::recv_case(caught_up)) == 0;
+      if (interrupted) {  // (a second Ctrl-C now waits in the buffer, unread: the shutdown runs to its end)
+        std::printf("%s: stopping\n", strsignal(*sig));
+        std::fflush(stdout);
+      }
 
       // 5. The ordered shutdown, one signal channel at a time.
       stop.close();
