@@ -237,16 +237,12 @@ std::vector<std::string> votes_in(const std::string& text, const std::vector<std
   return out;
 }
 
-struct stream_stats {
-  std::atomic<long> connections{0}, drops{0};
-};
-
 // One client of the stream: parse its request (Beast), answer 200 with no length
 // (Connection: close: the body runs until we close), then write tweets at random intervals.
 // Now and then it drops the connection, sometimes in the middle of a line. After the last
 // tweet it writes keep-alive newlines (as Twitter does) until the client or `quit` ends it.
 void serve_stream(gofer::net::conn c, long tweets, std::chrono::microseconds max_gap, int drop_every,
-                  stream_stats* st, signal_chan quit) {
+                  signal_chan quit) {
   boost::beast::flat_buffer buf;
   http::request<http::empty_body> req;
   boost::system::error_code ec;
@@ -275,7 +271,6 @@ void serve_stream(gofer::net::conn c, long tweets, std::chrono::microseconds max
   http::response_serializer<http::string_body> sr{res};
   http::write_header(c, sr, ec);
   if (ec) return;
-  st->connections.fetch_add(1);
   std::mt19937 rng(std::random_device{}());
   std::uniform_int_distribution<long> gap(0, max_gap.count());
   std::uniform_int_distribution<int> drop(1, drop_every);
@@ -285,7 +280,6 @@ void serve_stream(gofer::net::conn c, long tweets, std::chrono::microseconds max
     if (gofer::select(gofer::recv_case(gofer::after(pause)), gofer::recv_case(quit)) == 1) return;
     std::string line = i < tweets ? nlohmann::json{{"id", i}, {"text", tweet_text(i, track)}}.dump() + "\r\n" : "\r\n";
     if (i < tweets && drop(rng) == 1) {  // drop the connection, maybe mid-line
-      st->drops.fetch_add(1);
       (void)c.write(std::string_view(line).substr(0, line.size() / 2 * (i % 2)));
       return;
     }
@@ -295,12 +289,12 @@ void serve_stream(gofer::net::conn c, long tweets, std::chrono::microseconds max
 
 // The stream's accept loop; returns its address. `done` is signalled once every client
 // goroutine has ended after `quit` closed.
-std::string start_stream(long tweets, std::chrono::microseconds max_gap, int drop_every, stream_stats* st,
-                         signal_chan quit, signal_chan done) {
+std::string start_stream(long tweets, std::chrono::microseconds max_gap, int drop_every, signal_chan quit,
+                         signal_chan done) {
   auto l = gofer::net::listen("127.0.0.1:0");
   if (!l.ok()) throw std::runtime_error("stream listen: " + l.status().ToString());
   std::string addr = l->addr();
-  gofer::go(gofer::named("stream"), [l = std::move(*l), tweets, max_gap, drop_every, st, quit, done]() mutable {
+  gofer::go(gofer::named("stream"), [l = std::move(*l), tweets, max_gap, drop_every, quit, done]() mutable {
     auto wg = std::make_shared<gofer::wait_group>();
     gofer::go(gofer::named("stream-closer"), [&l, quit] {
       quit.recv();
@@ -310,8 +304,8 @@ std::string start_stream(long tweets, std::chrono::microseconds max_gap, int dro
       auto c = l.accept();
       if (!c.ok()) break;  // closed by stream-closer
       wg->add(1);
-      gofer::go(gofer::named("stream-client"), [c = std::move(*c), tweets, max_gap, drop_every, st, quit, wg]() mutable {
-        serve_stream(std::move(c), tweets, max_gap, drop_every, st, quit);
+      gofer::go(gofer::named("stream-client"), [c = std::move(*c), tweets, max_gap, drop_every, quit, wg]() mutable {
+        serve_stream(std::move(c), tweets, max_gap, drop_every, quit);
         wg->done();
       });
     }
@@ -575,9 +569,8 @@ int main(int argc, char** argv) {
       store& db = *db_owner;
       long start_pos = db.position();
       auto before = db.totals();
-      stream_stats sst;
       signal_chan stream_quit, stream_done;
-      std::string addr = start_stream(tweets, std::chrono::microseconds(gap_us), drop_every, &sst, stream_quit, stream_done);
+      std::string addr = start_stream(tweets, std::chrono::microseconds(gap_us), drop_every, stream_quit, stream_done);
       std::printf("nats-server%s and a stream of %ld tweets (random gaps up to %d us, a drop in ~%d) on loopback\n",
                   store_kind == "redis" ? ", redis-server" : "", tweets, gap_us, drop_every);
       std::printf("poll options:");
