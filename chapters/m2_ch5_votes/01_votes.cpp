@@ -522,6 +522,7 @@ int main(int argc, char** argv) {
   long tweets = 1500;
   int flush_ms = 100, reconnect_ms = 300, drop_every = 150, gap_us = 2000;
   std::string db_file, store_kind = "sqlite";
+  bool serve = false;
   CLI::App app{"count votes from a fake tweet stream through a private NATS server into SQLite", "votes"};
   app.add_option("--tweets", tweets, "tweets in the stream (a known number of votes)")
       ->capture_default_str()->check(CLI::Range(1L, 1000000L));
@@ -536,6 +537,7 @@ int main(int argc, char** argv) {
       ->capture_default_str()->check(CLI::Range(2, 1000000));
   app.add_option("--gap-us", gap_us, "the longest random pause between two tweets")
       ->capture_default_str()->check(CLI::Range(0, 1000000));
+  app.add_flag("--serve", serve, "keep running (and print the stream's address) until Ctrl-C");
   if (int code = gofer_demo::parse_flags(app, argc, argv); code >= 0) return code;
   if (store_kind == "redis" && !db_file.empty()) {
     std::fprintf(stderr, "votes: --db is the SQLite file; --store redis counts into a private Redis for this run only\n");
@@ -601,7 +603,15 @@ int main(int argc, char** argv) {
 
       // 4. Run until Ctrl-C, or until the whole stream was read (the self-running demo).
       std::optional<int> sig;
-      bool interrupted = gofer::select(gofer::recv_case(interrupt, sig), gofer::recv_case(caught_up)) == 0;
+      // With --serve, only Ctrl-C ends it (the end-of-stream case is a nil channel, as in Go):
+      // the stream stays up for curl and friends.
+      if (serve) {
+        std::printf("stream on http://%s/stream?track=fail,happy,sad,win&since=0 (curl -N it); Ctrl-C to stop\n",
+                    addr.c_str());
+        std::fflush(stdout);
+      }
+      bool interrupted =
+          gofer::select(gofer::recv_case(interrupt, sig), gofer::recv_case(serve ? signal_chan(nullptr) : caught_up)) == 0;  // nil: never
       if (interrupted) {  // (a second Ctrl-C now waits in the buffer, unread: the shutdown runs to its end)
         std::printf("%s: stopping\n", strsignal(*sig));
         std::fflush(stdout);
@@ -636,11 +646,12 @@ int main(int argc, char** argv) {
       }
       long this_run = 0;
       for (auto& o : options) this_run += totals[o] - before[o];
-      if (interrupted && store_kind == "sqlite")
+      if (interrupted && store_kind == "sqlite" && !temp_db)
         std::printf("interrupted at tweet %ld of %ld: the next run with --db %s resumes there\n", rs.pos, tweets,
                     db_file.c_str());
       else if (interrupted)
-        std::printf("interrupted at tweet %ld of %ld (the private Redis goes with this run)\n", rs.pos, tweets);
+        std::printf("interrupted at tweet %ld of %ld (this run's store goes with it: --db FILE keeps one)\n", rs.pos,
+                    tweets);
       std::printf("votes: %ld tweets read over %ld connections (%ld dropped by the stream, %ld forced), %ld votes "
                   "published, %ld stored in %ld batches, store holds %ld of %ld expected for tweets 0-%ld, %ld lost\n",
                   rs.tweets, rs.connections, rs.dropped, rs.forced, published, this_run, cnt.batches, total, expected,
