@@ -11,7 +11,6 @@
 // through signal channels: reader stopped → votes closed → publisher flushed → counter
 // drained → last batch stored. Watch the last lines: no vote is lost, even on Ctrl-C.
 #include <signal.h>
-#include <string.h>
 
 #include <atomic>
 #include <chrono>
@@ -613,7 +612,7 @@ int main(int argc, char** argv) {
       bool interrupted =
           gofer::select(gofer::recv_case(interrupt, sig), gofer::recv_case(serve ? signal_chan(nullptr) : caught_up)) == 0;  // nil: never
       if (interrupted) {  // (a second Ctrl-C now waits in the buffer, unread: the shutdown runs to its end)
-        std::printf("%s: stopping\n", strsignal(*sig));
+        std::printf("got %s: shutting down gracefully\n", *sig == SIGINT ? "SIGINT" : "SIGTERM");
         std::fflush(stdout);
       }
 
