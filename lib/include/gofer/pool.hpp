@@ -41,6 +41,7 @@
 #include "gofer/chan.hpp"
 #include "gofer/context.hpp"
 #include "gofer/defer.hpp"
+#include "gofer/detail/small_alloc.hpp"
 #include "gofer/detail/spinlock.hpp"
 #include "gofer/detail/wait.hpp"
 #include "gofer/runtime.hpp"
@@ -183,6 +184,14 @@ struct future_state {
   }
 };
 
+// Makes a future's state: one allocation (the state and shared_ptr's count together), taken
+// from the thread's small-block cache (gofer/detail/small_alloc.hpp) — a pool makes and drops
+// one per job, more than glibc's per-thread cache holds when submitters run ahead.
+template <class V, class... Args>
+std::shared_ptr<future_state<V>> make_future_state(Args&&... args) {
+  return std::allocate_shared<future_state<V>>(small_allocator<future_state<V>>(), std::forward<Args>(args)...);
+}
+
 }  // namespace detail
 
 // future — the one result of one submitted job (Go's "promise channel": a channel that will
@@ -201,7 +210,8 @@ struct future_state {
 //
 // The result is sent and its channel closed in one step by the worker, so a taken future's
 // c() is a closed channel (ready in select, with nullopt), never a hang.
-// Cost: one allocation per future (detail::future_state, above); the channel behind c()
+// Cost: one allocation per future (detail::future_state, above, from a per-thread block
+// cache); the channel behind c()
 // is made only when c() is first called — from then on the result travels through it.
 // Memory ordering: the job's return (and everything it wrote) is synchronized before the
 // get() / receive that obtains its result. Thread-safety: any goroutine; get() parks only
@@ -242,7 +252,7 @@ class future {
 
   // A future that is ready with r at once (for example a rejected submission).
   static future ready_with(value_type r) {
-    return future(std::make_shared<detail::future_state<value_type>>(std::move(r)));
+    return future(detail::make_future_state<value_type>(std::move(r)));
   }
 
  private:
@@ -337,9 +347,13 @@ struct pool_core {
     reply_t reply;  // the job's future: delivering never parks
   };
 
+  // The job function, type-erased by hand: one indirect call per job (a std::function
+  // around a lambda around a shared F made two), and a move-only F needs no copyable wrapper.
+  using call_fn = result_t (*)(void* fn, const context&, Job&&);
+
   pool_core(const context& parent, std::size_t nworkers, std::size_t capacity,
-            std::function<result_t(const context&, Job&&)> f)
-      : queue(capacity), fn(std::move(f)), workers(nworkers) {
+            std::shared_ptr<void> f, call_fn call)
+      : queue(capacity), fn_obj(std::move(f)), fn_call(call), workers(nworkers) {
     std::tie(ctx, cancel) = with_cancel_cause(parent);
     done = ctx.done();
     live_workers = nworkers;
@@ -349,7 +363,8 @@ struct pool_core {
   context ctx;               // the pool's context: child of the user's, cancelled by stop()
   cancel_cause_func cancel;  // cancels ctx (thread-safe, idempotent)
   recv_chan<std::monostate> done;  // ctx.done(), kept: select cases borrow it
-  std::function<result_t(const context&, Job&&)> fn;
+  std::shared_ptr<void> fn_obj;  // the user's F (shared by nobody else; never null)
+  call_fn fn_call;               // calls *static_cast<F*>(fn_obj.get())
   chan<std::monostate> finished;  // closed by the last worker to exit
   const std::size_t workers;
 
@@ -408,7 +423,7 @@ struct pool_core {
     }
     std::optional<result_t> r;
     try {
-      r.emplace(fn(ctx, std::move(it.job)));
+      r.emplace(fn_call(fn_obj.get(), ctx, std::move(it.job)));
     } catch (const goroutine_exit&) {  // the runtime is unwinding us: let it
       spinlock_guard g(lock);
       --stats.running;
@@ -534,11 +549,10 @@ class worker_pool {
     requires detail::job_function<F, Job, Result>
   worker_pool(const context& ctx, pool_options opts, F fn) {
     std::size_t n = opts.workers != 0 ? opts.workers : std::max<std::size_t>(1, num_threads());
-    // std::function needs a copyable target: share a move-only fn.
-    auto shared_fn = std::make_shared<F>(std::move(fn));
     auto core = std::make_shared<core_t>(
-        ctx, n, opts.queue, [shared_fn](const context& c, Job&& job) -> result_t {
-          return detail::invoke_job<Result>(*shared_fn, c, std::move(job));
+        ctx, n, opts.queue, std::make_shared<F>(std::move(fn)),
+        [](void* f, const context& c, Job&& job) -> result_t {
+          return detail::invoke_job<Result>(*static_cast<F*>(f), c, std::move(job));
         });
     o_ = std::make_shared<owner>(core);
     for (std::size_t i = 0; i < n; ++i) {
@@ -562,7 +576,7 @@ class worker_pool {
   // records the call site for dumps while it waits (gofer/debug.hpp).
   future_type submit(Job job, gofer::source_location where = gofer::source_location::current()) const {
     core_t& c = *o_->core;
-    auto reply = std::make_shared<detail::future_state<result_t>>();
+    auto reply = detail::make_future_state<result_t>();
     future_type f(reply);
     item it{std::move(job), std::move(reply)};
     {
@@ -603,7 +617,7 @@ class worker_pool {
   // Never blocks. May allocate. Thread-safe.
   std::optional<future_type> try_submit(Job& job) const {
     core_t& c = *o_->core;
-    auto reply = std::make_shared<detail::future_state<result_t>>();
+    auto reply = detail::make_future_state<result_t>();
     future_type f(reply);
     item it{std::move(job), std::move(reply)};
     detail::spinlock_guard g(c.lock);
