@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include <hiredis/hiredis.h>
 #include <nlohmann/json.hpp>
 
 #include <gofer/gofer.hpp>
@@ -134,7 +135,8 @@ struct service_fixture {
   fs::path base, dir, data, bdir;
   gofer_demo::process svc;
   std::string addr;
-  service_fixture() {
+  // `extra`: more flags for the service (--store redis, --config FILE, ...).
+  explicit service_fixture(std::vector<std::string> extra = {}) {
     char tmpl[] = "/tmp/gofer-filesync-test-XXXXXX";
     base = ::mkdtemp(tmpl);
     dir = base / "folder";
@@ -142,9 +144,14 @@ struct service_fixture {
     bdir = base / "backup";
     fs::create_directories(dir);
     fs::create_directories(data);
-    svc = gofer_demo::process::spawn({FILESYNC_BIN, "--service", "--dir", dir, "--data", data, "--addr-file",
-                                      data / "addr", "--quiet-ms", "100"},
-                                     base / "service.log");
+    start(extra);
+  }
+  void start(const std::vector<std::string>& extra) {
+    fs::remove(data / "addr");
+    std::vector<std::string> args = {FILESYNC_BIN, "--service", "--dir", dir, "--data", data, "--addr-file",
+                                     data / "addr", "--quiet-ms", "100"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    svc = gofer_demo::process::spawn(args, base / "service.log");
     EXPECT_TRUE(eventually([&] { return fs::exists(data / "addr"); })) << slurp(base / "service.log");
     addr = slurp(data / "addr");
   }
@@ -293,5 +300,117 @@ TEST(filesync, revert_through_the_cli_is_a_new_version_and_bad_requests_get_erro
     int how = gofer::select(gofer::recv_case(s, [](std::optional<json> e) { return e ? 1 : 0; }),
                             gofer::recv_case(gofer::after(10s), [](auto) { return 2; }));
     EXPECT_EQ(how, 0) << "the subscriber's connection should be closed (1: an event, 2: still open)";
+  });
+}
+
+// The Redis store (--store redis) behind the same interface (label `services`: a private
+// redis-server through the launcher). The data lives in Redis, not in the service: a new
+// service on the same Redis sees every file and continues the version and event numbers.
+TEST(filesync_redis, the_redis_store_keeps_versions_and_events_across_a_service_restart) {
+  gofer::run([] {
+    auto redis = gofer_demo::server::start(gofer_demo::redis_spec());
+    std::vector<std::string> flags = {"--store", "redis", "--redis", redis.addr()};
+    service_fixture f(flags);
+    auto s = subscribe(f.addr);
+    write_file(f.dir / "a.txt", "a1");
+    EXPECT_EQ(brief(next_event(s)), "version a.txt v1");
+    for (int i = 0; i < 5; ++i) write_file(f.dir / "a.txt", "burst " + std::to_string(i));
+    EXPECT_EQ(brief(next_event(s)), "version a.txt v2");
+    write_file(f.dir / "b.txt", "b1");
+    EXPECT_EQ(brief(next_event(s)), "version b.txt v1");
+    fs::rename(f.dir / "b.txt", f.dir / "c.txt");
+    EXPECT_EQ(brief(next_event(s)), "rename c.txt v1 from b.txt");
+    fs::remove(f.dir / "a.txt");
+    EXPECT_EQ(brief(next_event(s)), "delete a.txt v2");
+
+    // What Redis holds, read with hiredis directly.
+    redisContext* rc = redisConnect("127.0.0.1", redis.port());
+    ASSERT_TRUE(rc && !rc->err);
+    auto get = [&](const char* fmt, const char* arg) {
+      auto* r = static_cast<redisReply*>(redisCommand(rc, fmt, arg));
+      std::string out = r && r->type == REDIS_REPLY_STRING ? std::string(r->str, r->len)
+                        : r && r->type == REDIS_REPLY_INTEGER ? std::to_string(r->integer) : "?";
+      freeReplyObject(r);
+      return out;
+    };
+    EXPECT_EQ(get("HGET filesync:file:%s version", "a.txt"), "2");
+    EXPECT_EQ(get("HGET filesync:file:%s deleted", "a.txt"), "1");
+    EXPECT_EQ(get("HGET filesync:rev:%s 1", "c.txt"), "b1");
+    EXPECT_EQ(get("EXISTS filesync:file:%s", "b.txt"), "0");
+    EXPECT_EQ(get("LLEN %s", "filesync:events"), "5");
+    redisFree(rc);
+
+    // A new service (another store dir, the same Redis) continues where the first stopped.
+    f.svc.terminate();
+    EXPECT_EQ(f.svc.exit_status(), 0) << slurp(f.base / "service.log");
+    f.start(flags);
+    auto files = list(f.addr);
+    ASSERT_EQ(files.size(), 2u);
+    EXPECT_EQ(files[0]["name"], "a.txt");
+    EXPECT_EQ(files[1]["name"], "c.txt");
+    EXPECT_EQ(files[1]["revisions"], json({1}));
+    auto s2 = subscribe(f.addr);  // from 0: the whole log, from Redis
+    for (int i = 1; i <= 5; ++i) EXPECT_EQ(int(next_event(s2)["seq"]), i);
+    write_file(f.dir / "c.txt", "c2");
+    json e = next_event(s2);
+    EXPECT_EQ(brief(e), "version c.txt v2");
+    EXPECT_EQ(int(e["seq"]), 6);
+    std::string body;
+    EXPECT_TRUE(ask(f.addr, "FETCH " + json::array({"c.txt", 1}).dump(), &body).value("ok", false));
+    EXPECT_EQ(body, "b1");
+    EXPECT_TRUE(ask(f.addr, "REVERT " + json::array({"c.txt", 1}).dump()).value("ok", false));
+    EXPECT_EQ(brief(next_event(s2)), "version c.txt v3");
+    EXPECT_EQ(slurp(f.dir / "c.txt"), "b1");
+  });
+}
+
+// The config file (INI, inih): [revisions] count prunes old contents, lockfiles keeps a
+// second service off the store directory, [logs] rotates the service's log file; a flag
+// given on the command line wins over the file; an unknown key is refused.
+TEST(filesync, the_config_file_sets_revisions_kept_lock_files_and_log_rotation) {
+  gofer::run([] {
+    char tmpl[] = "/tmp/gofer-filesync-ini-XXXXXX";
+    fs::path etc = ::mkdtemp(tmpl);
+    write_file(etc / "filesync.ini",
+               "; filesync's settings\n[revisions]\ncount = 2\nlockfiles = true\n\n[logs]\nfile = " +
+                   (etc / "logs" / "service.log").string() + "\nrotatelength = 300\nrotations = 2\n\n"
+                   "[service]\nquiet_ms = 5000\n");
+    service_fixture f({"--config", etc / "filesync.ini"});  // --quiet-ms 100 (the fixture's) wins over 5000
+    auto s = subscribe(f.addr);
+    for (int i = 1; i <= 6; ++i) {
+      write_file(f.dir / "r.txt", "take " + std::to_string(i));
+      EXPECT_EQ(brief(next_event(s)), "version r.txt v" + std::to_string(i));  // in 10 s: not 5 s quiet periods
+    }
+    auto files = list(f.addr);
+    ASSERT_EQ(files.size(), 1u);
+    EXPECT_EQ(files[0]["revisions"], json({5, 6}));  // count = 2
+
+    // lockfiles: a second service on the same store directory refuses to start.
+    auto second = gofer_demo::process::spawn({FILESYNC_BIN, "--service", "--dir", f.dir, "--data", f.data, "--config",
+                                              etc / "filesync.ini"},
+                                             f.base / "second.log");
+    EXPECT_EQ(second.wait(), 1);
+    EXPECT_NE(slurp(f.base / "second.log").find("is in use by process " + std::to_string(f.svc.pid())),
+              std::string::npos)
+        << slurp(f.base / "second.log");
+
+    // [logs]: 300-byte files, the current one and 2 rotated ones, no more.
+    EXPECT_TRUE(fs::exists(etc / "logs" / "service.log"));
+    EXPECT_TRUE(fs::exists(etc / "logs" / "service.1.log"));
+    EXPECT_TRUE(fs::exists(etc / "logs" / "service.2.log"));
+    EXPECT_FALSE(fs::exists(etc / "logs" / "service.3.log"));
+    EXPECT_NE(slurp(etc / "logs" / "service.log").find("r.txt"), std::string::npos);
+
+    // A typo in the file: status 2 and the key named.
+    write_file(etc / "bad.ini", "[revisions]\ncuont = 3\n");
+    auto bad = gofer_demo::process::spawn({FILESYNC_BIN, "--service", "--dir", f.dir, "--data", f.base / "other",
+                                           "--config", etc / "bad.ini"},
+                                          f.base / "bad.log");
+    EXPECT_EQ(bad.wait(), 2);
+    EXPECT_NE(slurp(f.base / "bad.log").find("unknown key 'cuont' in [revisions]"), std::string::npos)
+        << slurp(f.base / "bad.log");
+    f.svc.terminate();
+    EXPECT_EQ(f.svc.exit_status(), 0);
+    fs::remove_all(etc);
   });
 }
