@@ -1072,6 +1072,7 @@ struct service_config {
   bool lock = true;                // [revisions] lockfiles: one service per store directory
   std::string log_file;            // [logs] file: the service's lines, also to this rotated file
   int log_rotate_bytes = 1 << 20, log_files = 3;
+  std::string config_file;         // --config: the scripted run hands it to the service it starts
 };
 
 // The lock file ([revisions] lockfiles): an exclusive flock on <dir>/<name>, holding our
@@ -1291,6 +1292,7 @@ int run_demo(bool serve, const service_config& cfg) {
                                        data,         "--addr-file", data / "addr", "--quiet-ms", std::to_string(cfg.quiet_ms),
                                        "--store",    cfg.store,    "--keep", std::to_string(cfg.keep)};
   if (!cfg.redis.empty()) svc_args.insert(svc_args.end(), {"--redis", cfg.redis});
+  if (!cfg.config_file.empty()) svc_args.insert(svc_args.end(), {"--config", fs::absolute(cfg.config_file)});
   svc_args.insert(svc_args.end(), {"--web", serve && !cfg.web.empty() ? cfg.web : "127.0.0.1:0", "--web-addr-file", data / "web"});
   auto svc = gofer_demo::process::spawn(svc_args, base / "service.log");
   if (!wait_for_file(data / "addr")) {
@@ -1493,11 +1495,11 @@ std::string apply_config(CLI::App& app, const std::string& path) {
 int main(int argc, char** argv) {
   CLI::App app{"filesync: a versioned file-sync service (book chapter 8)", "filesync"};
   bool service = false, serve = false, revert = false, health = false;
-  std::string backup, connect, name, config;
+  std::string backup, connect, name;
   int version = 0;
   service_config cfg;
   app.add_flag("--serve", serve, "keep the service up (with its backup and web page) until Ctrl-C");
-  app.add_option("--config", config, "an INI file with the settings below ([service] [store] [revisions] [logs])")
+  app.add_option("--config", cfg.config_file, "an INI file with the settings below ([service] [store] [revisions] [logs])")
       ->check(CLI::ExistingFile);
   app.add_option("--quiet-ms", cfg.quiet_ms, "debounce: a file must be quiet this long to become a version")
       ->check(CLI::Range(1, 10000));
@@ -1527,8 +1529,8 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "filesync: %s\n%s", why.c_str(), app.help().c_str());
     return 2;
   };
-  if (!config.empty())
-    if (std::string why = apply_config(app, config); !why.empty()) return usage(why);
+  if (!cfg.config_file.empty())
+    if (std::string why = apply_config(app, cfg.config_file); !why.empty()) return usage(why);
   if (service && (cfg.dir.empty() || cfg.data.empty())) return usage("--service needs --dir and --data");
   if (!backup.empty() && (cfg.dir.empty() || connect.empty())) return usage("--backup needs --dir and --connect");
   if ((revert || health) && connect.empty()) return usage("--revert and --health need --connect");
