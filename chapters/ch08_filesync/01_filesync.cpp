@@ -1,16 +1,17 @@
 // filesync — the book's "Dropbox with revision control" (chapter 8, "The concurrent
 // application"), built correctly: one program with roles, run as separate processes on
 // localhost. The default run forks itself into a **service** (an inotify listener, a
-// debouncer that owns the SQLite metadata store, and a hub that broadcasts change events as
-// newline-delimited JSON to TCP subscribers) and a **backup** subscriber, subscribes itself
-// as a watcher, makes a scripted set of changes (create, bursts of writes, a new
-// subdirectory, rename, delete, revert) and prints what each part saw. Watch: a burst of
-// five writes becomes ONE version; a rename stays a rename; a revert is a new version made
-// through the service; the backup never keeps a half-written copy.
+// debouncer that owns the metadata store — SQLite, or Redis with --store redis — a hub that
+// broadcasts change events as newline-delimited JSON to TCP subscribers, and a web page) and
+// a **backup** subscriber, subscribes itself as a watcher, makes a scripted set of changes
+// (create, bursts of writes, a new subdirectory, rename, delete, revert, an upload through
+// the web page) and prints what each part saw. Watch: a burst of five writes becomes ONE
+// version; a rename stays a rename; a revert is a new version made through the service; an
+// upload travels the whole chain; the backup never keeps a half-written copy.
 //
-// Roles (each a flag; ./gofer run filesync -- --help):
+// Roles (each a flag; ./gofer run filesync -- --help; --config FILE reads them from INI):
 //   (default)                 the scripted run above; --serve keeps the service up instead
-//   --service --dir D --data S   the listener + store + hub; prints its address
+//   --service --dir D --data S   the listener + store + hub (+ --web ADDR: the page)
 //   --backup B --dir D --connect A   the backup subscriber (resumes from B/.seq)
 //   --revert --connect A -f NAME -r N   asks the service to restore version N
 //   --health --connect A      prints the service's health line
