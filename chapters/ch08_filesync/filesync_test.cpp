@@ -6,6 +6,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
@@ -17,6 +18,7 @@
 #include <nlohmann/json.hpp>
 
 #include <gofer/gofer.hpp>
+#include <gofer/http.hpp>
 #include <gofer/net.hpp>
 
 #include "server.hpp"
@@ -134,7 +136,7 @@ std::string brief(const json& e) {
 struct service_fixture {
   fs::path base, dir, data, bdir;
   gofer_demo::process svc;
-  std::string addr;
+  std::string addr, web;  // web: "http://127.0.0.1:port" with --web
   // `extra`: more flags for the service (--store redis, --config FILE, ...).
   explicit service_fixture(std::vector<std::string> extra = {}) {
     char tmpl[] = "/tmp/gofer-filesync-test-XXXXXX";
@@ -151,9 +153,15 @@ struct service_fixture {
     std::vector<std::string> args = {FILESYNC_BIN, "--service", "--dir", dir, "--data", data, "--addr-file",
                                      data / "addr", "--quiet-ms", "100"};
     args.insert(args.end(), extra.begin(), extra.end());
+    bool with_web = std::find(extra.begin(), extra.end(), "--web") != extra.end();
+    if (with_web) args.insert(args.end(), {"--web-addr-file", data / "web"});
     svc = gofer_demo::process::spawn(args, base / "service.log");
     EXPECT_TRUE(eventually([&] { return fs::exists(data / "addr"); })) << slurp(base / "service.log");
     addr = slurp(data / "addr");
+    if (with_web) {
+      EXPECT_TRUE(eventually([&] { return fs::exists(data / "web"); })) << slurp(base / "service.log");
+      web = "http://" + slurp(data / "web");
+    }
   }
   gofer_demo::process backup() {
     return gofer_demo::process::spawn({FILESYNC_BIN, "--backup", bdir, "--dir", dir, "--connect", addr},
@@ -412,5 +420,84 @@ TEST(filesync, the_config_file_sets_revisions_kept_lock_files_and_log_rotation) 
     f.svc.terminate();
     EXPECT_EQ(f.svc.exit_status(), 0);
     fs::remove_all(etc);
+  });
+}
+
+// The web page's handlers on bad input: 4xx with a reason, nothing written into the folder,
+// and the service goes on serving (the browser test, web_test.py, drives the good paths).
+TEST(filesync, the_web_page_refuses_bad_uploads_and_bad_reverts) {
+  gofer::run([] {
+    namespace http = gofer::http;
+    service_fixture f({"--web", "127.0.0.1:0"});
+    http::client c;
+    auto ctx = gofer::background();
+    auto form = [](const std::string& boundary, const std::string& parts) {
+      return parts + "--" + boundary + "--\r\n";
+    };
+    auto part = [](const std::string& boundary, const std::string& disposition, const std::string& body) {
+      return "--" + boundary + "\r\nContent-Disposition: " + disposition + "\r\n\r\n" + body + "\r\n";
+    };
+    auto upload = [&](const std::string& content_type, const std::string& body) {
+      auto r = c.send(ctx, "POST", f.web + "/upload", body, {{"Content-Type", content_type}, {"Accept", "application/json"}});
+      EXPECT_TRUE(r.ok()) << r.status();
+      return r.ok() ? std::pair{r->status, r->body} : std::pair{0, std::string()};
+    };
+    const std::string mp = "multipart/form-data; boundary=B";
+    struct bad_case {
+      const char* what;
+      std::string content_type, body, why;
+    } cases[] = {
+        {"not multipart", "text/plain", "hello", "multipart/form-data"},
+        {"no boundary", "multipart/form-data", "--B--\r\n", "multipart/form-data"},
+        {"cut off", mp, part("B", "form-data; name=\"file\"; filename=\"a.txt\"", "x"), "closing boundary"},
+        {"no file field", mp, form("B", part("B", "form-data; name=\"other\"", "x")), "no file field"},
+        {"a part without a name", mp, form("B", part("B", "form-data; filename=\"a.txt\"", "x")), "name=..."},
+        {"a field twice", mp,
+         form("B", part("B", "form-data; name=\"file\"; filename=\"a\"", "x") +
+                       part("B", "form-data; name=\"file\"; filename=\"b\"", "y")),
+         "appears twice"},
+        {"a path out of the folder", mp,
+         form("B", part("B", "form-data; name=\"file\"; filename=\"a.txt\"", "x") +
+                       part("B", "form-data; name=\"name\"", "../escape.txt")),
+         "bad file name"},
+        {"an absolute path", mp,
+         form("B", part("B", "form-data; name=\"file\"; filename=\"/etc/passwd\"", "x")), "bad file name"},
+        {"a temp name", mp, form("B", part("B", "form-data; name=\"file\"; filename=\".tmp-1\"", "x")),
+         "bad file name"},
+    };
+    for (auto& k : cases) {
+      auto [code, body] = upload(k.content_type, k.body);
+      EXPECT_EQ(code, 400) << k.what << ": " << body;
+      EXPECT_NE(body.find(k.why), std::string::npos) << k.what << ": " << body;
+    }
+    EXPECT_TRUE(fs::is_empty(f.dir)) << "a refused upload reached the folder";
+    EXPECT_FALSE(fs::exists(f.base / "escape.txt"));
+
+    // An upload onto a directory's name: 409.
+    fs::create_directories(f.dir / "d");
+    auto [code, body] = upload(mp, form("B", part("B", "form-data; name=\"file\"; filename=\"d\"", "x")));
+    EXPECT_EQ(code, 409) << body;
+
+    // Reverts: bad JSON, wrong shape, no such version.
+    auto revert = [&](const std::string& body) {
+      auto r = c.post(ctx, f.web + "/api/revert", body, "application/json");
+      return r.ok() ? r->status : 0;
+    };
+    EXPECT_EQ(revert("{"), 400);
+    EXPECT_EQ(revert("{\"name\": 3, \"version\": 1}"), 400);
+    EXPECT_EQ(revert("{\"name\": \"nope.txt\", \"version\": 1}"), 404);
+
+    // Still serving: a good upload, then the list has it.
+    auto s = subscribe(f.addr);
+    auto [ok_code, ok_body] = upload(mp, form("B", part("B", "form-data; name=\"file\"; filename=\"good.txt\"", "fine")));
+    EXPECT_EQ(ok_code, 201) << ok_body;
+    EXPECT_EQ(brief(next_event(s)), "version good.txt v1");
+    EXPECT_EQ(slurp(f.dir / "good.txt"), "fine");
+    auto files = c.get(ctx, f.web + "/api/files");
+    ASSERT_TRUE(files.ok());
+    json j = json::parse(files->body);
+    EXPECT_EQ(j["seq"], 1);
+    ASSERT_EQ(j["files"].size(), 1u);
+    EXPECT_EQ(j["files"][0]["name"], "good.txt");
   });
 }
