@@ -27,7 +27,6 @@
 #include <fcntl.h>
 #include <openssl/evp.h>
 #include <sys/file.h>
-#include <poll.h>
 #include <signal.h>
 #include <sqlite3.h>
 #include <sys/inotify.h>
@@ -61,6 +60,7 @@
 #include <gofer/http.hpp>
 #include <gofer/log.hpp>
 #include <gofer/net.hpp>
+#include <gofer/raw_fd.hpp>
 
 #include "demo_flags.hpp"
 #include "filesync_web.hpp"  // the page, generated from web/ at build time
@@ -575,13 +575,17 @@ struct change {
   std::string name, from;
 };
 
-// Runs until `stop` is set. The inotify fd is read in gofer::blocking with a poll() timeout:
-// gofer::net's poller has no wait for a foreign fd, so a blocking call on a gofer thread
-// would freeze every goroutine on it; blocking() parks this goroutine instead, and the
-// timeout lets it see `stop`.
+// Runs until `stop` is set. The inotify fd is on gofer's poller (net::raw_fd): the
+// goroutine parks until the kernel has events — no thread blocks in read() or poll(). A
+// 100 ms read deadline wakes it to see `stop` and to expire unpaired moves.
 void listen_folder(const fs::path& root, gofer::chan<change> out, const std::atomic<bool>& stop) {
   int fd = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
   if (fd < 0) throw std::runtime_error("inotify_init1 failed");
+  auto raw = gofer::net::raw_fd::adopt(fd);
+  if (!raw.ok()) {
+    ::close(fd);
+    throw std::runtime_error("inotify on the poller: " + raw.status().ToString());
+  }
   std::map<int, std::string> dirs;  // watch descriptor → directory relative to root ("" = root)
   const uint32_t mask = IN_CLOSE_WRITE | IN_MOVED_FROM | IN_MOVED_TO | IN_DELETE | IN_CREATE | IN_ONLYDIR;
   std::function<void(const std::string&)> watch = [&](const std::string& rel) {
@@ -600,11 +604,13 @@ void listen_folder(const fs::path& root, gofer::chan<change> out, const std::ato
   std::vector<char> storage(64 * 1024 + alignof(inotify_event));  // on the heap: goroutine stacks are small
   char* buf = storage.data();
   while (!stop.load()) {
-    ssize_t n = gofer::blocking([&] {
-      pollfd p{fd, POLLIN, 0};
-      if (::poll(&p, 1, 100) <= 0) return ssize_t(0);
-      return ::read(fd, buf, 64 * 1024);
+    ssize_t n = 0;
+    raw->set_read_deadline(std::chrono::steady_clock::now() + 100ms);
+    absl::Status st = raw->read([&](int f) {  // Go's RawConn.Read: try, park on EAGAIN, retry
+      n = ::read(f, buf, 64 * 1024);
+      return !(n < 0 && errno == EAGAIN);
     });
+    if (!st.ok() || n < 0) n = 0;  // the deadline: look at `stop` and the unpaired moves
     for (ssize_t off = 0; off < n;) {
       auto* ev = reinterpret_cast<inotify_event*>(buf + off);
       off += ssize_t(sizeof(inotify_event) + ev->len);
@@ -637,7 +643,7 @@ void listen_folder(const fs::path& root, gofer::chan<change> out, const std::ato
       }
     }
   }
-  ::close(fd);
+  (void)raw->close();
   out.close();
 }
 
