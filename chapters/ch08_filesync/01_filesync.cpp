@@ -994,7 +994,7 @@ gofer::http::serve_mux web_routes(const fs::path& root, const fs::path& tmpdir, 
     return [body, type](const http::request&, http::response_writer& w) {
       w.headers().set("Content-Type", type);
       w.headers().set("Cache-Control", "no-cache");
-      w.write(body);
+      (void)w.write(body);  // buffered: sent when the handler returns
     };
   };
   mux.handle("GET /{$}", asset(filesync_web::index_html, "text/html; charset=utf-8"));
