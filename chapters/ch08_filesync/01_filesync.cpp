@@ -61,6 +61,7 @@
 #include <gofer/log.hpp>
 #include <gofer/net.hpp>
 #include <gofer/raw_fd.hpp>
+#include <gofer/signal.hpp>
 
 #include "demo_flags.hpp"
 #include "filesync_web.hpp"  // the page, generated from web/ at build time
@@ -161,28 +162,6 @@ class line_reader {
   gofer::net::conn& c_;
   std::string buf_;
 };
-
-// SIGINT/SIGTERM as a channel (blocked in every thread, taken by sigwait in gofer::blocking).
-sigset_t stop_signals() {
-  sigset_t set;
-  sigemptyset(&set);
-  sigaddset(&set, SIGINT);
-  sigaddset(&set, SIGTERM);
-  return set;
-}
-gofer::chan<int> notify_stop_signals() {
-  gofer::chan<int> sigs(1);
-  gofer::go(gofer::named{"signals"}, [sigs] {
-    sigset_t set = stop_signals();
-    int sig = gofer::blocking([&set] {
-      int s = 0;
-      sigwait(&set, &s);
-      return s;
-    });
-    sigs.send(sig);
-  });
-  return sigs;
-}
 
 // One request/response exchange with the service (a fresh connection each time).
 std::optional<json> ask(const std::string& addr, const std::string& request, std::string* body = nullptr) {
@@ -1101,7 +1080,7 @@ int lock_dir(const fs::path& dir, const char* name, const char* who) {
   return fd;
 }
 
-int run_service(const service_config& cfg) {
+int run_service(const service_config& cfg, gofer::chan<int> sigs) {
   const fs::path& dir = cfg.dir;
   const fs::path& data = cfg.data;
   fs::create_directories(dir);
@@ -1173,7 +1152,7 @@ int run_service(const service_config& cfg) {
       gofer::go(gofer::named{"client"}, serve_client, std::move(*c), requests, hub_in);
     }
   });
-  int sig = *notify_stop_signals().recv();
+  int sig = *sigs.recv();
   say("got %s, shutting down: settle pending changes, close subscribers", sig == SIGINT ? "SIGINT" : "SIGTERM");
   cancel();
   (void)ln->close();
@@ -1192,7 +1171,7 @@ int run_service(const service_config& cfg) {
 // file still being written (or already changed again) hashes differently, and then the
 // version's content comes from the store (FETCH). It records the last event it handled in
 // backup/.seq, so a restarted backup catches up from the store's event log.
-int run_backup(const fs::path& bdir, const fs::path& dir, const std::string& addr) {
+int run_backup(const fs::path& bdir, const fs::path& dir, const std::string& addr, gofer::chan<int> sigs) {
   fs::create_directories(bdir);
   int lock_fd = lock_dir(bdir, ".lock", "backup");  // one backup per directory
   gofer::defer unlock([lock_fd] { ::close(lock_fd); });
@@ -1205,7 +1184,6 @@ int run_backup(const fs::path& bdir, const fs::path& dir, const std::string& add
   }
   std::printf("backup: into %s, resuming after event %lld\n", bdir.c_str(), static_cast<long long>(seq));
   std::fflush(stdout);
-  auto sigs = notify_stop_signals();
   gofer::go(gofer::named{"backup-stop"}, [sigs, &c] {
     if (sigs.recv()) (void)c->close();  // unblocks the reader below
   });
@@ -1287,7 +1265,7 @@ void write_file(const fs::path& p, const std::string& s) {
   out << s;
 }
 
-int run_demo(bool serve, const service_config& cfg) {
+int run_demo(bool serve, const service_config& cfg, gofer::chan<int> sigs) {
   char tmpl[] = "/tmp/gofer-filesync-XXXXXX";
   fs::path base = ::mkdtemp(tmpl);
   fs::path dir = base / "folder", data = base / "store", bdir = base / "backup";
@@ -1343,7 +1321,7 @@ int run_demo(bool serve, const service_config& cfg) {
       } catch (...) {
       }
     });
-    int sig = *notify_stop_signals().recv();
+    int sig = *sigs.recv();
     std::printf("got %s: stopping the backup and the service (SIGTERM: both shut down gracefully)\n",
                 sig == SIGINT ? "SIGINT" : "SIGTERM");
     bak.terminate();
@@ -1543,24 +1521,26 @@ int main(int argc, char** argv) {
   if ((revert || health) && connect.empty()) return usage("--revert and --health need --connect");
   if (revert && (name.empty() || version == 0)) return usage("--revert needs -f NAME -r N");
 
-  // SIGINT/SIGTERM are blocked in every thread and taken by sigwait (notify_stop_signals).
-  sigset_t set = stop_signals();
-  if (service || !backup.empty() || serve) pthread_sigmask(SIG_BLOCK, &set, nullptr);
   std::setvbuf(stdout, nullptr, _IOLBF, 0);
   g_mime_init();  // once, before any thread uses GMime (the upload parser)
   int status = 0;
   gofer::run([&] {
+    // SIGINT/SIGTERM on a channel (gofer::signal, Go's signal.Notify) for the roles that
+    // stop gracefully — before the launcher starts anything, so the signal comes here and
+    // this program stops its children in order (the launcher's own handler stands back).
+    gofer::chan<int> sigs(1);
+    if (service || !backup.empty() || serve) gofer::signal::notify(sigs, {SIGINT, SIGTERM});
     try {
       if (service) {
-        status = run_service(cfg);
+        status = run_service(cfg, sigs);
       } else if (!backup.empty()) {
-        status = run_backup(backup, cfg.dir, connect);
+        status = run_backup(backup, cfg.dir, connect, sigs);
       } else if (revert || health) {
         auto r = revert ? ask(connect, "REVERT " + json::array({name, version}).dump()) : ask(connect, "HEALTH");
         std::printf("%s\n", r ? r->dump().c_str() : "no answer from the service");
         status = r && r->value("ok", false) ? 0 : 1;
       } else {
-        status = run_demo(serve, cfg);
+        status = run_demo(serve, cfg, sigs);
       }
     } catch (const std::exception& e) {
       std::fprintf(stderr, "filesync: %s\n", e.what());
