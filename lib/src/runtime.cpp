@@ -869,6 +869,18 @@ int run(std::function<void()> main_fn, options opts) {
   rt->nthreads = n;
   rt->stack_size = opts.stack_size != 0 ? opts.stack_size : env_unsigned("GOFER_STACK_SIZE");
   rt->detect_deadlocks = opts.detect_deadlocks;
+  gofer::schedule sched = opts.schedule;
+  if (sched.mode == gofer::schedule::kind::normal) {
+    if (const char* s = std::getenv("GOFER_SCHEDULE"); s != nullptr && *s != '\0') sched = detail::parse_schedule(s);
+  }
+  if (sched.mode == gofer::schedule::kind::random) {
+    n = rt->nthreads = 1;
+    rt->sched_rng = sched.seed;
+    rt->sched_yield_p = sched.yield_probability;
+    detail::g_sched_random = true;
+    // PCT-style yields: every safe point takes preempt_slow's path, which draws.
+    if (sched.yield_probability > 0) detail::g_preempt_hint.store(true, std::memory_order_relaxed);
+  }
   if (opts.report != nullptr) {
     *opts.report = run_report{};
     rt->test_report = opts.report;
@@ -897,14 +909,14 @@ int run(std::function<void()> main_fn, options opts) {
     rt->workers.push_back(std::move(w));
   }
   for (auto& w : rt->workers) w->thread = std::thread(worker_main, rt.get(), w.get());
-  rt->start_monitor();
+  if (!detail::g_sched_random) rt->start_monitor();  // time slices are real time: not reproducible
 
   {
     std::unique_lock<std::mutex> lk(rt->done_mu);
     rt->done_cv.wait(lk, [&] { return rt->main_done; });
   }
   rt->stop_threads.store(true, std::memory_order_seq_cst);
-  rt->stop_monitor();
+  if (!detail::g_sched_random) rt->stop_monitor();
   rt->wake_all();
   for (auto& w : rt->workers) w->thread.join();
   // A thread that is no worker may still be finishing the unpark that readied main.
@@ -917,6 +929,8 @@ int run(std::function<void()> main_fn, options opts) {
   }
   detail::stop_sigquit_watcher(sigquit);
   detail::g_tracing = false;
+  detail::g_sched_random = false;
+  detail::g_preempt_hint.store(false, std::memory_order_relaxed);
   if (rt->trace) rt->trace->write(*rt);
   detail::g_runtime.store(nullptr, std::memory_order_release);
   return opts.report != nullptr && opts.report->end != run_report::ending::returned ? 2 : 0;
@@ -928,6 +942,14 @@ namespace detail {
 void preempt_slow() noexcept {
   worker* w = current_worker();
   if (w == nullptr) return;
+  if (g_sched_random) {  // schedule::random with yields: yield with probability p
+    runtime* rt = w->rt;
+    if (rt->sched_yield_p <= 0 || context::active()->get_properties() == nullptr) return;
+    if (static_cast<double>(sched_random() >> 11) * 0x1.0p-53 >= rt->sched_yield_p) return;
+    eh_swap eh;
+    boost::this_fiber::yield();
+    return;
+  }
   std::uint64_t t = w->preempt_at.load(std::memory_order_relaxed);
   if (t != w->sched_tick.load(std::memory_order_relaxed)) return;  // switched since: stale
   w->preempt_at.store(~std::uint64_t{0}, std::memory_order_relaxed);

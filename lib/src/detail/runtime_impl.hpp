@@ -284,6 +284,14 @@ class tracer {
 // stopped, so a plain (non-atomic) read is race-free. One predictable branch per hook site.
 extern bool g_tracing;
 
+// True while a run uses schedule::random (schedule.cpp); same discipline as g_tracing.
+extern bool g_sched_random;
+// The run's seeded generator (schedule::random only; one thread, so no lock).
+std::uint64_t sched_random() noexcept;
+// Parses GOFER_SCHEDULE ("random:SEED" or "random:SEED:yield=P"); throws
+// std::invalid_argument on anything else.
+gofer::schedule parse_schedule(const char* text);
+
 // Hooks, called only when tracing (runtime::trace != nullptr).
 void trace_switch(worker& w, context* next) noexcept;  // from pick_next
 void trace_park(goroutine* g, wait_reason why) noexcept;
@@ -303,6 +311,7 @@ class sched_algo final : public boost::fibers::algo::algorithm {
  private:
   context* steal() noexcept;
   inline context* pick_next_impl() noexcept;
+  context* pick_random() noexcept;  // schedule::random (schedule.cpp)
   runtime& rt_;
   worker& w_;
 };
@@ -430,6 +439,10 @@ struct runtime {
   // Called by the last worker to start waiting with no deadline: if every worker is so
   // waiting and nothing can wake anyone, prints Go's report and exits with status 2.
   void check_deadlock();
+
+  // schedule::random (schedule.cpp): the seeded generator and the yield probability.
+  std::uint64_t sched_rng = 0;
+  double sched_yield_p = 0;
 
   std::atomic<std::uint64_t> next_id{1};
   std::atomic<std::size_t> live{0};
