@@ -66,8 +66,9 @@ def resolve(target, preset, build):
                 if build:
                     gofer_build(preset, f"ex_{target}")
                 return os.path.join(ROOT, "build", preset, "exercises", "bin", target), None, f"exercise {target}"
-    if os.sep in target or os.path.isfile(target):
-        exe = os.path.abspath(target)
+    caller = os.environ.get("GOFER_CALLER_DIR", os.getcwd())
+    if os.sep in target or os.path.isfile(os.path.join(caller, target)):
+        exe = os.path.abspath(os.path.join(caller, target))
         if not (os.path.isfile(exe) and os.access(exe, os.X_OK)):
             die(f"'{target}' is not an executable file")
         return exe, None, exe
