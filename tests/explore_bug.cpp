@@ -3,19 +3,30 @@
 // balance, records the withdrawal in the audit log (a channel send: a safe point, where a
 // seeded schedule may preempt the clerk), then subtracts. Under most interleavings one
 // clerk is refused; when a clerk is preempted between its check and its act, both pass
-// the check and the account goes to -60: the program says so and exits 1.
+// the check and the account goes to -60: the program says so and exits 1. With --fixed
+// the check and the act happen under one gofer::mutex, and no seed overdraws.
 #include <cstdio>
+#include <cstring>
+#include <mutex>
 
 #include "gofer/gofer.hpp"
 
-int main() {
+int main(int argc, char** argv) {
+  const bool fixed = argc > 1 && std::strcmp(argv[1], "--fixed") == 0;
+  if (argc > 1 && !fixed) {
+    std::fprintf(stderr, "usage: explore_bug [--fixed]\n");
+    return 2;
+  }
   int balance = 100;
   int status = gofer::run([&] {
     gofer::chan<int> audit(4);
+    gofer::mutex account;  // --fixed: held from the check to the act
     gofer::wait_group wg;
     for (int clerk = 1; clerk <= 2; ++clerk) {
       wg.add(1);
       gofer::go(gofer::named("clerk"), [&, clerk, audit] {
+        std::unique_lock<gofer::mutex> lk(account, std::defer_lock);
+        if (fixed) lk.lock();
         if (balance >= 80) {  // check ...
           audit.send(80);     // (a safe point: a preemption here breaks the invariant)
           balance -= 80;      // ... then act

@@ -2,7 +2,8 @@
 # tests/explore_test.sh <explore_bug binary> — ./gofer explore's contract on a planted
 # check-then-act bug (tests/explore_bug.cpp): explore finds a failing seed within 1,000
 # seeds, prints the seed and the replay command, and that seed fails identically (same
-# output, same status) three times in a row; exploration without yields finds nothing.
+# output, same status) three times in a row; exploration without yields, or of the fixed
+# program (--fixed: check and act under one mutex), finds nothing.
 set -euo pipefail
 bin=$1
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -28,5 +29,7 @@ done
 echo "seed $seed failed identically 3 times:"
 echo "$first"
 
-# Without preemption the clerks never interleave between check and act.
+# Without preemption the clerks never interleave between check and act; with the fix no
+# seed breaks the invariant.
 "${explore[@]}" "$bin" --runs 50 --yield 0
+"${explore[@]}" "$bin" --runs 300 -- --fixed
