@@ -2,15 +2,18 @@
 //
 //   schedule   the same seed replays the same interleaving (output byte for byte, select
 //              choices, with and without random yields); different seeds explore different
-//              interleavings; a check-then-act race is found by some seed and its seed
-//              replays the failure; GOFER_SCHEDULE parsing; one thread whatever `threads` says
+//              interleavings; simultaneous timers of a synctest bubble run in the seed's
+//              order; a check-then-act race is found by some seed and its seed replays the
+//              failure; GOFER_SCHEDULE parsing; one thread whatever `threads` says
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <set>
 #include <stdexcept>
 #include <string>
 
 #include "gofer/gofer.hpp"
+#include "gofer/synctest.hpp"
 #include "test_util.hpp"
 
 namespace gofer::detail {
@@ -75,6 +78,42 @@ TEST(schedule, different_seeds_explore_different_interleavings) {
   std::set<std::string> seen;
   for (std::uint64_t seed = 0; seed < 20; ++seed) seen.insert(interleaving(gofer::schedule::random(seed, 0.2)));
   EXPECT_GE(seen.size(), 10u);
+}
+
+// Real-time timers are not replayed; in a synctest bubble time is virtual, and the order in
+// which goroutines woken at the same instant run is the seed's.
+std::string simultaneous_timers(std::uint64_t seed) {
+  std::string log;
+  auto r = gofer::testing::run(
+      [&] {
+        gofer::synctest::run([&] {
+          gofer::wait_group wg;
+          for (int g = 0; g < 4; ++g) {
+            wg.add(1);
+            gofer::go([&, g] {
+              for (int i = 0; i < 3; ++i) {
+                gofer::sleep(std::chrono::seconds(1));
+                log += std::string(1, static_cast<char>('A' + g)) + std::to_string(i) + " ";
+              }
+              wg.done();
+            });
+          }
+          wg.wait();
+        });
+      },
+      {.schedule = gofer::schedule::random(seed)});
+  EXPECT_TRUE(r.ok()) << r;
+  return log;
+}
+
+TEST(schedule, simultaneous_timers_in_a_bubble_run_in_the_seeds_order) {
+  std::set<std::string> seen;
+  for (std::uint64_t seed = 0; seed < 10; ++seed) {
+    std::string first = simultaneous_timers(seed);
+    EXPECT_EQ(simultaneous_timers(seed), first) << "seed " << seed;
+    seen.insert(first);
+  }
+  EXPECT_GE(seen.size(), 5u);
 }
 
 TEST(schedule, runs_on_one_thread) {
