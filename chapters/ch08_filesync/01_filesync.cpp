@@ -34,6 +34,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <charconv>
 #include <chrono>
 #include <cstdarg>
 #include <cstdio>
@@ -1040,10 +1041,60 @@ gofer::http::serve_mux web_routes(const fs::path& root, const fs::path& tmpdir, 
     http::write_json(w, http::status::ok, health_json());
   });
 
-  // GET /events: Server-Sent Events, one per store event ("id: <seq>", "event: change",
-  // "data: <the event's JSON>"), after ?after=<seq> or the Last-Event-ID a reconnecting
-  // EventSource sends. The handler is a subscriber like a TCP one: a queue the hub fills.
-  (void)hub_in;  // see "web: live alerts" in the chapter README: needs gofer::http streaming
+  // GET /events: Server-Sent Events (http::event_stream), one per store event — "event:
+  // change", "id: <seq>", "data: <the event's JSON>" — after ?after=<seq>, or after the
+  // Last-Event-ID a reconnecting EventSource sends. The handler is a subscriber like a TCP
+  // one: the owner replays the events after <seq> into its queue and registers the queue
+  // with the hub, which fills it (and drops it if it fills up: the stream then ends and the
+  // browser reconnects from its last id). It ends when the client leaves (r.ctx, or a send
+  // fails), when the hub drops it, or when the service shuts down.
+  mux.handle("GET /events", [requests, hub_in](const http::request& r, http::response_writer& w) {
+    std::string from = r.headers.get("Last-Event-ID");
+    if (from.empty()) from = r.query("after");
+    int64_t after = 0;
+    if (!from.empty()) {
+      auto [end, ec] = std::from_chars(from.data(), from.data() + from.size(), after);
+      if (ec != std::errc() || end != from.data() + from.size() || after < 0)
+        return http::error(w, "after: not a sequence number", http::status::bad_request);
+    }
+    request sub;
+    sub.verb = "SUBSCRIBE";
+    sub.seq = after;
+    sub.id = g_next_id++;
+    sub.queue = gofer::chan<std::string>(256);
+    auto queue = sub.queue;
+    int id = sub.id;
+    if (!ask_owner(requests, std::move(sub))) return http::error(w, "shutting down", http::status::service_unavailable);
+    gofer::defer forget([hub_in, id] {
+      try {
+        hub_in.try_send(hub_msg{id});  // the hub closes and forgets the queue
+      } catch (const gofer::panic_error&) {  // the hub is gone (shutdown)
+      }
+    });
+    http::event_stream es(w);
+    for (;;) {
+      std::optional<std::string> lines;
+      int what = gofer::select(gofer::recv_case(queue, [&](std::optional<std::string> l) { lines = std::move(l); return 0; }),
+                               gofer::recv_case(r.ctx.done(), [](auto) { return 1; }),
+                               gofer::recv_case(gofer::after(15s), [](auto) { return 2; }));
+      if (what == 1) return;  // the client left, or the server is closing
+      if (what == 2) {        // a keep-alive comment: a dead client shows up as a failed write
+        if (!es.comment("keep-alive").ok()) return;
+        continue;
+      }
+      if (!lines) return;  // dropped by the hub (too slow) or shutdown
+      std::string_view rest = *lines;  // one or more '\n'-terminated event lines (a backlog)
+      while (!rest.empty()) {
+        auto nl = rest.find('\n');
+        std::string_view line = rest.substr(0, nl);
+        rest.remove_prefix(nl == std::string_view::npos ? rest.size() : nl + 1);
+        if (line.empty()) continue;
+        json e = json::parse(line, nullptr, false);
+        std::string seq = e.is_object() && e.contains("seq") ? std::to_string(e["seq"].get<int64_t>()) : "";
+        if (!es.send("change", line, seq).ok()) return;
+      }
+    }
+  });
   return mux;
 }
 

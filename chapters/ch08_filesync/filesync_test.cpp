@@ -501,3 +501,71 @@ TEST(filesync, the_web_page_refuses_bad_uploads_and_bad_reverts) {
     EXPECT_EQ(j["files"][0]["name"], "good.txt");
   });
 }
+
+// GET /events: Server-Sent Events from the store's event log — every change pushed as
+// "event: change", "id: <seq>", "data: <json>"; ?after=<seq> and Last-Event-ID resume after
+// an event (no gap, no duplicate); a bad sequence number is a 400; SIGTERM ends the open
+// stream and the service still stops gracefully. Read over a raw HTTP/1.0 connection, so
+// the stream is the body as sent (no chunked framing), line by line.
+TEST(filesync, the_event_stream_pushes_changes_and_resumes_after_an_event) {
+  gofer::run([] {
+    service_fixture f({"--web", "127.0.0.1:0"});
+    std::string host = f.web.substr(std::string("http://").size());
+    auto open = [&](const std::string& target, const std::string& extra = "") {
+      auto c = gofer::net::dial(host);
+      EXPECT_TRUE(c.ok());
+      (void)c->write("GET " + target + " HTTP/1.0\r\n" + extra + "\r\n");
+      lines r{std::move(*c), {}};
+      auto status = r.next().value_or("");
+      while (auto l = r.next()) {  // the header, up to the empty line
+        if (*l == "\r") break;
+      }
+      return std::pair{status, std::move(r)};
+    };
+    // The next event on a stream: its id and its data as JSON.
+    auto next = [](lines& r) -> std::pair<std::string, json> {
+      std::string id, event;
+      while (auto l = r.next()) {
+        if (l->empty()) {
+          if (event == "change") break;
+          continue;  // a comment's end
+        }
+        if (l->rfind("id: ", 0) == 0) id = l->substr(4);
+        if (l->rfind("event: ", 0) == 0) event = l->substr(7);
+        if (l->rfind("data: ", 0) == 0) return {id, json::parse(l->substr(6))};
+      }
+      return {"", json{{"op", "none"}, {"name", ""}, {"version", 0}}};
+    };
+    auto s = subscribe(f.addr);
+    write_file(f.dir / "a.txt", "1");
+    next_event(s);
+    auto [status, st] = open("/events?after=0");
+    EXPECT_NE(status.find(" 200 "), std::string::npos) << status;
+    auto [id1, e1] = next(st);  // from the log
+    EXPECT_EQ(id1, "1");
+    EXPECT_EQ(brief(e1), "version a.txt v1");
+    write_file(f.dir / "a.txt", "2");
+    auto [id2, e2] = next(st);  // live
+    EXPECT_EQ(id2, "2");
+    EXPECT_EQ(brief(e2), "version a.txt v2");
+
+    // A reconnecting EventSource sends the last id it saw: the stream resumes after it.
+    write_file(f.dir / "b.txt", "b");
+    auto [status2, resumed] = open("/events", "Last-Event-ID: 2\r\n");
+    auto [id3, e3] = next(resumed);
+    EXPECT_EQ(id3, "3");
+    EXPECT_EQ(brief(e3), "version b.txt v1");
+
+    auto [bad, ignored] = open("/events?after=x");
+    EXPECT_NE(bad.find(" 400 "), std::string::npos) << bad;
+
+    // SIGTERM with two streams open: they end, and the service stops gracefully.
+    f.svc.terminate();
+    EXPECT_EQ(f.svc.exit_status(), 0) << slurp(f.base / "service.log");
+    auto [id4, e4] = next(st);  // what was sent before the end
+    EXPECT_EQ(brief(e4), "version b.txt v1");
+    int more = 0;
+    while (st.next() && more < 10) ++more;
+    EXPECT_LE(more, 1) << "the stream went on after the service stopped";
+  });
+}

@@ -11,11 +11,11 @@
   5. bad input: a malformed upload gets a 400 and the page keeps working.
 Then the service stops gracefully on SIGTERM.
 
-    /usr/bin/python3 chapters/ch08_filesync/web_test.py FILESYNC_BIN [--screenshot OUT.png] [--no-alerts]
+    /usr/bin/python3 chapters/ch08_filesync/web_test.py FILESYNC_BIN [--screenshot OUT.png]
 
---no-alerts: the steps without server push (the page's list is refreshed by calling its own
-load(), still no reload), for a build whose gofer::http cannot stream yet: Server-Sent
-Events need a response that is flushed as it is written.
+The alerts come from the page's EventSource on /events (Server-Sent Events, gofer::http's
+event_stream); the list refreshes itself on each one, so every wait below is for the page
+to change on its own.
 """
 
 import argparse
@@ -47,9 +47,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("filesync")
     ap.add_argument("--screenshot")
-    ap.add_argument("--no-alerts", action="store_true")
     a = ap.parse_args()
-    alerts = not a.no_alerts
 
     base = tempfile.mkdtemp(prefix="gofer-filesync-web-")
     folder, store = os.path.join(base, "folder"), os.path.join(base, "store")
@@ -77,20 +75,12 @@ def main():
                 tr = row(name)
                 return tr.find_element(By.CSS_SELECTOR, "td.version").text if tr else None
 
-            def refreshed(cond):
-                # With alerts the page refreshes itself; without, call its own load().
-                def f():
-                    if not alerts:
-                        b.execute_script("load()")
-                    return cond()
-                return f
-
             def alert_text():
                 return [li.text for li in b.find_elements(By.CSS_SELECTOR, "#alerts li")]
 
             # 1. The list.
             b.get(url)
-            gofer_browser.wait_for(b, refreshed(lambda: version_of("hello.txt") == "v1"), what="hello.txt v1 in the list")
+            gofer_browser.wait_for(b, lambda: version_of("hello.txt") == "v1", what="hello.txt v1 in the list")
             b.execute_script("window.__noReload = 'still here'")
             print("ok: the page lists hello.txt v1")
             passed += 1
@@ -98,15 +88,16 @@ def main():
             # 2. A file made on disk: an alert without a reload.
             with open(os.path.join(folder, "notes.txt"), "w") as f:
                 f.write("first\n")
-            if alerts:
-                gofer_browser.wait_for(b, lambda: any("notes.txt is now v1" in t for t in alert_text()),
-                                       what="the alert for notes.txt v1")
-                gofer_browser.wait_for(b, lambda: b.find_element(By.ID, "live").text == "live", what="'live'")
-            gofer_browser.wait_for(b, refreshed(lambda: version_of("notes.txt") == "v1"), what="notes.txt v1 in the list")
+            gofer_browser.wait_for(b, lambda: any("notes.txt is now v1" in t for t in alert_text()),
+                                   what="the alert for notes.txt v1")
+            gofer_browser.wait_for(b, lambda: b.find_element(By.ID, "live").text == "live", what="'live'")
+            gofer_browser.wait_for(b, lambda: version_of("notes.txt") == "v1", what="notes.txt v1 in the list")
             with open(os.path.join(folder, "notes.txt"), "w") as f:
                 f.write("second\n")
-            gofer_browser.wait_for(b, refreshed(lambda: version_of("notes.txt") == "v2"), what="notes.txt v2 in the list")
-            print("ok: notes.txt made on disk " + ("was pushed to the page as an alert" if alerts else "is in the list"))
+            gofer_browser.wait_for(b, lambda: any("notes.txt is now v2" in t for t in alert_text()),
+                                   what="the alert for notes.txt v2")
+            gofer_browser.wait_for(b, lambda: version_of("notes.txt") == "v2", what="notes.txt v2 in the list")
+            print("ok: notes.txt made on disk was pushed to the page as an alert, then its v2")
             passed += 1
 
             # 3. An upload through the form, under another name, in a subdirectory.
@@ -119,10 +110,9 @@ def main():
             b.find_element(By.ID, "upload-button").click()
             gofer_browser.wait_for(b, lambda: "uploaded docs/up.bin" in b.find_element(By.ID, "upload-status").text,
                                    what="the upload's answer")
-            if alerts:
-                gofer_browser.wait_for(b, lambda: any("docs/up.bin is now v1" in t for t in alert_text()),
-                                       what="the alert for the upload")
-            gofer_browser.wait_for(b, refreshed(lambda: version_of("docs/up.bin") == "v1"), what="docs/up.bin v1")
+            gofer_browser.wait_for(b, lambda: any("docs/up.bin is now v1" in t for t in alert_text()),
+                                   what="the alert for the upload")
+            gofer_browser.wait_for(b, lambda: version_of("docs/up.bin") == "v1", what="docs/up.bin v1")
             with open(os.path.join(folder, "docs", "up.bin"), "rb") as f:
                 got = f.read()
             assert got == payload, f"the uploaded file differs on disk ({len(got)} bytes, want {len(payload)})"
@@ -134,10 +124,9 @@ def main():
                 b, lambda: row("notes.txt").find_element(By.CSS_SELECTOR, "button.revert[data-version='1']"),
                 what="the v1 button")
             button.click()
-            if alerts:
-                gofer_browser.wait_for(b, lambda: any("notes.txt is now v3" in t for t in alert_text()),
-                                       what="the alert for the revert")
-            gofer_browser.wait_for(b, refreshed(lambda: version_of("notes.txt") == "v3"), what="notes.txt v3")
+            gofer_browser.wait_for(b, lambda: any("notes.txt is now v3" in t for t in alert_text()),
+                                   what="the alert for the revert")
+            gofer_browser.wait_for(b, lambda: version_of("notes.txt") == "v3", what="notes.txt v3")
             with open(os.path.join(folder, "notes.txt")) as f:
                 content = f.read()
             assert content == "first\n", f"notes.txt on disk is {content!r} after the revert"
