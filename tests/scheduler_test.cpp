@@ -3,7 +3,7 @@
 //   a_woken_goroutine_runs_on_the_wakers_thread   Go's ready(): a goroutine parked on a
 //       thread that is now busy is not stuck behind that thread's work when a goroutine on
 //       another thread wakes it; it runs on the waker's thread.
-//   a_yielder_returns_before_the_goroutines_it_readied_all_ran   [1, 2, 4 threads]
+//   a_yielder_returns_before_the_goroutines_it_readied_all_ran   [1, 2, 4, 8 threads]
 //       runtime.Gosched puts the goroutine on the global run queue, which every worker
 //       checks at least every 61 picks: a goroutine that readies a thousand others and
 //       yields runs again long before all thousand have run (the chat hub that yields after
