@@ -5,8 +5,10 @@
 // tries again — Go's netFD loop. Reads and writes are each serialized by a gofer::mutex
 // (Go's fdMutex), so at most one goroutine per direction waits on the poller.
 #include "gofer/net.hpp"
+#include "gofer/raw_fd.hpp"
 
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -290,7 +292,16 @@ namespace detail {
 // fd >= 0 is ordered before that store in the seq_cst order, so its reference was taken
 // before close's release and the final release — and close(2) — comes after its own.
 struct socket {
-  socket(gofer::detail::runtime& r, int f) : rt(&r), fd(f), raw_fd(f) { pd = rt->poll.open(fd, gen); }
+  // `owns`: close(2) the descriptor with the last reference (net::raw_fd::borrow: don't).
+  // A descriptor epoll refuses leaves pd null and open_errno set: the socket starts closed.
+  socket(gofer::detail::runtime& r, int f, bool own = true) : rt(&r), fd(f), raw_fd(f), owns(own) {
+    pd = rt->poll.open(f, gen);
+    if (pd == nullptr) {
+      open_errno = errno;
+      fd.store(-1);
+      refs.store(0);
+    }
+  }
   ~socket() { (void)do_close(); }
 
   absl::Status do_close() {
@@ -314,7 +325,7 @@ struct socket {
   void release() noexcept {
     if (refs.fetch_sub(1, std::memory_order_acq_rel) == 1) {
       int saved = errno;  // callers read errno after their syscall and a release
-      ::close(raw_fd);
+      if (owns) ::close(raw_fd);
       errno = saved;
     }
   }
@@ -339,6 +350,8 @@ struct socket {
   std::atomic<int> fd;  // raw_fd while open, -1 from close() on
   const int raw_fd;     // valid for syscalls while a reference is held
   std::atomic<std::uint32_t> refs{1};  // the socket's own (until close) + one per syscall
+  const bool owns;                     // close(2) raw_fd at the last release
+  int open_errno = 0;                  // why the poller refused the descriptor (pd null)
   gofer::detail::poll_desc* pd = nullptr;
   std::uint32_t gen = 0;
   std::atomic<clk::rep> rdeadline{0}, wdeadline{0};  // 0: none
@@ -779,6 +792,80 @@ absl::StatusOr<conn> dial(std::string_view address, const gofer::context& ctx) {
   }
   return last;
 }
+
+// ---- raw_fd: any pollable descriptor on the poller (raw_fd.hpp) ----
+
+raw_fd::raw_fd() noexcept = default;
+raw_fd::raw_fd(std::shared_ptr<detail::socket> s) noexcept : s_(std::move(s)) {}
+raw_fd::raw_fd(raw_fd&&) noexcept = default;
+raw_fd& raw_fd::operator=(raw_fd&& o) noexcept {
+  if (this != &o) {
+    (void)close();
+    s_ = std::move(o.s_);
+  }
+  return *this;
+}
+raw_fd::~raw_fd() { (void)close(); }
+
+absl::StatusOr<raw_fd> raw_fd::open(int fd, bool owns) {
+  if (fd < 0) return absl::InvalidArgumentError("raw_fd: invalid file descriptor " + std::to_string(fd));
+  gofer::detail::runtime& rt = runtime_or_throw();
+  if (owns) {
+    int flags = ::fcntl(fd, F_GETFL);
+    if (flags < 0 || ::fcntl(fd, F_SETFL, flags | O_NONBLOCK) != 0) {
+      return errno_error("fcntl", "fd " + std::to_string(fd), errno);
+    }
+  }
+  auto s = std::make_shared<detail::socket>(rt, fd, owns);
+  if (s->pd == nullptr) return errno_error("epoll_ctl", "fd " + std::to_string(fd), s->open_errno);
+  return raw_fd(std::move(s));
+}
+
+absl::StatusOr<raw_fd> raw_fd::adopt(int fd) { return open(fd, true); }
+absl::StatusOr<raw_fd> raw_fd::borrow(int fd) { return open(fd, false); }
+
+// Go's rawConn.Read/Write: f under a reference (close(2) waits for it), park on "not done".
+// f == nullptr: wait_read/wait_write (one park, no syscall of ours).
+absl::Status raw_fd::io(bool write, absl::FunctionRef<bool(int)>* f, gofer::source_location where) {
+  if (!s_) return closed_error();
+  gofer::mutex& mu = write ? s_->wmu : s_->rmu;
+  mu.lock(where);
+  std::lock_guard<gofer::mutex> lk(mu, std::adopt_lock);
+  for (;;) {
+    {
+      fd_hold h(s_.get());
+      if (h.get() < 0) return closed_error();
+      if (s_->expired(write)) return timeout_error();
+      if (f != nullptr && (*f)(h.get())) return absl::OkStatus();
+    }
+    absl::Status st = s_->wait(write, nullptr, where);
+    if (f == nullptr || !st.ok()) return st;
+  }
+}
+
+absl::Status raw_fd::read(absl::FunctionRef<bool(int)> f, gofer::source_location where) {
+  return io(false, &f, where);
+}
+absl::Status raw_fd::write(absl::FunctionRef<bool(int)> f, gofer::source_location where) {
+  return io(true, &f, where);
+}
+absl::Status raw_fd::wait_read(gofer::source_location where) { return io(false, nullptr, where); }
+absl::Status raw_fd::wait_write(gofer::source_location where) { return io(true, nullptr, where); }
+
+void raw_fd::set_deadline(time_point t) {
+  set_read_deadline(t);
+  set_write_deadline(t);
+}
+void raw_fd::set_read_deadline(time_point t) {
+  if (s_) s_->set_deadline(false, t == time_point{} ? 0 : t.time_since_epoch().count());
+}
+void raw_fd::set_write_deadline(time_point t) {
+  if (s_) s_->set_deadline(true, t == time_point{} ? 0 : t.time_since_epoch().count());
+}
+
+absl::Status raw_fd::close() { return s_ ? s_->do_close() : closed_error(); }
+bool raw_fd::is_open() const noexcept { return s_ && s_->fd.load() >= 0; }
+int raw_fd::fd() const noexcept { return s_ ? s_->fd.load() : -1; }
 
 }  // namespace net
 }  // namespace gofer

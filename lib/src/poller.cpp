@@ -70,7 +70,20 @@ poll_desc* poller::open(int fd, std::uint32_t& gen) {
   epoll_event ev{};
   ev.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
   ev.data.u64 = pack(pd->index, gen);
-  ::epoll_ctl(epfd_, EPOLL_CTL_ADD, fd, &ev);
+  if (::epoll_ctl(epfd_, EPOLL_CTL_ADD, fd, &ev) != 0) {
+    int err = errno;  // EPERM: a regular file or directory; ENOMEM, ENOSPC
+    {
+      spinlock_guard lk(pd->lock);
+      ++pd->gen;
+      pd->fd = -1;
+    }
+    {
+      std::lock_guard<std::mutex> lk(table_mu_);
+      free_.push_back(pd->index);
+    }
+    errno = err;
+    return nullptr;
+  }
   return pd;
 }
 

@@ -892,6 +892,7 @@ int run(std::function<void()> main_fn, options opts) {
     std::unique_lock<std::mutex> lk(rt->done_mu);
     rt->done_cv.wait(lk, [&] { return rt->main_done; });
   }
+  detail::signal_run_ended(rt.get());  // its channels die with the run: no more relays to them
   rt->stop_threads.store(true, std::memory_order_seq_cst);
   rt->stop_monitor();
   rt->wake_all();

@@ -512,7 +512,7 @@ class server {
   // Connections currently open (diagnostics, tests). Never blocks.
   std::size_t open_connections() const;
 
-  struct state;  // internal (lib/src/http.cpp)
+  struct state;  // internal (lib/src/detail/http.hpp)
 
  private:
   std::shared_ptr<state> s_;
@@ -634,7 +634,7 @@ class client {
   // Idle pooled connections right now (diagnostics, tests).
   std::size_t idle_connections() const;
 
-  struct state;  // internal (lib/src/http.cpp)
+  struct state;  // internal (lib/src/detail/http.hpp)
 
  private:
   std::shared_ptr<state> s_;

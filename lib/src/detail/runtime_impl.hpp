@@ -197,7 +197,8 @@ class poller {
  public:
   poller();
   ~poller();
-  // Registers fd; returns its record and generation.
+  // Registers fd; returns its record and generation, or nullptr with errno set when epoll
+  // refuses the descriptor (EPERM for a regular file or a directory).
   poll_desc* open(int fd, std::uint32_t& gen);
   // Marks closing, wakes both waiters (io_closed), deregisters; the caller closes the fd.
   void close(poll_desc* pd, std::uint32_t gen);
@@ -454,6 +455,8 @@ void park_through_shutdown(goroutine* g, wait_reason why, const void* on,
                            gofer::source_location where) noexcept;
 
 // The runtime of the current run (one at a time), nullptr outside run.
+// signal.cpp: drops the run's signal::notify registrations (gofer::run, once main is done).
+void signal_run_ended(runtime* rt);
 runtime* current_runtime() noexcept;
 // The worker this thread is, nullptr on other threads. Read through a noinline accessor
 // so the compiler never caches the thread-local's address across a fiber switch.
