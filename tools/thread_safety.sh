@@ -29,8 +29,9 @@ SKIP=(
   # std::source_location (runtime.Caller is the demo's subject): libstdc++ 12 declares it
   # only for compilers with __builtin_source_location, which clang has from 15 on.
   chapters/ch09_logging/04_stacks.cpp
-  # captures a structured binding in a lambda (C++20, P1091/P1381): clang has it from 16 on.
+  # capture a structured binding in a lambda (C++20, P1091/P1381): clang has it from 16 on.
   chapters/ch05_blocks/03_anychan.cpp
+  chapters/m2_ch8_backupd/01_backupd.cpp
 )
 
 # Boost.Stacktrace includes libbacktrace's <backtrace.h>, which Debian ships only in GCC's
@@ -71,6 +72,10 @@ for e in cmds:
     f = e["file"]
     rel = f[len(root) + 1:] if f.startswith(root + "/") else f
     if not only.search(rel) or rel in seen or rel in skip or not rel.endswith(".cpp") or rel.startswith("build/"):
+        continue
+    # Exercises ship unfinished (some do not compile until solved: a missing field, a TODO
+    # call); their solutions, exercises/solutions/, are checked instead.
+    if rel.startswith("exercises/") and not rel.startswith("exercises/solutions/"):
         continue
     seen.add(rel)
     jobs.append((rel, e["directory"], clang_cmd(e)))
