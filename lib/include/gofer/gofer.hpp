@@ -21,8 +21,9 @@
 //   debug.hpp       dump_goroutines, the deadlock report
 //   debug_http.hpp  /debug/pprof-style pages over http.hpp
 //   log.hpp         spdlog with goroutine ids (needs spdlog; target gofer::log)
-//   testing.hpp     gofer::testing::run for tests (its namespace would meet GoogleTest's
-//                   ::testing in files that say `using namespace gofer;`)
+//   testing.hpp     gofer::testing::run for tests, and synctest.hpp (virtual-time bubbles):
+//                   their namespace gofer::testing would meet GoogleTest's ::testing in
+//                   files that say `using namespace gofer;`
 //   gtest.hpp       GoogleTest assertions (needs GoogleTest)
 #pragma once
 
