@@ -12,12 +12,15 @@
 // (weak reference) after the heap lock is released.
 #include "gofer/context.hpp"
 
-#include <mutex>
 #include <stdexcept>
 #include <unordered_map>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
 #include "detail/runtime_impl.hpp"
+#include "detail/synctest_impl.hpp"
+#include "gofer/detail/spinlock.hpp"
+#include "gofer/time.hpp"
 
 namespace gofer::detail {
 
@@ -37,11 +40,13 @@ struct ctx_node : std::enable_shared_from_this<ctx_node> {
   std::shared_ptr<const void> value;
 
   // cancel nodes
-  std::mutex mu;
-  std::atomic<bool> cancelled{false};
-  absl::Status err;    // guarded by mu; set once
-  absl::Status cause;  // guarded by mu; set once
-  std::unordered_map<ctx_node*, std::weak_ptr<ctx_node>> children;  // guarded by mu
+  // A spinlock, not a std::mutex: goroutine code, a few dozen instructions, never parks
+  // and runs no user code while held (lib/DESIGN.md, "Locks").
+  detail::spinlock mu;
+  std::atomic<bool> cancelled{false};  // set under mu; read without it (acquire)
+  absl::Status err ABSL_GUARDED_BY(mu);    // set once
+  absl::Status cause ABSL_GUARDED_BY(mu);  // set once
+  std::unordered_map<ctx_node*, std::weak_ptr<ctx_node>> children ABSL_GUARDED_BY(mu);
   chan<std::monostate> done{0};
   std::optional<time_point> deadline;  // own deadline (with_deadline)
   std::unique_ptr<timer_node> timer;
@@ -73,7 +78,7 @@ void cancel(const std::shared_ptr<ctx_node>& n, const absl::Status& err, const a
             bool detach_from_parent) {
   std::vector<std::shared_ptr<ctx_node>> kids;
   {
-    std::lock_guard<std::mutex> lk(n->mu);
+    detail::spinlock_guard lk(n->mu);
     if (n->cancelled.load(std::memory_order_relaxed)) return;  // the first cancel wins
     n->err = err;
     n->cause = cause;
@@ -88,7 +93,7 @@ void cancel(const std::shared_ptr<ctx_node>& n, const absl::Status& err, const a
     cancel(kid, err, cause, false);
   }
   if (ctx_node* p = detach_from_parent ? n->registered.exchange(nullptr) : nullptr) {
-    std::lock_guard<std::mutex> lk(p->mu);  // p is alive: n->parent keeps it
+    detail::spinlock_guard lk(p->mu);  // p is alive: n->parent keeps it
     p->children.erase(n.get());
   }
   stop_timer(*n);
@@ -102,7 +107,7 @@ void propagate(const std::shared_ptr<ctx_node>& child, const gofer::context& par
   if (anc == nullptr) return;  // background: never cancelled
   absl::Status err, cause;
   {
-    std::lock_guard<std::mutex> lk(anc->mu);
+    detail::spinlock_guard lk(anc->mu);
     if (!anc->cancelled.load(std::memory_order_relaxed)) {
       anc->children.emplace(child.get(), child);
       child->registered.store(anc);
@@ -129,7 +134,7 @@ cancel_func canceller(const std::shared_ptr<ctx_node>& n) {
 ctx_node::~ctx_node() {
   if (ctx_node* p = registered.load()) {
     // Our ancestor (kept alive by `parent`) still lists us: unlist.
-    std::lock_guard<std::mutex> lk(p->mu);
+    detail::spinlock_guard lk(p->mu);
     p->children.erase(this);
   }
   stop_timer(*this);
@@ -158,7 +163,7 @@ recv_chan<std::monostate> context::done() const {
 absl::Status context::err() const {
   ctx_node* c = detail::cancel_node_of(n_.get());
   if (c == nullptr || !c->cancelled.load(std::memory_order_acquire)) return absl::OkStatus();
-  std::lock_guard<std::mutex> lk(c->mu);
+  detail::spinlock_guard lk(c->mu);
   return c->err;
 }
 
@@ -203,9 +208,10 @@ std::pair<context, cancel_func> with_deadline(const context& parent, time_point 
   // n->heap in stop_timer. Written here, they happen-before that read (propagate inserts n
   // under the ancestor's mu; cancel takes it out under the same mu). Writing them after
   // propagate raced with that cancel (TSan: context_stress.concurrent_cancel_of_parents_and_children).
-  const bool past = d <= detail::clock::now();
+  const std::shared_ptr<detail::timer_heap>& heap = detail::timers_here(*rt);  // a bubble's?
+  const bool past = d <= heap->now();
   if (!past) {
-    n->heap = rt->timers;
+    n->heap = heap;
     n->timer = std::make_unique<detail::timer_node>();
     n->timer->when = d;
     n->timer->arg = n.get();
@@ -227,7 +233,7 @@ std::pair<context, cancel_func> with_deadline(const context& parent, time_point 
     return {detail::ctx_access::make(n), detail::canceller(n)};
   }
   if (!n->cancelled.load(std::memory_order_acquire)) {
-    if (rt->timers->add(n->timer.get())) rt->wake_one_idle();
+    if (heap->add(n->timer.get()) && !heap->is_virtual()) rt->wake_one_idle();
     // A cancel that ran between the check above and the add removed nothing (remove of a
     // timer not in the heap is a no-op), so take the timer out again ourselves: cancel
     // stores `cancelled` before its stop_timer locks the heap, so either its remove comes
@@ -239,13 +245,13 @@ std::pair<context, cancel_func> with_deadline(const context& parent, time_point 
 }
 
 std::pair<context, cancel_func> with_timeout(const context& parent, std::chrono::nanoseconds d) {
-  return with_deadline(parent, detail::clock::now() + std::chrono::duration_cast<detail::clock::duration>(d));
+  return with_deadline(parent, gofer::now() + std::chrono::duration_cast<detail::clock::duration>(d));
 }
 
 absl::Status cause(const context& ctx) {
   ctx_node* c = detail::cancel_node_of(detail::ctx_access::node(ctx).get());
   if (c == nullptr || !c->cancelled.load(std::memory_order_acquire)) return absl::OkStatus();
-  std::lock_guard<std::mutex> lk(c->mu);
+  detail::spinlock_guard lk(c->mu);
   return c->cause;
 }
 

@@ -48,10 +48,17 @@
 #include "gofer/select.hpp"
 
 namespace gofer::detail {
+extern bool g_sched_random;  // lib/src/schedule.cpp
+std::uint64_t sched_random() noexcept;
+}  // namespace gofer::detail
+
+namespace gofer::detail {
 
 namespace {
 
 std::uint64_t next_random() noexcept {
+  // Schedule exploration: the run's seeded generator (one thread), so a seed replays.
+  if (__builtin_expect(g_sched_random, false)) return sched_random();
   // A thread-local xorshift64*; read and written between two switches only.
   static thread_local std::uint64_t s = 0;
   if (s == 0) s = reinterpret_cast<std::uintptr_t>(&s) * 0x9E3779B97F4A7C15ULL | 1;
@@ -66,10 +73,10 @@ struct lock_set {
   chan_base** chans;
   std::size_t n = 0;
 
-  void lock_all() GOFER_NO_THREAD_SAFETY_ANALYSIS {
+  void lock_all() ABSL_NO_THREAD_SAFETY_ANALYSIS {
     for (std::size_t i = 0; i < n; ++i) chans[i]->lock.lock();
   }
-  void unlock_all() GOFER_NO_THREAD_SAFETY_ANALYSIS {
+  void unlock_all() ABSL_NO_THREAD_SAFETY_ANALYSIS {
     for (std::size_t i = n; i-- > 0;) chans[i]->lock.unlock();
   }
 };

@@ -41,6 +41,7 @@ using boost::fibers::context;
 using clock = std::chrono::steady_clock;
 
 struct runtime;
+struct bubble;  // a synctest bubble (detail/synctest_impl.hpp)
 
 // The runtime record of a goroutine. Owned by its fiber's context (Boost deletes the
 // properties object when the context is destroyed, after the goroutine returned).
@@ -68,7 +69,6 @@ struct goroutine final : boost::fibers::fiber_properties {
   // --- diagnostics ---
   std::string name;                                    // immutable after spawn
   std::atomic<wait_reason> reason{wait_reason::none};  // set in park()
-  std::atomic<const void*> wait_on{nullptr};           // the object waited on, if any
   std::atomic<std::int64_t> parked_since_ms{0};        // coarse clock, set in park()
   // The user's call that parked it (wait.hpp, "Call sites"), set in park(). An atomic
   // because dumps read it from other threads; one pointer, so lock-free (asserted below).
@@ -77,6 +77,13 @@ struct goroutine final : boost::fibers::fiber_properties {
   // --- tracing (trace.cpp), only when GOFER_TRACE is set ---
   std::uint64_t trace_flow = 0;  // a pending wake-up flow to end when it next runs
   bool trace_named = false;      // its name is recorded in the tracer
+
+  // --- synctest (detail/synctest_impl.hpp): the bubble this goroutine belongs to, or the
+  // bubble its synctest::run is starting (then bub_member is false). Written by the
+  // goroutine itself or before it starts; bub_durable is guarded by park_lock.
+  bubble* bub = nullptr;
+  bool bub_member = false;   // counted in bub's active/members
+  bool bub_durable = false;  // parked durably: unpark() counts it active again
 
   // --- runtime registry links, guarded by the mutex of the registry shard of `id` ---
   goroutine* reg_prev = nullptr;
@@ -87,10 +94,8 @@ struct goroutine final : boost::fibers::fiber_properties {
 #endif
 };
 
-#if defined(__cpp_lib_source_location)
 static_assert(std::atomic<gofer::source_location>::is_always_lock_free,
               "goroutine::where must be a plain pointer store");
-#endif
 
 // What firing timers asks for once the heap lock is released: goroutines to wake and
 // callbacks to run (context deadlines cancel their context there).
@@ -156,6 +161,17 @@ class timer_heap {
     return firing_.load(std::memory_order_acquire) == 0;
   }
   std::size_t size() const;
+  // The clock this heap's deadlines are on: steady_clock, or a synctest bubble's virtual
+  // clock (set_virtual_now; then only the bubble's synctest::run fires the heap).
+  clock::time_point now() const noexcept {
+    if (__builtin_expect(virtual_, false)) return clock::time_point(clock::duration(vnow_.load(std::memory_order_acquire)));
+    return clock::now();
+  }
+  bool is_virtual() const noexcept { return virtual_; }
+  void set_virtual_now(clock::time_point t) noexcept {
+    virtual_ = true;  // set once, before any other thread sees the heap
+    vnow_.store(t.time_since_epoch().count(), std::memory_order_release);
+  }
 
  private:
   void sift_up(std::size_t i);
@@ -168,6 +184,8 @@ class timer_heap {
   bool emptied_ = false;
   std::atomic<clock::rep> next_{clock::time_point::max().time_since_epoch().count()};
   std::atomic<int> firing_{0};  // fire_due calls between their first pop and last wake-up
+  bool virtual_ = false;
+  std::atomic<clock::rep> vnow_{0};
 };
 
 // The sleep() timer: claims node->g and queues it for waking.
@@ -179,14 +197,15 @@ struct worker;
 // recycled with a new generation, so an epoll event that arrives after close() finds a
 // record whose generation no longer matches and is ignored.
 struct poll_desc {
-  gofer::detail::spinlock lock;  // guards everything below
-  int fd = -1;
-  std::uint32_t index = 0;       // position in the poller's table (epoll data)
-  std::uint32_t gen = 0;         // bumped by close()
-  bool closing = false;
-  bool rready = false, wready = false;  // an edge arrived while nobody waited
-  waiter* rwaiter = nullptr;     // the goroutine parked reading (one at a time)
-  waiter* wwaiter = nullptr;     // the goroutine parked writing
+  gofer::detail::spinlock lock;  // guards everything below but `index`
+  int fd ABSL_GUARDED_BY(lock) = -1;
+  std::uint32_t index = 0;       // position in the poller's table (epoll data); immutable
+  std::uint32_t gen ABSL_GUARDED_BY(lock) = 0;  // bumped by close()
+  bool closing ABSL_GUARDED_BY(lock) = false;
+  bool rready ABSL_GUARDED_BY(lock) = false;  // an edge arrived while nobody waited
+  bool wready ABSL_GUARDED_BY(lock) = false;
+  waiter* rwaiter ABSL_GUARDED_BY(lock) = nullptr;  // the goroutine parked reading (one at a time)
+  waiter* wwaiter ABSL_GUARDED_BY(lock) = nullptr;  // the goroutine parked writing
 };
 
 // Why a goroutine parked on a socket was woken (waiter::index).
@@ -264,6 +283,14 @@ class tracer {
 // stopped, so a plain (non-atomic) read is race-free. One predictable branch per hook site.
 extern bool g_tracing;
 
+// True while a run uses schedule::random (schedule.cpp); same discipline as g_tracing.
+extern bool g_sched_random;
+// The run's seeded generator (schedule::random only; one thread, so no lock).
+std::uint64_t sched_random() noexcept;
+// Parses GOFER_SCHEDULE ("random:SEED" or "random:SEED:yield=P"); throws
+// std::invalid_argument on anything else.
+gofer::schedule parse_schedule(const char* text);
+
 // Hooks, called only when tracing (runtime::trace != nullptr).
 void trace_switch(worker& w, context* next) noexcept;  // from pick_next
 void trace_park(goroutine* g, wait_reason why) noexcept;
@@ -286,6 +313,7 @@ class sched_algo final : public boost::fibers::algo::algorithm {
   bool stealable_runnext() noexcept;
   inline bool take_injected(context*& c) noexcept;
   inline context* pick_next_impl() noexcept;
+  context* pick_random() noexcept;  // schedule::random (schedule.cpp)
   runtime& rt_;
   worker& w_;
 };
@@ -297,7 +325,7 @@ struct worker {
 
   // Runnable goroutines (detached contexts), FIFO. Other workers steal from the front.
   gofer::detail::spinlock runq_lock;  // guards runq; never held while switching fibers
-  std::deque<context*> runq GOFER_GUARDED_BY(runq_lock);
+  std::deque<context*> runq ABSL_GUARDED_BY(runq_lock);
   std::atomic<std::size_t> runq_size{0};  // == runq.size(), readable without the lock
 
   // Go's runnext: the goroutine most recently readied by a goroutine running on this
@@ -437,6 +465,10 @@ struct runtime {
   // Called by the last worker to start waiting with no deadline: if every worker is so
   // waiting and nothing can wake anyone, prints Go's report and exits with status 2.
   void check_deadlock();
+
+  // schedule::random (schedule.cpp): the seeded generator and the yield probability.
+  std::uint64_t sched_rng = 0;
+  double sched_yield_p = 0;
 
   std::atomic<std::uint64_t> next_id{1};
   std::atomic<std::size_t> live{0};
