@@ -87,7 +87,9 @@ struct future_state {
   explicit future_state(V r) : ph(phase::ready), value(std::move(r)) {}
 
   // The worker's one delivery. Never blocks.
-  void deliver(V r) ABSL_LOCKS_EXCLUDED(lock) {
+  // Takes r by reference: the result is moved once, into the slot or the channel (by value
+  // it was moved twice more on the way, ~20 instructions per job for a StatusOr).
+  void deliver(V&& r) ABSL_LOCKS_EXCLUDED(lock) {
     waiter* woken = nullptr;
     chan<V> to(nullptr);
     lock.lock();
@@ -402,7 +404,7 @@ struct pool_core {
     if (close_now) queue.close();
   }
 
-  static void deliver(const reply_t& reply, result_t r) { reply->deliver(std::move(r)); }
+  static void deliver(const reply_t& reply, result_t&& r) { reply->deliver(std::move(r)); }
 
   // Runs one job (or drops it if the context is cancelled) and delivers its result.
   // Counters change before the result is delivered, so whoever gets the result sees them.
