@@ -16,7 +16,6 @@
 // --serve (or --addr) serves until Ctrl-C/SIGTERM, for wrk (./gofer bench c10k).
 #include <signal.h>
 #include <sys/resource.h>
-#include <unistd.h>
 
 #include <mysql.h>
 
@@ -40,6 +39,7 @@
 #include <gofer/gofer.hpp>
 #include <gofer/http.hpp>
 #include <gofer/net.hpp>
+#include <gofer/signal.hpp>
 
 #include "demo_flags.hpp"
 #include "server.hpp"
@@ -309,29 +309,6 @@ void add_routes(http::serve_mux& mux, const site& s, const options& o, const cte
   // Anything else: the mux answers 404 (the book answered an empty 200).
 }
 
-// ---- signals, Go style (as in hello-server) ----------------------------------------------
-sigset_t stop_signals() {
-  sigset_t set;
-  sigemptyset(&set);
-  sigaddset(&set, SIGINT);
-  sigaddset(&set, SIGTERM);
-  return set;
-}
-
-gofer::chan<int> notify_stop_signals() {
-  gofer::chan<int> sigs(1);
-  gofer::go(gofer::named{"signals"}, [sigs]() {
-    sigset_t set = stop_signals();
-    int sig = gofer::blocking([&set] {
-      int s = 0;
-      sigwait(&set, &s);
-      return s;
-    });
-    sigs.send(sig);
-  });
-  return sigs;
-}
-
 // ---- the self-test: checks ---------------------------------------------------------------
 struct checker {
   int passed = 0, failed = 0;
@@ -528,16 +505,19 @@ int main(int argc, char** argv) {
                  static_cast<unsigned long long>(need), static_cast<unsigned long long>(fds));
     return 1;
   }
-  if (serve) {  // before gofer starts its threads: only the "signals" goroutine gets them
-    sigset_t set = stop_signals();
-    pthread_sigmask(SIG_BLOCK, &set, nullptr);
-  }
   mysql_library_init(0, nullptr, nullptr);  // once, before any thread uses Connector/C
 
   int status = 0;
   gofer::run(
       [&] {
         try {
+          // 0. --serve: Go's signal.Notify(sigs, os.Interrupt, syscall.SIGTERM). From now on
+          //    Ctrl-C and SIGTERM arrive on sigs instead of ending the program — before
+          //    MariaDB starts, so a Ctrl-C during start-up still stops it on the way out.
+          //    Buffered: the relay never waits for a receiver.
+          gofer::chan<int> sigs(1);
+          if (serve) gofer::signal::notify(sigs, {SIGINT, SIGTERM});
+
           // 1. The site, the template (parsed once), MariaDB with its 10,000 articles.
           site s = make_site(o.pages);
           gofer::defer cleanup([&] {
@@ -579,8 +559,7 @@ int main(int argc, char** argv) {
           long failures = 0, total = 0;
           int checks = 0, checks_passed = 0;
           if (serve) {
-            // 3a. Serve until a signal.
-            gofer::chan<int> sigs = notify_stop_signals();
+            // 3a. Serve until a signal (or until serve fails).
             std::printf("listening on %s/ (routes /static/{name} /template/{name} /dynamic/{id}), %u thread%s; "
                         "Ctrl-C or SIGTERM to stop\n",
                         base.c_str(), gofer::num_threads(), gofer::num_threads() == 1 ? "" : "s");
@@ -589,8 +568,6 @@ int main(int argc, char** argv) {
             std::optional<int> sig;
             std::optional<absl::Status> failed;
             if (gofer::select(gofer::recv_case(sigs, sig), gofer::recv_case(served, failed)) == 1) {
-              ::kill(::getpid(), SIGTERM);
-              sigs.recv();
               throw std::runtime_error(failed->ToString());
             }
             std::printf("got %s: shutting down gracefully\n", *sig == SIGINT ? "SIGINT" : "SIGTERM");
