@@ -332,6 +332,15 @@ bool write_response(net::conn& c, response_writer& w, const request& r, bool& ke
   if (no_body) body.clear();
   if (!has_ctype && !body.empty()) res.set(bhttp::field::content_type, "text/plain; charset=utf-8");
   if (!has_date) res.set(bhttp::field::date, http_date());
+  // file_server's answer: Beast writes the header, the file follows by sendfile (fs.cpp).
+  if (std::shared_ptr<file_body> file = std::move(response_writer_access::file(w)); file && !no_body) {
+    res.content_length(file->size());
+    res.keep_alive(keep);
+    error_code ec;
+    bhttp::response_serializer<bhttp::string_body> sr{res};
+    bhttp::write_header(c, sr, ec);
+    return !ec && (r.method == "HEAD" || write_file_body(c, *file).ok());
+  }
   res.body() = std::move(body);
   if (!no_body) res.content_length(res.body().size());
   res.keep_alive(keep);
