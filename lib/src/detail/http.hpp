@@ -20,6 +20,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstdint>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -31,6 +32,7 @@
 
 #include <boost/beast/http.hpp>
 
+#include "absl/status/status.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/string_view.h"
@@ -108,6 +110,25 @@ struct response_writer::sink {
   ~sink() = default;
 };
 
+// file_server's answer body (fs.cpp): pieces of text and byte ranges of one open file, in
+// order — one range for a 200/206, "part header, range" per part and the closing
+// boundary for multipart/byteranges. The server writes the header, then write_file_body.
+struct file_body {
+  struct piece {
+    std::string text;         // written first (multipart part headers)
+    std::int64_t offset = 0;  // then this range of the file, by sendfile
+    std::uint64_t length = 0;
+  };
+  file_body() = default;
+  file_body(const file_body&) = delete;
+  file_body& operator=(const file_body&) = delete;
+  ~file_body();  // closes fd
+  int fd = -1;
+  std::vector<piece> pieces;
+  std::string tail;  // written last
+  std::uint64_t size() const noexcept;
+};
+
 // The server's view of a response_writer (a friend of it).
 struct response_writer_access {
   static int status(const response_writer& w) { return w.status_; }
@@ -115,7 +136,13 @@ struct response_writer_access {
   static std::string& body(response_writer& w) { return w.body_; }
   static void attach(response_writer& w, response_writer::sink* s) { w.sink_ = s; }
   static void set_flushed(response_writer& w) { w.flushed_ = true; }
+  static std::shared_ptr<file_body>& file(response_writer& w) { return w.file_; }
 };
+
+namespace internal {
+// fs.cpp: sends f's pieces on c (text with write, ranges with send_file). Parks.
+absl::Status write_file_body(net::conn& c, const file_body& f);
+}  // namespace internal
 
 // One accepted connection in the server's registry.
 struct conn_rec {

@@ -351,7 +351,18 @@ bool write_response(net::conn& c, response_writer& w, const request& r, bool& ke
   std::string& body = response_writer_access::body(w);
   bool no_body = bodiless_status(code);
   if (no_body) body.clear();
-  prepare_header(w, r, code, !body.empty(), keep, res);
+  std::shared_ptr<file_body> file = std::move(response_writer_access::file(w));
+  if (no_body) file.reset();
+  prepare_header(w, r, code, !body.empty() || file, keep, res);
+  // file_server's answer: Beast writes the header, the file follows by sendfile (fs.cpp).
+  if (file) {
+    res.content_length(file->size());
+    res.keep_alive(keep);
+    error_code ec;
+    bhttp::response_serializer<bhttp::string_body> sr{res};
+    bhttp::write_header(c, sr, ec);
+    return !ec && (r.method == "HEAD" || write_file_body(c, *file).ok());
+  }
   res.body() = std::move(body);
   if (!no_body) res.content_length(res.body().size());
   res.keep_alive(keep);
