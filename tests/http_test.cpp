@@ -400,7 +400,7 @@ TEST_P(http_server, header_of_many_small_fields_over_the_limit_gets_431) {
 TEST_P(http_server, oversized_body_gets_413_declared_or_chunked) {
   run_main(threads(), [] {
     http::serve_mux mux;
-    mux.handle("POST /up", [](const http::request& r, http::response_writer& w) { w.write(std::to_string(r.body.size())); });
+    mux.handle("POST /up", [](const http::request& r, http::response_writer& w) { w.write(std::to_string(r.body().size())); });
     test_server ts(mux, {.max_body_bytes = 1000});
     http::client c;
     auto small = c.post(bg(), ts.url("/up"), std::string(1000, 'x'), "text/plain");
@@ -423,7 +423,7 @@ TEST_P(http_server, oversized_body_gets_413_declared_or_chunked) {
 TEST_P(http_server, expect_100_continue_is_answered_before_the_body) {
   run_main(threads(), [] {
     http::serve_mux mux;
-    mux.handle("POST /up", [](const http::request& r, http::response_writer& w) { w.write(r.body); });
+    mux.handle("POST /up", [](const http::request& r, http::response_writer& w) { w.write(r.body()); });
     test_server ts(mux);
     auto c = net::dial(ts.addr());
     ASSERT_TRUE(c.ok());
@@ -577,7 +577,12 @@ TEST_P(http_server, json_echo_and_bad_json_400) {
 
 TEST_P(http_server, malformed_requests_get_400_and_the_server_keeps_serving) {
   run_main(threads(), [] {
-    test_server ts(text("fine"));
+    // The handler reads the body: a malformed chunk is found (and answered 400) by that
+    // read; a handler that never reads would answer itself and the connection would close.
+    test_server ts([](const http::request& r, http::response_writer& w) {
+      (void)r.body();
+      w.write("fine");
+    });
     struct bad {
       const char* what;
       std::string bytes;
@@ -949,7 +954,7 @@ http::serve_mux redirect_mux() {
   mux.handle("/r/{n}", [](const http::request& r, http::response_writer& w) {
     int n = std::stoi(r.path_value("n"));
     if (n == 0) {
-      w.write(r.method + " done " + r.body);
+      w.write(r.method + " done " + r.body());
       return;
     }
     int code = r.query("code").empty() ? 302 : std::stoi(r.query("code"));

@@ -323,7 +323,7 @@ class balancer {
     std::string target = !r.target.empty() && r.target.front() == '/'
                              ? r.target
                              : r.path + (r.raw_query.empty() ? "" : "?" + r.raw_query);
-    auto res = client_.send(ctx, r.method, b.url + target, r.body, h);
+    auto res = client_.send(ctx, r.method, b.url + target, r.body(), h);
     cancel();
     b.in_flight.fetch_sub(1);
     if (res.ok()) b.served.fetch_add(1);

@@ -279,7 +279,7 @@ TEST(loadbalancer, no_healthy_backend_is_503) {
 TEST(loadbalancer, large_bodies_pass_both_ways) {
   run([] {
     backend echo([](const http::request& r, http::response_writer& w) {
-      if (r.method == "POST") w.write(r.body);
+      if (r.method == "POST") w.write(r.body());
       else w.write(std::string(8 << 20, 'z'));
     });
     front f({echo.url()}, quiet());
