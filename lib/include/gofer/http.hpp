@@ -10,6 +10,8 @@
 //   http::client          get / post / send with keep-alive reuse, ctx timeouts, redirects
 //   http::client_options  redirect limit, response size limit, idle pool size
 //   http::response        what the client returns: status, headers, body
+//   http::streamed_response  the same with the body still to read (client::stream: Go's
+//                         resp.Body), and http::body_reader, a request body sent as read
 //   http::url, parse_url  minimal http:// URLs (the client's only scheme)
 //   error, write_json, decode_json, redirect, file_server, strip_prefix, status_text,
 //   mime_type_by_extension                      Go's helpers of the same names
@@ -652,6 +654,58 @@ struct response {
   absl::StatusOr<nlohmann::json> json() const;
 };
 
+// body_reader — a body the client sends as it reads it (Go's Request.Body, an io.Reader),
+// for client::stream: each call puts up to n bytes into buf and returns how many (≥ 1), or
+// OutOfRange "EOF" (net::is_eof) at the end, or another error (the request then fails with
+// it and the connection is closed). It is called on the caller's goroutine. A request a
+// handler received streams on unchanged:
+//   http::body_reader from_client = [&r](char* p, std::size_t n) { return r.read(p, n); };
+using body_reader = std::function<absl::StatusOr<std::size_t>(char* buf, std::size_t n)>;
+
+// streamed_response — a response whose body is read as it arrives (Go's *http.Response
+// with its Body), from client::stream. The status and header are there; the body is still
+// in the connection.
+//
+//   op \ body state | unread / partly read         | at its end        | failed / closed
+//   read(buf, n)    | parks for ≥ 1 byte, up to n  | EOF               | the error / FailedPrecondition
+//   read_all()      | the rest (max_response_bytes)| ""                | the error
+//   close()         | closes the connection        | nothing (pooled)  | nothing
+// The body's end returns the connection to the client's pool when it may be kept (Go does
+// the same on EOF); close() before the end drops it (Go's Body.Close). Destroying the
+// response closes it. Errors are the client's (its table), wrapped "Get \"url\": ...";
+// the ctx given to stream() still bounds and cancels every read.
+// Zero value: no response (read → FailedPrecondition). Movable, not copyable.
+// Thread-safety: one goroutine at a time. Must not outlive its client.
+class streamed_response {
+ public:
+  int status = 0;
+  std::string reason;
+  int version = 11;
+  header headers;
+  std::string url;
+  // The declared Content-Length; -1 when unknown (chunked, or until the close).
+  std::int64_t content_length = -1;
+
+  streamed_response();
+  streamed_response(streamed_response&&) noexcept;
+  streamed_response& operator=(streamed_response&&) noexcept;
+  ~streamed_response();
+
+  // Go's resp.Body.Read: parks until ≥ 1 byte (up to n) arrives; OutOfRange "EOF" at the end.
+  absl::StatusOr<std::size_t> read(void* buf, std::size_t n);
+  // io.ReadAll(resp.Body) within client_options::max_response_bytes (ResourceExhausted
+  // "http: response body too large" past it).
+  absl::StatusOr<std::string> read_all();
+  // Go's resp.Body.Close. Never parks.
+  void close();
+
+  struct state;  // internal (lib/src/http/client.cpp)
+
+ private:
+  friend class client;
+  std::unique_ptr<state> s_;
+};
+
 struct client_options {
   // Redirects (301, 302, 303, 307, 308 with a Location) are followed until this many
   // redirect answers have been received, then the call fails with ResourceExhausted
@@ -671,6 +725,11 @@ struct client_options {
   // Go's Client.Timeout: a limit on the whole call, redirects included (0: none); it is
   // combined with the ctx's deadline.
   std::chrono::nanoseconds timeout{0};
+  // Go's Transport.ResponseHeaderTimeout: how long to wait for the response header once the
+  // request (and its body) was written (0: no limit but the ctx's). DeadlineExceeded
+  // "timeout awaiting response headers". Lets a stream's body last longer than its header
+  // may take (a proxy's events), where a ctx deadline would bound both.
+  std::chrono::nanoseconds response_header_timeout{0};
   std::string user_agent = "gofer-http-client/1.1";
 };
 
@@ -722,6 +781,19 @@ class client {
   // Any method (Go's Do): method, url, body (may be empty), extra header fields. Parks.
   absl::StatusOr<response> send(const gofer::context& ctx, std::string_view method, std::string_view url,
                                 std::string body = {}, header headers = {});
+  // Go's Transport.RoundTrip with streamed bodies: sends method url with headers and, when
+  // body is set, a body read from it while it is sent — with Content-Length when
+  // content_length ≥ 0 (body must give exactly that many bytes: InvalidArgument
+  // otherwise), else chunked — and returns once the response header has arrived; the body
+  // is then read from the result (streamed_response). Nothing is buffered whole either way.
+  // No redirects are followed (a 3xx is returned as is) and client_options::timeout does
+  // not apply; ctx bounds and cancels the whole exchange, reads of the body included, and
+  // response_header_timeout the wait for the header. A stale pooled connection is retried
+  // once only for a request without body (a body read once cannot be sent again).
+  // Errors: as send's. Parks.
+  absl::StatusOr<streamed_response> stream(const gofer::context& ctx, std::string_view method, std::string_view url,
+                                           header headers = {}, body_reader body = {},
+                                           std::int64_t content_length = -1);
   // Closes every idle pooled connection (Go's CloseIdleConnections). Never parks long.
   void close_idle_connections();
   // Idle pooled connections right now (diagnostics, tests).
