@@ -6,11 +6,15 @@
 // waits for a health check to happen have a failure bound only.
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <atomic>
 #include <functional>
 #include <map>
 #include <chrono>
+#include <cstdio>
+#include <cstring>
 #include <memory>
 #include <string>
 #include <vector>
@@ -109,6 +113,73 @@ bool eventually(Pred pred, std::chrono::seconds limit = 10s) {
 }
 
 void run(std::function<void()> f) { EXPECT_EQ(gofer::run(std::move(f), {.threads = 2}), 0); }
+
+// This process's resident set in bytes (/proc/self/statm).
+std::size_t rss_bytes() {
+  std::FILE* f = std::fopen("/proc/self/statm", "r");
+  if (f == nullptr) return 0;
+  unsigned long size = 0, resident = 0;
+  int n = std::fscanf(f, "%lu %lu", &size, &resident);
+  std::fclose(f);
+  return n == 2 ? resident * static_cast<std::size_t>(::sysconf(_SC_PAGESIZE)) : 0;
+}
+
+// Samples RSS every 2 ms on a goroutine until stop(); peak() is the largest seen. (Freed
+// buffers go back to the OS, so a before/after difference would miss a body held whole.)
+class rss_sampler {
+ public:
+  rss_sampler() {
+    wg_.add(1);
+    gofer::go(gofer::named{"rss-sampler"}, [this] {
+      gofer::ticker tk(2ms);
+      for (;;) {
+        std::size_t now = rss_bytes();
+        if (now > peak_.load()) peak_.store(now);
+        bool done = gofer::select(gofer::recv_case(tk.c(), [](auto) { return false; }),
+                                  gofer::recv_case(stop_, [](auto) { return true; }));
+        if (done) break;
+      }
+      wg_.done();
+    });
+  }
+  std::size_t stop() {
+    stop_.close();
+    wg_.wait();
+    return peak_.load();
+  }
+
+ private:
+  std::atomic<std::size_t> peak_{0};
+  gofer::chan<int> stop_;
+  gofer::wait_group wg_;
+};
+
+// A request body of `total` bytes of 'u', produced as it is sent.
+http::body_reader producer(std::size_t total) {
+  auto left = std::make_shared<std::size_t>(total);
+  return [left](char* p, std::size_t n) -> absl::StatusOr<std::size_t> {
+    if (*left == 0) return absl::OutOfRangeError("EOF");
+    std::size_t k = std::min(n, *left);
+    std::memset(p, 'u', k);
+    *left -= k;
+    return k;
+  };
+}
+
+// A back end that counts the request body as it reads it (request::read) and answers the count.
+http::handler counts_body() {
+  return [](const http::request& r, http::response_writer& w) {
+    http::max_bytes(r, std::uint64_t{1} << 30);
+    std::vector<char> buf(64 << 10);
+    std::size_t total = 0;
+    for (;;) {
+      auto n = r.read(buf.data(), buf.size());
+      if (!n.ok()) break;
+      total += *n;
+    }
+    w.write(std::to_string(total));
+  };
+}
 
 }  // namespace
 
@@ -293,6 +364,29 @@ TEST(loadbalancer, large_bodies_pass_both_ways) {
     res = cl.get(gofer::background(), f.url + "/big");
     ASSERT_TRUE(res.ok()) << res.status();
     EXPECT_EQ(res->body.size(), std::size_t{8} << 20);
+  });
+}
+
+// 64 MiB uploaded through the balancer, chunked: it streams to the back end as the client
+// sends it, so the process (client, balancer and back end together) never holds it whole.
+TEST(loadbalancer, a_64_mib_upload_streams_through_in_bounded_memory) {
+  run([] {
+    backend counter(counts_body());
+    front f({counter.url()}, quiet());
+    http::client cl;
+    constexpr std::size_t kBody = std::size_t{64} << 20;
+    const std::size_t before = rss_bytes();
+    rss_sampler sampler;
+    auto res = cl.stream(gofer::background(), "POST", f.url + "/up", {}, producer(kBody));
+    ASSERT_TRUE(res.ok()) << res.status();
+    EXPECT_EQ(res->status, 200);
+    auto body = res->read_all();
+    const std::size_t peak = sampler.stop();
+    ASSERT_TRUE(body.ok()) << body.status();
+    EXPECT_EQ(*body, std::to_string(kBody));
+    const std::size_t grew = peak > before ? peak - before : 0;
+    std::printf("64 MiB upload through the balancer: peak RSS grew %zu MiB\n", grew >> 20);
+    EXPECT_LT(grew, std::size_t{40} << 20) << "someone held the 64 MiB body whole";
   });
 }
 
