@@ -716,6 +716,23 @@ TEST(http_body, a_half_read_body_then_the_next_request) {
   });
 }
 
+// A handler that streams its answer before it reads the body: the body is settled at the
+// first flush, as Go's HTTP/1 server does (a small rest is discarded, the connection kept
+// and the next request served; chunked answers, so the client sees where each ends).
+TEST(http_body, flushing_before_reading_settles_the_body_first) {
+  run_main(2, [] {
+    test_server ts([](const http::request& r, http::response_writer& w) {
+      if (!w.write("streamed " + r.path).ok() || !w.flush().ok()) return;
+      (void)w.write(" and more");
+    });
+    std::string got = raw_exchange(ts.addr(), "POST /one HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\n\r\nhello"
+                                              "GET /two HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
+    EXPECT_NE(got.find("streamed /one"), std::string::npos) << got;
+    EXPECT_NE(got.find("streamed /two"), std::string::npos) << got;
+    EXPECT_EQ(got.find("hello"), std::string::npos) << got;
+  });
+}
+
 // The body stage's deadline starts with the handler's first read: a handler that works
 // before it reads is not cut off, a client that then drips is (body_read_timeout).
 TEST(http_body, the_body_deadline_runs_from_the_first_read) {

@@ -382,9 +382,12 @@ class balancer {
     for (const auto& [k, v] : res->headers)
       if (!is_hop_by_hop(k, named)) w.headers().add(k, v);
     w.write_header(res->status);
-    // The body as it arrives. A body whose declared length has all arrived is answered
-    // in one piece (the common small answer: one write, with a Content-Length).
+    // The body as it arrives, each piece flushed to the client at once (Go's ReverseProxy
+    // flushes at once for streams too), so an event reaches the client before the back end
+    // finishes. A body whose declared length has all arrived in the first read is answered
+    // in one piece instead (the common small answer: one write, with its Content-Length).
     std::vector<char> buf(32 << 10);  // (on the heap: a goroutine's stack is 64 KiB)
+    std::int64_t left = res->content_length;  // -1: unknown
     for (;;) {
       auto n = res->read(buf.data(), buf.size());
       if (!n.ok()) {
@@ -394,7 +397,11 @@ class balancer {
         // server answers 500 if nothing was sent yet, else cuts the connection.
         throw std::runtime_error("back end " + b->name + " failed mid-body: " + std::string(n.status().message()));
       }
-      w.write(std::string_view(buf.data(), *n));
+      if (left > 0) left -= static_cast<std::int64_t>(*n);
+      // A failed write or flush: the client is gone; returning drops the back end's
+      // connection (res closes it) and the server closes the client's.
+      if (!w.write(std::string_view(buf.data(), *n)).ok()) return;
+      if ((left != 0 || w.flushed()) && !w.flush().ok()) return;
     }
   }
 

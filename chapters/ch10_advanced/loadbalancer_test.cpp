@@ -1,6 +1,7 @@
 // loadbalancer_test — the load balancer of chapter 10 (loadbalancer.hpp) over real local
 // back ends on loopback: round-robin spread, least connections, back-off and readmission,
 // retry on a killed back end with no client errors, 502 and 503, a large body both ways,
+// 64 MiB streamed through each way in bounded memory (sampled RSS), a slow event stream,
 // hop-by-hop headers and X-Forwarded-For, malformed requests (4xx, and it keeps serving).
 // CTest label `net`. Orders events with channels and the balancer's own state, never sleeps;
 // waits for a health check to happen have a failure bound only.
@@ -387,6 +388,81 @@ TEST(loadbalancer, a_64_mib_upload_streams_through_in_bounded_memory) {
     const std::size_t grew = peak > before ? peak - before : 0;
     std::printf("64 MiB upload through the balancer: peak RSS grew %zu MiB\n", grew >> 20);
     EXPECT_LT(grew, std::size_t{40} << 20) << "someone held the 64 MiB body whole";
+  });
+}
+
+// 64 MiB downloaded through the balancer from a back end that streams it (flushes): the
+// balancer passes each piece on as it arrives, so it never holds the body whole either.
+TEST(loadbalancer, a_64_mib_download_streams_through_in_bounded_memory) {
+  run([] {
+    constexpr std::size_t kBody = std::size_t{64} << 20;
+    backend source([](const http::request& r, http::response_writer& w) {
+      if (r.path == "/") return w.write_header(http::status::no_content);  // the health check
+      const std::string piece(1 << 20, 'd');
+      for (std::size_t sent = 0; sent < kBody; sent += piece.size())
+        if (!w.write(piece).ok() || !w.flush().ok()) return;
+    });
+    front f({source.url()}, quiet());
+    http::client cl;
+    const std::size_t before = rss_bytes();
+    rss_sampler sampler;
+    auto res = cl.stream(gofer::background(), "GET", f.url + "/big");
+    ASSERT_TRUE(res.ok()) << res.status();
+    EXPECT_EQ(res->status, 200);
+    std::vector<char> buf(64 << 10);
+    std::size_t total = 0;
+    absl::Status end;
+    for (;;) {
+      auto n = res->read(buf.data(), buf.size());
+      if (!n.ok()) {
+        end = n.status();
+        break;
+      }
+      total += *n;
+    }
+    const std::size_t peak = sampler.stop();
+    EXPECT_TRUE(gofer::net::is_eof(end)) << end;
+    EXPECT_EQ(total, kBody);
+    const std::size_t grew = peak > before ? peak - before : 0;
+    std::printf("64 MiB download through the balancer: peak RSS grew %zu MiB\n", grew >> 20);
+    EXPECT_LT(grew, std::size_t{40} << 20) << "someone held the 64 MiB body whole";
+  });
+}
+
+// A slow event stream (SSE): the back end sends its first event, then waits until the
+// client has it; it reaches the client through the balancer while the back end is still
+// running (a buffering proxy would hold it until the end: the test would never release).
+TEST(loadbalancer, a_slow_event_stream_reaches_the_client_as_it_comes) {
+  run([] {
+    gofer::chan<int> first_seen;
+    backend events([first_seen](const http::request& r, http::response_writer& w) {
+      if (r.path == "/") return w.write_header(http::status::no_content);  // the health check
+      http::event_stream es(w);
+      if (!es.send("tick", "1").ok()) return;
+      (void)first_seen.recv();  // the client has event 1 (or the test gave up: closed)
+      (void)es.send("tick", "2");
+    });
+    front f({events.url()}, quiet());
+    http::client cl;
+    auto res = cl.stream(gofer::background(), "GET", f.url + "/events");
+    ASSERT_TRUE(res.ok()) << res.status();
+    EXPECT_EQ(res->status, 200);
+    EXPECT_EQ(res->headers.get("Content-Type"), "text/event-stream");
+    std::string got;
+    char buf[256];
+    while (got.find("data: 1\n\n") == std::string::npos) {
+      auto n = res->read(buf, sizeof buf);
+      if (!n.ok()) {
+        ADD_FAILURE() << "the stream ended before event 1: " << n.status() << " after " << got;
+        break;
+      }
+      got.append(buf, *n);
+    }
+    EXPECT_EQ(got.find("data: 2"), std::string::npos) << "event 2 came before the back end was released";
+    first_seen.close();
+    auto rest = res->read_all();
+    ASSERT_TRUE(rest.ok()) << rest.status();
+    EXPECT_NE((got + *rest).find("event: tick\ndata: 2\n\n"), std::string::npos) << got + *rest;
   });
 }
 
