@@ -1,7 +1,7 @@
 // tests/http_stream_test.cpp — gofer::http streaming answers: response_writer::flush,
 // event_stream (Server-Sent Events), hijack.
 //
-// Suites (every behavioural test under 1, 2 and 4 scheduler threads):
+// Suites (every behavioural test under 1, 2, 4 and 8 scheduler threads):
 //   http_stream    chunked pieces reach a raw client before the handler returns; HTTP/1.0
 //                  close-delimited streams; the client disconnecting ends a streaming
 //                  handler (ctx and write errors); a throw after a flush cuts the
