@@ -33,6 +33,7 @@
 #include <boost/beast/http.hpp>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/string_view.h"
@@ -93,6 +94,37 @@ inline std::string_view trim_ows(std::string_view s) noexcept {
 }
 
 }  // namespace internal
+
+// The server's side of a request body being read (conn.cpp's conn_server): reads the
+// connection through Beast's parser. Called only while the handler runs.
+struct body_source {
+  // Up to n (≥ 1) more bytes of b's body into p, within b.limit; 0 at the end (then b.eof
+  // is set). Errors are recorded in b (err, err_code) and returned.
+  virtual absl::StatusOr<std::size_t> read_body(char* p, std::size_t n, request::body_state& b) = 0;
+
+ protected:
+  ~body_source() = default;
+};
+
+// A request's body (request's "body state" table, in gofer/http.hpp).
+struct request::body_state {
+  body_source* src = nullptr;  // the connection, while the handler runs
+  bool detached = false;       // the handler returned: reads fail
+  std::string mem;             // set_body's bytes (src is null)
+  std::size_t mem_pos = 0;
+  std::uint64_t limit = UINT64_MAX;  // max_bytes / read_body / max_body_bytes
+  std::uint64_t consumed = 0;        // bytes handed to the handler
+  bool eof = false;
+  absl::Status err;  // the first failure; then every read returns it
+  int err_code = 0;  // the status answered for it (0: close without an answer)
+  std::optional<std::string> whole;  // body()'s cache
+  header trailers;
+};
+
+// The server's access to a request's body state.
+struct request_access {
+  static std::shared_ptr<request::body_state>& body(request& r) { return r.body_; }
+};
 
 // The server's side of a response_writer attached to a connection (conn.cpp's
 // conn_server): what flush(), write() and hijack() need from the connection. Called on the
