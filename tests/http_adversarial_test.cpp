@@ -722,7 +722,7 @@ TEST(http_body, a_half_read_body_then_the_next_request) {
 TEST(http_body, flushing_before_reading_settles_the_body_first) {
   run_main(2, [] {
     test_server ts([](const http::request& r, http::response_writer& w) {
-      if (!w.write("streamed " + r.path).ok() || !w.flush().ok()) return;
+      if (!w.write("streamed " + r.path) || !w.flush().ok()) return;
       (void)w.write(" and more");
     });
     std::string got = raw_exchange(ts.addr(), "POST /one HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\n\r\nhello"

@@ -7,8 +7,8 @@
 // values HTML-escaped), /dynamic/{id} reads one article from a private MariaDB through a
 // pool of connections with prepared statements; anything else is a 404. Watch the table:
 // every route keeps its latency low because nothing per request blocks a scheduler thread
-// — a DB call parks its goroutine on the MariaDB socket through gofer's poller
-// (Connector/C's non-blocking API; --db-mode=blocking: gofer::blocking instead), the
+// — a DB call parks its goroutine while a helper thread waits for MariaDB (gofer::blocking;
+// --db-mode=nonblocking: on the MariaDB socket through gofer's poller instead), the
 // template is not re-parsed.
 //
 // Without --serve the demo drives itself: it checks every route, the 404s, path traversal
@@ -59,7 +59,7 @@ enum class db_mode { nonblocking, blocking };
 
 struct options {
   bool parse_per_request = false, connect_per_request = false, racy_page = false;
-  db_mode db = db_mode::nonblocking;
+  db_mode db = db_mode::blocking;
   int pool = 8;
   int pages = 3;
 };
@@ -580,7 +580,7 @@ int main(int argc, char** argv) {
   app.add_option("--pages", o.pages, "static pages to generate (about 80 KB each)")
       ->capture_default_str()
       ->check(CLI::Range(1, 1000));
-  std::string db_mode_name = "nonblocking";
+  std::string db_mode_name = "blocking";
   app.add_option("--db-mode", db_mode_name, "how a DB call waits: on gofer's poller (nonblocking) or on a helper thread (blocking)")
       ->check(CLI::IsMember({"nonblocking", "blocking"}))
       ->capture_default_str();
