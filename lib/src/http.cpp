@@ -277,7 +277,15 @@ struct response_writer_access {
   static int status(const response_writer& w) { return w.status_; }
   static header& headers(response_writer& w) { return w.headers_; }
   static std::string& body(response_writer& w) { return w.body_; }
+  static void set_hijack(response_writer& w, std::function<net::conn(std::string*)> f) { w.hijack_ = std::move(f); }
 };
+
+absl::StatusOr<net::conn> response_writer::hijack(std::string* buffered) {
+  if (hijacked_) return absl::FailedPreconditionError("http: connection has been hijacked");
+  if (!hijack_) return absl::UnimplementedError("http: hijack not supported");
+  hijacked_ = true;
+  return hijack_(buffered);
+}
 
 void error(response_writer& w, std::string_view msg, int code) {
   w.headers().del("Content-Length");
@@ -869,7 +877,8 @@ namespace {
 
 struct conn_rec {
   explicit conn_rec(net::conn cn) : c(std::move(cn)) {}
-  net::conn c;
+  net::conn c;  // moved out (guarded by server::state::mu) by a hijack
+  bool hijacked = false;  // only the connection's goroutine
   const clk::time_point accepted = clk::now();
   conn_state st = conn_state::new_;  // guarded by server::state::mu
 };
@@ -1290,7 +1299,7 @@ void serve_conn(const std::shared_ptr<server::state>& sp, const std::shared_ptr<
     (void)r.c.close();
     s.unregister(r);
     // Not while the runtime unwinds us: the hook might park, which would throw again.
-    if (std::uncaught_exceptions() == 0) s.notify(r.c, conn_state::closed);
+    if (std::uncaught_exceptions() == 0 && !r.hijacked) s.notify(r.c, conn_state::closed);
   });
   s.notify(c, conn_state::new_);
   const std::string remote = c.remote_addr();
@@ -1470,6 +1479,25 @@ void serve_conn(const std::shared_ptr<server::state>& sp, const std::shared_ptr<
     r.ctx = s.base;
     bool keep = o.keep_alives && breq.keep_alive();
     response_writer w;
+    // A hijack moves the conn out under mu (close() closes the tracked ones under mu) and
+    // stops tracking it, with the bytes read past this request.
+    response_writer_access::set_hijack(w, [&](std::string* rest) {
+      net::conn out;
+      {
+        std::lock_guard lk(s.mu);
+        out = std::move(rec->c);
+      }
+      rec->hijacked = true;
+      s.unregister(*rec);
+      s.notify(out, conn_state::hijacked);
+      out.set_deadline(time_point{});
+      if (rest) {
+        auto d = buf.data();
+        rest->assign(static_cast<const char*>(d.data()), d.size());
+      }
+      buf.consume(buf.size());
+      return out;
+    });
     bool panicked = false;
     if (target == "*") {
       w.headers().set("Content-Length", "0");
@@ -1487,6 +1515,7 @@ void serve_conn(const std::shared_ptr<server::state>& sp, const std::shared_ptr<
         panicked = true;
       }
     }
+    if (rec->hijacked) return;  // the handler owns the connection now
     // The answer is buffered: nothing of it was sent when the handler threw, whatever it
     // had written, so the client always gets the 500.
     const auto write_deadline = [&] {

@@ -17,7 +17,8 @@
 // Code reads like Go's: one goroutine per connection, plain blocking calls. A goroutine
 // blocked reading a request or a response parks; its thread runs other goroutines.
 // HTTP/1.0 and HTTP/1.1 over TCP; no TLS (https:// is out of scope), no HTTP/2, no
-// Upgrade/WebSocket, no compression. A chunked request's trailer fields are handed to the
+// compression. Upgrades: a handler may take its connection over (response_writer::hijack,
+// Go's Hijacker); gofer/websocket.hpp builds WebSocket on that. A chunked request's trailer fields are handed to the
 // handler apart from its header (request::trailers); the client ignores trailers.
 //
 // Parsing and serialization are Boost.Beast's (request_parser / response_parser and its
@@ -267,6 +268,16 @@ class request {
 // dropped. Header values with CR/LF are cleaned (replaced by spaces) before sending.
 // "Connection: close" set by the handler closes the connection after this response.
 // Thread-safety: one goroutine (the handler's). Never blocks.
+//
+// hijack() (Go's http.Hijacker) takes the connection away from the server: the handler
+// gets the net::conn and the bytes the server had already read past this request's end
+// (Go's bufio.Reader contents), and owns both from then on. The server writes nothing
+// after the handler returns, never touches the connection again, and stops tracking it:
+// shutdown() does not wait for it and close() does not close it (Go's rule); the
+// connection-state hook sees conn_state::hijacked instead of closed. Deadlines the
+// server had set are cleared. Errors: FailedPrecondition "http: connection has been
+// hijacked" on a second call, and Unimplemented "http: hijack not supported" for a
+// writer that no server made (a test's). gofer/websocket.hpp upgrades this way.
 class response_writer {
  public:
   header& headers() noexcept { return headers_; }
@@ -282,12 +293,18 @@ class response_writer {
   int status() const noexcept { return status_; }
   // The body written so far.
   const std::string& body() const noexcept { return body_; }
+  // Takes the connection over (see above). buffered, if given, receives the bytes read
+  // past the request. Never parks. One goroutine (the handler's).
+  absl::StatusOr<net::conn> hijack(std::string* buffered = nullptr);
+  bool hijacked() const noexcept { return hijacked_; }
 
  private:
   friend struct response_writer_access;
   int status_ = 0;
   header headers_;
   std::string body_;
+  bool hijacked_ = false;
+  std::function<net::conn(std::string*)> hijack_;  // set by the server
 };
 
 // A handler answers one request. Called on the connection's goroutine; it may block
@@ -399,7 +416,9 @@ handler strip_prefix(std::string prefix, handler h);
 handler file_server(std::string root);
 
 // Connection states reported to server_options::on_conn_state (Go's http.ConnState).
-enum class conn_state { new_, active, idle, closed };
+// hijacked: a handler took the connection over (response_writer::hijack); terminal, like
+// closed (Go's StateHijacked).
+enum class conn_state { new_, active, idle, closed, hijacked };
 
 struct server_options {
   // Limits on how long a client may take (0: no limit). Like Go's, applied as conn
