@@ -411,6 +411,10 @@ void conn::set_write_deadline(time_point t) {
 }
 std::string conn::remote_addr() const { return s_ ? s_->c.remote_addr() : std::string(); }
 bool conn::is_open() const noexcept { return s_ && s_->c.is_open(); }
+net::conn& conn::underlying_conn() noexcept {
+  static net::conn none;  // a zero-value conn, never changed: every call is_closed
+  return s_ ? s_->c : none;
+}
 
 absl::StatusOr<conn> upgrade(const http::request& r, http::response_writer& w, const options& o) {
   auto refuse = [&](int code, std::string_view why) {

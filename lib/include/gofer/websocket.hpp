@@ -173,6 +173,10 @@ class conn {
   void set_write_deadline(time_point t);
   std::string remote_addr() const;
   bool is_open() const noexcept;
+  // The TCP connection underneath (gorilla's NetConn), for socket options such as
+  // set_write_buffer. Reading or writing it directly breaks the framing: don't.
+  // A zero-value conn: a closed net::conn. Never blocks.
+  net::conn& underlying_conn() noexcept;
 
  private:
   friend absl::StatusOr<conn> upgrade(const http::request&, http::response_writer&, const options&);
