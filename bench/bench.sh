@@ -8,7 +8,8 @@
 # then bench/report.py writes bench/results/<date>-<host>.{json,md} and SVG charts.
 # `./gofer bench http ...` is the C10K run (bench/http/run.sh); `./gofer bench c10k ...` the
 # chapter 6 server's run (bench/c10k/run.sh); `./gofer bench lb ...` the load-balancer run
-# (bench/lb/run.sh).
+# (bench/lb/run.sh); `./gofer bench lru ...` Module 1 ch10's LRU cache against memcached
+# (bench/lru_bench.cpp).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -24,6 +25,10 @@ usage: ./gofer bench [--quick] [--rounds N] [--build-dir DIR] [--out DIR] [--no-
        ./gofer bench c10k [args...]     the chapter 6 server, its pitfalls, a blocking
                                         baseline and Go (bench/c10k/run.sh)
        ./gofer bench lb [args...]       the load balancer vs nginx and Go (bench/lb/run.sh)
+       ./gofer bench lru [args...]      Module 1 ch10's LRU cache (one mutex, sharded, single-
+                                        flight) at 1-8 goroutines against memcached
+                                        (bench/lru_bench.cpp, --help for its flags; 1-2 min);
+                                        writes bench/results/lru-<date>-<host>.{json,md}
 
 Runs gofer's benchmarks against Boost.Fiber, moodycamel, std::mutex/absl::Mutex queues
 and Go, and writes bench/results/<date>-<host>.json, .md (tables) and .svg (charts).
@@ -68,6 +73,19 @@ if [[ ${1-} == chat ]]; then
   "$ROOT/build/release/bench/chat_bench" --benchmark_repetitions=3 --benchmark_report_aggregates_only=true \
     --benchmark_out="$json" --benchmark_out_format=json "$@"
   say "wrote ${json#"$ROOT"/}"
+  exit 0
+fi
+
+if [[ ${1-} == lru ]]; then
+  shift
+  "$ROOT/gofer" _build release lru_bench
+  mkdir -p "$ROOT/bench/results"
+  base=$ROOT/bench/results/lru-$(date -u +%Y-%m-%d)-$(hostname -s 2>/dev/null || hostname)
+  load_before=$(cut -d' ' -f1-3 /proc/loadavg)
+  "$ROOT/build/release/bench/lru_bench" --json "$base.json" "$@" | tee "$base.md"
+  printf '\nload average (1/5/15 min): %s before, %s after; %s CPUs\n' \
+    "$load_before" "$(cut -d' ' -f1-3 /proc/loadavg)" "$(nproc)" | tee -a "$base.md"
+  say "wrote ${base#"$ROOT"/}.{json,md}"
   exit 0
 fi
 

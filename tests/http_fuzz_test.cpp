@@ -282,7 +282,7 @@ std::string big_header(std::mt19937_64& rng) {
     req += "X-Big: " + std::string(kMaxHeader + 1 + rng() % 8000, 'b') + "\r\n";
   } else {
     // Many small fields: the parser sees them in several reads (Beast 1.74 alone let such a
-    // header grow without bound; see read_header_limited in lib/src/http.cpp).
+    // header grow without bound; see read_header_limited in lib/src/http/client.cpp).
     const std::size_t target = kMaxHeader + 1 + rng() % (3 * kMaxHeader);
     for (std::uint32_t i = 0; req.size() <= target; ++i) req += "X-H" + std::to_string(i) + ": v\r\n";
   }

@@ -41,6 +41,7 @@
 #include <gofer/gofer.hpp>
 #include <gofer/http.hpp>
 #include <gofer/net.hpp>
+#include <gofer/signal.hpp>
 
 #include "demo_flags.hpp"
 
@@ -302,14 +303,6 @@ int main(int argc, char** argv) {
 
   const std::vector<std::string> users = {"Bill", "Ada"};  // Bill exists; the clients register Ada
   int status = 0, slots_ok = 0, attempts = 0, successes = 0;
-  // Serving: SIGINT and SIGTERM are blocked before gofer starts its threads (they inherit
-  // the mask); one goroutine receives them with sigwait (Go's signal.Notify), as in
-  // hello-server (chapter 6).
-  sigset_t stop_signals;
-  sigemptyset(&stop_signals);
-  sigaddset(&stop_signals, SIGINT);
-  sigaddset(&stop_signals, SIGTERM);
-  if (serve) pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
   gofer::run(
       [&] {
         calendar cal(max_users);
@@ -322,25 +315,31 @@ int main(int argc, char** argv) {
           return;
         }
         std::string base = "http://" + ln->addr();
-        gofer::go(gofer::named{"server"}, [&server, l = std::move(*ln)]() mutable {
-          if (auto st = server.serve(std::move(l)); !http::is_server_closed(st))
-            std::fprintf(stderr, "calendar: %s\n", st.ToString().c_str());
+        // serve() returns when the server is shut down, or when it fails: `served` says which
+        // (buffered, so the server goroutine never waits for a reader).
+        gofer::chan<absl::Status> served(1);
+        gofer::go(gofer::named{"server"}, [&server, served, l = std::move(*ln)]() mutable {
+          absl::Status st = server.serve(std::move(l));
+          if (!http::is_server_closed(st)) std::fprintf(stderr, "calendar: %s\n", st.ToString().c_str());
+          served.send(st);
         });
         if (serve) {
+          // Go's signal.Notify(sigs, os.Interrupt, syscall.SIGTERM): Ctrl-C and SIGTERM
+          // arrive on sigs (buffered: the relay never waits) instead of ending the program.
           gofer::chan<int> sigs(1);
-          gofer::go(gofer::named{"signals"}, [sigs, &stop_signals] {
-            int sig = gofer::blocking([&] {
-              int sg = 0;
-              sigwait(&stop_signals, &sg);
-              return sg;
-            });
-            sigs.send(sig);
-          });
+          gofer::signal::notify(sigs, {SIGINT, SIGTERM});
           std::printf("serving the calendar at %s/users (Ctrl-C or SIGTERM to stop)\n", base.c_str());
           std::fflush(stdout);
-          int sig = *sigs.recv();
+          // Wait for a signal — or for the server to fail, which ends the demo too.
+          std::optional<int> sig;
+          std::optional<absl::Status> failed;
+          if (gofer::select(gofer::recv_case(sigs, sig), gofer::recv_case(served, failed)) == 1) {
+            gofer::signal::stop(sigs);
+            status = 1;
+            return;
+          }
           // Go's srv.Shutdown: stop accepting, let requests in flight finish (at most 5 s).
-          std::printf("got %s: shutting down gracefully\n", sig == SIGINT ? "SIGINT" : "SIGTERM");
+          std::printf("got %s: shutting down gracefully\n", *sig == SIGINT ? "SIGINT" : "SIGTERM");
           auto [ctx, cancel] = gofer::with_timeout(gofer::background(), 5s);
           absl::Status down = server.shutdown(ctx);
           cancel();

@@ -14,7 +14,6 @@
 // gracefully: try it with `./gofer run chat-client --addr 127.0.0.1:9000 NAME` or `nc`.
 #include <signal.h>
 #include <sys/resource.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <cstdio>
@@ -27,6 +26,7 @@
 #include <gofer/gofer.hpp>
 #include <gofer/http.hpp>
 #include <gofer/net.hpp>
+#include <gofer/signal.hpp>
 
 #include "chat.hpp"
 #include "demo_flags.hpp"
@@ -34,31 +34,6 @@
 using namespace std::chrono_literals;
 
 namespace {
-
-// ---- signals, Go style (as in chapter 6's hello-server) -----------------------------------
-// SIGINT and SIGTERM are blocked in every thread before gofer::run starts its threads; one
-// goroutine waits for them with sigwait on a helper thread and sends the number on a channel.
-sigset_t stop_signals() {
-  sigset_t set;
-  sigemptyset(&set);
-  sigaddset(&set, SIGINT);
-  sigaddset(&set, SIGTERM);
-  return set;
-}
-
-gofer::chan<int> notify_stop_signals() {
-  gofer::chan<int> sigs(1);
-  gofer::go(gofer::named{"signals"}, [sigs] {
-    sigset_t set = stop_signals();
-    int sig = gofer::blocking([&set] {
-      int s = 0;
-      sigwait(&set, &s);
-      return s;
-    });
-    sigs.send(sig);
-  });
-  return sigs;
-}
 
 // ---- a test client: a connection and a goroutine that turns what it reads into lines ------
 struct client {
@@ -269,10 +244,6 @@ int main(int argc, char** argv) {
   opt.name_timeout = std::chrono::milliseconds(name_timeout_ms != 0 ? name_timeout_ms : serve ? 10000 : 300);
 
   raise_fd_limit();
-  if (serve) {
-    sigset_t set = stop_signals();
-    pthread_sigmask(SIG_BLOCK, &set, nullptr);
-  }
   int status = 0;
   gofer::run(
       [&] {
@@ -321,7 +292,11 @@ int main(int argc, char** argv) {
           stop_debug();
           return;
         }
-        gofer::chan<int> sigs = notify_stop_signals();
+        // Serving: Go's signal.Notify(sigs, os.Interrupt, syscall.SIGTERM) — Ctrl-C and
+        // SIGTERM arrive on sigs (buffered: the relay never waits) instead of ending the
+        // program, and the select below waits for a signal or for serve() to fail.
+        gofer::chan<int> sigs(1);
+        gofer::signal::notify(sigs, {SIGINT, SIGTERM});
         std::printf("chat server on %s (Ctrl-C or SIGTERM to stop); connect with\n"
                     "  ./gofer run chat-client --addr %s NAME\n",
                     where.c_str(), where.c_str());
@@ -330,8 +305,6 @@ int main(int argc, char** argv) {
         std::optional<absl::Status> failed;
         if (gofer::select(gofer::recv_case(sigs, sig), gofer::recv_case(served, failed)) == 1) {
           std::fprintf(stderr, "chat: %s\n", failed->ToString().c_str());
-          ::kill(::getpid(), SIGTERM);  // releases the signals goroutine's sigwait
-          sigs.recv();
           stop_debug();
           status = 1;
           return;

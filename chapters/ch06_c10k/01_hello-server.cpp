@@ -17,7 +17,6 @@
 // outside load generator: bench/http/run.sh points wrk at it and at Go's net/http.
 #include <signal.h>
 #include <sys/resource.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
@@ -30,6 +29,7 @@
 #include <gofer/gofer.hpp>
 #include <gofer/http.hpp>
 #include <gofer/net.hpp>
+#include <gofer/signal.hpp>
 
 #include "demo_flags.hpp"
 
@@ -67,33 +67,6 @@ http::server make_server(server_counters& sc) {
     }
   };
   return http::server(mux, std::move(opts));
-}
-
-// ---- signals, Go style ------------------------------------------------------------------
-// Go's signal.Notify(c, os.Interrupt, syscall.SIGTERM): SIGINT and SIGTERM are blocked in
-// every thread (main blocks them before gofer::run starts its threads, which inherit the
-// mask), and one goroutine waits for them with sigwait on a helper thread (gofer::blocking,
-// so no scheduler thread is held) and sends the signal's number on a channel.
-sigset_t stop_signals() {
-  sigset_t set;
-  sigemptyset(&set);
-  sigaddset(&set, SIGINT);
-  sigaddset(&set, SIGTERM);
-  return set;
-}
-
-gofer::chan<int> notify_stop_signals() {
-  gofer::chan<int> sigs(1);
-  gofer::go(gofer::named{"signals"}, [sigs]() {
-    sigset_t set = stop_signals();
-    int sig = gofer::blocking([&set] {
-      int s = 0;
-      sigwait(&set, &s);
-      return s;
-    });
-    sigs.send(sig);
-  });
-  return sigs;
 }
 
 // ---- the clients (self-test mode) ---------------------------------------------------------
@@ -184,13 +157,6 @@ int main(int argc, char** argv) {
                  conns, static_cast<unsigned long long>(need), static_cast<unsigned long long>(fds));
     return 1;
   }
-  // 2. Serving: SIGINT/SIGTERM are blocked here, before gofer starts its threads: they
-  //    inherit the mask, and only the "signals" goroutine's sigwait receives them.
-  if (serve) {
-    sigset_t set = stop_signals();
-    pthread_sigmask(SIG_BLOCK, &set, nullptr);
-  }
-
   int status = 0;
   gofer::run(
       [&] {
@@ -211,8 +177,11 @@ int main(int argc, char** argv) {
         });
 
         if (serve) {
-          // 3a. Serve until a signal (or until serve fails).
-          gofer::chan<int> sigs = notify_stop_signals();
+          // 2a. Serve until a signal (or until serve fails). Go's signal.Notify(sigs,
+          //     os.Interrupt, syscall.SIGTERM): from now on Ctrl-C and SIGTERM are sent on
+          //     sigs instead of ending the program. Buffered, because the relay never waits.
+          gofer::chan<int> sigs(1);
+          gofer::signal::notify(sigs, {SIGINT, SIGTERM});
           std::printf("listening on http://%s/ with %u scheduler thread%s (Ctrl-C or SIGTERM to stop)\n",
                       where.c_str(), gofer::num_threads(), gofer::num_threads() == 1 ? "" : "s");
           std::fflush(stdout);
@@ -220,14 +189,12 @@ int main(int argc, char** argv) {
           std::optional<absl::Status> failed;
           if (gofer::select(gofer::recv_case(sigs, sig), gofer::recv_case(served, failed)) == 1) {
             std::fprintf(stderr, "hello-server: %s\n", failed->ToString().c_str());
-            ::kill(::getpid(), SIGTERM);  // releases the signals goroutine's sigwait
-            sigs.recv();
             status = 1;
             return;
           }
           std::printf("got %s: shutting down gracefully\n", *sig == SIGINT ? "SIGINT" : "SIGTERM");
         } else {
-          // 3b. Self-test: `conns` client goroutines at once, each on its own connection.
+          // 2b. Self-test: `conns` client goroutines at once, each on its own connection.
           std::string url = "http://" + where + "/";
           std::printf("serving on %s with %u scheduler thread%s\n", url.c_str(), gofer::num_threads(),
                       gofer::num_threads() == 1 ? "" : "s");
@@ -265,7 +232,7 @@ int main(int argc, char** argv) {
           if (all.errors != 0 || sc.requests.load() != all.ok) status = 1;
         }
 
-        // 4. Graceful shutdown (Go's srv.Shutdown): stop accepting, close idle connections,
+        // 3. Graceful shutdown (Go's srv.Shutdown): stop accepting, close idle connections,
         //    let requests in flight finish; give up after 5 s.
         auto [ctx, cancel] = gofer::with_timeout(gofer::background(), 5s);
         absl::Status down = srv.shutdown(ctx);

@@ -13,7 +13,6 @@
 
 #include <zip.h>
 
-#include <pthread.h>
 #include <signal.h>
 #include <unistd.h>
 
@@ -35,6 +34,7 @@
 #include <gofer/errgroup.hpp>
 #include <gofer/gofer.hpp>
 #include <gofer/net.hpp>  // gofer::blocking
+#include <gofer/signal.hpp>
 
 #include "demo_flags.hpp"
 
@@ -151,29 +151,6 @@ absl::Status unzip(const fs::path& from, const fs::path& dir) {
 
 // ---- the daemon ---------------------------------------------------------------------------
 
-// Go's signal.Notify: SIGINT/SIGTERM are blocked in every thread (main blocks them before
-// gofer::run starts its threads), and this goroutine waits for them with sigwait on a
-// helper thread, then sends the signal's number.
-sigset_t stop_signals() {
-  sigset_t set;
-  sigemptyset(&set);
-  sigaddset(&set, SIGINT);
-  sigaddset(&set, SIGTERM);
-  return set;
-}
-gofer::chan<int> notify_stop_signals() {
-  gofer::chan<int> sigs(1);
-  gofer::go(gofer::named("signals"), [sigs] {
-    sigset_t set = stop_signals();
-    sigs.send(gofer::blocking([&set] {
-      int s = 0;
-      sigwait(&set, &s);
-      return s;
-    }));
-  });
-  return sigs;
-}
-
 struct daemon_stats {
   int checks = 0, archived = 0;
 };
@@ -264,15 +241,15 @@ int main(int argc, char** argv) {
     return 2;
   }
 
-  // SIGINT/SIGTERM go to the "signals" goroutine only: block them before the threads start.
-  sigset_t set = stop_signals();
-  pthread_sigmask(SIG_BLOCK, &set, nullptr);
-
   int status = 0;
   std::string summary;
   gofer::run(
       [&] {
-        gofer::chan<int> sigs = notify_stop_signals();
+        // Go's signal.Notify(sigs, os.Interrupt, syscall.SIGTERM): from here on Ctrl-C and
+        // SIGTERM arrive on sigs (buffered: the relay never waits) instead of ending the
+        // program; the daemon's wait selects on it.
+        gofer::chan<int> sigs(1);
+        gofer::signal::notify(sigs, {SIGINT, SIGTERM});
         if (daemon_only) {
           db d;
           try {
@@ -280,8 +257,6 @@ int main(int argc, char** argv) {
           } catch (const std::exception& e) {  // a malformed DB: say so, exit 1
             std::fprintf(stderr, "backupd: %s: %s\n", db_file.c_str(), e.what());
             status = 1;
-            ::kill(::getpid(), SIGTERM);  // releases the signals goroutine's sigwait
-            sigs.recv();
             return;
           }
           daemon_stats st;

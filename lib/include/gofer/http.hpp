@@ -18,8 +18,9 @@
 // blocked reading a request or a response parks; its thread runs other goroutines.
 // HTTP/1.0 and HTTP/1.1 over TCP; no TLS (https:// is out of scope), no HTTP/2, no
 // compression. Upgrades: a handler may take its connection over (response_writer::hijack,
-// Go's Hijacker); gofer/websocket.hpp builds WebSocket on that. A chunked request's trailer fields are handed to the
-// handler apart from its header (request::trailers); the client ignores trailers.
+// Go's Hijacker); gofer/websocket.hpp builds WebSocket on that. A chunked request's
+// trailer fields are handed to the handler apart from its header (request::trailers); the
+// client ignores trailers.
 //
 // Parsing and serialization are Boost.Beast's (request_parser / response_parser and its
 // serializer, synchronous API over gofer::net::conn) — gofer never parses HTTP by hand.
@@ -531,7 +532,7 @@ class server {
   // Connections currently open (diagnostics, tests). Never blocks.
   std::size_t open_connections() const;
 
-  struct state;  // internal (lib/src/http.cpp)
+  struct state;  // internal (lib/src/detail/http.hpp)
 
  private:
   std::shared_ptr<state> s_;
@@ -653,7 +654,7 @@ class client {
   // Idle pooled connections right now (diagnostics, tests).
   std::size_t idle_connections() const;
 
-  struct state;  // internal (lib/src/http.cpp)
+  struct state;  // internal (lib/src/detail/http.hpp)
 
  private:
   std::shared_ptr<state> s_;

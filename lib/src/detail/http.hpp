@@ -1,0 +1,181 @@
+// lib/src/detail/http.hpp — what the files of gofer::http share (internal).
+//
+// gofer::http is split along Go's net/http seams (lib/src/http/):
+//   url.cpp      url, parse_url, resolve_reference; %-decoding         (Go: net/url)
+//   message.cpp  header, request, response, status_text, mime types, JSON, and the
+//                response helpers error / not_found / redirect / write_json / decode_json
+//                                                                      (header.go, request.go,
+//                                                                       status.go, mime)
+//   mux.cpp      serve_mux, strip_prefix                               (ServeMux in server.go)
+//   fs.cpp       file_server                                           (fs.go)
+//   server.cpp   server: accept loop, connection registry, shutdown, close  (Server)
+//   conn.cpp     one connection's goroutine, in named steps: await the request, read its
+//                header, check it, read its body, call the handler, write the answer,
+//                decide keep-alive                                     (conn.serve)
+//   client.cpp   client: idle pool, round trip, redirects              (client.go, transport.go)
+//
+// Nothing here parses HTTP by hand: Beast's parser and serializer do. What is parsed in
+// these files is the http:// URL syntax, request-target paths (%-decoding, segments) and
+// query strings. Text helpers are Abseil's (absl/strings) where it has them.
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <unordered_set>
+#include <variant>
+#include <vector>
+
+#include <boost/beast/http.hpp>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/string_view.h"
+
+#include "gofer/chan.hpp"
+#include "gofer/context.hpp"
+#include "gofer/http.hpp"
+#include "gofer/net.hpp"
+#include "gofer/time.hpp"
+
+namespace gofer::http {
+
+namespace beast = boost::beast;
+namespace bhttp = boost::beast::http;
+using boost::system::error_code;
+using clk = std::chrono::steady_clock;
+
+namespace internal {
+
+// url.cpp: the value of a hex digit, -1 for another character.
+int hexval(char c) noexcept;
+// url.cpp: %XX-decodes s; '+' becomes a space when plus_is_space (query strings). nullopt
+// for a malformed escape.
+std::optional<std::string> unescape(std::string_view s, bool plus_is_space);
+
+// message.cpp: RFC 7230 token (method and header names).
+bool is_token(std::string_view s) noexcept;
+// message.cpp: Go's Header.Write cleaning: CR, LF and NUL in a value become spaces.
+std::string clean_value(std::string_view v);
+
+// mux.cpp: splits a decoded path "/a/b/" into {"a", "b", ""}; "/" into {""}.
+std::vector<std::string_view> split_path(std::string_view path);
+
+// Abseil's text helpers on std::string_view. Debian's Abseil is built with its own
+// absl::string_view (ABSL_OPTION_USE_STD_STRING_VIEW is 0), which does not convert from
+// std::string_view: these adapt the calls, the work is Abseil's.
+inline absl::string_view absl_view(std::string_view s) noexcept { return {s.data(), s.size()}; }
+// ASCII case-insensitive equality (absl::EqualsIgnoreCase).
+inline bool iequals(std::string_view a, std::string_view b) noexcept {
+  return absl::EqualsIgnoreCase(absl_view(a), absl_view(b));
+}
+// ASCII lower case (absl::AsciiStrToLower).
+inline std::string to_lower(std::string_view s) { return absl::AsciiStrToLower(absl_view(s)); }
+// ASCII whitespace stripped from both ends (absl::StripAsciiWhitespace).
+inline std::string_view strip_ascii_whitespace(std::string_view s) noexcept {
+  absl::string_view r = absl::StripAsciiWhitespace(absl_view(s));
+  return {r.data(), r.size()};
+}
+
+// HTTP's optional whitespace (OWS, RFC 9110 §5.6.3: spaces and tabs only) trimmed from both
+// ends. Not absl::StripAsciiWhitespace, which also strips CR, LF, VT and FF: on text that
+// did not come through Beast's parser (a handler's header, a pattern, a Location passed to
+// resolve_reference) that would accept what is refused today.
+inline std::string_view trim_ows(std::string_view s) noexcept {
+  auto b = s.find_first_not_of(" \t");
+  if (b == std::string_view::npos) return {};
+  return s.substr(b, s.find_last_not_of(" \t") - b + 1);
+}
+
+}  // namespace internal
+
+// The server's view of a response_writer (a friend of it).
+struct response_writer_access {
+  static int status(const response_writer& w) { return w.status_; }
+  static header& headers(response_writer& w) { return w.headers_; }
+  static std::string& body(response_writer& w) { return w.body_; }
+  static void set_hijack(response_writer& w, std::function<net::conn(std::string*)> f) { w.hijack_ = std::move(f); }
+};
+
+// One accepted connection in the server's registry.
+struct conn_rec {
+  explicit conn_rec(net::conn cn) : c(std::move(cn)) {}
+  net::conn c;            // moved out (under server::state::mu) by a hijack
+  bool hijacked = false;  // only the connection's goroutine
+  const clk::time_point accepted = clk::now();
+  conn_state st = conn_state::new_;  // guarded by server::state::mu
+};
+
+// The server's shared state: the server object, serve() and every connection goroutine
+// hold it (the server may be destroyed while they finish).
+struct server::state {
+  state(handler hh, server_options oo) : h(std::move(hh)), o(std::move(oo)) {
+    auto [c, cancel] = gofer::with_cancel(gofer::background());
+    base = c;
+    cancel_base = std::move(cancel);
+  }
+
+  handler h;
+  const server_options o;
+  gofer::context base;  // request.ctx; cancelled by close()
+  gofer::cancel_func cancel_base;
+
+  // Guards every field below and conn_rec::st of registered connections. Held only for
+  // bookkeeping and non-parking calls (conn::close, listener::close, set_read_deadline);
+  // never while a handler, a hook or any I/O wait runs.
+  mutable std::mutex mu;
+  bool shutting_down = false;
+  bool drained_closed = false;
+  std::vector<std::shared_ptr<net::listener>> listeners;
+  std::unordered_set<conn_rec*> conns;
+  gofer::chan<std::monostate> drained;  // closed when shutting down and conns is empty
+
+  void notify(const net::conn& c, conn_state st) {
+    if (o.on_conn_state) o.on_conn_state(c, st);
+  }
+
+  bool is_shutting_down() const {
+    std::lock_guard lk(mu);
+    return shutting_down;
+  }
+
+  // Transitions; false means "shutting down: close instead". While shutting down only a
+  // new connection may still become active (its first request is served, Go's rule).
+  bool to(conn_rec& r, conn_state st) {
+    std::lock_guard lk(mu);
+    if (shutting_down && !(r.st == conn_state::new_ && st == conn_state::active)) return false;
+    r.st = st;
+    return true;
+  }
+
+  // Sets a new connection's first read deadline, unless shutdown already set a sooner one
+  // (both under mu, so neither overwrites the other).
+  void arm_new(conn_rec& r, time_point d) {
+    std::lock_guard lk(mu);
+    if (!shutting_down) r.c.set_read_deadline(d);
+  }
+
+  void unregister(conn_rec& r) {
+    bool close_drained = false;
+    {
+      std::lock_guard lk(mu);
+      conns.erase(&r);
+      r.st = conn_state::closed;
+      if (shutting_down && conns.empty() && !drained_closed) {
+        drained_closed = true;
+        close_drained = true;
+      }
+    }
+    if (close_drained) drained.close();
+  }
+};
+
+namespace internal {
+// conn.cpp: serves one accepted connection until it closes (the goroutine serve() starts).
+void serve_conn(const std::shared_ptr<server::state>& sp, const std::shared_ptr<conn_rec>& rec);
+}  // namespace internal
+
+}  // namespace gofer::http

@@ -1,0 +1,706 @@
+// lib/src/http/conn.cpp — one connection's goroutine (Go's (*conn).serve), in named steps:
+//
+//   1. await_request   wait for the next request's first byte (header deadline for a new
+//                      connection, idle deadline between requests); state new/idle → active
+//   2. read_header     Beast's request_parser over the header (header deadline), with the
+//                      limits Beast 1.74 lacks (read_request_header)
+//      check_header    version, Host, Transfer-Encoding, request-target → 4xx/5xx + close
+//   3. read_body       "100 Continue" if asked, then the body and a chunked body's trailer
+//                      (body deadline, a 64 KiB read buffer)
+//   4. make_request    the handler's request: fields, trailers, path, query, ctx
+//   5. call_handler    the handler, buffered; a throw becomes a 500 + close (answer_panic)
+//   6. write_answer    Beast's serializer (write deadline), then the keep-alive decision:
+//                      round again, or a lingering close
+// Any step that ends the connection returns false; the goroutine then unregisters it.
+#include <algorithm>
+#include <cctype>
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <ctime>
+#include <exception>
+#include <stdexcept>
+#include <unordered_map>
+
+#include <boost/asio/error.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+
+#include "detail/http.hpp"
+#include "gofer/defer.hpp"
+#include "gofer/runtime.hpp"
+
+namespace gofer::http {
+
+using namespace internal;  // the shared helpers of lib/src/detail/http.hpp
+
+namespace {
+
+// The read buffer's bound while a body is read: a chunk line (size and extensions) or a
+// trailer larger than this is refused (413 / 431). Bodies themselves go to the body.
+constexpr std::size_t kBodyStageBuffer = 64 << 10;
+
+// "Mon, 02 Jan 2006 15:04:05 GMT", cached per thread and second.
+std::string http_date() {
+  thread_local std::time_t cached_sec = 0;
+  thread_local char cached[40] = {0};
+  std::time_t now = std::time(nullptr);
+  if (now != cached_sec) {
+    std::tm tm{};
+    ::gmtime_r(&now, &tm);
+    static constexpr const char* kDays[] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
+    static constexpr const char* kMonths[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+                                              "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+    std::snprintf(cached, sizeof cached, "%s, %02d %s %04d %02d:%02d:%02d GMT", kDays[tm.tm_wday], tm.tm_mday,
+                  kMonths[tm.tm_mon], tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
+    cached_sec = now;
+  }
+  return cached;
+}
+
+time_point deadline_in(std::chrono::nanoseconds d) {
+  return d > std::chrono::nanoseconds::zero() ? clk::now() + d : time_point{};
+}
+
+// Shuts the write side, then reads and discards what the client still sends (for at most
+// 500 ms or 1 MiB) before closing, so the client reads our answer instead of a reset
+// (Go's closeWriteAndWait).
+void linger_close(net::conn& c) {
+  if (!c.is_open()) return;
+  (void)c.close_write();
+  c.set_read_deadline(clk::now() + std::chrono::milliseconds(500));
+  char sink[4096];
+  std::size_t total = 0;
+  while (total < (1u << 20)) {
+    auto n = c.read(sink, sizeof sink);
+    if (!n.ok()) break;
+    total += *n;
+  }
+  (void)c.close();
+}
+
+// The server's header read: Beast's parser fed from buf, with three checks Beast 1.74 lacks,
+// made on the raw bytes before the parser sees them (it parses a header only once the
+// whole of it is in the buffer, so a count made afterwards would come too late):
+//   - empty lines (CRLF or LF) before the request line are skipped (RFC 9112 §2.2);
+//   - the header is limited to `limit` bytes however many reads it takes;
+//   - at most max_fields field lines (the request line and the final empty line aside):
+//     a header of many tiny fields would otherwise cost Beast's field list and the
+//     request's copy ~40× its bytes.
+// Past either limit ec = header_limit (431). buf's max_size bounds the bytes read ahead.
+template <class Parser>
+void read_request_header(net::conn& c, beast::flat_buffer& buf, Parser& p, std::uint64_t limit,
+                         std::size_t max_fields, error_code& ec) {
+  std::uint64_t used = 0;     // bytes of this header the parser consumed, and skipped CRLFs
+  std::size_t scanned = 0;    // bytes of buf.data() already counted (Beast consumes nothing
+  std::size_t lines = 0;      //   of a header until it is complete)
+  bool at_line_start = false, header_end = false, started = false;
+  for (;;) {
+    if (!started) {  // skip empty lines before the request line
+      auto d = buf.data();
+      auto* b = static_cast<const char*>(d.data());
+      std::size_t i = 0;
+      while (i < d.size() && (b[i] == '\n' || (b[i] == '\r' && i + 1 < d.size() && b[i + 1] == '\n')))
+        i += b[i] == '\r' ? 2 : 1;
+      buf.consume(i);
+      used += i;
+      if (buf.size() > 0 && !(buf.size() == 1 && static_cast<const char*>(buf.data().data())[0] == '\r'))
+        started = true;
+    }
+    if (started && !header_end) {
+      auto d = buf.data();
+      auto* b = static_cast<const char*>(d.data());
+      for (; scanned < d.size() && !header_end; ++scanned) {
+        char ch = b[scanned];
+        if (ch == '\n') {
+          if (at_line_start) header_end = true;  // the empty line: the header ends here
+          ++lines;
+          at_line_start = true;
+        } else if (ch != '\r') {
+          at_line_start = false;
+        }
+      }
+      // lines counts the request line, the fields and (at the end) the empty line.
+      if (lines > max_fields + 2 || (!header_end && lines > max_fields + 1)) {
+        ec = bhttp::error::header_limit;
+        return;
+      }
+    }
+    if (started && buf.size() > 0) {
+      std::size_t n = 0;
+      try {
+        n = p.put(buf.data(), ec);
+      } catch (const std::length_error&) {
+        // Beast's field list stores a name or value of at most 65,533 bytes and throws
+        // for a longer one, whatever header_limit says: a header field too large.
+        ec = bhttp::error::header_limit;
+        return;
+      }
+      buf.consume(n);
+      used += n;
+      if (ec == bhttp::error::need_more) ec = {};
+      if (ec) return;
+      if (used > limit) {  // Beast's own check misses a header that arrived in pieces
+        ec = bhttp::error::header_limit;
+        return;
+      }
+      if (p.is_header_done()) return;
+    }
+    if (used + buf.size() > limit) {
+      ec = bhttp::error::header_limit;
+      return;
+    }
+    if (buf.size() >= buf.max_size()) {
+      ec = bhttp::error::buffer_overflow;
+      return;
+    }
+    std::size_t want = std::min<std::size_t>(65536, buf.max_size() - buf.size());
+    std::size_t n = c.read_some(buf.prepare(want), ec);
+    buf.commit(n);
+    if (ec == boost::asio::error::eof) {
+      ec = started ? bhttp::error::partial_message : bhttp::error::end_of_stream;
+      return;
+    }
+    if (ec) return;
+  }
+}
+
+// Go's CVE-2023-39326 rule for chunked bodies: a chunk line longer than 4 KiB
+// (maxLineLength) is refused, and the bytes that are not data (extensions, CRLFs) may
+// exceed the data's by at most 16 KiB over the whole body.
+struct chunk_guard {
+  std::int64_t excess = 0;
+  bool tripped = false;
+  void operator()(std::uint64_t size, beast::string_view ext, error_code& ec) {
+    if (ext.size() > 4096) {
+      tripped = true;
+      ec = bhttp::error::bad_chunk_extension;
+      return;
+    }
+    excess += static_cast<std::int64_t>(ext.size()) + 4;  // extensions, line CRLF, data CRLF
+    excess -= 16 + 2 * static_cast<std::int64_t>(std::min<std::uint64_t>(size, std::uint64_t{1} << 40));
+    if (excess < 0) excess = 0;
+    if (excess > 16 * 1024) {
+      tripped = true;
+      ec = bhttp::error::bad_chunk_extension;
+    }
+  }
+};
+
+// True when buf's unparsed bytes start a chunked body's last chunk ("0\r\n", possibly
+// after the previous chunk's CRLF): an overflow there is the trailer's (431, not 413).
+bool at_last_chunk(const beast::flat_buffer& buf) {
+  std::string_view d{static_cast<const char*>(buf.data().data()), buf.size()};
+  if (d.substr(0, 2) == "\r\n") d.remove_prefix(2);
+  std::size_t z = 0;
+  while (z < d.size() && d[z] == '0') ++z;
+  return z > 0 && z < d.size() && (d[z] == '\r' || d[z] == ';' || d[z] == ' ' || d[z] == '\t');
+}
+
+// The request line's version, when Beast refused it as bad_version: 505 for a well-formed
+// "HTTP/d.d" other than 1.0 / 1.1 (RFC 9110 §15.6.6; Go answers 505 too), else 400.
+int status_for_bad_version(const beast::flat_buffer& buf) {
+  std::string_view d{static_cast<const char*>(buf.data().data()), buf.size()};
+  auto eol = d.find('\n');
+  if (eol == std::string_view::npos) return status::bad_request;
+  std::string_view line = d.substr(0, eol);
+  if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+  // method SP target SP HTTP/d.d, and not one Beast would have taken (then something
+  // else in the line is wrong: "GET /a b HTTP/1.1").
+  if (line.size() < 9 || std::count(line.begin(), line.end(), ' ') != 2) return status::bad_request;
+  std::string_view v = line.substr(line.size() - 9);
+  bool ok = v.substr(0, 6) == " HTTP/" && std::isdigit(static_cast<unsigned char>(v[6])) && v[7] == '.' &&
+            std::isdigit(static_cast<unsigned char>(v[8]));
+  if (!ok || v.substr(1) == "HTTP/1.0" || v.substr(1) == "HTTP/1.1") return status::bad_request;
+  return status::http_version_not_supported;
+}
+
+// RFC 9112 §3.2 / Go's httpguts.ValidHostHeader: the bytes a Host value may hold
+// (reg-name, IP literal, port; no spaces, no userinfo '@').
+bool valid_host(std::string_view h) noexcept {
+  for (char ch : h) {
+    if (std::isalnum(static_cast<unsigned char>(ch))) continue;
+    if (std::strchr("!$&'()*+,-.:;=[]_~%", ch) == nullptr || ch == '\0') return false;
+  }
+  return true;
+}
+
+// Maps a read error to the status to answer (0: close silently).
+int status_for_read_error(const error_code& ec, bool header_done) {
+  if (ec == bhttp::error::header_limit) return status::request_header_fields_too_large;
+  if (ec == bhttp::error::body_limit) return status::payload_too_large;
+  if (ec == bhttp::error::buffer_overflow)
+    return header_done ? status::payload_too_large : status::request_header_fields_too_large;
+  if (ec == bhttp::error::end_of_stream || ec == bhttp::error::partial_message) return 0;
+  if (ec.category() == bhttp::make_error_code(bhttp::error::bad_method).category()) return status::bad_request;
+  return 0;  // network: EOF, timeout, reset, closed
+}
+
+// Writes an error answer ("400 Bad Request: why") with Connection: close.
+void write_error(net::conn& c, unsigned version, int code, std::string_view why, std::chrono::nanoseconds wt) {
+  bhttp::response<bhttp::string_body> res;
+  res.version(version == 10 ? 10 : 11);
+  res.result(static_cast<unsigned>(code));
+  res.reason(beast::string_view(status_text(code).data(), status_text(code).size()));
+  res.set(bhttp::field::content_type, "text/plain; charset=utf-8");
+  res.set(bhttp::field::date, http_date());
+  res.body() = std::to_string(code) + " " + std::string(status_text(code));
+  if (!why.empty()) res.body() += ": " + std::string(why);
+  res.content_length(res.body().size());
+  res.keep_alive(false);
+  c.set_write_deadline(clk::now() + (wt > std::chrono::nanoseconds::zero() ? wt : std::chrono::seconds(5)));
+  error_code ec;
+  bhttp::write(c, res, ec);
+}
+
+struct parsed_target {
+  std::string path, query;
+  std::string authority;  // absolute-form: the target's host[:port], which is r.host
+  std::string err;  // non-empty: answer 400 with this
+};
+
+parsed_target parse_target(std::string_view target) {
+  parsed_target t;
+  std::string_view raw_path, raw_query;
+  if (!target.empty() && target.front() == '/') {
+    auto qm = target.find('?');
+    raw_path = target.substr(0, qm);
+    if (qm != std::string_view::npos) raw_query = target.substr(qm + 1);
+    t.query = std::string(raw_query);
+  } else if (target.size() > 7 && iequals(target.substr(0, 7), "http://")) {  // absolute-form
+    auto u = parse_url(target);
+    if (!u.ok()) {
+      t.err = "invalid request-target";
+      return t;
+    }
+    auto dec = unescape(u->path, false);
+    if (!dec) {
+      t.err = "invalid URL escape";
+      return t;
+    }
+    t.path = std::move(*dec);
+    t.query = u->raw_query;
+    std::string_view rest = target.substr(7);
+    t.authority = std::string(rest.substr(0, rest.find_first_of("/?#")));
+    raw_path = {};
+  } else {
+    t.err = "invalid request-target";
+    return t;
+  }
+  if (!raw_path.empty()) {
+    auto dec = unescape(raw_path, false);
+    if (!dec) {
+      t.err = "invalid URL escape";
+      return t;
+    }
+    t.path = std::move(*dec);
+  }
+  if (t.path.find('\0') != std::string::npos) {
+    t.err = "invalid URL path";
+    return t;
+  }
+  for (auto s : split_path(t.path))
+    if (s == "." || s == "..") {
+      t.err = "invalid URL path";
+      return t;
+    }
+  return t;
+}
+
+// Sends the handler's buffered answer. Returns false on a write error.
+bool write_response(net::conn& c, response_writer& w, const request& r, bool& keep) {
+  int code = response_writer_access::status(w);
+  if (code == 0) code = 200;
+  bhttp::response<bhttp::string_body> res;
+  res.version(r.version == 10 ? 10 : 11);
+  res.result(static_cast<unsigned>(code < 100 || code > 999 ? 500 : code));
+  if (status_text(code).empty()) res.reason("status code " + std::to_string(code));
+  else res.reason(beast::string_view(status_text(code).data(), status_text(code).size()));
+  bool has_ctype = false, has_date = false;
+  for (const auto& [k, v] : response_writer_access::headers(w)) {
+    if (!is_token(k)) continue;
+    if (iequals(k, "Content-Length") || iequals(k, "Transfer-Encoding")) continue;
+    if (iequals(k, "Connection")) {
+      if (iequals(trim_ows(v), "close")) keep = false;
+      continue;
+    }
+    if (iequals(k, "Content-Type")) has_ctype = true;
+    if (iequals(k, "Date")) has_date = true;
+    res.insert(k, clean_value(v));
+  }
+  std::string& body = response_writer_access::body(w);
+  bool no_body = (code >= 100 && code < 200) || code == 204 || code == 304;
+  if (no_body) body.clear();
+  if (!has_ctype && !body.empty()) res.set(bhttp::field::content_type, "text/plain; charset=utf-8");
+  if (!has_date) res.set(bhttp::field::date, http_date());
+  res.body() = std::move(body);
+  if (!no_body) res.content_length(res.body().size());
+  res.keep_alive(keep);
+  error_code ec;
+  if (r.method == "HEAD") {
+    bhttp::response_serializer<bhttp::string_body> sr{res};
+    bhttp::write_header(c, sr, ec);
+  } else {
+    bhttp::write(c, res, ec);
+  }
+  return !ec;
+}
+
+using request_parser = bhttp::request_parser<bhttp::string_body>;
+
+// What the steps of one request hand on to the next.
+struct incoming {
+  std::string_view target, method;  // into the parser's message
+  parsed_target pt;
+  header headers;  // the header's fields, copied before a chunked body's trailer joins them
+  std::unordered_map<std::string, std::size_t> header_names;  // chunked: lower-cased name → count
+  std::size_t header_fields = 0;
+};
+
+// One connection's serving loop (Go's *conn). Lives on the connection's goroutine only.
+class conn_server {
+ public:
+  conn_server(server::state& s, conn_rec& rec, clk::time_point serving_since)
+      : s_(s),
+        o_(s.o),
+        rec_(rec),
+        c_(rec.c),
+        serving_since_(serving_since),
+        remote_(c_.remote_addr()),
+        hdr_timeout_(o_.read_header_timeout > std::chrono::nanoseconds::zero() ? o_.read_header_timeout
+                                                                               : o_.read_timeout),
+        idle_timeout_(o_.idle_timeout > std::chrono::nanoseconds::zero() ? o_.idle_timeout : o_.read_timeout),
+        // The read buffer's bound: a header of max_header_bytes plus one read ahead. While
+        // a body is read it shrinks to kBodyStageBuffer, which bounds a chunk line and the
+        // trailer.
+        header_stage_buffer_(std::size_t{o_.max_header_bytes} + 65536),
+        buf_(header_stage_buffer_) {}
+
+  // Serves requests until one of the steps ends the connection.
+  void serve() {
+    for (;;) {
+      if (!await_request()) return;
+      request_parser p;
+      incoming in;
+      if (!read_header(p) || !check_header(p, in)) return;
+      if (!read_body(p, in)) return;
+      request r = make_request(p, in);
+      bool keep = o_.keep_alives && p.get().keep_alive();
+      response_writer w;
+      response_writer_access::set_hijack(w, [this](std::string* rest) { return hijack(rest); });
+      bool handled = call_handler(r, w, in.target == "*");
+      if (rec_.hijacked) return;  // the handler owns the connection now
+      if (!handled) return answer_panic(r);
+      if (!write_answer(r, w, keep)) return;
+    }
+  }
+
+ private:
+  time_point hdr_deadline_from(clk::time_point t0) const {
+    return hdr_timeout_ > std::chrono::nanoseconds::zero() ? t0 + hdr_timeout_ : time_point{};
+  }
+
+  // The answer's write deadline: write_timeout from the end of the header, and
+  // response_write_timeout from now, whichever comes first.
+  time_point write_deadline() const {
+    time_point wd = o_.write_timeout > std::chrono::nanoseconds::zero() ? t_header_ + o_.write_timeout : time_point{};
+    if (o_.response_write_timeout > std::chrono::nanoseconds::zero()) {
+      auto b = clk::now() + o_.response_write_timeout;
+      wd = wd == time_point{} ? b : std::min(wd, b);
+    }
+    return wd;
+  }
+
+  // Answers code (with why) and closes: the end of the connection, so always false.
+  bool reject(int code, std::string_view why) {
+    write_error(c_, version_, code, why, o_.write_timeout);
+    linger_close(c_);
+    return false;
+  }
+
+  // 1. Waits for the request's first byte: the header deadline for a new connection (Go
+  //    counts the wait in ReadHeaderTimeout), the idle deadline between requests. Then the
+  //    connection is active.
+  bool await_request() {
+    if (buf_.size() == 0) {
+      if (!first_) {
+        if (!s_.to(rec_, conn_state::idle)) return false;
+        s_.notify(c_, conn_state::idle);
+        if (buf_.capacity() > (64u << 10)) buf_.shrink_to_fit();
+      }
+      if (first_) s_.arm_new(rec_, hdr_deadline_from(serving_since_));
+      else c_.set_read_deadline(deadline_in(idle_timeout_));
+      error_code ec;
+      std::size_t n = c_.read_some(buf_.prepare(4096), ec);
+      if (ec) return false;  // EOF, idle timeout, closed by shutdown
+      buf_.commit(n);
+    }
+    if (!s_.to(rec_, conn_state::active)) return false;
+    s_.notify(c_, conn_state::active);
+    t0_ = first_ ? serving_since_ : clk::now();
+    first_ = false;
+    return true;
+  }
+
+  // 2. The header (the buffer bound back to the header stage's: a pipelined request may
+  //    already be in it). A read error is answered (431, 400, 505) when it has an answer.
+  bool read_header(request_parser& p) {
+    c_.set_read_deadline(hdr_deadline_from(t0_));
+    buf_.max_size(std::max(buf_.size(), header_stage_buffer_));
+    p.header_limit(o_.max_header_bytes);
+    p.body_limit(o_.max_body_bytes);
+    // The header is read without eager parsing, so a too-large Content-Length reliably
+    // reports body_limit here (Beast 1.74 drops that error when parsing eagerly past it).
+    error_code ec;
+    read_request_header(c_, buf_, p, o_.max_header_bytes, o_.max_header_fields, ec);
+    if (ec) {
+      int code = ec == bhttp::error::bad_version ? status_for_bad_version(buf_)
+                                                 : status_for_read_error(ec, p.is_header_done());
+      if (code != 0) {
+        write_error(c_, 11, code, code == 400 ? ec.message() : "", o_.write_timeout);
+        linger_close(c_);
+      }
+      return false;
+    }
+    version_ = p.get().version();
+    t_header_ = clk::now();
+    c_.set_write_deadline(deadline_in(o_.write_timeout));
+    return true;
+  }
+
+  // 2b. The header's checks: version, Host, Transfer-Encoding, the request-target.
+  bool check_header(const request_parser& p, incoming& in) {
+    const auto& breq = p.get();
+    if (version_ != 10 && version_ != 11) return reject(status::http_version_not_supported, "");
+    if (version_ == 11 && breq.find(bhttp::field::host) == breq.end())
+      return reject(status::bad_request, "missing required Host header");
+    // RFC 9112 §3.2: more than one Host, or an invalid one, is answered 400 (as Go does).
+    if (breq.count(bhttp::field::host) > 1) return reject(status::bad_request, "too many Host headers");
+    if (auto h = breq[bhttp::field::host]; !valid_host({h.data(), h.size()}))
+      return reject(status::bad_request, "malformed Host header");
+    // RFC 9112 §6.1: Transfer-Encoding in an HTTP/1.0 message is faulty framing; a proxy in
+    // front may not agree where the body ends, so answer 400 and close. (Go ignores TE on
+    // 1.0 and reads by Content-Length; either way no second request is read from a body.)
+    if (version_ == 10 && breq.find(bhttp::field::transfer_encoding) != breq.end())
+      return reject(status::bad_request, "Transfer-Encoding in an HTTP/1.0 request");
+    if (breq.find(bhttp::field::transfer_encoding) != breq.end()) {
+      auto te = breq[bhttp::field::transfer_encoding];
+      // (Beast's parser refuses control characters in values: stripping ASCII whitespace
+      // is stripping HTTP's spaces and tabs here.)
+      if (!p.chunked() || breq.count(bhttp::field::transfer_encoding) != 1 ||
+          !iequals(strip_ascii_whitespace({te.data(), te.size()}), "chunked"))
+        return reject(status::not_implemented, "unsupported transfer encoding");
+    }
+    in.target = {breq.target().data(), breq.target().size()};
+    in.method = {breq.method_string().data(), breq.method_string().size()};
+    if (in.target == "*") {
+      if (in.method != "OPTIONS") return reject(status::bad_request, "invalid request-target");
+    }
+    if (in.target != "*") {
+      in.pt = parse_target(in.target);
+      if (!in.pt.err.empty()) return reject(status::bad_request, in.pt.err);
+    } else {
+      in.pt.path = "*";
+    }
+    return true;
+  }
+
+  // 3. The body (Expect: 100-continue answered first), within body_read_timeout (and
+  //    read_timeout), through a buffer of at most kBodyStageBuffer.
+  bool read_body(request_parser& p, incoming& in) {
+    auto& breq = p.get();
+    // The header fields are copied now: a chunked body's trailer adds its fields to the
+    // same Beast message (each after the last of its name), and they must not mix.
+    for (const auto& f : breq) {
+      auto n = f.name_string();
+      auto v = f.value();
+      in.headers.add(std::string(n.data(), n.size()), std::string(v.data(), v.size()));
+      if (!p.chunked()) continue;  // only a chunked body has a trailer
+      ++in.header_names[to_lower({n.data(), n.size()})];
+    }
+    in.header_fields = in.headers.size();
+    chunk_guard guard;
+    if (!p.is_done()) {
+      time_point rd{};
+      if (o_.read_timeout > std::chrono::nanoseconds::zero()) rd = t0_ + o_.read_timeout;
+      if (o_.body_read_timeout > std::chrono::nanoseconds::zero()) {
+        auto b = clk::now() + o_.body_read_timeout;
+        rd = rd == time_point{} ? b : std::min(rd, b);
+      }
+      c_.set_read_deadline(rd);
+      error_code ec;
+      auto expect = breq[bhttp::field::expect];
+      if (version_ == 11 && iequals(strip_ascii_whitespace({expect.data(), expect.size()}),
+                                                   "100-continue")) {
+        // Bounded like the body: a client that never reads could otherwise hold this write.
+        if (rd != time_point{} &&
+            (o_.write_timeout <= std::chrono::nanoseconds::zero() || rd < t_header_ + o_.write_timeout))
+          c_.set_write_deadline(rd);
+        bhttp::response<bhttp::empty_body> cont{bhttp::status::continue_, 11};
+        bhttp::write(c_, cont, ec);
+        if (ec) return false;
+      }
+      buf_.max_size(std::max(buf_.size(), kBodyStageBuffer));
+      p.on_chunk_header(guard);
+      try {
+        bhttp::read(c_, buf_, p, ec);
+      } catch (const std::length_error&) {  // a trailer field over 64 KiB (see above)
+        ec = bhttp::error::buffer_overflow;
+      }
+      if (ec) {
+        int code = status_for_read_error(ec, true);
+        if (guard.tripped) code = status::payload_too_large;
+        else if (ec == bhttp::error::buffer_overflow && at_last_chunk(buf_))
+          code = status::request_header_fields_too_large;
+        if (code != 0) {
+          write_error(c_, version_, code, code == 400 ? ec.message() : "", o_.write_timeout);
+          linger_close(c_);
+        }
+        return false;
+      }
+      if (static_cast<std::size_t>(std::distance(breq.begin(), breq.end())) > in.header_fields + o_.max_header_fields)
+        return reject(status::request_header_fields_too_large, "");
+    }
+    c_.set_read_deadline(time_point{});
+    return true;
+  }
+
+  // 4. The request the handler sees.
+  request make_request(request_parser& p, incoming& in) {
+    auto& breq = p.get();
+    request r;
+    r.method = std::string(in.method);
+    r.target = std::string(in.target);
+    r.path = std::move(in.pt.path);
+    r.raw_query = std::move(in.pt.query);
+    r.version = static_cast<int>(version_);
+    r.headers = std::move(in.headers);
+    if (static_cast<std::size_t>(std::distance(breq.begin(), breq.end())) > in.header_fields) {
+      // Beast inserts a field after the last one of the same name, so within a name the
+      // header's come first: skip that many of each name, the rest are the trailer's.
+      for (const auto& f : breq) {
+        auto n = f.name_string();
+        auto it = in.header_names.find(to_lower({n.data(), n.size()}));
+        if (it != in.header_names.end() && it->second > 0) {
+          --it->second;
+          continue;
+        }
+        auto v = f.value();
+        r.trailers.add(std::string(n.data(), n.size()), std::string(v.data(), v.size()));
+      }
+    }
+    r.host = in.pt.authority.empty() ? r.headers.get("Host") : in.pt.authority;
+    r.body = std::move(breq.body());
+    r.remote_addr = remote_;
+    r.ctx = s_.base;
+    return r;
+  }
+
+  // 5. The handler ("OPTIONS *" is answered here). False when it threw (Go: panicked).
+  bool call_handler(const request& r, response_writer& w, bool asterisk) {
+    if (asterisk) {
+      w.headers().set("Content-Length", "0");
+      w.write_header(status::ok);
+      return true;
+    }
+    try {
+      s_.h(r, w);
+    } catch (const gofer::detail::goroutine_exit&) {
+      throw;  // the runtime is unwinding this goroutine
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "http: panic serving %s: %s\n", remote_.c_str(), e.what());
+      return false;
+    } catch (...) {
+      std::fprintf(stderr, "http: panic serving %s: unknown exception\n", remote_.c_str());
+      return false;
+    }
+    return true;
+  }
+
+  // 5a. response_writer::hijack (Go's Hijacker): the conn moves out under mu (close()
+  //     closes the tracked ones under mu), the server stops tracking it, and the handler
+  //     gets the bytes read past this request.
+  net::conn hijack(std::string* rest) {
+    net::conn out;
+    {
+      std::lock_guard lk(s_.mu);
+      out = std::move(rec_.c);
+    }
+    rec_.hijacked = true;
+    s_.unregister(rec_);
+    s_.notify(out, conn_state::hijacked);
+    out.set_deadline(time_point{});
+    if (rest) {
+      auto d = buf_.data();
+      rest->assign(static_cast<const char*>(d.data()), d.size());
+    }
+    buf_.consume(buf_.size());
+    return out;
+  }
+
+  // 5b. The answer is buffered: nothing of it was sent when the handler threw, whatever it
+  //     had written, so the client always gets the 500; then the connection closes.
+  void answer_panic(const request& r) {
+    response_writer w2;
+    error(w2, "Internal Server Error", status::internal_server_error);
+    bool k = false;
+    c_.set_write_deadline(write_deadline());
+    write_response(c_, w2, r, k);
+    linger_close(c_);
+  }
+
+  // 6. The answer, within response_write_timeout (and write_timeout); then the keep-alive
+  //    decision: round again (true) unless the request, the options, the handler
+  //    ("Connection: close", seen by write_response) or a shutdown asked to close.
+  bool write_answer(const request& r, response_writer& w, bool keep) {
+    if (keep && s_.is_shutting_down()) keep = false;
+    c_.set_write_deadline(write_deadline());
+    if (!write_response(c_, w, r, keep)) return false;
+    if (!keep) {
+      linger_close(c_);
+      return false;
+    }
+    return true;
+  }
+
+  server::state& s_;
+  const server_options& o_;
+  conn_rec& rec_;
+  net::conn& c_;
+  // A new connection's header deadline counts from here (see serve_conn).
+  const clk::time_point serving_since_;
+  const std::string remote_;
+  const std::chrono::nanoseconds hdr_timeout_, idle_timeout_;
+  const std::size_t header_stage_buffer_;
+  beast::flat_buffer buf_;
+  bool first_ = true;
+  // The current request's: when its first byte was there, when its header was read, its
+  // HTTP version (10 or 11).
+  clk::time_point t0_{}, t_header_{};
+  unsigned version_ = 11;
+};
+
+}  // namespace
+
+namespace internal {
+
+void serve_conn(const std::shared_ptr<server::state>& sp, const std::shared_ptr<conn_rec>& rec) {
+  server::state& s = *sp;
+  // A new connection's header deadline counts from here, as Go's readRequest counts from
+  // its own start: the wait for the first byte is included, but not the time the goroutine
+  // waited to be scheduled after accept (under load that could eat the whole timeout and
+  // the deadline would then fail a request already waiting in the socket).
+  const auto serving_since = clk::now();
+  // Unregisters even when the runtime unwinds this goroutine (goroutine_exit).
+  gofer::defer unregister([&s, &r = *rec] {
+    (void)r.c.close();
+    s.unregister(r);
+    // Not while the runtime unwinds us: the hook might park, which would throw again.
+    if (std::uncaught_exceptions() == 0 && !r.hijacked) s.notify(r.c, conn_state::closed);
+  });
+  s.notify(rec->c, conn_state::new_);
+  conn_server(s, *rec, serving_since).serve();
+}
+
+}  // namespace internal
+
+}  // namespace gofer::http
