@@ -484,6 +484,54 @@ TEST_P(websocket_p, a_hijacked_connection_does_not_hold_up_shutdown) {
   });
 }
 
+TEST_P(websocket_p, hijack_reports_its_state_and_refuses_a_second_time) {
+  run_main(threads(), [] {
+    gofer::chan<http::conn_state> states(16);
+    gofer::chan<absl::Status> second(1);
+    http::serve_mux mux;
+    mux.handle("/ws", [second](const http::request& r, http::response_writer& w) {
+      auto c = ws::upgrade(r, w);
+      if (!c.ok()) return;
+      EXPECT_TRUE(w.hijacked());
+      second.send(w.hijack().status());
+      // A socket option on the conn underneath (the chat room's small buffers).
+      EXPECT_TRUE(c->underlying_conn().set_write_buffer(4096).ok());
+      echo(*c);
+    });
+    http::server_options o;
+    o.on_conn_state = [states](const net::conn&, http::conn_state st) { states.send(st); };
+    auto ln = net::listen("127.0.0.1:0");
+    ASSERT_TRUE(ln.ok());
+    std::string url = "ws://" + ln->addr() + "/ws";
+    http::server srv(mux, o);
+    gofer::wait_group served;
+    served.add(1);
+    gofer::go([&, l = std::move(*ln)]() mutable {
+      (void)srv.serve(std::move(l));
+      served.done();
+    });
+    auto c = ws::dial(gofer::background(), url);
+    ASSERT_TRUE(c.ok()) << c.status();
+    EXPECT_EQ(second.recv()->code(), absl::StatusCode::kFailedPrecondition);
+    ASSERT_TRUE(c->write_text("still there?").ok());
+    auto m = c->read();
+    ASSERT_TRUE(m.ok()) << m.status();
+    EXPECT_EQ(m->data, "still there?");
+    (void)c->close();
+    (void)c->read();
+    EXPECT_TRUE(srv.shutdown(gofer::background()).ok());
+    served.wait();
+    // new_, active, hijacked — and never closed: the server let go of it.
+    EXPECT_EQ(*states.recv(), http::conn_state::new_);
+    EXPECT_EQ(*states.recv(), http::conn_state::active);
+    EXPECT_EQ(*states.recv(), http::conn_state::hijacked);
+    EXPECT_FALSE(states.try_recv().has_value());
+    // A response_writer no server made cannot be hijacked.
+    http::response_writer plain;
+    EXPECT_EQ(plain.hijack().status().code(), absl::StatusCode::kUnimplemented);
+  });
+}
+
 INSTANTIATE_TEST_SUITE_P(threads, websocket_p, ::testing::ValuesIn(kThreadCounts), threads_name);
 
 }  // namespace

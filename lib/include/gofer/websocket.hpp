@@ -80,7 +80,9 @@
 // Thread-safety: read() from one goroutine at a time (concurrent reads are serialized by
 // a lock, but messages then go to whichever got in first); write_*, ping, pong and close
 // from any number of goroutines, concurrently with read(); close_now() and the deadline
-// setters from anywhere. A conn must not outlive the gofer::run that made it.
+// setters from anywhere. A conn must not outlive the gofer::run that made it, and must not
+// be destroyed or moved from while another goroutine is inside one of its calls (as with
+// net::conn): close_now() first, let that call return, then destroy.
 #pragma once
 
 #include <chrono>
