@@ -282,11 +282,7 @@ absl::Status read_status(detail::state& s, const error_code& ec) {
     return absl::InvalidArgumentError(close_text(close_code::invalid_payload, ec.message()));
   if (ec.category() == make_error_code(bws::error::closed).category() || ec == bws::condition::protocol_violation)
     return absl::InvalidArgumentError(close_text(close_code::protocol_error, ec.message()));
-  if (ec == asio::error::operation_aborted) {
-    if (s.last_read_ec) return socket_status(s.last_read_ec);
-    return closed_conn();
-  }
-  if (s.last_read_ec == ec) return socket_status(ec);
+  if (ec == asio::error::operation_aborted) return closed_conn();  // Beast: the stream ended before
   return socket_status(ec);
 }
 

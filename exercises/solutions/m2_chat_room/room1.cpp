@@ -9,7 +9,7 @@
 // close the outbox, wait until the writer has sent what was queued, then remove the client.
 // With chatter going on, the room fans a message out in between... and gofer stops the
 // run: "send on closed channel". On two threads it is worse: ThreadSanitizer (the tsan
-// preset: ./gofer --preset tsan ex check room1) reports the map itself, written by a
+// preset: ./gofer ex --preset tsan check room1) reports the map itself, written by a
 // handler while the room iterates over it — a data race, undefined behaviour.
 //
 // Goal: the tests pass — 20 clients join, one of them talks, 5 leave in the middle of the
