@@ -8,12 +8,15 @@
 // map directly, on the handler's goroutine. leave() even does it in the polite order:
 // close the outbox, wait until the writer has sent what was queued, then remove the client.
 // With chatter going on, the room fans a message out in between... and gofer stops the
-// run: "send on closed channel". On two threads it is worse: ThreadSanitizer (the tsan
-// preset: ./gofer ex --preset tsan check room1) reports the map itself, written by a
-// handler while the room iterates over it — a data race, undefined behaviour.
+// run: "send on closed channel". On two threads it is worse: a late comer's join() writes
+// the map on one thread while the room iterates over it on the other — a data race,
+// undefined behaviour, which ThreadSanitizer reports ("data race" in std::map, the two
+// lines named) when the two goroutines run on different threads (the tsan preset; the
+// panic above usually comes first).
 //
-// Goal: the tests pass — 20 clients join, one of them talks, 5 leave in the middle of the
-// chatter, nobody panics, and every client that stayed got every message, in order.
+// Goal: the tests pass — 20 clients join, one of them talks, 5 more join and 5 leave in the
+// middle of the chatter, nobody panics, and every client that stayed got every message
+// (from the moment it joined), in order.
 // Don't add a lock: let the room goroutine do ALL the work on `clients`, through the
 // channels it already has (join, leave), as chapters/m2_ch1_chat_room/01_chatroom.cpp does.
 // Question: after the fix, who closes a leaving client's outbox — and why must it be the
@@ -103,36 +106,41 @@ struct room {
 
 // ---- the tests: no need to change anything below ----
 
-// 20 clients join; client 0 talks 100 lines; clients 15..19 leave after line 30 reached them.
+// 20 clients join; client 0 talks 100 lines; 5 more join after line 10 went out, and
+// clients 15..19 leave after line 30 reached them.
 void chat(int threads, std::vector<std::vector<std::string>>& got) {
   ASSERT_GOFER_OK(gofer::testing::run([&] {
     room r;
     gofer::go(gofer::named{"room"}, [&r] { r.run(); });
     std::vector<std::unique_ptr<client>> cs;
-    for (int i = 0; i < 20; ++i) cs.push_back(std::make_unique<client>(i));
+    for (int i = 0; i < 25; ++i) cs.push_back(std::make_unique<client>(i));
     gofer::wait_group joined, finished;
-    for (auto& c : cs) {
+    auto connect = [&](client* c) {
       joined.add(1);
       finished.add(1);
-      gofer::go(gofer::named{"handler-" + std::to_string(c->id)}, [&r, &joined, c = c.get()] {
+      gofer::go(gofer::named{"handler-" + std::to_string(c->id)}, [&r, &joined, c] {
         r.join(c);
         joined.done();
       });
-      gofer::go(gofer::named{"writer-" + std::to_string(c->id)}, [&finished, c = c.get()] {
+      gofer::go(gofer::named{"writer-" + std::to_string(c->id)}, [&finished, c] {
         c->write();
         finished.done();
       });
-    }
+    };
+    for (int i = 0; i < 20; ++i) connect(cs[i].get());
     joined.wait();
-    gofer::chan<int> line30, talked;
-    gofer::go(gofer::named{"talker"}, [&r, line30, talked] {
+    gofer::chan<int> line10, line30, talked;
+    gofer::go(gofer::named{"talker"}, [&r, line10, line30, talked] {
       for (int k = 0; k < 100; ++k) {
         r.forward.send("line " + std::to_string(k));
+        if (k == 10) line10.close();
         if (k == 30) line30.close();
         gofer::yield();  // typing
       }
       talked.close();
     });
+    line10.recv();
+    for (int i = 20; i < 25; ++i) connect(cs[i].get());  // late comers, mid-conversation
     line30.recv();
     gofer::wait_group left;
     for (int i = 15; i < 20; ++i) {
@@ -145,6 +153,7 @@ void chat(int threads, std::vector<std::vector<std::string>>& got) {
     left.wait();
     // The chatter ends; one more line, which the room forwards after all the others.
     talked.recv();
+    joined.wait();  // the late comers are in
     r.forward.send("end");
     r.stop.close();
     r.done.recv();
@@ -155,7 +164,7 @@ void chat(int threads, std::vector<std::vector<std::string>>& got) {
 }
 
 void expect_complete(const std::vector<std::vector<std::string>>& got) {
-  ASSERT_EQ(got.size(), 20u);
+  ASSERT_EQ(got.size(), 25u);
   for (int i = 0; i < 15; ++i) {
     ASSERT_EQ(got[i].size(), 101u) << "client " << i << " stayed and should have every line and the end";
     for (int k = 0; k < 100; ++k) EXPECT_EQ(got[i][k], "line " + std::to_string(k)) << "client " << i;
@@ -163,6 +172,15 @@ void expect_complete(const std::vector<std::vector<std::string>>& got) {
   for (int i = 15; i < 20; ++i) {
     EXPECT_GE(got[i].size(), 31u) << "client " << i << " left after line 30 reached it";
     for (std::size_t k = 0; k < got[i].size(); ++k) EXPECT_EQ(got[i][k], "line " + std::to_string(k));
+  }
+  for (int i = 20; i < 25; ++i) {  // the late comers: from their first line on, every line
+    ASSERT_FALSE(got[i].empty()) << "client " << i << " joined before the end and stayed";
+    EXPECT_EQ(got[i].back(), "end") << "client " << i;
+    if (got[i].size() == 1) continue;  // it came in after the last line
+    int first = std::stoi(got[i][0].substr(5));
+    EXPECT_EQ(got[i].size(), static_cast<std::size_t>(100 - first + 1)) << "client " << i << " missed lines";
+    for (std::size_t k = 0; k + 1 < got[i].size(); ++k)
+      EXPECT_EQ(got[i][k], "line " + std::to_string(first + static_cast<int>(k))) << "client " << i;
   }
 }
 
