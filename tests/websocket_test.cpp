@@ -496,7 +496,6 @@ TEST_P(websocket_p, hijack_reports_its_state_and_refuses_a_second_time) {
     mux.handle("/ws", [second](const http::request& r, http::response_writer& w) {
       auto c = ws::upgrade(r, w);
       if (!c.ok()) return;
-      EXPECT_TRUE(w.hijacked());
       second.send(w.hijack().status());
       // A socket option on the conn underneath (the chat room's small buffers).
       EXPECT_TRUE(c->underlying_conn().set_write_buffer(4096).ok());
@@ -532,7 +531,7 @@ TEST_P(websocket_p, hijack_reports_its_state_and_refuses_a_second_time) {
     EXPECT_FALSE(states.try_recv().has_value());
     // A response_writer no server made cannot be hijacked.
     http::response_writer plain;
-    EXPECT_EQ(plain.hijack().status().code(), absl::StatusCode::kUnimplemented);
+    EXPECT_EQ(plain.hijack().status().code(), absl::StatusCode::kFailedPrecondition);
   });
 }
 

@@ -430,6 +430,11 @@ void unpark(goroutine* g) noexcept {
   rt->foreign_wakers.fetch_sub(1, std::memory_order_release);
 }
 
+std::uint64_t lost_wakeups_rescued() noexcept {
+  runtime* rt = current_runtime();
+  return rt != nullptr ? rt->lost_wakeups_rescued.load(std::memory_order_relaxed) : 0;
+}
+
 void throw_goroutine_exit() { throw goroutine_exit{}; }
 
 void fatal_error(const char* msg) noexcept {
@@ -831,6 +836,26 @@ unsigned env_unsigned(const char* name) {
   return (end != nullptr && *end == '\0') ? static_cast<unsigned>(n) : 0;
 }
 
+// GOFER_DEBUG=hog (100 ms) or hog=<ms>, among comma-separated settings (options::warn_hogs).
+std::chrono::milliseconds env_hog_threshold() {
+  const char* v = std::getenv("GOFER_DEBUG");
+  if (v == nullptr) return std::chrono::milliseconds(0);
+  std::string_view all(v);
+  while (!all.empty()) {
+    std::string_view item = all.substr(0, all.find(','));
+    all.remove_prefix(std::min(all.size(), item.size() + 1));
+    if (item == "hog") return std::chrono::milliseconds(100);
+    if (item.substr(0, 4) == "hog=") {
+      std::string n(item.substr(4));
+      char* end = nullptr;
+      long ms = std::strtol(n.c_str(), &end, 10);
+      if (end != nullptr && *end == '\0' && ms > 0) return std::chrono::milliseconds(ms);
+      std::fprintf(stderr, "gofer: GOFER_DEBUG: bad hog threshold %s (want hog=<milliseconds>)\n", n.c_str());
+    }
+  }
+  return std::chrono::milliseconds(0);
+}
+
 void worker_main(detail::runtime* rt, detail::worker* w) {
   detail::tsan_thread_init();  // before Boost's per-thread scheduler exists (TSan builds only)
   detail::set_current_worker(w);
@@ -859,6 +884,10 @@ int run(std::function<void()> main_fn, options opts) {
   rt->nthreads = n;
   rt->stack_size = opts.stack_size != 0 ? opts.stack_size : env_unsigned("GOFER_STACK_SIZE");
   rt->detect_deadlocks = opts.detect_deadlocks;
+  if (std::chrono::milliseconds hog = opts.warn_hogs.count() > 0 ? opts.warn_hogs : env_hog_threshold();
+      hog.count() > 0) {
+    rt->hog_after = std::max<std::chrono::milliseconds>(hog, std::chrono::milliseconds(20));
+  }
   if (opts.report != nullptr) {
     *opts.report = run_report{};
     rt->test_report = opts.report;

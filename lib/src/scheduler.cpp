@@ -16,20 +16,38 @@
 // and never enter a stealable queue.
 //
 // runnext (Go's): a goroutine readied by the goroutine running on this worker runs next on
-// this worker, unstealable, so a hand-off chain stays on one thread instead of bouncing
-// between threads with a futex wake per hop. Every 61st pick the run queue goes first.
+// this worker, so a hand-off chain stays on one thread instead of bouncing between threads
+// with a futex wake per hop. Every 61st pick the run queue goes first. A thief takes it
+// only when the owner has kept it for kRunnextGrace without a switch (Go's runqsteal with
+// stealRunNextG waits 3 us): a hand-off is picked within a few hundred nanoseconds, while
+// a goroutine readied by one that then computes without a gofer call starts on an idle
+// thread instead of waiting for the time slice. Readying into runnext wakes an idle worker
+// (Go's ready() calls wakep()), which spins and so can see a runnext that stays.
 //
 // Boost's dispatcher context is in the ready set whenever a fiber runs (Boost re-queues it
 // each time it resumes a fiber). It drains the remote-ready queue and releases terminated
 // fibers, so it must get turns: pick_next returns it when no goroutine is ready, and every
 // 61st pick regardless (at another offset) (Go checks its global run queue on the same schedule).
 //
-// Idle protocol (no lost wake-up): a worker with nothing to run announces itself in
-// runtime::idle_list (idle_count++, seq_cst), re-checks every queue, and only then sleeps
-// on its condition variable. Whoever publishes work (a push to a run queue or the injection
-// queue, a new earliest timer) does so *before* reading idle_count (seq_cst). Either the
-// publisher sees the idler and wakes it, or the idler's re-check sees the work.
+// Idle protocol (no lost wake-up; Go's wakep / nmspinning): a worker with nothing to run
+// first spins a little (runtime::spinning counts it), then stops spinning, announces
+// itself in runtime::idle_list (idle_count++), issues a seq_cst fence, re-checks every
+// queue, and only then sleeps on its condition variable. Whoever publishes work (a push to
+// a run queue or the injection queue, from a worker or from any other thread; a new
+// earliest timer) calls wake_one_idle *after* publishing: a seq_cst fence, then a read of
+// `spinning` and `idle_count`; it wakes an idle worker unless one spins. The two fences
+// are ordered one way or the other: either the publisher sees the idler counted idle and
+// not spinning, and wakes it, or the idler's re-check sees the work. A spinner that finds
+// work and was the last one spinning calls wake_one_idle too (Go's resetspinning):
+// publishers relied on it, and there may be more work than it takes. The monitor counts
+// any wake-up lost anyway in runtime::lost_wakeups_rescued (see its comment below).
+#include <pthread.h>
+#include <time.h>
+
 #include <algorithm>
+#include <cstdio>
+#include <string>
+#include <string_view>
 
 #include <boost/fiber/scheduler.hpp>
 
@@ -42,6 +60,9 @@ constexpr std::uint64_t kFairnessTick = 61;
 // Spin rounds before an idle worker sleeps; each round checks every queue, then pauses 16
 // times: roughly 10-20 microseconds in all.
 constexpr int kSpinRounds = 64;
+// How long a victim's runnext must stay unpicked (its owner not switching) before a thief
+// takes it. Go: 3 us; a channel hand-off takes ~0.1-0.3 us here.
+constexpr auto kRunnextGrace = std::chrono::microseconds(5);
 
 bool is_pinned(context* c) noexcept { return c->is_context(boost::fibers::type::pinned_context); }
 
@@ -64,10 +85,7 @@ void worker::push_local(context* c) {
     runq_size.store(runq.size(), std::memory_order_relaxed);
   }
   // With one worker nobody can be idle while we run: skip the fence and the check.
-  if (rt->nthreads > 1) {
-    std::atomic_thread_fence(std::memory_order_seq_cst);  // push, then read idle_count
-    rt->wake_one_idle();
-  }
+  if (rt->nthreads > 1) rt->wake_one_idle();
 }
 
 void worker::make_ready(context* c, bool next) {
@@ -75,14 +93,16 @@ void worker::make_ready(context* c, bool next) {
     push_local(c);  // stays detached: any worker may take it
     return;
   }
-  context::active()->attach(c);  // runnext is never stolen, so it is attached here
-  if (runnext != nullptr) {
-    context* old = runnext;
-    old->detach();  // not running: it waits in runnext
-    push_local(old);
+  if (rt->nthreads == 1) {  // nobody steals: plain accesses
+    context* old = runnext.load(std::memory_order_relaxed);
+    runnext.store(c, std::memory_order_relaxed);
+    if (old != nullptr) push_local(old);
+    return;
   }
-  runnext = c;
-  // No idle worker to wake: runnext is this worker's own next pick.
+  // acq_rel: publishes c to a thief's compare-exchange; acquires a displaced one.
+  context* old = runnext.exchange(c, std::memory_order_acq_rel);
+  if (old != nullptr) push_local(old);  // wakes an idle worker itself
+  else rt->wake_one_idle();             // Go's wakep: a thief may take c if we keep it
 }
 
 context* worker::pop_local() {
@@ -111,10 +131,19 @@ void worker::wake() {
 // runtime: idle workers
 
 void runtime::wake_one_idle() noexcept {
-  // A spinning worker will find the work by itself (and re-checks before it sleeps).
-  if (spinning.load(std::memory_order_seq_cst) > 0) return;
-  // seq_cst: pairs with the idler's idle_count increment followed by its re-check.
-  if (idle_count.load(std::memory_order_seq_cst) == 0) return;
+  // The publisher's half of the idle protocol (see the top of this file): the work it
+  // published (a plain or release store: a run queue's size, the injection queue's tail
+  // index) must be visible before it reads `spinning` and `idle_count`. A seq_cst load is
+  // no fence: on x86 it is a plain load that may pass the publisher's earlier stores still
+  // in its store buffer (StoreLoad reordering), so without this fence the publisher could
+  // read idle_count == 0 while the idler, having announced itself, re-checks and misses
+  // the work — both sides miss (Dekker). This was the lost wake-up of gofer::blocking
+  // completions (the helper thread's unpark had no fence at all).
+  std::atomic_thread_fence(std::memory_order_seq_cst);
+  // A spinning worker will find the work by itself: it re-checks every queue after it
+  // stops spinning (after its own fence), and one that finds work wakes a successor.
+  if (spinning.load(std::memory_order_relaxed) > 0) return;
+  if (idle_count.load(std::memory_order_relaxed) == 0) return;
   worker* w = nullptr;
   {
     std::lock_guard<std::mutex> lk(idle_mu);
@@ -157,10 +186,7 @@ void sched_algo::awakened(context* ctx) noexcept {
   // yields would handle one event per 1,000 switches
   // (scheduler_yield.a_yielder_returns_before_the_goroutines_it_readied_all_ran).
   rt_.inject.enqueue(ctx);
-  if (rt_.nthreads > 1) {
-    std::atomic_thread_fence(std::memory_order_seq_cst);  // publish, then read idle_count
-    rt_.wake_one_idle();
-  }
+  if (rt_.nthreads > 1) rt_.wake_one_idle();
 }
 
 context* sched_algo::steal() noexcept {
@@ -169,30 +195,70 @@ context* sched_algo::steal() noexcept {
   std::size_t start = next_random(w_.rng) % n;
   for (std::size_t k = 0; k < n; ++k) {
     worker& v = *rt_.workers[(start + k) % n];
-    if (&v == &w_ || v.runq_size.load(std::memory_order_relaxed) == 0) continue;
-    // Take half of the victim's queue (at least one) from its front, oldest first.
-    std::vector<context*> got;
-    {
-      spinlock_guard lk(v.runq_lock);
-      std::size_t take = (v.runq.size() + 1) / 2;
-      for (std::size_t i = 0; i < take; ++i) {
-        got.push_back(v.runq.front());
-        v.runq.pop_front();
+    if (&v == &w_) continue;
+    if (v.runq_size.load(std::memory_order_relaxed) != 0) {
+      // Take half of the victim's queue (at least one) from its front, oldest first.
+      std::vector<context*> got;
+      {
+        spinlock_guard lk(v.runq_lock);
+        std::size_t take = (v.runq.size() + 1) / 2;
+        for (std::size_t i = 0; i < take; ++i) {
+          got.push_back(v.runq.front());
+          v.runq.pop_front();
+        }
+        v.runq_size.store(v.runq.size(), std::memory_order_relaxed);
       }
-      v.runq_size.store(v.runq.size(), std::memory_order_relaxed);
+      if (!got.empty()) {
+        if (got.size() > 1) {
+          spinlock_guard lk(w_.runq_lock);
+          w_.runq.insert(w_.runq.end(), got.begin() + 1, got.end());
+          w_.runq_size.store(w_.runq.size(), std::memory_order_seq_cst);
+        }
+        return got.front();
+      }
     }
-    if (got.empty()) continue;
-    if (got.size() > 1) {
-      spinlock_guard lk(w_.runq_lock);
-      w_.runq.insert(w_.runq.end(), got.begin() + 1, got.end());
-      w_.runq_size.store(w_.runq.size(), std::memory_order_seq_cst);
+    // Nothing queued there: its runnext, if the owner has kept it too long.
+    context* rn = v.runnext.load(std::memory_order_relaxed);
+    if (rn != nullptr && runnext_stale(v, rn) &&
+        v.runnext.compare_exchange_strong(rn, nullptr, std::memory_order_acq_rel)) {
+      return rn;
     }
-    return got.front();
   }
   return nullptr;
 }
 
-inline context* sched_algo::pick_next_impl() noexcept {
+// True when this thief has seen `c` in v's runnext, with v not having switched since, for
+// kRunnextGrace; else records the sighting. Go sleeps 3 us and looks again; our thief
+// looks again on its next steal or spin round.
+bool sched_algo::runnext_stale(worker& v, context* c) noexcept {
+  if (w_.runnext_seen.size() != rt_.workers.size()) w_.runnext_seen.resize(rt_.workers.size());
+  worker::runnext_sighting& s = w_.runnext_seen[v.index];
+  const std::uint64_t tick = v.sched_tick.load(std::memory_order_relaxed);
+  const clock::time_point now = clock::now();
+  if (s.c != c || s.tick != tick) {
+    s = {c, tick, now};
+    return false;
+  }
+  return now - s.since >= kRunnextGrace;
+}
+
+// For the spin loop: some victim's runnext is stale (steal() will take it).
+bool sched_algo::stealable_runnext() noexcept {
+  for (auto& v : rt_.workers) {
+    if (v.get() == &w_) continue;
+    context* rn = v->runnext.load(std::memory_order_relaxed);
+    if (rn != nullptr && runnext_stale(*v, rn)) return true;
+  }
+  return false;
+}
+
+inline bool sched_algo::take_injected(context*& c) noexcept {
+  if (!rt_.inject.try_dequeue(c)) return false;
+  w_.inject_taken.store(w_.inject_taken.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+  return true;
+}
+
+[[gnu::always_inline]] inline context* sched_algo::pick_next_impl() noexcept {
   ++w_.tick;
   // For the monitor: a pick is a switch (plain stores: only this thread writes them).
   w_.sched_tick.store(w_.tick, std::memory_order_relaxed);
@@ -234,7 +300,7 @@ inline context* sched_algo::pick_next_impl() noexcept {
   // living in runnext cannot starve the goroutines queued behind it; and the dispatcher
   // gets its turn to drain remote wake-ups even when local goroutines keep each other busy.
   const std::uint64_t phase = w_.tick % kFairnessTick;
-  if (phase == 0 && (rt_.inject.try_dequeue(c) || (c = w_.pop_local()) != nullptr)) {
+  if (phase == 0 && (take_injected(c) || (c = w_.pop_local()) != nullptr)) {
     context::active()->attach(c);
     return c;
   }
@@ -243,12 +309,20 @@ inline context* sched_algo::pick_next_impl() noexcept {
     w_.pinned.pop_front();
     return c;
   }
-  if (w_.runnext != nullptr) {
-    c = w_.runnext;
-    w_.runnext = nullptr;
-    return c;  // already attached
+  if (w_.runnext.load(std::memory_order_relaxed) != nullptr) {
+    // A thief may take it meanwhile (with more than one worker): exchange.
+    if (rt_.nthreads == 1) {
+      c = w_.runnext.load(std::memory_order_relaxed);
+      w_.runnext.store(nullptr, std::memory_order_relaxed);
+    } else {
+      c = w_.runnext.exchange(nullptr, std::memory_order_acquire);
+    }
+    if (c != nullptr) {
+      context::active()->attach(c);
+      return c;
+    }
   }
-  if ((c = w_.pop_local()) != nullptr || rt_.inject.try_dequeue(c)) {
+  if ((c = w_.pop_local()) != nullptr || take_injected(c)) {
     context::active()->attach(c);
     return c;
   }
@@ -280,6 +354,10 @@ GOFER_NO_TSAN context* sched_algo::pick_next() noexcept {
     p->get_scheduler()->detach_worker_context(p);
   }
   if (__builtin_expect(g_tracing, false)) trace_switch(w_, c);
+  if (__builtin_expect(rt_.hog_after.count() != 0, false)) {
+    auto* g = c != nullptr ? static_cast<goroutine*>(c->get_properties()) : nullptr;
+    w_.running_gid.store(g != nullptr ? g->id : 0, std::memory_order_relaxed);
+  }
 #ifdef GOFER_TSAN
   // Last: nothing instrumented may run between this and Boost's switch.
   tsan_switch_to(c, c != nullptr && c->get_properties() != nullptr
@@ -290,7 +368,7 @@ GOFER_NO_TSAN context* sched_algo::pick_next() noexcept {
 }
 
 bool sched_algo::has_ready_fibers() const noexcept {
-  return w_.runnext != nullptr || !w_.pinned.empty() || w_.runq_size.load(std::memory_order_relaxed) > 0;
+  return w_.runnext.load(std::memory_order_relaxed) != nullptr || !w_.pinned.empty() || w_.runq_size.load(std::memory_order_relaxed) > 0;
 }
 
 void sched_algo::suspend_until(std::chrono::steady_clock::time_point const& abs_time) noexcept {
@@ -306,12 +384,16 @@ void sched_algo::suspend_until(std::chrono::steady_clock::time_point const& abs_
     bool found = false;
     for (int i = 0; i < kSpinRounds && !found; ++i) {
       found = rt_.has_work_anywhere() || w_.wake_flag.load(std::memory_order_acquire) ||
-              rt_.stop_threads.load(std::memory_order_relaxed);
+              rt_.stop_threads.load(std::memory_order_relaxed) || stealable_runnext();
       for (int k = 0; k < 16 && !found; ++k) spin_pause();
     }
-    rt_.spinning.fetch_sub(1, std::memory_order_seq_cst);
+    const bool last_spinner = rt_.spinning.fetch_sub(1, std::memory_order_seq_cst) == 1;
     if (found) {
       w_.wake_flag.store(false, std::memory_order_relaxed);
+      // Go's resetspinning: publishers skipped waking anybody while we spun, so more work
+      // than we take may be waiting; the last spinner to stop hands the search on to an
+      // idle worker (wake_one_idle wakes nobody if none is idle or another spins).
+      if (last_spinner) rt_.wake_one_idle();
       return;  // the dispatcher calls pick_next again, which steals
     }
   }
@@ -324,6 +406,12 @@ void sched_algo::suspend_until(std::chrono::steady_clock::time_point const& abs_
       rt_.idle_count.fetch_add(1, std::memory_order_seq_cst);
     }
   }
+  // The idler's half: announced (and no longer counted as spinning), then a full fence,
+  // then every queue again. Either a publisher's fence comes first in the single total
+  // order of seq_cst fences and we see its work here, or ours does and it sees our
+  // idle_count (and not our spinning count) and wakes us. The fence matters formally:
+  // the injection queue's size is read with relaxed loads.
+  std::atomic_thread_fence(std::memory_order_seq_cst);
   bool work = rt_.has_work_anywhere() || rt_.stop_threads.load(std::memory_order_seq_cst);
   if (!work && rt_.poll.waiters.load(std::memory_order_seq_cst) > 0 &&
       !rt_.poll.polling.exchange(true, std::memory_order_acq_rel)) {
@@ -365,13 +453,17 @@ void sched_algo::suspend_until(std::chrono::steady_clock::time_point const& abs_
           rt_.check_deadlock();  // exits the process if it is a deadlock
           lk.lock();
         }
+        w_.asleep = true;
         w_.sleep_cv.wait(lk, [&] { return w_.wakeup; });
+        w_.asleep = false;
         w_.sleeping_forever = false;
         rt_.forever_sleepers.fetch_sub(1);
       }
     } else {
       rt_.timed_sleepers.fetch_add(1);
+      w_.asleep = true;
       w_.sleep_cv.wait_until(lk, deadline, [&] { return w_.wakeup; });
+      w_.asleep = false;
       rt_.timed_sleepers.fetch_sub(1);
     }
     w_.wakeup = false;
@@ -410,9 +502,25 @@ void runtime::start_monitor() {
     struct seen {
       std::uint64_t tick = 0;
       clock::time_point since{};
+      clock::time_point running_since{};  // since the last switch (hog warnings)
+      bool hog_warned = false;            // for this tick: once per episode
     };
     std::vector<seen> last(workers.size());
     int stuck_periods = 0;
+    std::uint64_t last_taken = 0;
+    // Each worker thread's CPU clock, to tell a worker the OS has not run (a loaded
+    // machine) from one the protocol forgot (see the net below).
+    std::vector<clockid_t> cpu_clock(workers.size(), CLOCK_MONOTONIC);
+    for (std::size_t i = 0; i < workers.size(); ++i) {
+      if (::pthread_getcpuclockid(workers[i]->thread.native_handle(), &cpu_clock[i]) != 0)
+        cpu_clock[i] = CLOCK_MONOTONIC;  // then every worker counts as on the CPU
+    }
+    auto cpu_now = [&](std::size_t i) {
+      timespec ts{};
+      ::clock_gettime(cpu_clock[i], &ts);
+      return static_cast<std::int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
+    };
+    std::vector<std::int64_t> cpu_then(workers.size(), 0);
     std::unique_lock<std::mutex> lk(monitor_mu);
     while (!monitor_cv.wait_for(lk, kMonitorPeriod, [&] { return monitor_stop; })) {
       clock::time_point now = clock::now();
@@ -421,30 +529,94 @@ void runtime::start_monitor() {
         worker& w = *workers[i];
         std::uint64_t t = w.sched_tick.load(std::memory_order_relaxed);
         if (t != last[i].tick || w.in_idle.load(std::memory_order_relaxed)) {
-          last[i] = {t, now};
-        } else if (now - last[i].since >= kTimeSlice) {
-          w.preempt_at.store(t, std::memory_order_relaxed);
-          last[i].since = now;  // ask again after another slice if it still runs
+          last[i] = {t, now, now, false};
+        } else {
+          if (now - last[i].since >= kTimeSlice) {
+            w.preempt_at.store(t, std::memory_order_relaxed);
+            last[i].since = now;  // ask again after another slice if it still runs
+          }
+          if (hog_after.count() != 0 && !last[i].hog_warned && now - last[i].running_since >= hog_after) {
+            last[i].hog_warned = true;
+            if (std::uint64_t gid = w.running_gid.load(std::memory_order_relaxed); gid != 0) {
+              lk.unlock();  // warn_hog takes a registry lock and prints
+              warn_hog(gid, now - last[i].running_since);
+              lk.lock();
+            }
+          }
         }
         // Still asked while the same goroutine runs (a pick moves sched_tick on).
         asked = asked || w.preempt_at.load(std::memory_order_relaxed) == t;
       }
       g_preempt_hint.store(asked, std::memory_order_relaxed);
-      // A safety net, not the protocol: goroutines waiting in the injection queue for two
-      // periods while a worker sleeps mean a wake-up was lost (seen under heavy load: a
-      // gofer::blocking completion from a helper thread left its goroutine queued for good,
-      // chapters/ch04_integrity files demo; the race is not found yet). Waking every worker
-      // turns such a hang into a delay of at most ~2 periods.
-      bool queued = inject.size_approx() > 0 && idle_count.load(std::memory_order_seq_cst) > 0;
+      // A regression signal with a safety net, not the protocol: for two periods in a row,
+      // goroutines waited in the injection queue, no worker took one from it, none spun,
+      // none had been woken without having run yet, and one slept — a lost wake-up. Waking
+      // every worker turns the hang into a delay of ~2 periods; lost_wakeups_rescued counts
+      // it (unless the OS kept a worker off the CPU: below) and the tests assert it stays 0
+      // (scheduler_wake.*). It caught the missing
+      // StoreLoad fence on the foreign-thread paths (gofer::blocking completions; see
+      // DESIGN.md, "The idle protocol").
+      std::uint64_t taken = 0;
+      bool waking = false;  // a worker was woken and has not run yet (the OS may be slow)
+      for (auto& w : workers) {
+        taken += w->inject_taken.load(std::memory_order_relaxed);
+        waking = waking || w->wake_flag.load(std::memory_order_relaxed);
+      }
+      bool queued = inject.size_approx() > 0 && taken == last_taken && !waking &&
+                    spinning.load(std::memory_order_seq_cst) == 0 &&
+                    idle_count.load(std::memory_order_seq_cst) > 0;
+      last_taken = taken;
       stuck_periods = queued ? stuck_periods + 1 : 0;
-      if (stuck_periods >= 2) {
-        ++lost_wakeups_rescued;
+      if (stuck_periods == 1) {
+        for (std::size_t i = 0; i < workers.size(); ++i) cpu_then[i] = cpu_now(i);
+      } else if (stuck_periods >= 2) {
+        // Counted only if every worker that does not sleep got the CPU during the last
+        // period: one that was woken (or was about to look at the queue) but that the OS
+        // has not run since — 8 workers on 2 loaded cores — is no lost wake-up.
+        bool off_cpu = false;
+        for (std::size_t i = 0; i < workers.size() && !off_cpu; ++i) {
+          worker& w = *workers[i];
+          bool sleeps;
+          {
+            std::lock_guard<std::mutex> sl(w.sleep_mu);
+            sleeps = w.asleep || w.polling;
+          }
+          off_cpu = !sleeps && cpu_now(i) - cpu_then[i] < 1000000;  // under 1 ms of 5
+        }
+        if (!off_cpu) ++lost_wakeups_rescued;
         wake_all();
         stuck_periods = 0;
       }
     }
     g_preempt_hint.store(false, std::memory_order_relaxed);
   });
+}
+
+// The hog warning (options::warn_hogs): looks the goroutine up in the registry (under its
+// shard's lock, so it cannot be freed meanwhile; it may have ended: then nothing is said).
+void runtime::warn_hog(std::uint64_t gid, clock::duration ran) {
+  std::string name;
+  gofer::source_location where{};
+  {
+    registry_shard& sh = registry[gid % kRegistryShards];
+    std::lock_guard<std::mutex> lk(sh.mu);
+    goroutine* g = sh.head;
+    while (g != nullptr && g->id != gid) g = g->reg_next;
+    if (g == nullptr) return;
+    name = g->name;
+    where = g->where.load(std::memory_order_relaxed);
+  }
+  std::string text = "gofer: goroutine " + std::to_string(gid);
+  if (!name.empty()) text += " \"" + name + "\"";
+  text += " has run " + std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(ran).count()) +
+          " ms without a gofer call, holding its thread";
+  if (where.line() != 0) {
+    std::string_view file(where.file_name());
+    if (auto slash = file.find_last_of('/'); slash != std::string_view::npos) file.remove_prefix(slash + 1);
+    text += " (it last parked at " + std::string(file) + ":" + std::to_string(where.line()) + ")";
+  }
+  text += "\n";
+  std::fputs(text.c_str(), stderr);
 }
 
 void runtime::stop_monitor() {

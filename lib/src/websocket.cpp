@@ -438,10 +438,9 @@ absl::StatusOr<conn> upgrade(const http::request& r, http::response_writer& w, c
   req.version(r.version);
   for (const auto& [k, v] : r.headers) req.insert(k, v);
 
-  std::string buffered;
-  auto c = w.hijack(&buffered);
-  if (!c.ok()) return c.status();
-  auto s = std::make_shared<detail::state>(std::move(*c), std::move(buffered), o);
+  auto h = w.hijack();
+  if (!h.ok()) return h.status();
+  auto s = std::make_shared<detail::state>(std::move(h->conn), std::move(h->buffered), o);
   s->c.set_write_deadline(deadline_after(o.handshake_timeout));
   error_code ec;
   s->rd.accept(req, ec);  // writes the 101 (or Beast's 400 for a bad key)

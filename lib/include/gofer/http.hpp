@@ -2,7 +2,9 @@
 //
 //   http::header          a case-insensitive list of header fields (Go's http.Header)
 //   http::request         an incoming request, as a handler sees it
-//   http::response_writer what a handler answers through (Go's http.ResponseWriter)
+//   http::response_writer what a handler answers through (Go's http.ResponseWriter;
+//                         flush() streams, hijack() takes the connection over)
+//   http::event_stream    Server-Sent Events over a response_writer
 //   http::handler         std::function<void(const request&, response_writer&)>
 //   http::serve_mux       a router with Go 1.22 patterns: "GET /users/{id}", "/static/{path...}"
 //   http::server          serve(listener), shutdown(ctx), close(); one goroutine per connection
@@ -17,10 +19,10 @@
 // Code reads like Go's: one goroutine per connection, plain blocking calls. A goroutine
 // blocked reading a request or a response parks; its thread runs other goroutines.
 // HTTP/1.0 and HTTP/1.1 over TCP; no TLS (https:// is out of scope), no HTTP/2, no
-// compression. Upgrades: a handler may take its connection over (response_writer::hijack,
-// Go's Hijacker); gofer/websocket.hpp builds WebSocket on that. A chunked request's
-// trailer fields are handed to the handler apart from its header (request::trailers); the
-// client ignores trailers.
+// compression; Upgrade (WebSocket) only by taking the connection over
+// (response_writer::hijack). Answers are buffered, or streamed after a flush
+// (response_writer::flush; event_stream for Server-Sent Events). A chunked request's trailer fields are handed to the
+// handler apart from its header (request::trailers); the client ignores trailers.
 //
 // Parsing and serialization are Boost.Beast's (request_parser / response_parser and its
 // serializer, synchronous API over gofer::net::conn) — gofer never parses HTTP by hand.
@@ -51,8 +53,8 @@
 //     body and write bounds are totals for the same reason)
 //   out of file descriptors (EMFILE)                         accept backs off and retries;
 //     the connection waits in the backlog, serve() keeps going
-//   handler throws                                            500, close (always: the answer
-//     is buffered, so nothing the handler wrote was sent yet; what it wrote is dropped)
+//   handler throws                                            500, close (what it wrote is
+//     dropped) — or, if it had flushed (the answer was streaming), the connection is cut
 // Empty lines (CRLF) before a request line are skipped (RFC 9112 §2.2). An absolute-form
 // target ("GET http://a:8080/x") sets request::host to its authority ("a:8080"), whatever
 // the Host field says (RFC 9112 §3.2.2).
@@ -65,7 +67,8 @@
 //   body              max_body_bytes: the body is read whole BEFORE routing (see request),
 //                     whether or not the handler reads it, so n clients can make the server
 //                     hold n × max_body_bytes; lower max_body_bytes where that matters
-//   answer            what the handler wrote (buffered, no streaming)
+//   answer            what the handler wrote (buffered); once streaming, what it wrote
+//                     since the last flush (at most 4 KiB plus one write)
 //   JSON              request::json stops at max_json_depth
 // Expect: 100-continue is answered "100 Continue" as soon as the header passed the checks
 // above, before routing (a 405 or 404 therefore comes after the client sent its body).
@@ -224,8 +227,12 @@ class request {
   // into headers (RFC 9110 §6.5.1). Unlike Go's r.Trailer, undeclared names are kept too.
   header trailers;
   std::string remote_addr;  // "127.0.0.1:53122"
-  // Go's r.Context(): cancelled when the server is close()d. (Unlike Go it is not
-  // cancelled when the client disconnects mid-request.)
+  // Go's r.Context(), one per connection: cancelled when the server is close()d, when the
+  // connection ends, and when the client goes away while the answer streams (after the
+  // first flush: the server then watches the connection, as Go's background read does)
+  // or a write to it fails. Unlike Go's, a non-streaming handler's ctx does not see a
+  // client that disconnects before the answer is written, and it is not cancelled when
+  // the handler returns on a kept-alive connection (only when that connection ends).
   gofer::context ctx;
 
   // Go's r.PathValue: the value the router matched for wildcard {name} (decoded; for
@@ -250,72 +257,178 @@ class request {
   mutable std::vector<std::pair<std::string, std::string>> path_values_;
 };
 
-// response_writer — how a handler answers (Go's http.ResponseWriter).
+// response_writer — how a handler answers (Go's http.ResponseWriter, with http.Flusher and
+// http.Hijacker).
 //
-// The answer is *buffered*: the server sends it after the handler returns, with a
-// Content-Length (no chunked streaming, so a handler's whole body is held in memory).
-// Zero value: status 0 ("not written"), no headers, empty body.
+// The answer is *buffered* until the handler returns or calls flush(). A handler that
+// never flushes gets what it always got: the whole answer sent after it returns, with a
+// Content-Length. flush() (Go's Flusher.Flush) sends the status and header at once and
+// turns the answer into a stream: the body written so far and every later write goes out
+// on the next flush (or once 4 KiB are buffered), framed chunked for HTTP/1.1
+// (Transfer-Encoding: chunked, the connection may be kept) or delimited by closing the
+// connection for HTTP/1.0. When the handler returns, what is still buffered is sent and
+// the stream ends (the last chunk, or the close).
+// Zero value: status 0 ("not written"), no headers, empty body, not attached to a
+// connection (a test's writer: flush() then only marks it flushed, the body stays).
+// Not copyable or movable (the server attaches it to the connection for the handler's call).
 //
-//   op \ state        | nothing written            | status written
-//   headers()         | the header to fill         | still changeable (buffered) — set
-//                     |                            | headers first anyway, as in Go
-//   write_header(c)   | status := c                | ignored (Go: "superfluous WriteHeader")
-//   write(data)       | status := 200; appends     | appends
+//   op \ state        | nothing written    | status written     | flushed (streaming) | broken
+//   headers()         | the header to fill | still changeable   | changes ignored     | ignored
+//   write_header(c)   | status := c        | ignored (Go: "superfluous WriteHeader") | ignored
+//   write(data)       | status := 200;     | appends            | appends; sends at   | returns the
+//                     | appends            |                    | 4 KiB buffered      | error
+//   flush()           | status := 200; sends status, header, body | sends the body | the error
+//   hijack()          | the connection (what was written is dropped)  | FailedPrecondition
+// "Broken": a write to the client failed (its error: Unavailable "http: write to client:
+// Broken pipe" / "Connection reset by peer"; DeadlineExceeded "i/o timeout" when one
+// write took longer than response_write_timeout; FailedPrecondition "use of closed network
+// connection" after server::close()), or the client closed the connection while the answer streamed
+// (Unavailable "http: client disconnected"). From then on write() and flush() return that
+// error at once and drop the data, and request::ctx is cancelled: a handler streaming
+// forever ends when it checks either — the server closes the connection once it returns.
+// Errors are returned, never thrown (as everywhere in gofer::http); before the first
+// flush write() cannot fail.
 //
-// What the server adds: Content-Length, Date, Connection when closing, and
-// "Content-Type: text/plain; charset=utf-8" for a non-empty body without one (Go sniffs
-// the type; gofer does not). Content-Length/Transfer-Encoding set by the handler are
-// replaced. For HEAD the body is not sent but its length is. For 1xx/204/304 the body is
+// What the server adds: Content-Length (not when streaming), Date, Connection when
+// closing, and "Content-Type: text/plain; charset=utf-8" for a non-empty body without
+// one (Go sniffs the type; gofer does not; a stream whose first flush carries no body gets
+// none). Content-Length/Transfer-Encoding set by the handler are replaced. For HEAD the
+// body is not sent (but its length is when not streaming). For 1xx/204/304 the body is
 // dropped. Header values with CR/LF are cleaned (replaced by spaces) before sending.
 // "Connection: close" set by the handler closes the connection after this response.
-// Thread-safety: one goroutine (the handler's). Never blocks.
+// Timeouts while streaming: response_write_timeout bounds each write (each flush) rather
+// than the whole answer, so a stream may last as long as the client reads; write_timeout
+// (off by default) still bounds the whole response.
+// Thread-safety: a response_writer is used by its handler's goroutine only (hand data to
+// it through a channel; never write from another goroutine). write/flush park while the
+// socket is full (up to response_write_timeout); the others never block.
 //
-// hijack() (Go's http.Hijacker) takes the connection away from the server: the handler
-// gets the net::conn and the bytes the server had already read past this request's end
-// (Go's bufio.Reader contents), and owns both from then on. The server writes nothing
-// after the handler returns, never touches the connection again, and stops tracking it:
-// shutdown() does not wait for it and close() does not close it (Go's rule); the
-// connection-state hook sees conn_state::hijacked instead of closed. Deadlines the
-// server had set are cleared. Errors: FailedPrecondition "http: connection has been
-// hijacked" on a second call, and Unimplemented "http: hijack not supported" for a
-// writer that no server made (a test's). gofer/websocket.hpp upgrades this way.
+// Example — a stream of lines, ended when the client goes away (see also event_stream):
+//   mux.handle("GET /count", [](const http::request& r, http::response_writer& w) {
+//     w.headers().set("Content-Type", "text/plain");
+//     for (int i = 0;; ++i) {
+//       if (!w.write(std::to_string(i) + "\n").ok() || !w.flush().ok()) return;  // gone
+//       bool gone = gofer::select(gofer::recv_case(gofer::after(1s), [](auto) { return false; }),
+//                                 gofer::recv_case(r.ctx.done(), [](auto) { return true; }));
+//       if (gone) return;
+//     }
+//   });
 class response_writer {
  public:
+  response_writer() = default;
+  // Not copyable: it stands for one answer on one connection.
+  response_writer(const response_writer&) = delete;
+  response_writer& operator=(const response_writer&) = delete;
+
   header& headers() noexcept { return headers_; }
   const header& headers() const noexcept { return headers_; }
   void write_header(int code) noexcept {
-    if (status_ == 0) status_ = code;
+    if (status_ == 0 && !flushed_) status_ = code;
   }
-  void write(std::string_view data) {
-    if (status_ == 0) status_ = 200;
-    body_.append(data);
-  }
+  // Appends data to the answer (status 200 if none was written). Before the first flush it
+  // only buffers and returns OK; after it, it sends once 4 KiB are buffered, and returns
+  // the stream's error once it broke (the table above).
+  absl::Status write(std::string_view data);
+  // Go's http.Flusher.Flush (ResponseController.Flush, which returns the error): sends the
+  // status and header if not sent yet, then the buffered body. Parks while the socket is
+  // full. OK, or the stream's error (the table above).
+  absl::Status flush();
+  // True once flush() was called: the status and header are sent (attached to a server)
+  // and can no longer change; the answer is a stream.
+  bool flushed() const noexcept { return flushed_; }
   // The status written so far: 0 if none (the server then sends 200).
   int status() const noexcept { return status_; }
-  // The body written so far.
+  // The body written and not sent yet: all of it until a flush (a writer not attached to
+  // a connection keeps all of it).
   const std::string& body() const noexcept { return body_; }
-  // Takes the connection over (see above). buffered, if given, receives the bytes read
-  // past the request. Never parks. One goroutine (the handler's).
-  absl::StatusOr<net::conn> hijack(std::string* buffered = nullptr);
-  bool hijacked() const noexcept { return hijacked_; }
+
+  // What hijack() hands over: the client's connection, and the bytes the server had
+  // already read from it past the request (a pipelined request, or a protocol's first
+  // frames sent without waiting for the answer: read them before reading from conn).
+  struct hijacked {
+    net::conn conn;
+    std::string buffered;
+  };
+  // Go's http.Hijacker: takes the connection over from the server, for a protocol other
+  // than HTTP after this request (WebSocket after a "101 Switching Protocols" the handler
+  // writes itself, a CONNECT tunnel). Whatever was written through w is dropped; the
+  // server sends nothing more on the connection, no longer tracks it (shutdown() does not
+  // wait for it and close() does not close it, as in Go; on_conn_state reports hijacked,
+  // never closed), and the handler (or whoever it hands the conn to) must close it. The
+  // handler may keep running on its goroutine as long as it likes; request::ctx is
+  // cancelled when it returns (not when the hijacked connection ends).
+  // Errors: FailedPrecondition "http: response already flushed" after flush(), "http:
+  // connection already hijacked" the second time, "http: not attached to a connection"
+  // for a writer no server made. Never blocks.
+  absl::StatusOr<hijacked> hijack();
+
+  // The server's side of the connection behind a writer (lib/src/detail/http.hpp).
+  struct sink;
 
  private:
   friend struct response_writer_access;
+  static constexpr std::size_t kStreamBuffer = 4096;
   int status_ = 0;
   header headers_;
   std::string body_;
-  bool hijacked_ = false;
-  std::function<net::conn(std::string*)> hijack_;  // set by the server
+  bool flushed_ = false;
+  sink* sink_ = nullptr;  // null: not attached to a connection
+  absl::Status err_;      // the stream's failure, once it broke
 };
 
 // A handler answers one request. Called on the connection's goroutine; it may block
 // (park) freely. An exception escaping it is caught by the server ("http: panic serving
-// <addr>: <what>" on stderr, connection closed) — the server goes on, as Go's recovers
-// panics in handlers. The client always gets a 500: the answer is buffered, so nothing
-// was sent yet, and whatever the handler wrote (status, headers, body) is discarded. (Go
-// sends the 500 only if the handler had not flushed anything yet, and otherwise cuts the
-// connection; a gofer handler never flushes.)
+// <addr>: <what>" on stderr) — the server goes on, as Go's recovers panics in handlers.
+// If the handler had not flushed, the client gets a 500 (nothing was sent yet; whatever
+// it had written — status, headers, body — is discarded) and the connection closes. If
+// it had flushed, the status and part of the body are already out: the connection is
+// cut (no last chunk), so the client sees a truncated answer, never a complete one (Go
+// does the same).
 using handler = std::function<void(const request&, response_writer&)>;
+
+// event_stream — Server-Sent Events (the WHATWG HTML spec's text/event-stream, what a
+// browser's EventSource reads) over a response_writer.
+//
+// The constructor sets "Content-Type: text/event-stream", "Cache-Control: no-cache" and
+// status 200 on w and flushes, so the client's EventSource opens at once (a failure then
+// shows on the first send). Each send formats one event and flushes it:
+//   send("tick", "1")          event: tick\ndata: 1\n\n
+//   send("", "a\nb")           data: a\ndata: b\n\n        (the client's data: "a\nb")
+//   send("m", "x", "42")       event: m\nid: 42\ndata: x\n\n (id: the client's lastEventId)
+//   comment("keep-alive")      : keep-alive\n\n              (ignored by clients; keeps proxies
+//                                                           from timing the stream out)
+// data is split into lines at CRLF, LF and CR (the spec's line ends), one "data:" field
+// each, so the client receives data with every line end turned into LF. An empty data
+// still dispatches an event (data ""). event and id must not contain CR or LF (id not NUL
+// either): InvalidArgument, nothing sent. Returns the writer's error once the client is
+// gone (response_writer's table), so a send loop ends with the client.
+// Copy semantics: not copyable (it refers to w). Thread-safety: the handler's goroutine
+// only, like w. Parks like w.flush().
+//
+// Example — a clock page's event source, until the client leaves:
+//   mux.handle("GET /events", [](const http::request& r, http::response_writer& w) {
+//     http::event_stream es(w);
+//     auto tick = gofer::tick(1s);
+//     for (;;) {
+//       bool done = gofer::select(gofer::recv_case(tick, [](auto) { return false; }),
+//                                 gofer::recv_case(r.ctx.done(), [](auto) { return true; }));
+//       if (done || !es.send("tick", now_string()).ok()) return;
+//     }
+//   });
+class event_stream {
+ public:
+  explicit event_stream(response_writer& w);
+  event_stream(const event_stream&) = delete;
+  event_stream& operator=(const event_stream&) = delete;
+
+  // One event: optional type (event:, "" for the default "message"), data, optional id.
+  absl::Status send(std::string_view event, std::string_view data, std::string_view id = {});
+  // A comment line (": text"), e.g. a keep-alive; text's line ends become spaces.
+  absl::Status comment(std::string_view text);
+
+ private:
+  response_writer& w_;
+};
 
 // http.Error: status `code`, "Content-Type: text/plain; charset=utf-8",
 // "X-Content-Type-Options: nosniff", body msg + "\n". Never blocks.
@@ -417,9 +530,9 @@ handler strip_prefix(std::string prefix, handler h);
 handler file_server(std::string root);
 
 // Connection states reported to server_options::on_conn_state (Go's http.ConnState).
-// hijacked: a handler took the connection over (response_writer::hijack); terminal, like
-// closed (Go's StateHijacked).
-enum class conn_state { new_, active, idle, closed, hijacked };
+// hijacked: response_writer::hijack() took the connection; the server forgets it (no
+// closed follows, as in Go).
+enum class conn_state { new_, active, idle, hijacked, closed };
 
 struct server_options {
   // Limits on how long a client may take (0: no limit). Like Go's, applied as conn

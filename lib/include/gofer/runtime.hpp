@@ -101,6 +101,15 @@ struct options {
   // them as usual. Costs nothing when no goroutine is left; goroutines parked for good are
   // reported at once; one still running, or waiting for a timer or I/O, is waited for (2 s).
   bool check_leaks = false;
+  // Hogs, seen: when non-zero, the runtime's monitor prints a warning on stderr naming a
+  // goroutine (id, name, the call where it last parked if any) that has run this long on
+  // its thread without a switch — without reaching a gofer call that could yield (a loop
+  // with no gofer call, a blocking syscall, a std::mutex) — once per such episode:
+  //   gofer: goroutine 7 "crunch" has run 100 ms without a gofer call, holding its thread
+  // 0: off, unless the GOFER_DEBUG environment variable holds `hog` (100 ms) or `hog=<ms>`
+  // (comma-separated, like Go's GODEBUG). At least 20 ms is used (two time slices: a
+  // goroutine that makes gofer calls yields at its next one after a 10 ms slice).
+  std::chrono::milliseconds warn_hogs{0};
 };
 
 // How a run in test mode (options::report) ended. Plain data; run() writes it once, after
@@ -189,6 +198,14 @@ void go_named(std::string name, F&& f, Args&&... args) {
         std::move(name));
 #endif
 }
+}  // namespace detail
+
+namespace detail {
+// White-box, for tests: how many times in the current run (0 outside run) the monitor found
+// goroutines waiting in the injection queue, untouched for two of its periods while a
+// worker slept, and woke every worker (lib/src/scheduler.cpp). A lost wake-up: 0 when the
+// idle protocol is right. Thread-safe.
+std::uint64_t lost_wakeups_rescued() noexcept;
 }  // namespace detail
 
 template <class F, class... Args>

@@ -92,21 +92,38 @@ inline std::string_view trim_ows(std::string_view s) noexcept {
 
 }  // namespace internal
 
+// The server's side of a response_writer attached to a connection (conn.cpp's
+// conn_server): what flush(), write() and hijack() need from the connection. Called on the
+// handler's goroutine only.
+struct response_writer::sink {
+  // Sends the status and header on the first call (and sets w's flushed_), then w's
+  // buffered body (and clears it). OK, or the stream's error.
+  virtual absl::Status flush(response_writer& w) = 0;
+  // OK while the stream is usable; its error once the client went away or a write failed.
+  virtual absl::Status check() = 0;
+  // Hands the connection over (response_writer::hijack's contract).
+  virtual absl::StatusOr<response_writer::hijacked> hijack() = 0;
+
+ protected:
+  ~sink() = default;
+};
+
 // The server's view of a response_writer (a friend of it).
 struct response_writer_access {
   static int status(const response_writer& w) { return w.status_; }
   static header& headers(response_writer& w) { return w.headers_; }
   static std::string& body(response_writer& w) { return w.body_; }
-  static void set_hijack(response_writer& w, std::function<net::conn(std::string*)> f) { w.hijack_ = std::move(f); }
+  static void attach(response_writer& w, response_writer::sink* s) { w.sink_ = s; }
+  static void set_flushed(response_writer& w) { w.flushed_ = true; }
 };
 
 // One accepted connection in the server's registry.
 struct conn_rec {
   explicit conn_rec(net::conn cn) : c(std::move(cn)) {}
-  net::conn c;            // moved out (under server::state::mu) by a hijack
-  bool hijacked = false;  // only the connection's goroutine
+  net::conn c;
   const clk::time_point accepted = clk::now();
   conn_state st = conn_state::new_;  // guarded by server::state::mu
+  bool hijacked = false;  // c was handed to a handler (only the conn's goroutine touches it)
 };
 
 // The server's shared state: the server object, serve() and every connection goroutine
@@ -158,12 +175,33 @@ struct server::state {
     if (!shutting_down) r.c.set_read_deadline(d);
   }
 
+  // Takes r's connection out of the registry for response_writer::hijack: from now on
+  // shutdown() does not wait for it and close() does not close it. The move happens under
+  // mu, which shutdown/close hold while they touch r.c.
+  net::conn take_hijacked(conn_rec& r) {
+    bool close_drained = false;
+    net::conn c;
+    {
+      std::lock_guard lk(mu);
+      conns.erase(&r);
+      r.st = conn_state::hijacked;
+      r.hijacked = true;
+      c = std::move(r.c);
+      if (shutting_down && conns.empty() && !drained_closed) {
+        drained_closed = true;
+        close_drained = true;
+      }
+    }
+    if (close_drained) drained.close();
+    return c;
+  }
+
   void unregister(conn_rec& r) {
     bool close_drained = false;
     {
       std::lock_guard lk(mu);
       conns.erase(&r);
-      r.st = conn_state::closed;
+      if (!r.hijacked) r.st = conn_state::closed;
       if (shutting_down && conns.empty() && !drained_closed) {
         drained_closed = true;
         close_drained = true;

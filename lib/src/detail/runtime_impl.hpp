@@ -282,6 +282,9 @@ class sched_algo final : public boost::fibers::algo::algorithm {
 
  private:
   context* steal() noexcept;
+  bool runnext_stale(worker& v, context* c) noexcept;
+  bool stealable_runnext() noexcept;
+  inline bool take_injected(context*& c) noexcept;
   inline context* pick_next_impl() noexcept;
   runtime& rt_;
   worker& w_;
@@ -298,10 +301,20 @@ struct worker {
   std::atomic<std::size_t> runq_size{0};  // == runq.size(), readable without the lock
 
   // Go's runnext: the goroutine most recently readied by a goroutine running on this
-  // worker runs next, here (a ping-pong stays on one thread, hot in cache). Owner-only and
-  // never stolen; it stays attached. Set by make_ready(c, true), i.e. by unpark() called
-  // from a goroutine of this worker. A displaced runnext goes to the back of runq.
-  context* runnext = nullptr;
+  // worker runs next, here (a ping-pong stays on one thread, hot in cache). Set by
+  // make_ready(c, true), i.e. by unpark() called from a goroutine of this worker; a
+  // displaced runnext goes to the back of runq. Detached, like runq's entries: a thief
+  // takes it (compare-exchange) once the owner has kept it for kRunnextGrace without a
+  // switch (Go's runqsteal with stealRunNextG; scheduler.cpp, steal()).
+  std::atomic<context*> runnext{nullptr};
+  // The thief's memory of each victim's runnext (indexed by victim): what it saw, the
+  // victim's sched_tick then, and since when. Owner-only (the thief's).
+  struct runnext_sighting {
+    context* c = nullptr;
+    std::uint64_t tick = 0;
+    std::chrono::steady_clock::time_point since{};
+  };
+  std::vector<runnext_sighting> runnext_seen;
 
   // The goroutine suspending in park() right now (set by park() under its park_lock,
   // just before context::suspend). pick_next detaches it from this thread's scheduler, so
@@ -319,7 +332,13 @@ struct worker {
   std::atomic<std::uint64_t> sched_tick{0};
   std::atomic<bool> in_idle{false};
   std::atomic<std::uint64_t> preempt_at{~std::uint64_t{0}};
+  // The id of the goroutine picked last (0: none or the dispatcher), stored by every pick
+  // only while hog warnings are on (runtime::hog_after), for the monitor's warning.
+  std::atomic<std::uint64_t> running_gid{0};
   std::uint64_t last_netpoll = 0;  // tick of this worker's last non-blocking netpoll
+  // Goroutines this worker took from the injection queue (owner-only writes; the monitor
+  // reads it to tell a queue nobody takes from from a busy one).
+  std::atomic<std::uint64_t> inject_taken{0};
   std::uint64_t rng = 0;
 
   // Tracing: this worker's events and the goroutine running now (trace.cpp). Owner-only.
@@ -338,13 +357,14 @@ struct worker {
   bool wakeup = false;
   bool sleeping_forever = false;       // in the cv wait with no deadline; guarded by sleep_mu
   bool polling = false;                // inside poller::poll; guarded by sleep_mu
+  bool asleep = false;                 // in a sleep_cv wait; guarded by sleep_mu
   std::atomic<bool> wake_flag{false};  // mirrors `wakeup` for the lock-free spin phase
   bool idle = false;  // in runtime::idle_list; guarded by runtime::idle_mu
 
   void push_local(context* c);
   context* pop_local();
   // Makes a parked (detached) goroutine runnable from code running on this worker: into
-  // runnext (attached here) when `next`, else at the back of runq (detached, stealable).
+  // runnext when `next`, else at the back of runq (detached, stealable either way).
   void make_ready(context* c, bool next);
   void wake();  // from any thread: ends this worker's sleep in suspend_until
 };
@@ -362,17 +382,24 @@ struct runtime {
   std::mutex idle_mu;
   std::vector<worker*> idle_list;  // guarded by idle_mu
   std::atomic<int> idle_count{0};
-  // Times the monitor found work queued while workers slept and woke them (scheduler.cpp:
-  // a lost wake-up's safety net). Written by the monitor thread only.
+  // Times the monitor found work queued and untouched while workers slept and woke them
+  // (scheduler.cpp: a lost wake-up; a regression signal, 0 when the idle protocol is
+  // right). Written by the monitor thread only.
   std::atomic<std::uint64_t> lost_wakeups_rescued{0};
   // Workers spinning for work before they sleep: while one spins, publishers need not wake
   // anybody (Go's nmspinning).
   std::atomic<int> spinning{0};
+  // Call after publishing work (from any thread): fences, then wakes one idle worker unless
+  // a worker spins or none is idle (scheduler.cpp, "Idle protocol").
   void wake_one_idle() noexcept;
   void wake_all() noexcept;
 
   // The monitor (Go's sysmon, preemption only): a thread that wakes every few ms and asks
   // a worker whose goroutine ran a whole time slice without a switch to preempt it.
+  // Hog warnings (options::warn_hogs, GOFER_DEBUG=hog): zero when off. Set before the
+  // workers start, never changed.
+  clock::duration hog_after{0};
+  void warn_hog(std::uint64_t gid, clock::duration ran);
   std::thread monitor;
   std::mutex monitor_mu;
   std::condition_variable monitor_cv;

@@ -13,6 +13,7 @@
 //                      round again, or a lingering close
 // Any step that ends the connection returns false; the goroutine then unregisters it.
 #include <algorithm>
+#include <atomic>
 #include <cctype>
 #include <cstdint>
 #include <cstdio>
@@ -23,6 +24,7 @@
 #include <unordered_map>
 
 #include <boost/asio/error.hpp>
+#include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 
 #include "detail/http.hpp"
@@ -306,11 +308,22 @@ parsed_target parse_target(std::string_view target) {
   return t;
 }
 
-// Sends the handler's buffered answer. Returns false on a write error.
-bool write_response(net::conn& c, response_writer& w, const request& r, bool& keep) {
+// The status w's answer is sent with: 200 if none was written.
+int answer_code(const response_writer& w) {
   int code = response_writer_access::status(w);
-  if (code == 0) code = 200;
-  bhttp::response<bhttp::string_body> res;
+  return code == 0 ? 200 : code;
+}
+
+// Statuses whose answers have no body (RFC 9110 §6.4.1).
+bool bodiless_status(int code) { return (code >= 100 && code < 200) || code == 204 || code == 304; }
+
+// The status line and header fields of w's answer, for the buffered and the streamed
+// answer alike: the handler's fields (cleaned; Content-Length, Transfer-Encoding and
+// Connection left to the server; "Connection: close" clears keep), a Content-Type for a
+// body without one, a Date.
+template <class Body>
+void prepare_header(response_writer& w, const request& r, int code, bool has_body, bool& keep,
+                    bhttp::response<Body>& res) {
   res.version(r.version == 10 ? 10 : 11);
   res.result(static_cast<unsigned>(code < 100 || code > 999 ? 500 : code));
   if (status_text(code).empty()) res.reason("status code " + std::to_string(code));
@@ -327,11 +340,18 @@ bool write_response(net::conn& c, response_writer& w, const request& r, bool& ke
     if (iequals(k, "Date")) has_date = true;
     res.insert(k, clean_value(v));
   }
-  std::string& body = response_writer_access::body(w);
-  bool no_body = (code >= 100 && code < 200) || code == 204 || code == 304;
-  if (no_body) body.clear();
-  if (!has_ctype && !body.empty()) res.set(bhttp::field::content_type, "text/plain; charset=utf-8");
+  if (!has_ctype && has_body) res.set(bhttp::field::content_type, "text/plain; charset=utf-8");
   if (!has_date) res.set(bhttp::field::date, http_date());
+}
+
+// Sends the handler's buffered answer. Returns false on a write error.
+bool write_response(net::conn& c, response_writer& w, const request& r, bool& keep) {
+  int code = answer_code(w);
+  bhttp::response<bhttp::string_body> res;
+  std::string& body = response_writer_access::body(w);
+  bool no_body = bodiless_status(code);
+  if (no_body) body.clear();
+  prepare_header(w, r, code, !body.empty(), keep, res);
   res.body() = std::move(body);
   if (!no_body) res.content_length(res.body().size());
   res.keep_alive(keep);
@@ -345,6 +365,25 @@ bool write_response(net::conn& c, response_writer& w, const request& r, bool& ke
   return !ec;
 }
 
+// A failed stream write as the handler sees it (net.hpp's texts where the error tells).
+absl::Status stream_write_error(const error_code& ec) {
+  if (ec == boost::asio::error::timed_out) return absl::DeadlineExceededError("i/o timeout");
+  if (ec == boost::asio::error::bad_descriptor) return absl::FailedPreconditionError("use of closed network connection");
+  return absl::UnavailableError("http: write to client: " + ec.message());
+}
+
+// Watches a streaming answer's connection for the client going away (Go's background
+// read): one goroutine parked in a 1-byte read while the handler streams. EOF or an error
+// cancels the request's ctx; a byte (the next pipelined request) is kept for the server;
+// the server stops it with a read deadline and waits for it.
+struct disconnect_watch {
+  gofer::chan<std::monostate> done;  // closed when the watcher has ended
+  std::atomic<bool> gone{false};     // the client closed or reset the connection
+  // Written by the watcher before it closes done; read after done.
+  bool got_byte = false;
+  char byte = 0;
+};
+
 using request_parser = bhttp::request_parser<bhttp::string_body>;
 
 // What the steps of one request hand on to the next.
@@ -356,14 +395,17 @@ struct incoming {
   std::size_t header_fields = 0;
 };
 
-// One connection's serving loop (Go's *conn). Lives on the connection's goroutine only.
-class conn_server {
+// One connection's serving loop (Go's *conn). Lives on the connection's goroutine only;
+// it is also the sink behind the handler's response_writer (flush, hijack), which the
+// handler calls on that same goroutine.
+class conn_server final : public response_writer::sink {
  public:
-  conn_server(server::state& s, conn_rec& rec, clk::time_point serving_since)
+  conn_server(server::state& s, std::shared_ptr<conn_rec> rec, clk::time_point serving_since)
       : s_(s),
         o_(s.o),
-        rec_(rec),
-        c_(rec.c),
+        rec_ptr_(std::move(rec)),
+        rec_(*rec_ptr_),
+        c_(rec_.c),
         serving_since_(serving_since),
         remote_(c_.remote_addr()),
         hdr_timeout_(o_.read_header_timeout > std::chrono::nanoseconds::zero() ? o_.read_header_timeout
@@ -373,7 +415,22 @@ class conn_server {
         // a body is read it shrinks to kBodyStageBuffer, which bounds a chunk line and the
         // trailer.
         header_stage_buffer_(std::size_t{o_.max_header_bytes} + 65536),
-        buf_(header_stage_buffer_) {}
+        buf_(header_stage_buffer_) {
+    // request::ctx: one per connection, a child of the server's (cancelled by close()).
+    std::tie(ctx_, cancel_) = gofer::with_cancel(s_.base);
+  }
+  conn_server(const conn_server&) = delete;
+  conn_server& operator=(const conn_server&) = delete;
+  ~conn_server() {
+    // A watcher is left only when a streaming handler was unwound (goroutine_exit, the run
+    // ending): no parking then, so it is woken, not waited for (it holds what it uses, and
+    // serve_conn closes the connection next).
+    if (watch_) {
+      if (std::uncaught_exceptions() == 0) stop_watch();
+      else c_.set_read_deadline(clk::now());
+    }
+    cancel_();
+  }
 
   // Serves requests until one of the steps ends the connection.
   void serve() {
@@ -384,14 +441,72 @@ class conn_server {
       if (!read_header(p) || !check_header(p, in)) return;
       if (!read_body(p, in)) return;
       request r = make_request(p, in);
-      bool keep = o_.keep_alives && p.get().keep_alive();
+      keep_ = o_.keep_alives && p.get().keep_alive();
       response_writer w;
-      response_writer_access::set_hijack(w, [this](std::string* rest) { return hijack(rest); });
-      bool handled = call_handler(r, w, in.target == "*");
-      if (rec_.hijacked) return;  // the handler owns the connection now
-      if (!handled) return answer_panic(r);
-      if (!write_answer(r, w, keep)) return;
+      begin_answer(r, w);
+      bool ok = call_handler(r, w, in.target == "*");
+      if (hijacked_) return;  // the connection is the handler's now
+      if (!ok) return streaming_ ? cut() : answer_panic(r);
+      if (!(streaming_ ? end_stream(w) : write_answer(r, w, keep_))) return;
     }
+  }
+
+  // ---- response_writer::sink (on the handler's goroutine) ----
+
+  absl::Status flush(response_writer& w) override {
+    if (auto st = check(); !st.ok()) return st;
+    std::string& body = response_writer_access::body(w);
+    error_code ec;
+    if (!streaming_) {
+      // The status and header, once: chunked for HTTP/1.1; for HTTP/1.0 the body ends
+      // with the connection. No Content-Length: the length is not known.
+      if (keep_ && s_.is_shutting_down()) keep_ = false;
+      int code = answer_code(w);
+      no_body_ = req_->method == "HEAD" || bodiless_status(code);
+      if (no_body_) body.clear();
+      bhttp::response<bhttp::empty_body> res;
+      prepare_header(w, *req_, code, !body.empty(), keep_, res);
+      chunked_ = !no_body_ && version_ == 11;
+      if (!no_body_ && !chunked_) keep_ = false;
+      if (chunked_) res.chunked(true);
+      res.keep_alive(keep_);
+      streaming_ = true;
+      response_writer_access::set_flushed(w);
+      c_.set_write_deadline(write_deadline());
+      bhttp::response_serializer<bhttp::empty_body> sr{res};
+      bhttp::write_header(c_, sr, ec);
+      if (ec) return broke(stream_write_error(ec));
+      start_watch();
+    }
+    if (no_body_) body.clear();
+    if (body.empty()) return absl::OkStatus();
+    // response_write_timeout bounds each write of a stream, not the whole of it.
+    c_.set_write_deadline(write_deadline());
+    if (chunked_) boost::asio::write(c_, bhttp::make_chunk(boost::asio::buffer(body)), ec);
+    else boost::asio::write(c_, boost::asio::buffer(body), ec);
+    body.clear();
+    if (ec) return broke(stream_write_error(ec));
+    return absl::OkStatus();
+  }
+
+  absl::Status check() override {
+    if (!stream_err_.ok()) return stream_err_;
+    if (watch_ && watch_->gone.load(std::memory_order_acquire))
+      return broke(absl::UnavailableError("http: client disconnected"));
+    return absl::OkStatus();
+  }
+
+  absl::StatusOr<response_writer::hijacked> hijack() override {
+    if (hijacked_) return absl::FailedPreconditionError("http: connection already hijacked");
+    hijacked_ = true;
+    response_writer::hijacked h;
+    auto d = buf_.data();
+    h.buffered.assign(static_cast<const char*>(d.data()), d.size());
+    buf_.consume(buf_.size());
+    h.conn = s_.take_hijacked(rec_);
+    h.conn.set_deadline(time_point{});
+    s_.notify(h.conn, conn_state::hijacked);
+    return h;
   }
 
  private:
@@ -591,11 +706,19 @@ class conn_server {
     r.host = in.pt.authority.empty() ? r.headers.get("Host") : in.pt.authority;
     r.body = std::move(breq.body());
     r.remote_addr = remote_;
-    r.ctx = s_.base;
+    r.ctx = ctx_;
     return r;
   }
 
   // 5. The handler ("OPTIONS *" is answered here). False when it threw (Go: panicked).
+  //    Its writer is attached to this connection (flush, hijack) for the call.
+  void begin_answer(const request& r, response_writer& w) {
+    req_ = &r;
+    streaming_ = chunked_ = no_body_ = false;
+    stream_err_ = absl::OkStatus();
+    response_writer_access::attach(w, this);
+  }
+
   bool call_handler(const request& r, response_writer& w, bool asterisk) {
     if (asterisk) {
       w.headers().set("Content-Length", "0");
@@ -614,27 +737,6 @@ class conn_server {
       return false;
     }
     return true;
-  }
-
-  // 5a. response_writer::hijack (Go's Hijacker): the conn moves out under mu (close()
-  //     closes the tracked ones under mu), the server stops tracking it, and the handler
-  //     gets the bytes read past this request.
-  net::conn hijack(std::string* rest) {
-    net::conn out;
-    {
-      std::lock_guard lk(s_.mu);
-      out = std::move(rec_.c);
-    }
-    rec_.hijacked = true;
-    s_.unregister(rec_);
-    s_.notify(out, conn_state::hijacked);
-    out.set_deadline(time_point{});
-    if (rest) {
-      auto d = buf_.data();
-      rest->assign(static_cast<const char*>(d.data()), d.size());
-    }
-    buf_.consume(buf_.size());
-    return out;
   }
 
   // 5b. The answer is buffered: nothing of it was sent when the handler threw, whatever it
@@ -662,8 +764,80 @@ class conn_server {
     return true;
   }
 
+  // The stream broke (write failure, client gone): the request's ctx ends, the
+  // connection closes once the handler returns.
+  absl::Status broke(absl::Status st) {
+    if (stream_err_.ok()) stream_err_ = std::move(st);
+    cancel_();
+    return stream_err_;
+  }
+
+  void start_watch() {
+    auto w = std::make_shared<disconnect_watch>();
+    watch_ = w;
+    gofer::go(gofer::named{"http-stream-watch"}, [w, rec = rec_ptr_, cancel = cancel_] {
+      char b = 0;
+      auto n = rec->c.read(&b, 1);
+      if (n.ok() && *n == 1) {
+        w->got_byte = true;
+        w->byte = b;
+      } else if (!net::is_timeout(n.status())) {  // a timeout is stop_watch's deadline
+        w->gone.store(true, std::memory_order_release);
+        cancel();
+      }
+      w->done.close();
+    });
+  }
+
+  // Stops the watcher (an expired read deadline wakes it) and waits for it; a byte it read
+  // goes back in front of the next request.
+  void stop_watch() {
+    if (!watch_) return;
+    auto w = std::move(watch_);
+    c_.set_read_deadline(clk::now());
+    (void)w->done.recv();
+    c_.set_read_deadline(time_point{});
+    if (w->got_byte) {
+      buf_.max_size(std::max(buf_.max_size(), buf_.size() + 1));
+      auto mb = buf_.prepare(1);
+      *static_cast<char*>(mb.data()) = w->byte;
+      buf_.commit(1);
+    }
+  }
+
+  // 6'. The end of a streamed answer: what is still buffered, then the last chunk (or, for
+  //     HTTP/1.0, the close). Round again (true) only when all of it went out and the
+  //     connection is kept.
+  bool end_stream(response_writer& w) {
+    absl::Status st = w.flush();
+    if (st.ok() && chunked_) {
+      error_code ec;
+      c_.set_write_deadline(write_deadline());
+      boost::asio::write(c_, bhttp::make_chunk_last(), ec);
+      if (ec) st = broke(stream_write_error(ec));
+    }
+    stop_watch();
+    if (!st.ok() || !check().ok()) {
+      (void)c_.close();
+      return false;
+    }
+    if (!keep_) {
+      linger_close(c_);
+      return false;
+    }
+    return true;
+  }
+
+  // 5c. A handler that threw after flushing: the client has a status and part of a body,
+  //     so the connection is cut (no last chunk): it cannot take the answer for complete.
+  void cut() {
+    stop_watch();
+    (void)c_.close();
+  }
+
   server::state& s_;
   const server_options& o_;
+  const std::shared_ptr<conn_rec> rec_ptr_;  // for the watcher goroutine
   conn_rec& rec_;
   net::conn& c_;
   // A new connection's header deadline counts from here (see serve_conn).
@@ -677,6 +851,16 @@ class conn_server {
   // HTTP version (10 or 11).
   clk::time_point t0_{}, t_header_{};
   unsigned version_ = 11;
+  // request::ctx (per connection) and its cancel.
+  gofer::context ctx_;
+  gofer::cancel_func cancel_;
+  // The current answer: its request, keep-alive, and once flushed its framing.
+  const request* req_ = nullptr;
+  bool keep_ = false;
+  bool streaming_ = false, chunked_ = false, no_body_ = false;
+  bool hijacked_ = false;
+  absl::Status stream_err_;
+  std::shared_ptr<disconnect_watch> watch_;
 };
 
 }  // namespace
@@ -692,13 +876,14 @@ void serve_conn(const std::shared_ptr<server::state>& sp, const std::shared_ptr<
   const auto serving_since = clk::now();
   // Unregisters even when the runtime unwinds this goroutine (goroutine_exit).
   gofer::defer unregister([&s, &r = *rec] {
-    (void)r.c.close();
+    (void)r.c.close();  // (a hijacked conn_rec holds a moved-from conn: a no-op)
     s.unregister(r);
     // Not while the runtime unwinds us: the hook might park, which would throw again.
+    // A hijacked connection was reported hijacked, and is not closed here.
     if (std::uncaught_exceptions() == 0 && !r.hijacked) s.notify(r.c, conn_state::closed);
   });
   s.notify(rec->c, conn_state::new_);
-  conn_server(s, *rec, serving_since).serve();
+  conn_server(s, rec, serving_since).serve();
 }
 
 }  // namespace internal

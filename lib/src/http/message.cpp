@@ -169,11 +169,85 @@ absl::StatusOr<nlohmann::json> request::json() const { return parse_json(body, m
 absl::StatusOr<nlohmann::json> request::json(int max_depth) const { return parse_json(body, max_depth); }
 absl::StatusOr<nlohmann::json> response::json() const { return parse_json(body, max_json_depth); }
 
-absl::StatusOr<net::conn> response_writer::hijack(std::string* buffered) {
-  if (hijacked_) return absl::FailedPreconditionError("http: connection has been hijacked");
-  if (!hijack_) return absl::UnimplementedError("http: hijack not supported");
-  hijacked_ = true;
-  return hijack_(buffered);
+// ---- response_writer, event_stream --------------------------------------------------------
+
+absl::Status response_writer::write(std::string_view data) {
+  if (!err_.ok()) return err_;
+  if (status_ == 0) status_ = 200;
+  if (flushed_ && sink_ != nullptr) {
+    if (auto st = sink_->check(); !st.ok()) {
+      err_ = st;
+      return err_;
+    }
+  }
+  body_.append(data);
+  if (flushed_ && sink_ != nullptr && body_.size() >= kStreamBuffer) return flush();
+  return absl::OkStatus();
+}
+
+absl::Status response_writer::flush() {
+  if (!err_.ok()) return err_;
+  if (status_ == 0) status_ = 200;
+  if (sink_ == nullptr) {  // a test's writer: like Go's httptest.ResponseRecorder
+    flushed_ = true;
+    return absl::OkStatus();
+  }
+  absl::Status st = sink_->flush(*this);
+  if (!st.ok()) err_ = st;
+  return st;
+}
+
+absl::StatusOr<response_writer::hijacked> response_writer::hijack() {
+  if (!err_.ok()) return err_;
+  if (sink_ == nullptr) return absl::FailedPreconditionError("http: not attached to a connection");
+  if (flushed_) return absl::FailedPreconditionError("http: response already flushed");
+  auto h = sink_->hijack();
+  if (!h.ok()) return h;
+  // Go's ErrHijacked for every later use of w.
+  err_ = absl::FailedPreconditionError("http: connection has been hijacked");
+  status_ = 0;
+  headers_ = header{};
+  body_.clear();
+  return h;
+}
+
+event_stream::event_stream(response_writer& w) : w_(w) {
+  w_.headers().set("Content-Type", "text/event-stream");
+  w_.headers().set("Cache-Control", "no-cache");
+  w_.write_header(status::ok);
+  (void)w_.flush();  // a failure stays in w and is what the first send returns
+}
+
+absl::Status event_stream::send(std::string_view event, std::string_view data, std::string_view id) {
+  if (event.find_first_of("\r\n") != std::string_view::npos)
+    return absl::InvalidArgumentError("http: event_stream: event type contains a line end");
+  if (id.find_first_of(std::string_view("\r\n\0", 3)) != std::string_view::npos)
+    return absl::InvalidArgumentError("http: event_stream: id contains a line end or NUL");
+  std::string out;
+  out.reserve(data.size() + event.size() + id.size() + 32);
+  if (!event.empty()) out.append("event: ").append(event).append("\n");
+  if (!id.empty()) out.append("id: ").append(id).append("\n");
+  // One "data:" field per line; CRLF, LF and CR each end a line (WHATWG's rule), so the
+  // client's data is these lines joined by LF. No line end at all: one field.
+  for (;;) {
+    auto eol = data.find_first_of("\r\n");
+    out.append("data: ").append(data.substr(0, eol)).append("\n");
+    if (eol == std::string_view::npos) break;
+    std::size_t next = eol + 1;
+    if (data[eol] == '\r' && next < data.size() && data[next] == '\n') ++next;
+    data.remove_prefix(next);
+  }
+  out.append("\n");
+  if (auto st = w_.write(out); !st.ok()) return st;
+  return w_.flush();
+}
+
+absl::Status event_stream::comment(std::string_view text) {
+  std::string out = ": ";
+  for (char c : text) out.push_back(c == '\r' || c == '\n' ? ' ' : c);
+  out.append("\n\n");
+  if (auto st = w_.write(out); !st.ok()) return st;
+  return w_.flush();
 }
 
 void error(response_writer& w, std::string_view msg, int code) {
