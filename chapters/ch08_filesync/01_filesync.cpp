@@ -1,16 +1,17 @@
 // filesync — the book's "Dropbox with revision control" (chapter 8, "The concurrent
 // application"), built correctly: one program with roles, run as separate processes on
 // localhost. The default run forks itself into a **service** (an inotify listener, a
-// debouncer that owns the SQLite metadata store, and a hub that broadcasts change events as
-// newline-delimited JSON to TCP subscribers) and a **backup** subscriber, subscribes itself
-// as a watcher, makes a scripted set of changes (create, bursts of writes, a new
-// subdirectory, rename, delete, revert) and prints what each part saw. Watch: a burst of
-// five writes becomes ONE version; a rename stays a rename; a revert is a new version made
-// through the service; the backup never keeps a half-written copy.
+// debouncer that owns the metadata store — SQLite, or Redis with --store redis — a hub that
+// broadcasts change events as newline-delimited JSON to TCP subscribers, and a web page) and
+// a **backup** subscriber, subscribes itself as a watcher, makes a scripted set of changes
+// (create, bursts of writes, a new subdirectory, rename, delete, revert, an upload through
+// the web page) and prints what each part saw. Watch: a burst of five writes becomes ONE
+// version; a rename stays a rename; a revert is a new version made through the service; an
+// upload travels the whole chain; the backup never keeps a half-written copy.
 //
-// Roles (each a flag; ./gofer run filesync -- --help):
+// Roles (each a flag; ./gofer run filesync -- --help; --config FILE reads them from INI):
 //   (default)                 the scripted run above; --serve keeps the service up instead
-//   --service --dir D --data S   the listener + store + hub; prints its address
+//   --service --dir D --data S   the listener + store + hub (+ --web ADDR: the page)
 //   --backup B --dir D --connect A   the backup subscriber (resumes from B/.seq)
 //   --revert --connect A -f NAME -r N   asks the service to restore version N
 //   --health --connect A      prints the service's health line
@@ -23,15 +24,19 @@
 //   HEALTH               {"pending":..,"subscribers":..,"last_event":..,"events":..}
 // Names travel as JSON strings (any character but NUL), so arguments are one JSON array.
 
+#include <fcntl.h>
 #include <openssl/evp.h>
-#include <poll.h>
+#include <sys/file.h>
 #include <signal.h>
 #include <sqlite3.h>
 #include <sys/inotify.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
+#include <charconv>
 #include <chrono>
+#include <cstdarg>
 #include <cstdio>
 #include <deque>
 #include <filesystem>
@@ -44,12 +49,23 @@
 #include <variant>
 #include <vector>
 
+#include <gmime/gmime.h>
+#include <hiredis/hiredis.h>
+#include <ini.h>
+#include <spdlog/sinks/rotating_file_sink.h>
+#include <spdlog/spdlog.h>
 #include <nlohmann/json.hpp>
 
+#include <gofer/defer.hpp>
 #include <gofer/gofer.hpp>
+#include <gofer/http.hpp>
+#include <gofer/log.hpp>
 #include <gofer/net.hpp>
+#include <gofer/raw_fd.hpp>
+#include <gofer/signal.hpp>
 
 #include "demo_flags.hpp"
+#include "filesync_web.hpp"  // the page, generated from web/ at build time
 #include "server.hpp"
 
 namespace fs = std::filesystem;
@@ -97,6 +113,21 @@ void write_atomic(const fs::path& dest, const std::string& data, const fs::path&
   fs::rename(tmp, dest);
 }
 
+// The service's own lines: stdout, and the rotating log file when [logs] file is set
+// (spdlog's rotating sink: log_rotate_bytes per file, log_files old ones kept).
+std::shared_ptr<spdlog::logger> g_filelog;
+void say(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
+void say(const char* fmt, ...) {
+  char buf[2048];
+  va_list ap;
+  va_start(ap, fmt);
+  std::vsnprintf(buf, sizeof buf, fmt, ap);
+  va_end(ap);
+  std::printf("service: %s\n", buf);
+  std::fflush(stdout);
+  if (g_filelog) g_filelog->info(buf);
+}
+
 // A line reader over a gofer::net::conn: TCP is a byte stream, so events are framed by
 // '\n' and one read may hold half an event or several (the book read one JSON object per
 // read, which loses the rest).
@@ -133,28 +164,6 @@ class line_reader {
   std::string buf_;
 };
 
-// SIGINT/SIGTERM as a channel (blocked in every thread, taken by sigwait in gofer::blocking).
-sigset_t stop_signals() {
-  sigset_t set;
-  sigemptyset(&set);
-  sigaddset(&set, SIGINT);
-  sigaddset(&set, SIGTERM);
-  return set;
-}
-gofer::chan<int> notify_stop_signals() {
-  gofer::chan<int> sigs(1);
-  gofer::go(gofer::named{"signals"}, [sigs] {
-    sigset_t set = stop_signals();
-    int sig = gofer::blocking([&set] {
-      int s = 0;
-      sigwait(&set, &s);
-      return s;
-    });
-    sigs.send(sig);
-  });
-  return sigs;
-}
-
 // One request/response exchange with the service (a fresh connection each time).
 std::optional<json> ask(const std::string& addr, const std::string& request, std::string* body = nullptr) {
   auto c = gofer::net::dial(addr);
@@ -190,9 +199,28 @@ struct file_meta {
   std::vector<int> revisions;
 };
 
-class store {
+// The small interface both stores implement. Used by one goroutine (the owner) only; each
+// change is atomic (one transaction) together with its event, and events are numbered
+// 1, 2, 3... (`seq`) with no gaps, so a subscriber can resume after any of them.
+class meta_store {
  public:
-  explicit store(const fs::path& db, int keep) : keep_(keep) {
+  virtual ~meta_store() = default;
+  virtual std::string describe() const = 0;  // "SQLite (WAL) /path/meta.db"
+  virtual std::optional<file_meta> get(const std::string& name) = 0;
+  virtual std::vector<file_meta> all() = 0;  // sorted by name
+  virtual std::optional<std::string> content(const std::string& name, int version) = 0;
+  // A new version of `name` with this content (keeping the last `keep` revisions' content);
+  // returns the event, already logged.
+  virtual json put(const std::string& name, const std::string& hash, const std::string& data) = 0;
+  virtual json rename(const std::string& from, const std::string& to) = 0;
+  virtual json remove(const std::string& name) = 0;
+  virtual std::vector<json> events_after(int64_t seq) = 0;
+  virtual int64_t last_seq() = 0;
+};
+
+class sqlite_store : public meta_store {
+ public:
+  explicit sqlite_store(const fs::path& db, int keep) : path_(db), keep_(keep) {
     if (sqlite3_open(db.c_str(), &db_) != SQLITE_OK) throw std::runtime_error("sqlite open " + db.string());
     exec("PRAGMA journal_mode=WAL");
     exec("PRAGMA synchronous=NORMAL");
@@ -202,11 +230,12 @@ class store {
          " PRIMARY KEY(name, version))");
     exec("CREATE TABLE IF NOT EXISTS events(seq INTEGER PRIMARY KEY AUTOINCREMENT, json TEXT)");
   }
-  ~store() { sqlite3_close(db_); }
-  store(const store&) = delete;
-  store& operator=(const store&) = delete;
+  ~sqlite_store() override { sqlite3_close(db_); }
+  sqlite_store(const sqlite_store&) = delete;
+  sqlite_store& operator=(const sqlite_store&) = delete;
 
-  std::optional<file_meta> get(const std::string& name) {
+  std::string describe() const override { return "SQLite (WAL) " + path_.string(); }
+  std::optional<file_meta> get(const std::string& name) override {
     stmt s(db_, "SELECT name, hash, created, last_modified, version, deleted FROM files WHERE name=?");
     s.bind(1, name);
     if (!s.step()) return std::nullopt;
@@ -216,7 +245,7 @@ class store {
     while (r.step()) m.revisions.push_back(int(r.i64(0)));
     return m;
   }
-  std::vector<file_meta> all() {
+  std::vector<file_meta> all() override {
     std::vector<std::string> names;
     stmt s(db_, "SELECT name FROM files ORDER BY name");
     while (s.step()) names.push_back(s.text(0));
@@ -224,15 +253,14 @@ class store {
     for (auto& n : names) out.push_back(*get(n));
     return out;
   }
-  std::optional<std::string> content(const std::string& name, int version) {
+  std::optional<std::string> content(const std::string& name, int version) override {
     stmt s(db_, "SELECT content FROM revisions WHERE name=? AND version=?");
     s.bind(1, name);
     s.bind(2, version);
     if (!s.step()) return std::nullopt;
     return s.blob(0);
   }
-  // A new version of `name` with this content; returns the event (already logged).
-  json put(const std::string& name, const std::string& hash, const std::string& data) {
+  json put(const std::string& name, const std::string& hash, const std::string& data) override {
     auto old = get(name);
     int64_t t = now_ms();
     int v = old ? old->version + 1 : 1;
@@ -258,7 +286,7 @@ class store {
     exec("COMMIT");
     return e;
   }
-  json rename(const std::string& from, const std::string& to) {
+  json rename(const std::string& from, const std::string& to) override {
     exec("BEGIN");
     for (const char* sql : {"DELETE FROM files WHERE name=?2", "DELETE FROM revisions WHERE name=?2",
                             "UPDATE files SET name=?2, last_modified=?3 WHERE name=?1",
@@ -275,7 +303,7 @@ class store {
     exec("COMMIT");
     return e;
   }
-  json remove(const std::string& name) {
+  json remove(const std::string& name) override {
     exec("BEGIN");
     stmt s(db_, "UPDATE files SET deleted=1, last_modified=? WHERE name=?");
     s.bind(1, now_ms());
@@ -286,7 +314,12 @@ class store {
     exec("COMMIT");
     return e;
   }
-  std::vector<json> events_after(int64_t seq) {
+  int64_t last_seq() override {
+    stmt s(db_, "SELECT COALESCE(MAX(seq), 0) FROM events");
+    s.step();
+    return s.i64(0);
+  }
+  std::vector<json> events_after(int64_t seq) override {
     std::vector<json> out;
     stmt s(db_, "SELECT json FROM events WHERE seq>? ORDER BY seq");
     s.bind(1, seq);
@@ -343,8 +376,174 @@ class store {
     u.step();
     return e;
   }
+  fs::path path_;
   sqlite3* db_ = nullptr;
   int keep_;
+};
+
+// ---- the Redis store (--store redis): the book's Couchbase stand-in -------------------------
+// The same interface on a Redis server through hiredis (Debian libhiredis-dev). Keys, under
+// a prefix (default "filesync:"):
+//   files          sorted set of every name (score 0: ZRANGE lists them by name)
+//   file:<name>    hash {hash, created, last_modified, version, deleted}
+//   rev:<name>     hash version → content (the last `keep` versions)
+//   events         list of event JSON; event seq n is element n-1
+// Each change is one MULTI/EXEC transaction that also RPUSHes its event; the owner is the
+// only writer, so the next seq is LLEN(events)+1, read before the transaction. Every command
+// is a network round trip: it runs in gofer::blocking, so the owner goroutine parks and its
+// thread runs others (hiredis' synchronous API blocks the calling thread).
+class redis_store : public meta_store {
+ public:
+  redis_store(const std::string& addr, int keep, std::string prefix = "filesync:")
+      : addr_(addr), keep_(keep), p_(std::move(prefix)) {
+    auto colon = addr.rfind(':');
+    if (colon == std::string::npos) throw std::runtime_error("redis: bad address " + addr);
+    std::string host = addr.substr(0, colon);
+    int port = std::stoi(addr.substr(colon + 1));
+    timeval tv{5, 0};
+    c_ = gofer::blocking([&] { return redisConnectWithTimeout(host.c_str(), port, tv); });
+    if (!c_ || c_->err) {
+      std::string why = c_ ? c_->errstr : "out of memory";
+      if (c_) redisFree(c_);
+      throw std::runtime_error("redis: cannot connect to " + addr + ": " + why);
+    }
+    redisSetTimeout(c_, tv);
+    if (cmd({"PING"})->type != REDIS_REPLY_STATUS) throw std::runtime_error("redis: PING failed at " + addr);
+  }
+  ~redis_store() override { redisFree(c_); }
+  redis_store(const redis_store&) = delete;
+  redis_store& operator=(const redis_store&) = delete;
+
+  std::string describe() const override { return "Redis " + addr_ + " (keys " + p_ + "*)"; }
+
+  std::optional<file_meta> get(const std::string& name) override {
+    auto r = cmd({"HMGET", p_ + "file:" + name, "hash", "created", "last_modified", "version", "deleted"});
+    if (r->type != REDIS_REPLY_ARRAY || r->elements != 5 || r->element[0]->type != REDIS_REPLY_STRING)
+      return std::nullopt;
+    auto str = [&](int i) { return std::string(r->element[i]->str, r->element[i]->len); };
+    file_meta m{name, str(0), std::stoll(str(1)), std::stoll(str(2)), std::stoi(str(3)), str(4) == "1", {}};
+    auto k = cmd({"HKEYS", p_ + "rev:" + name});
+    for (size_t i = 0; i < k->elements; ++i) m.revisions.push_back(std::stoi(k->element[i]->str));
+    std::sort(m.revisions.begin(), m.revisions.end());
+    return m;
+  }
+  std::vector<file_meta> all() override {
+    auto r = cmd({"ZRANGE", p_ + "files", "0", "-1"});
+    std::vector<file_meta> out;
+    for (size_t i = 0; i < r->elements; ++i)
+      if (auto m = get(std::string(r->element[i]->str, r->element[i]->len))) out.push_back(std::move(*m));
+    return out;
+  }
+  std::optional<std::string> content(const std::string& name, int version) override {
+    auto r = cmd({"HGET", p_ + "rev:" + name, std::to_string(version)});
+    if (r->type != REDIS_REPLY_STRING) return std::nullopt;
+    return std::string(r->str, r->len);
+  }
+  json put(const std::string& name, const std::string& hash, const std::string& data) override {
+    auto old = get(name);
+    int64_t t = now_ms();
+    int v = old ? old->version + 1 : 1;
+    json e = event({{"op", "version"}, {"name", name}, {"version", v}, {"hash", hash}, {"size", data.size()}});
+    std::vector<std::vector<std::string>> tx = {
+        {"HSET", p_ + "file:" + name, "hash", hash, "created", std::to_string(old ? old->created : t), "last_modified",
+         std::to_string(t), "version", std::to_string(v), "deleted", "0"},
+        {"ZADD", p_ + "files", "0", name},
+        {"HSET", p_ + "rev:" + name, std::to_string(v), data}};
+    if (old)
+      for (int r : old->revisions)
+        if (r <= v - keep_) tx.push_back({"HDEL", p_ + "rev:" + name, std::to_string(r)});
+    tx.push_back({"RPUSH", p_ + "events", e.dump()});
+    exec(tx);
+    return e;
+  }
+  json rename(const std::string& from, const std::string& to) override {
+    auto m = get(from);
+    json e = event({{"op", "rename"}, {"from", from}, {"name", to}, {"version", m ? m->version : 0},
+                    {"hash", m ? m->hash : ""}});
+    std::vector<std::vector<std::string>> tx = {{"DEL", p_ + "file:" + to, p_ + "rev:" + to}};
+    if (m) {
+      tx.push_back({"RENAME", p_ + "file:" + from, p_ + "file:" + to});
+      if (!m->revisions.empty()) tx.push_back({"RENAME", p_ + "rev:" + from, p_ + "rev:" + to});
+      tx.push_back({"HSET", p_ + "file:" + to, "last_modified", std::to_string(now_ms())});
+      tx.push_back({"ZREM", p_ + "files", from});
+      tx.push_back({"ZADD", p_ + "files", "0", to});
+    }
+    tx.push_back({"RPUSH", p_ + "events", e.dump()});
+    exec(tx);
+    return e;
+  }
+  json remove(const std::string& name) override {
+    auto m = get(name);
+    json e = event({{"op", "delete"}, {"name", name}, {"version", m ? m->version : 0}});
+    exec({{"HSET", p_ + "file:" + name, "deleted", "1", "last_modified", std::to_string(now_ms())},
+          {"RPUSH", p_ + "events", e.dump()}});
+    return e;
+  }
+  std::vector<json> events_after(int64_t seq) override {
+    auto r = cmd({"LRANGE", p_ + "events", std::to_string(seq), "-1"});
+    std::vector<json> out;
+    for (size_t i = 0; i < r->elements; ++i) out.push_back(json::parse(std::string(r->element[i]->str, r->element[i]->len)));
+    return out;
+  }
+  int64_t last_seq() override { return cmd({"LLEN", p_ + "events"})->integer; }
+
+ private:
+  using reply = std::unique_ptr<redisReply, decltype(&freeReplyObject)>;
+  // One command (binary-safe arguments); throws on a connection error or an error reply.
+  reply cmd(const std::vector<std::string>& args) {
+    std::vector<const char*> argv;
+    std::vector<size_t> lens;
+    for (auto& a : args) {
+      argv.push_back(a.data());
+      lens.push_back(a.size());
+    }
+    auto* r = gofer::blocking([&] {
+      return static_cast<redisReply*>(redisCommandArgv(c_, int(argv.size()), argv.data(), lens.data()));
+    });
+    if (!r) throw std::runtime_error("redis: " + std::string(c_->errstr));
+    reply out(r, freeReplyObject);
+    if (r->type == REDIS_REPLY_ERROR) throw std::runtime_error("redis: " + args[0] + ": " + std::string(r->str, r->len));
+    return out;
+  }
+  // MULTI, the commands, EXEC — pipelined in one round trip.
+  void exec(const std::vector<std::vector<std::string>>& tx) {
+    gofer::blocking([&] {
+      auto append = [&](const std::vector<std::string>& args) {
+        std::vector<const char*> argv;
+        std::vector<size_t> lens;
+        for (auto& a : args) {
+          argv.push_back(a.data());
+          lens.push_back(a.size());
+        }
+        redisAppendCommandArgv(c_, int(argv.size()), argv.data(), lens.data());
+      };
+      append({"MULTI"});
+      for (auto& c : tx) append(c);
+      append({"EXEC"});
+      for (size_t i = 0; i < tx.size() + 2; ++i) {
+        void* r = nullptr;
+        if (redisGetReply(c_, &r) != REDIS_OK) throw std::runtime_error("redis: " + std::string(c_->errstr));
+        reply rr(static_cast<redisReply*>(r), freeReplyObject);
+        bool last = i == tx.size() + 1;
+        if (rr->type == REDIS_REPLY_ERROR || (last && rr->type != REDIS_REPLY_ARRAY))
+          throw std::runtime_error("redis: transaction failed: " +
+                                   (rr->type == REDIS_REPLY_ERROR ? std::string(rr->str, rr->len) : "EXEC aborted"));
+        if (last)
+          for (size_t k = 0; k < rr->elements; ++k)
+            if (rr->element[k]->type == REDIS_REPLY_ERROR)
+              throw std::runtime_error("redis: in the transaction: " + std::string(rr->element[k]->str));
+      }
+    });
+  }
+  json event(json e) {
+    e["time"] = now_ms();
+    e["seq"] = last_seq() + 1;
+    return e;
+  }
+  std::string addr_;
+  int keep_;
+  std::string p_;
+  redisContext* c_ = nullptr;
 };
 
 // ---- the listener: inotify, recursive, read through gofer::blocking ------------------------
@@ -356,13 +555,17 @@ struct change {
   std::string name, from;
 };
 
-// Runs until `stop` is set. The inotify fd is read in gofer::blocking with a poll() timeout:
-// gofer::net's poller has no wait for a foreign fd, so a blocking call on a gofer thread
-// would freeze every goroutine on it; blocking() parks this goroutine instead, and the
-// timeout lets it see `stop`.
+// Runs until `stop` is set. The inotify fd is on gofer's poller (net::raw_fd): the
+// goroutine parks until the kernel has events — no thread blocks in read() or poll(). A
+// 100 ms read deadline wakes it to see `stop` and to expire unpaired moves.
 void listen_folder(const fs::path& root, gofer::chan<change> out, const std::atomic<bool>& stop) {
   int fd = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
   if (fd < 0) throw std::runtime_error("inotify_init1 failed");
+  auto raw = gofer::net::raw_fd::adopt(fd);
+  if (!raw.ok()) {
+    ::close(fd);
+    throw std::runtime_error("inotify on the poller: " + raw.status().ToString());
+  }
   std::map<int, std::string> dirs;  // watch descriptor → directory relative to root ("" = root)
   const uint32_t mask = IN_CLOSE_WRITE | IN_MOVED_FROM | IN_MOVED_TO | IN_DELETE | IN_CREATE | IN_ONLYDIR;
   std::function<void(const std::string&)> watch = [&](const std::string& rel) {
@@ -381,11 +584,13 @@ void listen_folder(const fs::path& root, gofer::chan<change> out, const std::ato
   std::vector<char> storage(64 * 1024 + alignof(inotify_event));  // on the heap: goroutine stacks are small
   char* buf = storage.data();
   while (!stop.load()) {
-    ssize_t n = gofer::blocking([&] {
-      pollfd p{fd, POLLIN, 0};
-      if (::poll(&p, 1, 100) <= 0) return ssize_t(0);
-      return ::read(fd, buf, 64 * 1024);
+    ssize_t n = 0;
+    raw->set_read_deadline(std::chrono::steady_clock::now() + 100ms);
+    absl::Status st = raw->read([&](int f) {  // Go's RawConn.Read: try, park on EAGAIN, retry
+      n = ::read(f, buf, 64 * 1024);
+      return !(n < 0 && errno == EAGAIN);
     });
+    if (!st.ok() || n < 0) n = 0;  // the deadline: look at `stop` and the unpaired moves
     for (ssize_t off = 0; off < n;) {
       auto* ev = reinterpret_cast<inotify_event*>(buf + off);
       off += ssize_t(sizeof(inotify_event) + ev->len);
@@ -418,7 +623,7 @@ void listen_folder(const fs::path& root, gofer::chan<change> out, const std::ato
       }
     }
   }
-  ::close(fd);
+  (void)raw->close();
   out.close();
 }
 
@@ -479,14 +684,13 @@ std::atomic<int> g_pending{0};
 std::atomic<int64_t> g_last_event{0};
 std::atomic<long> g_events{0};
 
-void owner(store& db, const fs::path& root, const fs::path& tmpdir, std::chrono::milliseconds quiet,
+void owner(meta_store& db, const fs::path& root, const fs::path& tmpdir, std::chrono::milliseconds quiet,
            gofer::chan<change> changes, gofer::chan<request> requests, gofer::chan<hub_msg> hub_in) {
   std::map<std::string, std::chrono::steady_clock::time_point> pending;
   auto publish = [&](const json& e) {
     g_events++;
     g_last_event = now_ms();
-    std::printf("service: %s\n", e.dump().c_str());
-    std::fflush(stdout);
+    say("%s", e.dump().c_str());
     hub_in.send(hub_msg{e.dump() + "\n"});
   };
   auto settle = [&](const std::string& name) {
@@ -547,12 +751,14 @@ void owner(store& db, const fs::path& root, const fs::path& tmpdir, std::chrono:
                              if (!backlog.empty()) r->queue.send(std::move(backlog));
                              hub_in.send(hub_msg{subscriber{r->id, r->queue}});
                              h = {{"ok", true}};
-                           } else if (r->verb == "LIST") {
+                           } else if (r->verb == "LIST" || r->verb == "STATE") {
                              h = json::array();
                              for (auto& m : db.all())
                                h.push_back({{"name", m.name}, {"hash", m.hash}, {"created", m.created},
                                             {"last_modified", m.last_modified}, {"version", m.version},
                                             {"deleted", m.deleted}, {"revisions", m.revisions}});
+                             // STATE (the web page): the list and the last event it includes.
+                             if (r->verb == "STATE") h = {{"ok", true}, {"seq", db.last_seq()}, {"files", h}};
                            } else if (r->verb == "FETCH" || r->verb == "REVERT") {
                              auto c = db.content(r->name, r->version);
                              if (!c) {
@@ -579,6 +785,11 @@ void owner(store& db, const fs::path& root, const fs::path& tmpdir, std::chrono:
 // ---- one TCP client of the service ---------------------------------------------------------
 std::atomic<int> g_next_id{1};
 
+json health_json() {
+  return {{"ok", true},          {"pending", g_pending.load()}, {"subscribers", g_subscribers.load()},
+          {"dropped", g_dropped.load()}, {"events", g_events.load()}, {"last_event", g_last_event.load()}};
+}
+
 void serve_client(gofer::net::conn c, gofer::chan<request> requests, gofer::chan<hub_msg> hub_in) {
   line_reader r(c);
   auto l = r.line();
@@ -588,9 +799,7 @@ void serve_client(gofer::net::conn c, gofer::chan<request> requests, gofer::chan
   in >> q.verb;
   q.reply = gofer::chan<std::pair<json, std::string>>(1);
   if (q.verb == "HEALTH") {
-    json h = {{"ok", true},          {"pending", g_pending.load()}, {"subscribers", g_subscribers.load()},
-              {"dropped", g_dropped.load()}, {"events", g_events.load()}, {"last_event", g_last_event.load()}};
-    (void)c.write(h.dump() + "\n");
+    (void)c.write(health_json().dump() + "\n");
     return;
   }
   if (q.verb == "SUBSCRIBE") {
@@ -635,30 +844,356 @@ void serve_client(gofer::net::conn c, gofer::chan<request> requests, gofer::chan
   (void)c.close();
 }
 
-int run_service(const fs::path& dir, const fs::path& data, const std::string& listen_addr,
-                const fs::path& addr_file, int quiet_ms, int keep) {
+// =============================================================================================
+// The web interface: the file list, live change alerts, uploads, revert buttons
+// =============================================================================================
+// An HTTP server (gofer::http) in the service process, beside the TCP port. Its handlers
+// are clients of the owner like the TCP ones: they send it requests over the same channel,
+// so the store still has one user. An upload is written into the watched folder (a temp
+// file in the store directory, then a rename into the folder): the listener sees it moved
+// in and it travels the whole chain — debounce, store, event, backup — like a file saved
+// by hand. The page (ch08_filesync/web/: HTML, CSS, JS) is compiled into the program.
+
+// Is `name` a file name the service may write into the folder? Relative, '/'-separated,
+// no empty, "." or ".." segment, no NUL or backslash, not one of the service's temp names,
+// each segment at most 255 bytes.
+bool valid_name(const std::string& name) {
+  if (name.empty() || name.size() > 4096 || name.front() == '/') return false;
+  if (name.find('\0') != std::string::npos || name.find('\\') != std::string::npos) return false;
+  std::size_t start = 0;
+  for (;;) {
+    std::size_t end = name.find('/', start);
+    std::string seg = name.substr(start, end == std::string::npos ? std::string::npos : end - start);
+    if (seg.empty() || seg == "." || seg == ".." || seg.size() > 255 || seg.rfind(".tmp-", 0) == 0) return false;
+    if (end == std::string::npos) return true;
+    start = end + 1;
+  }
+}
+
+// One part of a multipart/form-data body: its field name, the file name it came with (if
+// any), its bytes.
+struct form_part {
+  std::string filename, content;
+  bool has_filename = false;
+};
+
+// Parses a multipart/form-data body (RFC 7578) with GMime (Debian libgmime-3.0-dev):
+// the parts by field name, or nullopt and `why`. Strict where GMime is lenient: the
+// Content-Type must be multipart/form-data with a boundary, the body must end with the
+// closing delimiter (a cut-off upload is refused, not stored half), every part needs a
+// Content-Disposition: form-data with a name, and a name may appear once.
+std::optional<std::map<std::string, form_part>> parse_form_data(const std::string& content_type,
+                                                                 const std::string& body, std::string* why) {
+  GMimeContentType* ct = g_mime_content_type_parse(nullptr, content_type.c_str());
+  std::string boundary;
+  bool form = ct && g_mime_content_type_is_type(ct, "multipart", "form-data");
+  if (ct) {
+    if (const char* b = g_mime_content_type_get_parameter(ct, "boundary")) boundary = b;
+    g_object_unref(ct);
+  }
+  if (!form || boundary.empty() || boundary.size() > 70) {
+    *why = "expected Content-Type: multipart/form-data with a boundary";
+    return std::nullopt;
+  }
+  // The closing delimiter, then at most a line break (RFC 2046 allows an epilogue; browsers
+  // send none, and a missing delimiter means the body was cut).
+  std::string close = "--" + boundary + "--";
+  auto at = body.rfind(close);
+  if (at == std::string::npos || body.find_first_not_of("\r\n", at + close.size()) != std::string::npos) {
+    *why = "the multipart body does not end with its closing boundary";
+    return std::nullopt;
+  }
+  // GMime parses a MIME entity: the Content-Type header line, an empty line, the body.
+  std::string entity = "Content-Type: " + content_type + "\r\n\r\n" + body;
+  GMimeStream* stream = g_mime_stream_mem_new_with_buffer(entity.data(), entity.size());
+  GMimeParser* parser = g_mime_parser_new_with_stream(stream);
+  GMimeObject* top = g_mime_parser_construct_part(parser, nullptr);
+  gofer::defer free_all([&] {
+    if (top) g_object_unref(top);
+    g_object_unref(parser);
+    g_object_unref(stream);
+  });
+  if (!top || !GMIME_IS_MULTIPART(top)) {
+    *why = "malformed multipart body";
+    return std::nullopt;
+  }
+  std::map<std::string, form_part> parts;
+  int n = g_mime_multipart_get_count(GMIME_MULTIPART(top));
+  for (int i = 0; i < n; ++i) {
+    GMimeObject* part = g_mime_multipart_get_part(GMIME_MULTIPART(top), i);
+    GMimeContentDisposition* d = g_mime_object_get_content_disposition(part);
+    const char* field = d ? g_mime_content_disposition_get_parameter(d, "name") : nullptr;
+    if (!GMIME_IS_PART(part) || !d || std::string_view(g_mime_content_disposition_get_disposition(d)) != "form-data" ||
+        !field || !*field) {
+      *why = "part " + std::to_string(i + 1) + " has no Content-Disposition: form-data; name=...";
+      return std::nullopt;
+    }
+    if (parts.count(field)) {
+      *why = std::string("the field ") + field + " appears twice";
+      return std::nullopt;
+    }
+    form_part p;
+    if (const char* fn = g_mime_content_disposition_get_parameter(d, "filename")) {
+      p.filename = fn;
+      p.has_filename = true;
+    }
+    if (GMimeDataWrapper* w = g_mime_part_get_content(GMIME_PART(part))) {
+      GMimeStream* out = g_mime_stream_mem_new();
+      g_mime_data_wrapper_write_to_stream(w, out);
+      GByteArray* bytes = g_mime_stream_mem_get_byte_array(GMIME_STREAM_MEM(out));
+      p.content.assign(reinterpret_cast<const char*>(bytes->data), bytes->len);
+      g_object_unref(out);
+    }
+    parts.emplace(field, std::move(p));
+  }
+  return parts;
+}
+
+// Sends a request to the owner and waits for its answer; nullopt once the service is
+// shutting down (the requests channel is closed).
+std::optional<std::pair<json, std::string>> ask_owner(gofer::chan<request> requests, request q) {
+  q.reply = gofer::chan<std::pair<json, std::string>>(1);
+  auto reply = q.reply;
+  try {
+    requests.send(std::move(q));
+  } catch (const gofer::panic_error&) {
+    return std::nullopt;
+  }
+  auto r = reply.recv();
+  if (!r) return std::nullopt;
+  return *r;
+}
+
+// The routes. `root` is the watched folder, `tmpdir` where uploads are written before the
+// rename into it (outside the folder, so the listener never sees a half-written upload).
+gofer::http::serve_mux web_routes(const fs::path& root, const fs::path& tmpdir, gofer::chan<request> requests,
+                                  gofer::chan<hub_msg> hub_in) {
+  namespace http = gofer::http;
+  http::serve_mux mux;
+  auto asset = [](std::string_view body, const char* type) {
+    return [body, type](const http::request&, http::response_writer& w) {
+      w.headers().set("Content-Type", type);
+      w.headers().set("Cache-Control", "no-cache");
+      (void)w.write(body);  // buffered: sent when the handler returns
+    };
+  };
+  mux.handle("GET /{$}", asset(filesync_web::index_html, "text/html; charset=utf-8"));
+  mux.handle("GET /style.css", asset(filesync_web::style_css, "text/css; charset=utf-8"));
+  mux.handle("GET /app.js", asset(filesync_web::app_js, "text/javascript; charset=utf-8"));
+
+  // The list, and the sequence number of the last event it includes (the page subscribes
+  // to the events after it).
+  mux.handle("GET /api/files", [requests, root](const http::request&, http::response_writer& w) {
+    request q;
+    q.verb = "STATE";
+    auto a = ask_owner(requests, std::move(q));
+    if (!a) return http::error(w, "shutting down", http::status::service_unavailable);
+    a->first["folder"] = root.string();
+    http::write_json(w, http::status::ok, a->first);
+  });
+
+  // {"name": "...", "version": N} → the owner restores it (a new version, through the folder).
+  mux.handle("POST /api/revert", [requests](const http::request& r, http::response_writer& w) {
+    auto j = http::decode_json(r, w);
+    if (!j) return;
+    if (!j->is_object() || !j->contains("name") || !(*j)["name"].is_string() || !j->contains("version") ||
+        !(*j)["version"].is_number_integer()) {
+      return http::write_json(w, http::status::bad_request,
+                              {{"ok", false}, {"error", "expected {\"name\": string, \"version\": integer}"}});
+    }
+    request q;
+    q.verb = "REVERT";
+    q.name = (*j)["name"];
+    q.version = (*j)["version"];
+    auto a = ask_owner(requests, std::move(q));
+    if (!a) return http::error(w, "shutting down", http::status::service_unavailable);
+    http::write_json(w, a->first.value("ok", false) ? http::status::ok : http::status::not_found, a->first);
+  });
+
+  // multipart/form-data: "file" (the upload) and optionally "name" (where in the folder).
+  mux.handle("POST /upload", [root, tmpdir](const http::request& r, http::response_writer& w) {
+    bool wants_json = r.headers.get("Accept").find("application/json") != std::string::npos;
+    auto fail = [&](int code, const std::string& why) {
+      http::write_json(w, code, {{"ok", false}, {"error", why}});
+    };
+    std::string why;
+    auto parts = gofer::blocking([&] { return parse_form_data(r.headers.get("Content-Type"), r.body, &why); });
+    if (!parts) return fail(http::status::bad_request, why);
+    auto file = parts->find("file");
+    if (file == parts->end() || !file->second.has_filename) return fail(http::status::bad_request, "no file field");
+    std::string name = file->second.filename;
+    if (auto n = parts->find("name"); n != parts->end() && !n->second.content.empty()) name = n->second.content;
+    if (!valid_name(name)) return fail(http::status::bad_request, "bad file name: " + json(name).dump());
+    const std::string& data = file->second.content;
+    bool ok = gofer::blocking([&] {
+      std::error_code ec;
+      if (fs::is_directory(root / name, ec)) return false;
+      write_atomic(root / name, data, tmpdir);
+      return true;
+    });
+    if (!ok) return fail(http::status::conflict, name + " is a directory");
+    say("web: upload %s, %zu bytes, into the folder", name.c_str(), data.size());
+    if (!wants_json) return http::redirect(w, r, "/", http::status::see_other);  // a plain form post
+    http::write_json(w, http::status::created, {{"ok", true}, {"name", name}, {"size", data.size()}});
+  });
+
+  mux.handle("GET /health", [](const http::request&, http::response_writer& w) {
+    http::write_json(w, http::status::ok, health_json());
+  });
+
+  // GET /events: Server-Sent Events (http::event_stream), one per store event — "event:
+  // change", "id: <seq>", "data: <the event's JSON>" — after ?after=<seq>, or after the
+  // Last-Event-ID a reconnecting EventSource sends. The handler is a subscriber like a TCP
+  // one: the owner replays the events after <seq> into its queue and registers the queue
+  // with the hub, which fills it (and drops it if it fills up: the stream then ends and the
+  // browser reconnects from its last id). It ends when the client leaves (r.ctx, or a send
+  // fails), when the hub drops it, or when the service shuts down.
+  mux.handle("GET /events", [requests, hub_in](const http::request& r, http::response_writer& w) {
+    std::string from = r.headers.get("Last-Event-ID");
+    if (from.empty()) from = r.query("after");
+    int64_t after = 0;
+    if (!from.empty()) {
+      auto [end, ec] = std::from_chars(from.data(), from.data() + from.size(), after);
+      if (ec != std::errc() || end != from.data() + from.size() || after < 0)
+        return http::error(w, "after: not a sequence number", http::status::bad_request);
+    }
+    request sub;
+    sub.verb = "SUBSCRIBE";
+    sub.seq = after;
+    sub.id = g_next_id++;
+    sub.queue = gofer::chan<std::string>(256);
+    auto queue = sub.queue;
+    int id = sub.id;
+    if (!ask_owner(requests, std::move(sub))) return http::error(w, "shutting down", http::status::service_unavailable);
+    gofer::defer forget([hub_in, id] {
+      try {
+        hub_in.try_send(hub_msg{id});  // the hub closes and forgets the queue
+      } catch (const gofer::panic_error&) {  // the hub is gone (shutdown)
+      }
+    });
+    http::event_stream es(w);
+    for (;;) {
+      std::optional<std::string> lines;
+      int what = gofer::select(gofer::recv_case(queue, [&](std::optional<std::string> l) { lines = std::move(l); return 0; }),
+                               gofer::recv_case(r.ctx.done(), [](auto) { return 1; }),
+                               gofer::recv_case(gofer::after(15s), [](auto) { return 2; }));
+      if (what == 1) return;  // the client left, or the server is closing
+      if (what == 2) {        // a keep-alive comment: a dead client shows up as a failed write
+        if (!es.comment("keep-alive").ok()) return;
+        continue;
+      }
+      if (!lines) return;  // dropped by the hub (too slow) or shutdown
+      std::string_view rest = *lines;  // one or more '\n'-terminated event lines (a backlog)
+      while (!rest.empty()) {
+        auto nl = rest.find('\n');
+        std::string_view line = rest.substr(0, nl);
+        rest.remove_prefix(nl == std::string_view::npos ? rest.size() : nl + 1);
+        if (line.empty()) continue;
+        json e = json::parse(line, nullptr, false);
+        std::string seq = e.is_object() && e.contains("seq") ? std::to_string(e["seq"].get<int64_t>()) : "";
+        if (!es.send("change", line, seq).ok()) return;
+      }
+    }
+  });
+  return mux;
+}
+
+// What the service runs with: flags, or the [section] keys of a --config INI file (below).
+struct service_config {
+  fs::path dir, data;
+  std::string listen = "127.0.0.1:0", addr_file;
+  std::string web, web_addr_file;  // web: the HTTP address ("" = no web interface)
+  std::string store = "sqlite";    // or "redis"
+  std::string redis;               // a running Redis's address; "" = start a private one
+  int quiet_ms = 150, keep = 10;
+  bool lock = true;                // [revisions] lockfiles: one service per store directory
+  std::string log_file;            // [logs] file: the service's lines, also to this rotated file
+  int log_rotate_bytes = 1 << 20, log_files = 3;
+  std::string config_file;         // --config: the scripted run hands it to the service it starts
+};
+
+// The lock file ([revisions] lockfiles): an exclusive flock on <dir>/<name>, holding our
+// pid, for as long as the process lives (the kernel drops it when the process dies, even by
+// SIGKILL, so a crash leaves no stale lock). A second process on the same directory gets
+// an error naming the holder. Returns the fd, kept open.
+int lock_dir(const fs::path& dir, const char* name, const char* who) {
+  fs::path p = dir / name;
+  int fd = ::open(p.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (fd < 0) throw std::runtime_error(std::string("cannot open the lock file ") + p.string());
+  if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    std::string holder = slurp(p).value_or("?");
+    ::close(fd);
+    throw std::runtime_error(std::string(who) + ": " + dir.string() + " is in use by process " + holder +
+                             " (lock file " + p.string() + ")");
+  }
+  std::string pid = std::to_string(::getpid());
+  if (::ftruncate(fd, 0) != 0 || ::pwrite(fd, pid.data(), pid.size(), 0) < 0) { /* the lock is what counts */ }
+  return fd;
+}
+
+int run_service(const service_config& cfg, gofer::chan<int> sigs) {
+  const fs::path& dir = cfg.dir;
+  const fs::path& data = cfg.data;
   fs::create_directories(dir);
   fs::create_directories(data);
-  store db(data / "meta.db", keep);
-  auto ln = gofer::net::listen(listen_addr);
+  int lock_fd = cfg.lock ? lock_dir(data, "filesync.lock", "service") : -1;
+  gofer::defer unlock([lock_fd] { if (lock_fd >= 0) ::close(lock_fd); });
+  if (!cfg.log_file.empty()) {
+    g_filelog = spdlog::rotating_logger_mt("filesync", cfg.log_file, std::size_t(cfg.log_rotate_bytes),
+                                           std::size_t(cfg.log_files));
+    gofer::log::use_goroutine_flag(*g_filelog, "[%Y-%m-%d %H:%M:%S.%e] [%G] %v");
+    g_filelog->flush_on(spdlog::level::info);
+  }
+  // The store: SQLite in the store directory, or Redis (a private redis-server started
+  // through the shared launcher, stopped with the service, unless --redis names one).
+  gofer_demo::server redis_server;
+  std::unique_ptr<meta_store> db;
+  if (cfg.store == "redis") {
+    std::string addr = cfg.redis;
+    if (addr.empty()) {
+      redis_server = gofer_demo::server::start(gofer_demo::redis_spec());
+      addr = redis_server.addr();
+    }
+    db = std::make_unique<redis_store>(addr, cfg.keep);
+  } else {
+    db = std::make_unique<sqlite_store>(data / "meta.db", cfg.keep);
+  }
+  auto ln = gofer::net::listen(cfg.listen);
   if (!ln.ok()) {
     std::fprintf(stderr, "service: %s\n", ln.status().ToString().c_str());
     return 1;
   }
   std::string addr = ln->addr();
-  std::printf("service: watching %s, store %s (SQLite, WAL), subscribers on %s\n", dir.c_str(),
-              (data / "meta.db").c_str(), addr.c_str());
-  std::fflush(stdout);
-  if (!addr_file.empty()) write_atomic(addr_file, addr, addr_file.parent_path());
+  say("watching %s, store %s, subscribers on %s", dir.c_str(), db->describe().c_str(), addr.c_str());
 
   gofer::chan<change> changes(1024);
   gofer::chan<request> requests(64);
   gofer::chan<hub_msg> hub_in(1024);
+
+  // The web interface, on its own port.
+  std::optional<gofer::http::server> web;
+  if (!cfg.web.empty()) {
+    auto wln = gofer::net::listen(cfg.web);
+    if (!wln.ok()) {
+      std::fprintf(stderr, "service: web: %s\n", wln.status().ToString().c_str());
+      return 1;
+    }
+    std::string waddr = wln->addr();
+    web.emplace(web_routes(dir, data, requests, hub_in));
+    gofer::go(gofer::named{"web"}, [&web, wln = std::move(*wln)]() mutable { (void)web->serve(std::move(wln)); });
+    say("web page on http://%s/", waddr.c_str());
+    if (!cfg.web_addr_file.empty()) write_atomic(cfg.web_addr_file, waddr, fs::path(cfg.web_addr_file).parent_path());
+  }
+  if (!cfg.addr_file.empty()) write_atomic(cfg.addr_file, addr, fs::path(cfg.addr_file).parent_path());
+
   std::atomic<bool> stop{false};
   gofer::wait_group wg;
   wg.add(3);
   gofer::go(gofer::named{"listener"}, [&] { listen_folder(dir, changes, stop); wg.done(); });
-  gofer::go(gofer::named{"owner"}, [&] { owner(db, dir, data, std::chrono::milliseconds(quiet_ms), changes, requests, hub_in); wg.done(); });
+  gofer::go(gofer::named{"owner"}, [&] {
+    owner(*db, dir, data, std::chrono::milliseconds(cfg.quiet_ms), changes, requests, hub_in);
+    wg.done();
+  });
   gofer::go(gofer::named{"hub"}, [&] { hub(hub_in); wg.done(); });
   auto [ctx, cancel] = gofer::with_cancel(gofer::background());
   gofer::go(gofer::named{"acceptor"}, [&, ctx = ctx] {
@@ -668,15 +1203,15 @@ int run_service(const fs::path& dir, const fs::path& data, const std::string& li
       gofer::go(gofer::named{"client"}, serve_client, std::move(*c), requests, hub_in);
     }
   });
-  int sig = *notify_stop_signals().recv();
-  std::printf("service: got %s, shutting down: settle pending changes, close subscribers\n",
-              sig == SIGINT ? "SIGINT" : "SIGTERM");
+  int sig = *sigs.recv();
+  say("got %s, shutting down: settle pending changes, close subscribers", sig == SIGINT ? "SIGINT" : "SIGTERM");
   cancel();
   (void)ln->close();
+  if (web) (void)web->close();  // event streams end; their handlers see their queues close
   stop = true;      // the listener stops, closes `changes`
   requests.close();  // the owner settles what is pending, closes the hub's input
   wg.wait();
-  std::printf("service: stopped gracefully after %ld events\n", g_events.load());
+  say("stopped gracefully after %ld events", g_events.load());
   return 0;
 }
 
@@ -687,8 +1222,10 @@ int run_service(const fs::path& dir, const fs::path& data, const std::string& li
 // file still being written (or already changed again) hashes differently, and then the
 // version's content comes from the store (FETCH). It records the last event it handled in
 // backup/.seq, so a restarted backup catches up from the store's event log.
-int run_backup(const fs::path& bdir, const fs::path& dir, const std::string& addr) {
+int run_backup(const fs::path& bdir, const fs::path& dir, const std::string& addr, gofer::chan<int> sigs) {
   fs::create_directories(bdir);
+  int lock_fd = lock_dir(bdir, ".lock", "backup");  // one backup per directory
+  gofer::defer unlock([lock_fd] { ::close(lock_fd); });
   int64_t seq = 0;
   if (auto s = slurp(bdir / ".seq")) seq = std::stoll(*s);
   auto c = gofer::net::dial(addr);
@@ -698,7 +1235,6 @@ int run_backup(const fs::path& bdir, const fs::path& dir, const std::string& add
   }
   std::printf("backup: into %s, resuming after event %lld\n", bdir.c_str(), static_cast<long long>(seq));
   std::fflush(stdout);
-  auto sigs = notify_stop_signals();
   gofer::go(gofer::named{"backup-stop"}, [sigs, &c] {
     if (sigs.recv()) (void)c->close();  // unblocks the reader below
   });
@@ -780,7 +1316,7 @@ void write_file(const fs::path& p, const std::string& s) {
   out << s;
 }
 
-int run_demo(bool serve, int quiet_ms) {
+int run_demo(bool serve, const service_config& cfg, gofer::chan<int> sigs) {
   char tmpl[] = "/tmp/gofer-filesync-XXXXXX";
   fs::path base = ::mkdtemp(tmpl);
   fs::path dir = base / "folder", data = base / "store", bdir = base / "backup";
@@ -788,9 +1324,13 @@ int run_demo(bool serve, int quiet_ms) {
   fs::create_directories(data);
   std::string self = fs::read_symlink("/proc/self/exe").string();
   std::printf("folder %s\n", dir.c_str());
-  auto svc = gofer_demo::process::spawn({self, "--service", "--dir", dir, "--data", data, "--addr-file",
-                                         data / "addr", "--quiet-ms", std::to_string(quiet_ms)},
-                                        base / "service.log");
+  std::vector<std::string> svc_args = {self,         "--service",  "--dir",  dir,   "--data",
+                                       data,         "--addr-file", data / "addr", "--quiet-ms", std::to_string(cfg.quiet_ms),
+                                       "--store",    cfg.store,    "--keep", std::to_string(cfg.keep)};
+  if (!cfg.redis.empty()) svc_args.insert(svc_args.end(), {"--redis", cfg.redis});
+  if (!cfg.config_file.empty()) svc_args.insert(svc_args.end(), {"--config", fs::absolute(cfg.config_file)});
+  svc_args.insert(svc_args.end(), {"--web", serve && !cfg.web.empty() ? cfg.web : "127.0.0.1:0", "--web-addr-file", data / "web"});
+  auto svc = gofer_demo::process::spawn(svc_args, base / "service.log");
   if (!wait_for_file(data / "addr")) {
     std::fprintf(stderr, "filesync: the service did not start; its log:\n%s", slurp(base / "service.log").value_or("").c_str());
     return 1;
@@ -822,8 +1362,9 @@ int run_demo(bool serve, int quiet_ms) {
   };
 
   if (serve) {
-    std::printf("serving: drop files into %s; revert with\n  %s --revert --connect %s -f NAME -r N\n"
-                "(Ctrl-C to stop)\n", dir.c_str(), self.c_str(), addr.c_str());
+    std::string web = wait_for_file(data / "web") ? *slurp(data / "web") : "?";
+    std::printf("serving: the web page is http://%s/\ndrop files into %s; revert with\n  %s --revert --connect %s -f NAME -r N\n"
+                "(Ctrl-C to stop)\n", web.c_str(), dir.c_str(), self.c_str(), addr.c_str());
     std::fflush(stdout);
     gofer::go(gofer::named{"printer"}, [&] {
       try {
@@ -831,7 +1372,7 @@ int run_demo(bool serve, int quiet_ms) {
       } catch (...) {
       }
     });
-    int sig = *notify_stop_signals().recv();
+    int sig = *sigs.recv();
     std::printf("got %s: stopping the backup and the service (SIGTERM: both shut down gracefully)\n",
                 sig == SIGINT ? "SIGINT" : "SIGTERM");
     bak.terminate();
@@ -870,8 +1411,30 @@ int run_demo(bool serve, int quiet_ms) {
   std::printf("   ideas.txt v3 has v1's hash: %s; on disk: %s", reverted ? "yes" : "NO",
               slurp(dir / "ideas.txt").value_or("?").c_str());
 
+  std::printf("7. upload report.txt through the web page (the form's multipart POST)\n");
+  std::string web = wait_for_file(data / "web") ? *slurp(data / "web") : "";
+  {
+    // The body a browser's form sends (RFC 7578), built here by hand for the demo; the
+    // service parses it with GMime.
+    std::string boundary = "gofer-" + std::to_string(now_ms());
+    std::string body = "--" + boundary + "\r\nContent-Disposition: form-data; name=\"file\"; filename=\"report.txt\"\r\n"
+                       "Content-Type: text/plain\r\n\r\nquarterly numbers\n\r\n--" + boundary + "--\r\n";
+    gofer::http::client http;
+    auto [ctx, cancel] = gofer::with_timeout(gofer::background(), 10s);
+    auto res = http.send(ctx, "POST", "http://" + web + "/upload", body,
+                         {{"Content-Type", "multipart/form-data; boundary=" + boundary}, {"Accept", "application/json"}});
+    cancel();
+    if (!res.ok() || res->status != gofer::http::status::created)
+      throw std::runtime_error("upload failed: " + (res.ok() ? res->body : res.status().ToString()));
+    std::printf("   the page answered %d %s", res->status, res->body.c_str());
+  }
+  json up = expect("upload");
+  versions++;
+  bool uploaded = up["name"] == "report.txt" && int(up["version"]) == 1 && slurp(dir / "report.txt") == "quarterly numbers\n";
+
   // The backup catches up asynchronously: wait for its last copy.
-  bool backed = wait_for_file(bdir / "ideas.txt.3") && wait_for_file(bdir / "sub/todo.txt.1");
+  bool backed = wait_for_file(bdir / "ideas.txt.3") && wait_for_file(bdir / "sub/todo.txt.1") &&
+                wait_for_file(bdir / "report.txt.1");
   int copies = 0, good = 0;
   auto list = [&] {
     auto c = gofer::net::dial(addr);
@@ -907,68 +1470,134 @@ int run_demo(bool serve, int quiet_ms) {
     std::printf("--- what the %s printed ---\n%s", name, slurp(base / log).value_or("").c_str());
   }
   fs::remove_all(base);
-  if (!reverted || !backed || good != copies || !graceful) {
-    std::printf("FAILED: reverted=%d backed=%d backups %d/%d graceful=%d\n", reverted, backed, good, copies, graceful);
+  if (!reverted || !uploaded || !backed || good != copies || !graceful) {
+    std::printf("FAILED: reverted=%d uploaded=%d backed=%d backups %d/%d graceful=%d\n", reverted, uploaded, backed, good,
+                copies, graceful);
     return 1;
   }
   std::printf("%d writes made %d versions (a burst of %d made one), a rename stayed a rename, the revert became "
-              "v3, the backup holds all %d kept revisions, both processes stopped gracefully\n",
-              bursts + 3, versions, 5, copies);
+              "v3, the web upload became a version, the backup holds all %d kept revisions, both processes stopped "
+              "gracefully\n",
+              bursts + 4, versions, 5, copies);
   return 0;
+}
+
+// ---- the config file: INI, read by inih (Debian libinih-dev) --------------------------------
+// The book's gcfg example ([revisions] count, lockfiles; [logs] rotatelength) plus where
+// things are. Each key stands for a flag; a flag given on the command line wins. An unknown
+// section or key is an error (a typo must not be silently ignored).
+//   [service]   folder, data, listen, web, quiet_ms
+//   [store]     kind (sqlite | redis), redis (address; empty: a private redis-server)
+//   [revisions] count (versions kept per file), lockfiles (true: one service per store dir)
+//   [logs]      file, rotatelength (bytes per file), rotations (old files kept)
+const std::map<std::string, std::string> config_keys = {
+    {"service.folder", "--dir"},      {"service.data", "--data"},       {"service.listen", "--listen"},
+    {"service.web", "--web"},         {"service.quiet_ms", "--quiet-ms"}, {"store.kind", "--store"},
+    {"store.redis", "--redis"},       {"revisions.count", "--keep"},    {"revisions.lockfiles", "--lock"},
+    {"logs.file", "--log-file"},      {"logs.rotatelength", "--log-rotate-bytes"}, {"logs.rotations", "--log-files"},
+};
+
+// Applies the file's values to the options not given on the command line. Returns "" or
+// what is wrong.
+std::string apply_config(CLI::App& app, const std::string& path) {
+  struct ctx_t {
+    std::vector<std::pair<std::string, std::string>> values;  // "section.key", value
+  } ctx;
+  int rc = ini_parse(path.c_str(), [](void* user, const char* section, const char* key, const char* value) -> int {
+    static_cast<ctx_t*>(user)->values.emplace_back(std::string(section) + "." + key, value);
+    return 1;
+  }, &ctx);
+  if (rc < 0) return "cannot read the config file " + path;
+  if (rc > 0) return path + ":" + std::to_string(rc) + ": not INI";
+  for (auto& [key, value] : ctx.values) {
+    auto it = config_keys.find(key);
+    if (it == config_keys.end()) {
+      auto dot = key.find('.');
+      return path + ": unknown key '" + key.substr(dot + 1) + "' in [" + key.substr(0, dot) + "]";
+    }
+    CLI::Option* opt = app.get_option(it->second);
+    if (opt->count() > 0) continue;  // the command line wins
+    try {
+      opt->add_result(value);
+      opt->run_callback();
+    } catch (const CLI::Error& e) {
+      return path + ": [" + key.substr(0, key.find('.')) + "] " + key.substr(key.find('.') + 1) + " = " + value +
+             ": " + e.what();
+    }
+  }
+  return "";
 }
 
 int main(int argc, char** argv) {
   CLI::App app{"filesync: a versioned file-sync service (book chapter 8)", "filesync"};
   bool service = false, serve = false, revert = false, health = false;
-  std::string dir, data, backup, connect, addr_file, listen = "127.0.0.1:0", name;
-  int quiet_ms = 150, keep = 10, version = 0;
-  app.add_flag("--serve", serve, "keep the service up (with its backup) until Ctrl-C");
-  app.add_option("--quiet-ms", quiet_ms, "debounce: a file must be quiet this long to become a version")
+  std::string backup, connect, name;
+  int version = 0;
+  service_config cfg;
+  app.add_flag("--serve", serve, "keep the service up (with its backup and web page) until Ctrl-C");
+  app.add_option("--config", cfg.config_file, "an INI file with the settings below ([service] [store] [revisions] [logs])")
+      ->check(CLI::ExistingFile);
+  app.add_option("--quiet-ms", cfg.quiet_ms, "debounce: a file must be quiet this long to become a version")
       ->check(CLI::Range(1, 10000));
+  app.add_option("--store", cfg.store, "the metadata store: sqlite or redis")->check(CLI::IsMember({"sqlite", "redis"}));
+  app.add_option("--redis", cfg.redis, "--store redis: a running Redis (default: a private redis-server)");
   app.add_flag("--service", service, "run as the service (listener, store, hub)")->group("roles");
   app.add_option("--backup", backup, "run as the backup subscriber, into this directory")->group("roles");
   app.add_flag("--revert", revert, "ask the service to restore -f NAME to version -r N")->group("roles");
   app.add_flag("--health", health, "print the service's health line")->group("roles");
-  app.add_option("--dir", dir, "the watched folder")->group("roles");
-  app.add_option("--data", data, "the service's store directory")->group("roles");
-  app.add_option("--listen", listen, "the service's address")->group("roles");
-  app.add_option("--addr-file", addr_file, "the service writes its address here")->group("roles");
+  app.add_option("--dir", cfg.dir, "the watched folder")->group("roles");
+  app.add_option("--data", cfg.data, "the service's store directory")->group("roles");
+  app.add_option("--listen", cfg.listen, "the service's address")->group("roles");
+  app.add_option("--addr-file", cfg.addr_file, "the service writes its address here")->group("roles");
+  app.add_option("--web", cfg.web, "the service's web page on this address (127.0.0.1:0)")->group("roles");
+  app.add_option("--web-addr-file", cfg.web_addr_file, "the service writes the web address here")->group("roles");
   app.add_option("--connect", connect, "the service's address (backup, revert, health)")->group("roles");
-  app.add_option("--keep", keep, "revisions kept per file")->check(CLI::Range(1, 1000))->group("roles");
+  app.add_option("--keep", cfg.keep, "revisions kept per file")->check(CLI::Range(1, 1000))->group("roles");
+  app.add_option("--lock", cfg.lock, "true: a lock file keeps a second service off the store dir")->group("roles");
+  app.add_option("--log-file", cfg.log_file, "the service's lines also go to this rotated file")->group("roles");
+  app.add_option("--log-rotate-bytes", cfg.log_rotate_bytes, "rotate the log file at this size")
+      ->check(CLI::Range(100, 1 << 30))->group("roles");
+  app.add_option("--log-files", cfg.log_files, "rotated log files kept")->check(CLI::Range(1, 100))->group("roles");
   app.add_option("-f", name, "revert: the file")->group("roles");
   app.add_option("-r", version, "revert: the version")->check(CLI::Range(1, 1 << 30))->group("roles");
   if (int code = gofer_demo::parse_flags(app, argc, argv); code >= 0) return code;
-  auto usage = [&](const char* why) {
-    std::fprintf(stderr, "filesync: %s\n%s", why, app.help().c_str());
+  auto usage = [&](const std::string& why) {
+    std::fprintf(stderr, "filesync: %s\n%s", why.c_str(), app.help().c_str());
     return 2;
   };
-  if (service && (dir.empty() || data.empty())) return usage("--service needs --dir and --data");
-  if (!backup.empty() && (dir.empty() || connect.empty())) return usage("--backup needs --dir and --connect");
+  if (!cfg.config_file.empty())
+    if (std::string why = apply_config(app, cfg.config_file); !why.empty()) return usage(why);
+  if (service && (cfg.dir.empty() || cfg.data.empty())) return usage("--service needs --dir and --data");
+  if (!backup.empty() && (cfg.dir.empty() || connect.empty())) return usage("--backup needs --dir and --connect");
   if ((revert || health) && connect.empty()) return usage("--revert and --health need --connect");
   if (revert && (name.empty() || version == 0)) return usage("--revert needs -f NAME -r N");
 
-  // SIGINT/SIGTERM are blocked in every thread and taken by sigwait (notify_stop_signals).
-  sigset_t set = stop_signals();
-  if (service || !backup.empty() || serve) pthread_sigmask(SIG_BLOCK, &set, nullptr);
   std::setvbuf(stdout, nullptr, _IOLBF, 0);
+  g_mime_init();  // once, before any thread uses GMime (the upload parser)
   int status = 0;
   gofer::run([&] {
+    // SIGINT/SIGTERM on a channel (gofer::signal, Go's signal.Notify) for the roles that
+    // stop gracefully — before the launcher starts anything, so the signal comes here and
+    // this program stops its children in order (the launcher's own handler stands back).
+    gofer::chan<int> sigs(1);
+    if (service || !backup.empty() || serve) gofer::signal::notify(sigs, {SIGINT, SIGTERM});
     try {
       if (service) {
-        status = run_service(dir, data, listen, addr_file, quiet_ms, keep);
+        status = run_service(cfg, sigs);
       } else if (!backup.empty()) {
-        status = run_backup(backup, dir, connect);
+        status = run_backup(backup, cfg.dir, connect, sigs);
       } else if (revert || health) {
         auto r = revert ? ask(connect, "REVERT " + json::array({name, version}).dump()) : ask(connect, "HEALTH");
         std::printf("%s\n", r ? r->dump().c_str() : "no answer from the service");
         status = r && r->value("ok", false) ? 0 : 1;
       } else {
-        status = run_demo(serve, quiet_ms);
+        status = run_demo(serve, cfg, sigs);
       }
     } catch (const std::exception& e) {
       std::fprintf(stderr, "filesync: %s\n", e.what());
       status = 1;
     }
   });
+  spdlog::shutdown();
   return status;
 }

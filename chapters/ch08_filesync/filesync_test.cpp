@@ -6,6 +6,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
@@ -13,9 +14,11 @@
 #include <string>
 #include <vector>
 
+#include <hiredis/hiredis.h>
 #include <nlohmann/json.hpp>
 
 #include <gofer/gofer.hpp>
+#include <gofer/http.hpp>
 #include <gofer/net.hpp>
 
 #include "server.hpp"
@@ -133,8 +136,9 @@ std::string brief(const json& e) {
 struct service_fixture {
   fs::path base, dir, data, bdir;
   gofer_demo::process svc;
-  std::string addr;
-  service_fixture() {
+  std::string addr, web;  // web: "http://127.0.0.1:port" with --web
+  // `extra`: more flags for the service (--store redis, --config FILE, ...).
+  explicit service_fixture(std::vector<std::string> extra = {}) {
     char tmpl[] = "/tmp/gofer-filesync-test-XXXXXX";
     base = ::mkdtemp(tmpl);
     dir = base / "folder";
@@ -142,11 +146,22 @@ struct service_fixture {
     bdir = base / "backup";
     fs::create_directories(dir);
     fs::create_directories(data);
-    svc = gofer_demo::process::spawn({FILESYNC_BIN, "--service", "--dir", dir, "--data", data, "--addr-file",
-                                      data / "addr", "--quiet-ms", "100"},
-                                     base / "service.log");
+    start(extra);
+  }
+  void start(const std::vector<std::string>& extra) {
+    fs::remove(data / "addr");
+    std::vector<std::string> args = {FILESYNC_BIN, "--service", "--dir", dir, "--data", data, "--addr-file",
+                                     data / "addr", "--quiet-ms", "100"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    bool with_web = std::find(extra.begin(), extra.end(), "--web") != extra.end();
+    if (with_web) args.insert(args.end(), {"--web-addr-file", data / "web"});
+    svc = gofer_demo::process::spawn(args, base / "service.log");
     EXPECT_TRUE(eventually([&] { return fs::exists(data / "addr"); })) << slurp(base / "service.log");
     addr = slurp(data / "addr");
+    if (with_web) {
+      EXPECT_TRUE(eventually([&] { return fs::exists(data / "web"); })) << slurp(base / "service.log");
+      web = "http://" + slurp(data / "web");
+    }
   }
   gofer_demo::process backup() {
     return gofer_demo::process::spawn({FILESYNC_BIN, "--backup", bdir, "--dir", dir, "--connect", addr},
@@ -293,5 +308,264 @@ TEST(filesync, revert_through_the_cli_is_a_new_version_and_bad_requests_get_erro
     int how = gofer::select(gofer::recv_case(s, [](std::optional<json> e) { return e ? 1 : 0; }),
                             gofer::recv_case(gofer::after(10s), [](auto) { return 2; }));
     EXPECT_EQ(how, 0) << "the subscriber's connection should be closed (1: an event, 2: still open)";
+  });
+}
+
+// The Redis store (--store redis) behind the same interface (label `services`: a private
+// redis-server through the launcher). The data lives in Redis, not in the service: a new
+// service on the same Redis sees every file and continues the version and event numbers.
+TEST(filesync_redis, the_redis_store_keeps_versions_and_events_across_a_service_restart) {
+  gofer::run([] {
+    auto redis = gofer_demo::server::start(gofer_demo::redis_spec());
+    std::vector<std::string> flags = {"--store", "redis", "--redis", redis.addr()};
+    service_fixture f(flags);
+    auto s = subscribe(f.addr);
+    write_file(f.dir / "a.txt", "a1");
+    EXPECT_EQ(brief(next_event(s)), "version a.txt v1");
+    for (int i = 0; i < 5; ++i) write_file(f.dir / "a.txt", "burst " + std::to_string(i));
+    EXPECT_EQ(brief(next_event(s)), "version a.txt v2");
+    write_file(f.dir / "b.txt", "b1");
+    EXPECT_EQ(brief(next_event(s)), "version b.txt v1");
+    fs::rename(f.dir / "b.txt", f.dir / "c.txt");
+    EXPECT_EQ(brief(next_event(s)), "rename c.txt v1 from b.txt");
+    fs::remove(f.dir / "a.txt");
+    EXPECT_EQ(brief(next_event(s)), "delete a.txt v2");
+
+    // What Redis holds, read with hiredis directly.
+    redisContext* rc = redisConnect("127.0.0.1", redis.port());
+    ASSERT_TRUE(rc && !rc->err);
+    auto get = [&](const char* fmt, const char* arg) {
+      auto* r = static_cast<redisReply*>(redisCommand(rc, fmt, arg));
+      std::string out = r && r->type == REDIS_REPLY_STRING ? std::string(r->str, r->len)
+                        : r && r->type == REDIS_REPLY_INTEGER ? std::to_string(r->integer) : "?";
+      freeReplyObject(r);
+      return out;
+    };
+    EXPECT_EQ(get("HGET filesync:file:%s version", "a.txt"), "2");
+    EXPECT_EQ(get("HGET filesync:file:%s deleted", "a.txt"), "1");
+    EXPECT_EQ(get("HGET filesync:rev:%s 1", "c.txt"), "b1");
+    EXPECT_EQ(get("EXISTS filesync:file:%s", "b.txt"), "0");
+    EXPECT_EQ(get("LLEN %s", "filesync:events"), "5");
+    redisFree(rc);
+
+    // A new service (another store dir, the same Redis) continues where the first stopped.
+    f.svc.terminate();
+    EXPECT_EQ(f.svc.exit_status(), 0) << slurp(f.base / "service.log");
+    f.start(flags);
+    auto files = list(f.addr);
+    ASSERT_EQ(files.size(), 2u);
+    EXPECT_EQ(files[0]["name"], "a.txt");
+    EXPECT_EQ(files[1]["name"], "c.txt");
+    EXPECT_EQ(files[1]["revisions"], json({1}));
+    auto s2 = subscribe(f.addr);  // from 0: the whole log, from Redis
+    for (int i = 1; i <= 5; ++i) EXPECT_EQ(int(next_event(s2)["seq"]), i);
+    write_file(f.dir / "c.txt", "c2");
+    json e = next_event(s2);
+    EXPECT_EQ(brief(e), "version c.txt v2");
+    EXPECT_EQ(int(e["seq"]), 6);
+    std::string body;
+    EXPECT_TRUE(ask(f.addr, "FETCH " + json::array({"c.txt", 1}).dump(), &body).value("ok", false));
+    EXPECT_EQ(body, "b1");
+    EXPECT_TRUE(ask(f.addr, "REVERT " + json::array({"c.txt", 1}).dump()).value("ok", false));
+    EXPECT_EQ(brief(next_event(s2)), "version c.txt v3");
+    EXPECT_EQ(slurp(f.dir / "c.txt"), "b1");
+  });
+}
+
+// The config file (INI, inih): [revisions] count prunes old contents, lockfiles keeps a
+// second service off the store directory, [logs] rotates the service's log file; a flag
+// given on the command line wins over the file; an unknown key is refused.
+TEST(filesync, the_config_file_sets_revisions_kept_lock_files_and_log_rotation) {
+  gofer::run([] {
+    char tmpl[] = "/tmp/gofer-filesync-ini-XXXXXX";
+    fs::path etc = ::mkdtemp(tmpl);
+    write_file(etc / "filesync.ini",
+               "; filesync's settings\n[revisions]\ncount = 2\nlockfiles = true\n\n[logs]\nfile = " +
+                   (etc / "logs" / "service.log").string() + "\nrotatelength = 300\nrotations = 2\n\n"
+                   "[service]\nquiet_ms = 5000\n");
+    service_fixture f({"--config", etc / "filesync.ini"});  // --quiet-ms 100 (the fixture's) wins over 5000
+    auto s = subscribe(f.addr);
+    for (int i = 1; i <= 6; ++i) {
+      write_file(f.dir / "r.txt", "take " + std::to_string(i));
+      EXPECT_EQ(brief(next_event(s)), "version r.txt v" + std::to_string(i));  // in 10 s: not 5 s quiet periods
+    }
+    auto files = list(f.addr);
+    ASSERT_EQ(files.size(), 1u);
+    EXPECT_EQ(files[0]["revisions"], json({5, 6}));  // count = 2
+
+    // lockfiles: a second service on the same store directory refuses to start.
+    auto second = gofer_demo::process::spawn({FILESYNC_BIN, "--service", "--dir", f.dir, "--data", f.data, "--config",
+                                              etc / "filesync.ini"},
+                                             f.base / "second.log");
+    EXPECT_EQ(second.wait(), 1);
+    EXPECT_NE(slurp(f.base / "second.log").find("is in use by process " + std::to_string(f.svc.pid())),
+              std::string::npos)
+        << slurp(f.base / "second.log");
+
+    // [logs]: 300-byte files, the current one and 2 rotated ones, no more.
+    EXPECT_TRUE(fs::exists(etc / "logs" / "service.log"));
+    EXPECT_TRUE(fs::exists(etc / "logs" / "service.1.log"));
+    EXPECT_TRUE(fs::exists(etc / "logs" / "service.2.log"));
+    EXPECT_FALSE(fs::exists(etc / "logs" / "service.3.log"));
+    EXPECT_NE(slurp(etc / "logs" / "service.log").find("r.txt"), std::string::npos);
+
+    // A typo in the file: status 2 and the key named.
+    write_file(etc / "bad.ini", "[revisions]\ncuont = 3\n");
+    auto bad = gofer_demo::process::spawn({FILESYNC_BIN, "--service", "--dir", f.dir, "--data", f.base / "other",
+                                           "--config", etc / "bad.ini"},
+                                          f.base / "bad.log");
+    EXPECT_EQ(bad.wait(), 2);
+    EXPECT_NE(slurp(f.base / "bad.log").find("unknown key 'cuont' in [revisions]"), std::string::npos)
+        << slurp(f.base / "bad.log");
+    f.svc.terminate();
+    EXPECT_EQ(f.svc.exit_status(), 0);
+    fs::remove_all(etc);
+  });
+}
+
+// The web page's handlers on bad input: 4xx with a reason, nothing written into the folder,
+// and the service goes on serving (the browser test, web_test.py, drives the good paths).
+TEST(filesync, the_web_page_refuses_bad_uploads_and_bad_reverts) {
+  gofer::run([] {
+    namespace http = gofer::http;
+    service_fixture f({"--web", "127.0.0.1:0"});
+    http::client c;
+    auto ctx = gofer::background();
+    auto form = [](const std::string& boundary, const std::string& parts) {
+      return parts + "--" + boundary + "--\r\n";
+    };
+    auto part = [](const std::string& boundary, const std::string& disposition, const std::string& body) {
+      return "--" + boundary + "\r\nContent-Disposition: " + disposition + "\r\n\r\n" + body + "\r\n";
+    };
+    auto upload = [&](const std::string& content_type, const std::string& body) {
+      auto r = c.send(ctx, "POST", f.web + "/upload", body, {{"Content-Type", content_type}, {"Accept", "application/json"}});
+      EXPECT_TRUE(r.ok()) << r.status();
+      return r.ok() ? std::pair{r->status, r->body} : std::pair{0, std::string()};
+    };
+    const std::string mp = "multipart/form-data; boundary=B";
+    struct bad_case {
+      const char* what;
+      std::string content_type, body, why;
+    } cases[] = {
+        {"not multipart", "text/plain", "hello", "multipart/form-data"},
+        {"no boundary", "multipart/form-data", "--B--\r\n", "multipart/form-data"},
+        {"cut off", mp, part("B", "form-data; name=\"file\"; filename=\"a.txt\"", "x"), "closing boundary"},
+        {"no file field", mp, form("B", part("B", "form-data; name=\"other\"", "x")), "no file field"},
+        {"a part without a name", mp, form("B", part("B", "form-data; filename=\"a.txt\"", "x")), "name=..."},
+        {"a field twice", mp,
+         form("B", part("B", "form-data; name=\"file\"; filename=\"a\"", "x") +
+                       part("B", "form-data; name=\"file\"; filename=\"b\"", "y")),
+         "appears twice"},
+        {"a path out of the folder", mp,
+         form("B", part("B", "form-data; name=\"file\"; filename=\"a.txt\"", "x") +
+                       part("B", "form-data; name=\"name\"", "../escape.txt")),
+         "bad file name"},
+        {"an absolute path", mp,
+         form("B", part("B", "form-data; name=\"file\"; filename=\"/etc/passwd\"", "x")), "bad file name"},
+        {"a temp name", mp, form("B", part("B", "form-data; name=\"file\"; filename=\".tmp-1\"", "x")),
+         "bad file name"},
+    };
+    for (auto& k : cases) {
+      auto [code, body] = upload(k.content_type, k.body);
+      EXPECT_EQ(code, 400) << k.what << ": " << body;
+      EXPECT_NE(body.find(k.why), std::string::npos) << k.what << ": " << body;
+    }
+    EXPECT_TRUE(fs::is_empty(f.dir)) << "a refused upload reached the folder";
+    EXPECT_FALSE(fs::exists(f.base / "escape.txt"));
+
+    // An upload onto a directory's name: 409.
+    fs::create_directories(f.dir / "d");
+    auto [code, body] = upload(mp, form("B", part("B", "form-data; name=\"file\"; filename=\"d\"", "x")));
+    EXPECT_EQ(code, 409) << body;
+
+    // Reverts: bad JSON, wrong shape, no such version.
+    auto revert = [&](const std::string& body) {
+      auto r = c.post(ctx, f.web + "/api/revert", body, "application/json");
+      return r.ok() ? r->status : 0;
+    };
+    EXPECT_EQ(revert("{"), 400);
+    EXPECT_EQ(revert("{\"name\": 3, \"version\": 1}"), 400);
+    EXPECT_EQ(revert("{\"name\": \"nope.txt\", \"version\": 1}"), 404);
+
+    // Still serving: a good upload, then the list has it.
+    auto s = subscribe(f.addr);
+    auto [ok_code, ok_body] = upload(mp, form("B", part("B", "form-data; name=\"file\"; filename=\"good.txt\"", "fine")));
+    EXPECT_EQ(ok_code, 201) << ok_body;
+    EXPECT_EQ(brief(next_event(s)), "version good.txt v1");
+    EXPECT_EQ(slurp(f.dir / "good.txt"), "fine");
+    auto files = c.get(ctx, f.web + "/api/files");
+    ASSERT_TRUE(files.ok());
+    json j = json::parse(files->body);
+    EXPECT_EQ(j["seq"], 1);
+    ASSERT_EQ(j["files"].size(), 1u);
+    EXPECT_EQ(j["files"][0]["name"], "good.txt");
+  });
+}
+
+// GET /events: Server-Sent Events from the store's event log — every change pushed as
+// "event: change", "id: <seq>", "data: <json>"; ?after=<seq> and Last-Event-ID resume after
+// an event (no gap, no duplicate); a bad sequence number is a 400; SIGTERM ends the open
+// stream and the service still stops gracefully. Read over a raw HTTP/1.0 connection, so
+// the stream is the body as sent (no chunked framing), line by line.
+TEST(filesync, the_event_stream_pushes_changes_and_resumes_after_an_event) {
+  gofer::run([] {
+    service_fixture f({"--web", "127.0.0.1:0"});
+    std::string host = f.web.substr(std::string("http://").size());
+    auto open = [&](const std::string& target, const std::string& extra = "") {
+      auto c = gofer::net::dial(host);
+      EXPECT_TRUE(c.ok());
+      (void)c->write("GET " + target + " HTTP/1.0\r\n" + extra + "\r\n");
+      lines r{std::move(*c), {}};
+      auto status = r.next().value_or("");
+      while (auto l = r.next()) {  // the header, up to the empty line
+        if (*l == "\r") break;
+      }
+      return std::pair{status, std::move(r)};
+    };
+    // The next event on a stream: its id and its data as JSON.
+    auto next = [](lines& r) -> std::pair<std::string, json> {
+      std::string id, event;
+      while (auto l = r.next()) {
+        if (l->empty()) {
+          if (event == "change") break;
+          continue;  // a comment's end
+        }
+        if (l->rfind("id: ", 0) == 0) id = l->substr(4);
+        if (l->rfind("event: ", 0) == 0) event = l->substr(7);
+        if (l->rfind("data: ", 0) == 0) return {id, json::parse(l->substr(6))};
+      }
+      return {"", json{{"op", "none"}, {"name", ""}, {"version", 0}}};
+    };
+    auto s = subscribe(f.addr);
+    write_file(f.dir / "a.txt", "1");
+    next_event(s);
+    auto [status, st] = open("/events?after=0");
+    EXPECT_NE(status.find(" 200 "), std::string::npos) << status;
+    auto [id1, e1] = next(st);  // from the log
+    EXPECT_EQ(id1, "1");
+    EXPECT_EQ(brief(e1), "version a.txt v1");
+    write_file(f.dir / "a.txt", "2");
+    auto [id2, e2] = next(st);  // live
+    EXPECT_EQ(id2, "2");
+    EXPECT_EQ(brief(e2), "version a.txt v2");
+
+    // A reconnecting EventSource sends the last id it saw: the stream resumes after it.
+    write_file(f.dir / "b.txt", "b");
+    auto [status2, resumed] = open("/events", "Last-Event-ID: 2\r\n");
+    auto [id3, e3] = next(resumed);
+    EXPECT_EQ(id3, "3");
+    EXPECT_EQ(brief(e3), "version b.txt v1");
+
+    auto [bad, ignored] = open("/events?after=x");
+    EXPECT_NE(bad.find(" 400 "), std::string::npos) << bad;
+
+    // SIGTERM with two streams open: they end, and the service stops gracefully.
+    f.svc.terminate();
+    EXPECT_EQ(f.svc.exit_status(), 0) << slurp(f.base / "service.log");
+    auto [id4, e4] = next(st);  // what was sent before the end
+    EXPECT_EQ(brief(e4), "version b.txt v1");
+    int more = 0;
+    while (st.next() && more < 10) ++more;
+    EXPECT_LE(more, 1) << "the stream went on after the service stopped";
   });
 }

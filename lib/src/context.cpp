@@ -18,6 +18,8 @@
 #include <vector>
 
 #include "detail/runtime_impl.hpp"
+#include "detail/synctest_impl.hpp"
+#include "gofer/time.hpp"
 
 namespace gofer::detail {
 
@@ -203,9 +205,10 @@ std::pair<context, cancel_func> with_deadline(const context& parent, time_point 
   // n->heap in stop_timer. Written here, they happen-before that read (propagate inserts n
   // under the ancestor's mu; cancel takes it out under the same mu). Writing them after
   // propagate raced with that cancel (TSan: context_stress.concurrent_cancel_of_parents_and_children).
-  const bool past = d <= detail::clock::now();
+  const std::shared_ptr<detail::timer_heap>& heap = detail::timers_here(*rt);  // a bubble's?
+  const bool past = d <= heap->now();
   if (!past) {
-    n->heap = rt->timers;
+    n->heap = heap;
     n->timer = std::make_unique<detail::timer_node>();
     n->timer->when = d;
     n->timer->arg = n.get();
@@ -227,7 +230,7 @@ std::pair<context, cancel_func> with_deadline(const context& parent, time_point 
     return {detail::ctx_access::make(n), detail::canceller(n)};
   }
   if (!n->cancelled.load(std::memory_order_acquire)) {
-    if (rt->timers->add(n->timer.get())) rt->wake_one_idle();
+    if (heap->add(n->timer.get()) && !heap->is_virtual()) rt->wake_one_idle();
     // A cancel that ran between the check above and the add removed nothing (remove of a
     // timer not in the heap is a no-op), so take the timer out again ourselves: cancel
     // stores `cancelled` before its stop_timer locks the heap, so either its remove comes
@@ -239,7 +242,7 @@ std::pair<context, cancel_func> with_deadline(const context& parent, time_point 
 }
 
 std::pair<context, cancel_func> with_timeout(const context& parent, std::chrono::nanoseconds d) {
-  return with_deadline(parent, detail::clock::now() + std::chrono::duration_cast<detail::clock::duration>(d));
+  return with_deadline(parent, gofer::now() + std::chrono::duration_cast<detail::clock::duration>(d));
 }
 
 absl::Status cause(const context& ctx) {

@@ -31,6 +31,7 @@
 #include <sstream>
 
 #include "detail/runtime_impl.hpp"
+#include "detail/synctest_impl.hpp"
 #include "gofer/debug.hpp"
 #include "gofer/panic.hpp"
 #include "gofer/runtime.hpp"
@@ -261,7 +262,7 @@ void print_frames(std::FILE* out, void* const* frames, int n, int skip, tracebac
   }
 }
 
-void dump_to(runtime& rt, std::ostream& out, std::uint64_t skip_id = 0);
+void dump_to(runtime& rt, std::ostream& out, std::uint64_t skip_id = 0, const bubble* only = nullptr);
 
 // Go's unrecovered panic report: "panic: <what>", the goroutine, its stack.
 [[gnu::noinline]] void write_panic(std::FILE* out, goroutine* g, const std::exception* e) noexcept {
@@ -379,6 +380,7 @@ void park_impl(goroutine* g, wait_reason why, const void* on, gofer::source_loca
       g->wake_pending = false;
     } else {
       g->parked = true;
+      if (__builtin_expect(g->bub_member, false)) bubble_on_park(g, why);  // synctest.cpp
       // pick_next (called inside suspend) detaches us from this thread: see scheduler.cpp.
       current_worker()->parking = g->ctx;
       // Boost unlocks park_lock after the switch, in uninstrumented code: tell TSan.
@@ -406,6 +408,7 @@ void unpark(goroutine* g) noexcept {
   }
   g->parked = false;
   ++g->unparks;
+  if (__builtin_expect(g->bub_durable, false)) bubble_on_unpark(g);  // synctest.cpp
   lk.unlock();
   if (__builtin_expect(g_tracing, false)) trace_unpark(g);
   // g is detached (pick_next detached it as it parked) and now ours to make ready, on the
@@ -475,6 +478,8 @@ const char* wait_reason_text(wait_reason r) noexcept {
     case wait_reason::sync_waitgroup_wait: return "sync.WaitGroup.Wait";
     case wait_reason::sync_cond_wait: return "sync.Cond.Wait";
     case wait_reason::io_wait: return "IO wait";
+    case wait_reason::synctest_run: return "synctest.Run";
+    case wait_reason::synctest_wait: return "synctest.Wait";
   }
   return "unknown";
 }
@@ -550,13 +555,14 @@ struct dump_entry {
 //   main()::<lambda()>
 //   \tfetch.cpp:42
 // with a blank line between goroutines. See gofer/debug.hpp.
-void dump_to(runtime& rt, std::ostream& out, std::uint64_t skip_id) {
+void dump_to(runtime& rt, std::ostream& out, std::uint64_t skip_id, const bubble* only) {
   goroutine* self = current_goroutine();
   std::vector<dump_entry> all;
   for (runtime::registry_shard& sh : rt.registry) {
     std::lock_guard<std::mutex> lk(sh.mu);
     for (goroutine* g = sh.head; g != nullptr; g = g->reg_next) {
       if (g->id == skip_id) continue;
+      if (only != nullptr && (g->bub != only || !g->bub_member)) continue;
       wait_reason r = g->reason.load(std::memory_order_acquire);
       all.push_back({g->id, g->name, r, g == self,
                      g->parked_since_ms.load(std::memory_order_relaxed),
@@ -593,6 +599,8 @@ void dump_to(runtime& rt, std::ostream& out, std::uint64_t skip_id) {
 }
 
 }  // namespace
+
+void dump_bubble(runtime& rt, std::ostream& out, const bubble* b) { dump_to(rt, out, 0, b); }
 
 void runtime::check_deadlock() {
   if (!detect_deadlocks || stopping.load() || stop_threads.load()) return;
@@ -775,6 +783,7 @@ void spawn(boost::intrusive_ptr<context> ctx, std::string name) {
   auto* g = new goroutine(c, rt->next_id.fetch_add(1, std::memory_order_relaxed));
   g->name = std::move(name);
   c->set_properties(g);
+  if (__builtin_expect(g_bubbles.load(std::memory_order_relaxed) != 0, false)) bubble_on_spawn(g);
   rt->live.fetch_add(1, std::memory_order_relaxed);
   rt->register_goroutine(g);
   schedule_new(*rt, c);
@@ -812,6 +821,7 @@ void goroutine_main(void (*body)(void*), void* arg) noexcept {
     rt->begin_shutdown();
   }
   rt->unregister_goroutine(g);
+  if (__builtin_expect(g->bub_member, false)) bubble_on_exit(g);  // synctest.cpp
 #ifdef GOFER_TSAN
   tsan_release(&g->tsan);  // g's last access: ordered before its deletion (detail/tsan.hpp)
 #endif
@@ -888,6 +898,18 @@ int run(std::function<void()> main_fn, options opts) {
       hog.count() > 0) {
     rt->hog_after = std::max<std::chrono::milliseconds>(hog, std::chrono::milliseconds(20));
   }
+  gofer::schedule sched = opts.schedule;
+  if (sched.mode == gofer::schedule::kind::normal) {
+    if (const char* s = std::getenv("GOFER_SCHEDULE"); s != nullptr && *s != '\0') sched = detail::parse_schedule(s);
+  }
+  if (sched.mode == gofer::schedule::kind::random) {
+    n = rt->nthreads = 1;
+    rt->sched_rng = sched.seed;
+    rt->sched_yield_p = sched.yield_probability;
+    detail::g_sched_random = true;
+    // PCT-style yields: every safe point takes preempt_slow's path, which draws.
+    if (sched.yield_probability > 0) detail::g_preempt_hint.store(true, std::memory_order_relaxed);
+  }
   if (opts.report != nullptr) {
     *opts.report = run_report{};
     rt->test_report = opts.report;
@@ -916,7 +938,7 @@ int run(std::function<void()> main_fn, options opts) {
     rt->workers.push_back(std::move(w));
   }
   for (auto& w : rt->workers) w->thread = std::thread(worker_main, rt.get(), w.get());
-  rt->start_monitor();
+  if (!detail::g_sched_random) rt->start_monitor();  // time slices are real time: not reproducible
 
   {
     std::unique_lock<std::mutex> lk(rt->done_mu);
@@ -924,7 +946,7 @@ int run(std::function<void()> main_fn, options opts) {
   }
   detail::signal_run_ended(rt.get());  // its channels die with the run: no more relays to them
   rt->stop_threads.store(true, std::memory_order_seq_cst);
-  rt->stop_monitor();
+  if (!detail::g_sched_random) rt->stop_monitor();
   rt->wake_all();
   for (auto& w : rt->workers) w->thread.join();
   // A thread that is no worker may still be finishing the unpark that readied main.
@@ -937,6 +959,8 @@ int run(std::function<void()> main_fn, options opts) {
   }
   detail::stop_sigquit_watcher(sigquit);
   detail::g_tracing = false;
+  detail::g_sched_random = false;
+  detail::g_preempt_hint.store(false, std::memory_order_relaxed);
   if (rt->trace) rt->trace->write(*rt);
   detail::g_runtime.store(nullptr, std::memory_order_release);
   return opts.report != nullptr && opts.report->end != run_report::ending::returned ? 2 : 0;
@@ -948,6 +972,14 @@ namespace detail {
 void preempt_slow() noexcept {
   worker* w = current_worker();
   if (w == nullptr) return;
+  if (g_sched_random) {  // schedule::random with yields: yield with probability p
+    runtime* rt = w->rt;
+    if (rt->sched_yield_p <= 0 || context::active()->get_properties() == nullptr) return;
+    if (static_cast<double>(sched_random() >> 11) * 0x1.0p-53 >= rt->sched_yield_p) return;
+    eh_swap eh;
+    boost::this_fiber::yield();
+    return;
+  }
   std::uint64_t t = w->preempt_at.load(std::memory_order_relaxed);
   if (t != w->sched_tick.load(std::memory_order_relaxed)) return;  // switched since: stale
   w->preempt_at.store(~std::uint64_t{0}, std::memory_order_relaxed);
@@ -973,15 +1005,17 @@ void sleep(std::chrono::nanoseconds d, gofer::source_location where) {
   }
   detail::goroutine* g = detail::current_goroutine_or_throw("sleep");
   detail::runtime* rt = detail::current_runtime();
+  // In a synctest bubble, its heap and virtual clock (one untaken branch otherwise).
+  detail::timer_heap& heap = __builtin_expect(g->bub != nullptr, false) ? *detail::timers_here(*rt) : *rt->timers;
   detail::timer_node t;
-  t.when = detail::clock::now() + std::chrono::duration_cast<detail::clock::duration>(d);
+  t.when = heap.now() + std::chrono::duration_cast<detail::clock::duration>(d);
   t.fire = &detail::fire_sleep;
   t.g = g;
   detail::begin_wait(g);
-  if (rt->timers->add(&t)) rt->wake_one_idle();
+  if (heap.add(&t) && !heap.is_virtual()) rt->wake_one_idle();
   detail::park(g, detail::wait_reason::sleep, nullptr, where);
   if (detail::woken_by_shutdown(g)) {
-    rt->timers->remove(&t);
+    heap.remove(&t);
     detail::throw_goroutine_exit();
   }
 }

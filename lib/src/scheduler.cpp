@@ -294,6 +294,9 @@ inline bool sched_algo::take_injected(context*& c) noexcept {
     return m;
   }
 
+  // Schedule exploration: every choice from the run's seeded generator (schedule.cpp).
+  if (__builtin_expect(g_sched_random, false)) return pick_random();
+
   context* c = nullptr;
   // Fairness, on two offsets of the same schedule (Go checks its global queue every 61
   // picks): the injection queue and the run queue go ahead of runnext, so a ping-pong pair

@@ -48,10 +48,17 @@
 #include "gofer/select.hpp"
 
 namespace gofer::detail {
+extern bool g_sched_random;  // lib/src/schedule.cpp
+std::uint64_t sched_random() noexcept;
+}  // namespace gofer::detail
+
+namespace gofer::detail {
 
 namespace {
 
 std::uint64_t next_random() noexcept {
+  // Schedule exploration: the run's seeded generator (one thread), so a seed replays.
+  if (__builtin_expect(g_sched_random, false)) return sched_random();
   // A thread-local xorshift64*; read and written between two switches only.
   static thread_local std::uint64_t s = 0;
   if (s == 0) s = reinterpret_cast<std::uintptr_t>(&s) * 0x9E3779B97F4A7C15ULL | 1;

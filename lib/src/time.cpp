@@ -12,6 +12,7 @@
 #include <stdexcept>
 
 #include "detail/runtime_impl.hpp"
+#include "detail/synctest_impl.hpp"
 #include "gofer/panic.hpp"
 
 namespace gofer::detail {
@@ -61,17 +62,24 @@ runtime& runtime_or_throw(const char* what) {
 
 std::unique_ptr<chan_timer> make_timer(runtime& rt, clock::duration first, clock::duration period) {
   auto t = std::make_unique<chan_timer>();
+  t->heap = timers_here(rt);  // a synctest bubble's, or the run's
   t->ch = std::make_shared<chan_impl<time_point>>(1);
   t->ch->timer_chan = true;
   t->rt = &rt;
   t->period = period;
   t->fire = &fire_chan;
-  t->when = clock::now() + first;
+  t->when = t->heap->now() + first;
   return t;
 }
 
-void arm(runtime& rt, timer_node* t) {
-  if (rt.timers->add(t)) rt.wake_one_idle();
+void arm(runtime& rt, chan_timer* t) {
+  if (t->heap->add(t) && !t->heap->is_virtual()) rt.wake_one_idle();
+}
+
+// after()/tick(): the node belongs to the heap (it holds no reference back to it).
+void arm_owned(runtime& rt, chan_timer* t) {
+  const std::shared_ptr<timer_heap>& heap = timers_here(rt);
+  if (heap->add(t) && !heap->is_virtual()) rt.wake_one_idle();
 }
 
 recv_chan<time_point> handle_of(const std::shared_ptr<chan_impl<time_point>>& ch) {
@@ -91,12 +99,20 @@ clock::duration to_clock(std::chrono::nanoseconds d) {
 }
 }  // namespace
 
+time_point now() noexcept {
+  if (__builtin_expect(detail::g_bubbles.load(std::memory_order_relaxed) != 0, false)) {
+    if (detail::bubble* b = detail::current_bubble()) return b->timers->now();
+  }
+  return clock::now();
+}
+
 recv_chan<time_point> after(std::chrono::nanoseconds d) {
   detail::runtime& rt = detail::runtime_or_throw("after");
   auto t = detail::make_timer(rt, to_clock(d), clock::duration::zero());
   t->dispose = &detail::dispose_owned;
+  t->heap.reset();  // owned by the heap: no reference back to it
   auto ch = detail::handle_of(t->ch);
-  detail::arm(rt, t.release());  // owned by the heap from here on
+  detail::arm_owned(rt, t.release());  // owned by the heap from here on
   return ch;
 }
 
@@ -105,8 +121,9 @@ recv_chan<time_point> tick(std::chrono::nanoseconds d) {
   if (d <= std::chrono::nanoseconds::zero()) return nullptr;
   auto t = detail::make_timer(rt, to_clock(d), to_clock(d));
   t->dispose = &detail::dispose_owned;
+  t->heap.reset();  // owned by the heap: no reference back to it
   auto ch = detail::handle_of(t->ch);
-  detail::arm(rt, t.release());
+  detail::arm_owned(rt, t.release());
   return ch;
 }
 
@@ -115,7 +132,6 @@ recv_chan<time_point> tick(std::chrono::nanoseconds d) {
 timer::timer(std::chrono::nanoseconds d) {
   detail::runtime& rt = detail::runtime_or_throw("timer");
   t_ = detail::make_timer(rt, to_clock(d), clock::duration::zero());
-  t_->heap = rt.timers;
   detail::arm(rt, t_.get());
 }
 timer::timer(timer&&) noexcept = default;
@@ -151,7 +167,7 @@ bool timer::reset(std::chrono::nanoseconds d) {
     auto lk = t_->heap->lock();
     pending = t_->heap->remove_locked(t_.get());
     if (detail::drain(*t_->ch)) pending = true;
-    t_->when = clock::now() + to_clock(d);
+    t_->when = t_->heap->now() + to_clock(d);
     earliest = t_->heap->add_locked(t_.get());
   }
   if (earliest && t_->rt == detail::current_runtime()) t_->rt->wake_one_idle();
@@ -164,7 +180,6 @@ ticker::ticker(std::chrono::nanoseconds d) {
   if (d <= std::chrono::nanoseconds::zero()) throw panic_error("non-positive interval for NewTicker");
   detail::runtime& rt = detail::runtime_or_throw("ticker");
   t_ = detail::make_timer(rt, to_clock(d), to_clock(d));
-  t_->heap = rt.timers;
   detail::arm(rt, t_.get());
 }
 ticker::ticker(ticker&&) noexcept = default;
@@ -200,7 +215,7 @@ void ticker::reset(std::chrono::nanoseconds d) {
     t_->heap->remove_locked(t_.get());
     detail::drain(*t_->ch);
     t_->period = to_clock(d);
-    t_->when = clock::now() + t_->period;
+    t_->when = t_->heap->now() + t_->period;
     earliest = t_->heap->add_locked(t_.get());
   }
   if (earliest && t_->rt == detail::current_runtime()) t_->rt->wake_one_idle();

@@ -13,9 +13,9 @@
 //   pipeline.hpp generate, from_range, fan_out, merge, rate_limit
 //   panic.hpp    panic_error
 //
-// Not included here: debug.hpp (dump_goroutines), testing.hpp (gofer::testing::run for
-// tests; its namespace would meet GoogleTest's ::testing in files that say `using namespace
-// gofer;`) and gtest.hpp (GoogleTest assertions; needs GoogleTest).
+// Not included here: debug.hpp (dump_goroutines), testing.hpp and synctest.hpp (tests; the
+// namespace gofer::testing would meet GoogleTest's ::testing in files that say `using
+// namespace gofer;`), gtest.hpp (GoogleTest assertions; needs GoogleTest).
 #pragma once
 
 #include "gofer/chan.hpp"

@@ -1,7 +1,8 @@
 // gofer/runtime.hpp — goroutines and the scheduler that runs them.
 //
-//   options        threads (GOMAXPROCS), goroutine stack size, deadlock detection and the
-//                  test mode (report, check_leaks) of one run()
+//   options        threads (GOMAXPROCS), goroutine stack size, deadlock detection, the
+//                  test mode (report, check_leaks) and the schedule of one run()
+//   schedule       normal (the M:N scheduler) or random(seed): seeded schedule exploration
 //   run_report     how a run in test mode ended: returned, panicked or deadlocked; leaks
 //   run            Go's main(): starts the scheduler, runs main_fn as goroutine 1, returns
 //   go             `go f(args...)`: starts a goroutine
@@ -75,6 +76,31 @@ namespace gofer {
 
 struct run_report;
 
+// How a run chooses what runs next. normal(): gofer's M:N scheduler. random(seed): schedule
+// exploration (Loom/Coyote-style, for tests): one thread, and every scheduling choice —
+// which ready goroutine runs next, which ready case a select takes — is drawn from a
+// generator seeded with `seed`, so the same seed gives the same interleaving (and, for a
+// program whose output depends only on its interleaving, the same output byte for byte)
+// and other seeds give other interleavings. yield_probability p > 0 adds PCT-style
+// preemption: at every safe point (channel operations, try_*, select, mutex locks, sleep)
+// the goroutine yields with probability p, so bugs that need a goroutine to be preempted at
+// an unlucky point show up. The environment variable GOFER_SCHEDULE=random:SEED or
+// random:SEED:yield=P sets it for a run whose options leave it normal (any program; what
+// `./gofer explore` uses). Not reproducible: real time (timers fire when they are due in
+// real time — run timer-driven code in gofer::synctest::run for virtual, deterministic
+// time), I/O readiness, gofer::blocking and threads outside gofer. No time slices (no
+// monitor): a goroutine runs until it blocks or yields, or yields at random (p > 0).
+struct schedule {
+  enum class kind { normal, random };
+  kind mode = kind::normal;
+  std::uint64_t seed = 0;
+  double yield_probability = 0;
+  static schedule normal() noexcept { return {}; }
+  static schedule random(std::uint64_t seed, double yield_probability = 0) noexcept {
+    return {kind::random, seed, yield_probability};
+  }
+};
+
 struct options {
   // OS threads running goroutines (GOMAXPROCS). 0: the GOFER_THREADS environment variable
   // if set, else std::thread::hardware_concurrency().
@@ -110,6 +136,9 @@ struct options {
   // (comma-separated, like Go's GODEBUG). At least 20 ms is used (two time slices: a
   // goroutine that makes gofer calls yields at its next one after a 10 ms slice).
   std::chrono::milliseconds warn_hogs{0};
+  // schedule::random(seed): seeded schedule exploration on one thread (overrides
+  // `threads`); see gofer::schedule. normal: GOFER_SCHEDULE if set, else the M:N scheduler.
+  gofer::schedule schedule = {};
 };
 
 // How a run in test mode (options::report) ended. Plain data; run() writes it once, after

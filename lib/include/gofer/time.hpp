@@ -1,6 +1,7 @@
 // gofer/time.hpp — Go's timers and tickers on the scheduler's timer heap.
 //
 //   time_point  std::chrono::steady_clock::time_point, the value timer channels deliver
+//   now         time.Now(): steady_clock::now(), or the virtual clock in a synctest bubble
 //   after       time.After(d): a channel that delivers one time_point after d
 //   tick        time.Tick(d): a channel that delivers a time_point every d
 //   timer       time.NewTimer(d): a started timer with c(), stop(), reset(d)
@@ -62,6 +63,12 @@ using time_point = std::chrono::steady_clock::time_point;
 namespace detail {
 struct chan_timer;
 }
+
+// time.Now(): std::chrono::steady_clock::now(); inside a synctest bubble (gofer/synctest.hpp)
+// the bubble's virtual clock, which starts at 946,684,800 s since the clock's epoch
+// (2000-01-01T00:00:00Z as Unix time, Go's bubble start). Timers, tickers, sleep and
+// context deadlines measure from this clock. Never blocks. Thread-safe.
+time_point now() noexcept;
 
 // time.After(d). Never blocks. The timer is owned by the run: it fires even if the channel
 // is dropped, then is freed. Throws std::logic_error outside gofer::run.

@@ -41,6 +41,7 @@ using boost::fibers::context;
 using clock = std::chrono::steady_clock;
 
 struct runtime;
+struct bubble;  // a synctest bubble (detail/synctest_impl.hpp)
 
 // The runtime record of a goroutine. Owned by its fiber's context (Boost deletes the
 // properties object when the context is destroyed, after the goroutine returned).
@@ -77,6 +78,13 @@ struct goroutine final : boost::fibers::fiber_properties {
   // --- tracing (trace.cpp), only when GOFER_TRACE is set ---
   std::uint64_t trace_flow = 0;  // a pending wake-up flow to end when it next runs
   bool trace_named = false;      // its name is recorded in the tracer
+
+  // --- synctest (detail/synctest_impl.hpp): the bubble this goroutine belongs to, or the
+  // bubble its synctest::run is starting (then bub_member is false). Written by the
+  // goroutine itself or before it starts; bub_durable is guarded by park_lock.
+  bubble* bub = nullptr;
+  bool bub_member = false;   // counted in bub's active/members
+  bool bub_durable = false;  // parked durably: unpark() counts it active again
 
   // --- runtime registry links, guarded by the mutex of the registry shard of `id` ---
   goroutine* reg_prev = nullptr;
@@ -156,6 +164,17 @@ class timer_heap {
     return firing_.load(std::memory_order_acquire) == 0;
   }
   std::size_t size() const;
+  // The clock this heap's deadlines are on: steady_clock, or a synctest bubble's virtual
+  // clock (set_virtual_now; then only the bubble's synctest::run fires the heap).
+  clock::time_point now() const noexcept {
+    if (__builtin_expect(virtual_, false)) return clock::time_point(clock::duration(vnow_.load(std::memory_order_acquire)));
+    return clock::now();
+  }
+  bool is_virtual() const noexcept { return virtual_; }
+  void set_virtual_now(clock::time_point t) noexcept {
+    virtual_ = true;  // set once, before any other thread sees the heap
+    vnow_.store(t.time_since_epoch().count(), std::memory_order_release);
+  }
 
  private:
   void sift_up(std::size_t i);
@@ -168,6 +187,8 @@ class timer_heap {
   bool emptied_ = false;
   std::atomic<clock::rep> next_{clock::time_point::max().time_since_epoch().count()};
   std::atomic<int> firing_{0};  // fire_due calls between their first pop and last wake-up
+  bool virtual_ = false;
+  std::atomic<clock::rep> vnow_{0};
 };
 
 // The sleep() timer: claims node->g and queues it for waking.
@@ -264,6 +285,14 @@ class tracer {
 // stopped, so a plain (non-atomic) read is race-free. One predictable branch per hook site.
 extern bool g_tracing;
 
+// True while a run uses schedule::random (schedule.cpp); same discipline as g_tracing.
+extern bool g_sched_random;
+// The run's seeded generator (schedule::random only; one thread, so no lock).
+std::uint64_t sched_random() noexcept;
+// Parses GOFER_SCHEDULE ("random:SEED" or "random:SEED:yield=P"); throws
+// std::invalid_argument on anything else.
+gofer::schedule parse_schedule(const char* text);
+
 // Hooks, called only when tracing (runtime::trace != nullptr).
 void trace_switch(worker& w, context* next) noexcept;  // from pick_next
 void trace_park(goroutine* g, wait_reason why) noexcept;
@@ -286,6 +315,7 @@ class sched_algo final : public boost::fibers::algo::algorithm {
   bool stealable_runnext() noexcept;
   inline bool take_injected(context*& c) noexcept;
   inline context* pick_next_impl() noexcept;
+  context* pick_random() noexcept;  // schedule::random (schedule.cpp)
   runtime& rt_;
   worker& w_;
 };
@@ -437,6 +467,10 @@ struct runtime {
   // Called by the last worker to start waiting with no deadline: if every worker is so
   // waiting and nothing can wake anyone, prints Go's report and exits with status 2.
   void check_deadlock();
+
+  // schedule::random (schedule.cpp): the seeded generator and the yield probability.
+  std::uint64_t sched_rng = 0;
+  double sched_yield_p = 0;
 
   std::atomic<std::uint64_t> next_id{1};
   std::atomic<std::size_t> live{0};

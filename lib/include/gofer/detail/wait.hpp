@@ -67,6 +67,8 @@ enum class wait_reason : std::uint8_t {
   sync_waitgroup_wait,
   sync_cond_wait,
   io_wait,
+  synctest_run,   // the caller of synctest::run, waiting for its bubble
+  synctest_wait,  // synctest::wait
 };
 const char* wait_reason_text(wait_reason r) noexcept;
 
