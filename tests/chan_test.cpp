@@ -5,7 +5,7 @@
 //   × open-ready, open-not-ready, closed, nil; buffered and unbuffered,
 // then the ordering rules (unbuffered rendezvous, FIFO buffer, FIFO waiters), move-only
 // values, the directional views, handle semantics and use outside gofer::run.
-// Every behavioural test runs under 1, 2 and 4 scheduler threads. Nothing sleeps: "G is
+// Every behavioural test runs under 1, 2, 4 and 8 scheduler threads. Nothing sleeps: "G is
 // parked" is observed on the channel's waiter queue (test_util.hpp).
 #include <gtest/gtest.h>
 

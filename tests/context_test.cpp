@@ -1,4 +1,4 @@
-// tests/context_test.cpp — gofer::context (Go's context package), under 1, 2 and 4 threads.
+// tests/context_test.cpp — gofer::context (Go's context package), under 1, 2, 4 and 8 threads.
 //
 // The table of gofer/context.hpp, one group per row and constructor:
 //   background/todo: nil done(), OK err(), no deadline, no values;
@@ -609,7 +609,7 @@ TEST(context_timer, pending_deadline_silences_the_deadlock_detector) {
       ::testing::KilledBySignal(SIGALRM), "");
 }
 
-// The same program on 1, 2 and 4 threads: once every deadline is cancelled nothing can
+// The same program on 1, 2, 4 and 8 threads: once every deadline is cancelled nothing can
 // wake main, so runtime.hpp's detector must report the deadlock promptly whatever the
 // thread count. (An idle scheduler thread that went to sleep until a since-cancelled
 // deadline must not keep the detector quiet until that deadline.)

@@ -1,4 +1,4 @@
-// tests/errgroup_test.cpp — gofer::errgroup (golang.org/x/sync/errgroup), under 1, 2 and 4
+// tests/errgroup_test.cpp — gofer::errgroup (golang.org/x/sync/errgroup), under 1, 2, 4 and 8
 // threads.
 //
 // gofer/errgroup.hpp's rules: wait() waits for every goroutine and returns the first error

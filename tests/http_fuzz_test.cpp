@@ -1,6 +1,6 @@
 // tests/http_fuzz_test.cpp — the HTTP server's request path under bad input, over real TCP.
 //
-// Suites (1, 2 and 4 scheduler threads):
+// Suites (1, 2, 4 and 8 scheduler threads):
 //   http_fuzz      seeded randomized requests: thousands of mutated valid requests,
 //                  random bytes and grammar-shaped garbage, oversized headers and bodies,
 //                  sent by concurrent clients to one gofer http server. The server never

@@ -1,7 +1,7 @@
 // tests/http_stream_test.cpp — gofer::http streaming answers: response_writer::flush,
 // event_stream (Server-Sent Events), hijack.
 //
-// Suites (every behavioural test under 1, 2 and 4 scheduler threads):
+// Suites (every behavioural test under 1, 2, 4 and 8 scheduler threads):
 //   http_stream    chunked pieces reach a raw client before the handler returns; HTTP/1.0
 //                  close-delimited streams; the client disconnecting ends a streaming
 //                  handler (ctx and write errors); a throw after a flush cuts the
@@ -124,14 +124,14 @@ TEST_P(http_stream, chunked_pieces_reach_the_client_before_the_handler_returns) 
     http::serve_mux mux;
     mux.handle("GET /s", [&](const http::request&, http::response_writer& w) {
       w.headers().set("Content-Type", "text/plain");
-      EXPECT_TRUE(w.write("one").ok());
+      EXPECT_TRUE(w.write("one"));
       EXPECT_TRUE(w.flush().ok());
       EXPECT_TRUE(w.flushed());
       step.recv();
-      EXPECT_TRUE(w.write("two").ok());
+      EXPECT_TRUE(w.write("two"));
       EXPECT_TRUE(w.flush().ok());
       step.recv();
-      EXPECT_TRUE(w.write("three").ok());  // sent when the handler returns
+      EXPECT_TRUE(w.write("three"));  // sent when the handler returns
       returned = true;
     });
     mux.handle("GET /plain", [](const http::request&, http::response_writer& w) { w.write("plain"); });
@@ -166,10 +166,10 @@ TEST_P(http_stream, http10_stream_is_delimited_by_the_close) {
     gofer::chan<int> step;
     http::serve_mux mux;
     mux.handle("GET /s", [&](const http::request&, http::response_writer& w) {
-      EXPECT_TRUE(w.write("one").ok());
+      EXPECT_TRUE(w.write("one"));
       EXPECT_TRUE(w.flush().ok());
       step.recv();
-      EXPECT_TRUE(w.write("two").ok());
+      EXPECT_TRUE(w.write("two"));
     });
     test_server ts(mux);
     auto c = dial(ts.addr());
@@ -191,14 +191,13 @@ TEST_P(http_stream, client_going_away_cancels_ctx_and_fails_writes) {
     gofer::chan<std::string> ended(1);
     http::serve_mux mux;
     mux.handle("GET /wait", [&](const http::request& r, http::response_writer& w) {
-      EXPECT_TRUE(w.write("hi").ok());
+      EXPECT_TRUE(w.write("hi"));
       EXPECT_TRUE(w.flush().ok());
       // Waits for nothing but the client: only its going away ends this.
       bool cancelled = gofer::select(gofer::recv_case(r.ctx.done(), [](auto) { return true; }),
                                      gofer::recv_case(gofer::after(20s), [](auto) { return false; }));
       EXPECT_TRUE(cancelled) << "ctx not cancelled when the client left";
-      absl::Status st = w.write("more");
-      if (st.ok()) st = w.flush();
+      absl::Status st = w.write("more") ? w.flush() : w.err();
       ended.send(st.ok() ? std::string("ok") : std::string(st.message()));
     });
     test_server ts(mux);
@@ -221,7 +220,7 @@ TEST_P(http_stream, a_handler_writing_forever_ends_when_the_client_leaves) {
     mux.handle("GET /forever", [&](const http::request&, http::response_writer& w) {
       std::string piece(1000, 'x');
       int n = 0;
-      while (w.write(piece).ok() && w.flush().ok()) ++n;
+      while (w.write(piece) && w.flush().ok()) ++n;
       ended.send(n);
     });
     test_server ts(mux);
@@ -241,7 +240,7 @@ TEST_P(http_stream, a_throw_after_flushing_cuts_the_connection_without_500) {
   run_main(threads(), [] {
     http::serve_mux mux;
     mux.handle("GET /boom", [](const http::request&, http::response_writer& w) {
-      EXPECT_TRUE(w.write("one").ok());
+      EXPECT_TRUE(w.write("one"));
       EXPECT_TRUE(w.flush().ok());
       throw std::runtime_error("kaboom after flush");
     });
@@ -270,7 +269,7 @@ TEST_P(http_stream, response_write_timeout_bounds_each_write_not_the_stream) {
     http::serve_mux mux;
     mux.handle("GET /slow", [](const http::request&, http::response_writer& w) {
       for (int i = 0; i < 3; ++i) {
-        EXPECT_TRUE(w.write(std::to_string(i)).ok());
+        EXPECT_TRUE(w.write(std::to_string(i)));
         EXPECT_TRUE(w.flush().ok());
         gofer::sleep(150ms);  // a timing test: the stream outlasts the 100 ms write bound
       }
@@ -289,8 +288,10 @@ TEST_P(http_stream, gofer_client_reads_a_streamed_body_and_reuses_the_connection
     http::serve_mux mux;
     mux.handle("GET /n", [](const http::request&, http::response_writer& w) {
       for (int i = 0; i < 100; ++i) {
-        EXPECT_TRUE(w.write(std::to_string(i) + ",").ok());
-        if (i % 7 == 0) EXPECT_TRUE(w.flush().ok());
+        EXPECT_TRUE(w.write(std::to_string(i) + ","));
+        if (i % 7 == 0) {
+          EXPECT_TRUE(w.flush().ok());
+        }
       }
     });
     test_server ts(mux, {.on_conn_state = [&](const net::conn&, http::conn_state st) {
@@ -315,7 +316,7 @@ TEST_P(http_stream, a_request_pipelined_during_a_stream_is_answered_after_it) {
     gofer::chan<int> step;
     http::serve_mux mux;
     mux.handle("GET /s", [&](const http::request&, http::response_writer& w) {
-      EXPECT_TRUE(w.write("one").ok());
+      EXPECT_TRUE(w.write("one"));
       EXPECT_TRUE(w.flush().ok());
       step.recv();
     });
@@ -339,9 +340,9 @@ TEST_P(http_stream, head_and_204_streams_send_no_body) {
   run_main(threads(), [] {
     http::serve_mux mux;
     mux.handle("GET /s", [](const http::request&, http::response_writer& w) {
-      EXPECT_TRUE(w.write("body").ok());
+      EXPECT_TRUE(w.write("body"));
       EXPECT_TRUE(w.flush().ok());
-      EXPECT_TRUE(w.write("more").ok());
+      EXPECT_TRUE(w.write("more"));
     });
     mux.handle("GET /nc", [](const http::request&, http::response_writer& w) {
       w.write_header(http::status::no_content);
@@ -368,7 +369,7 @@ TEST_P(http_stream, run_ending_mid_stream_unwinds_the_handler) {
     http::serve_mux mux;
     mux.handle("/hang", [&unwound, entered](const http::request&, http::response_writer& w) {
       destroy_counter dc(unwound);
-      EXPECT_TRUE(w.write("started").ok());
+      EXPECT_TRUE(w.write("started"));
       EXPECT_TRUE(w.flush().ok());
       entered.send(1);
       gofer::chan<int> never;
@@ -459,7 +460,7 @@ TEST_P(http_hijack, the_handler_takes_the_connection_and_shutdown_does_not_wait)
       auto h = w.hijack();
       ASSERT_TRUE(h.ok()) << h.status();
       EXPECT_EQ(w.hijack().status().code(), absl::StatusCode::kFailedPrecondition);
-      EXPECT_FALSE(w.write("x").ok()) << "w is unusable after hijack";
+      EXPECT_FALSE(w.write("x")) << "w is unusable after hijack";
       // The client sent "PING" right behind its request: some of it may be buffered.
       std::string in = h->buffered;
       h->conn.set_read_deadline(std::chrono::steady_clock::now() + 10s);
@@ -508,7 +509,7 @@ TEST_P(http_hijack, hijack_after_flush_is_refused) {
       auto h = w.hijack();
       EXPECT_EQ(h.status().code(), absl::StatusCode::kFailedPrecondition);
       EXPECT_EQ(h.status().message(), "http: response already flushed");
-      EXPECT_TRUE(w.write("still streaming").ok());
+      EXPECT_TRUE(w.write("still streaming"));
     });
     test_server ts(mux);
     http::client c;
@@ -523,11 +524,11 @@ TEST_P(http_hijack, hijack_after_flush_is_refused) {
 
 TEST(http_writer, a_writer_no_server_made_records_a_flush_and_keeps_the_body) {
   http::response_writer w;
-  EXPECT_TRUE(w.write("a").ok());
+  EXPECT_TRUE(w.write("a"));
   EXPECT_FALSE(w.flushed());
   EXPECT_TRUE(w.flush().ok());
   EXPECT_TRUE(w.flushed());
-  EXPECT_TRUE(w.write("b").ok());
+  EXPECT_TRUE(w.write("b"));
   EXPECT_EQ(w.body(), "ab");
   EXPECT_EQ(w.status(), 200);
   w.write_header(404);

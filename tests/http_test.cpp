@@ -1,6 +1,6 @@
 // tests/http_test.cpp — gofer::http: router, server, client, bad input, shutdown.
 //
-// Suites (every behavioural test under 1, 2 and 4 scheduler threads):
+// Suites (every behavioural test under 1, 2, 4 and 8 scheduler threads):
 //   http_router    Go 1.22 patterns, path values, precedence, 404, 405 + Allow, HEAD,
 //                  the trailing-slash redirect, invalid patterns
 //   http_server    keep-alive, timeouts, size limits, static files, JSON, malformed and

@@ -1,6 +1,6 @@
 // tests/net_test.cpp — gofer::net (TCP on the runtime's poller) and gofer::blocking.
 //
-// Suites (1, 2 and 4 scheduler threads unless noted):
+// Suites (1, 2, 4 and 8 scheduler threads unless noted):
 //   net           listen/addr (IPv4, IPv6), echo, 200 clients × 50 messages, EOF, close()
 //                 waking a blocked read/accept, read/write deadlines (set before and while
 //                 blocked, cleared with time_point{}), an 8 MB write to a slow reader,
@@ -13,6 +13,22 @@
 //   net_one_thread  a goroutine blocked in read parks only itself (1 thread, with a
 //                 watchdog thread so a thread-blocking read fails instead of hanging)
 //   net_deadlock  death tests: a goroutine blocked on a socket is not a deadlock (exit 0)
+//
+// "Regression: known bug A…F" below: six bugs found in net.cpp and pinned by these tests
+// before the fix (commit 3141abe, 2026-11-25, whose message has the details; lib/src/net.cpp
+// names them where they were fixed):
+//   A  an expired deadline must fail read/write/accept before the syscall (Go's
+//      netpollcheckerr), also when it is set or re-armed just as the goroutine parks;
+//   B  dial, woken early (writable edge, re-arm), returned an unconnected conn: it now
+//      re-checks the interrupt, SO_ERROR and getpeername like Go's connect loop;
+//   C  accept(ctx)/dial cancellation changed the socket's deadline, so a late context
+//      watcher broke a later read: now a per-call interrupt flag the poller reads;
+//   D  gofer::blocking's pool counted a notified thread as free for a second task (two
+//      calls waiting for each other deadlocked): it now grows while queued > idle;
+//   E  a goroutine in gofer::blocking woken by shutdown spun on its worker thread waiting
+//      for the helper; it now parks through shutdown (park_through_shutdown);
+//   F  a dial whose context expired could say "i/o timeout" (a socket deadline racing the
+//      context's timer): dial is bounded by the context's timer only.
 //
 // Ordering: "goroutine X is blocked in the poller" is established by waiting until
 // dump_goroutines shows X's wait reason ("IO wait"), never by sleeping. Sleeps appear only
@@ -150,6 +166,8 @@ std::size_t echo(net::conn& c) {
 }
 
 // A connected pair over 127.0.0.1 (server side, client side). Must be called in run().
+// Lambdas capture its structured bindings as `[&c = c]`: C++20 allows `[&c]`, but clang 14
+// (tools/thread_safety.sh) cannot capture a structured binding.
 std::pair<net::conn, net::conn> conn_pair() {
   auto ln = net::listen("127.0.0.1:0");
   EXPECT_TRUE(ln.ok()) << ln.status();
@@ -316,13 +334,13 @@ TEST_P(net_p, concurrent_reader_and_writer_on_one_conn) {
   run_main(threads(), [] {
     auto [s, c] = conn_pair();
     gofer::chan<int> echo_done(1);
-    gofer::go([&s, echo_done]() {
+    gofer::go([&s = s, echo_done]() {
       echo(s);
       echo_done.send(1);
     });
     constexpr std::size_t kTotal = 1 << 20;
     gofer::chan<bool> wrote(1);
-    gofer::go([&c, wrote]() {
+    gofer::go([&c = c, wrote]() {
       std::vector<char> out(kTotal);
       for (std::size_t i = 0; i < kTotal; ++i) out[i] = static_cast<char>(i % 253);
       bool ok = c.write(out.data(), out.size()).ok();
@@ -370,7 +388,7 @@ TEST_P(net_p, blocked_reader_wakes_with_eof_when_the_peer_closes) {
   run_main(threads(), [] {
     auto [s, c] = conn_pair();
     gofer::chan<absl::Status> out(1);
-    gofer::go(gofer::named("reader"), [&c, out]() {
+    gofer::go(gofer::named("reader"), [&c = c, out]() {
       char b;
       out.send(c.read(&b, 1).status());
     });
@@ -385,7 +403,7 @@ TEST_P(net_p, close_from_another_goroutine_wakes_a_blocked_reader) {
   run_main(threads(), [] {
     auto [s, c] = conn_pair();
     gofer::chan<absl::Status> out(1);
-    gofer::go(gofer::named("reader"), [&c, out]() {
+    gofer::go(gofer::named("reader"), [&c = c, out]() {
       char b;
       out.send(c.read(&b, 1).status());
     });
@@ -496,7 +514,7 @@ TEST_P(net_p, deadline_set_while_a_reader_is_blocked_takes_effect) {
   run_main(threads(), [] {
     auto [s, c] = conn_pair();
     gofer::chan<absl::Status> out(1);
-    gofer::go(gofer::named("reader"), [&c, out]() {
+    gofer::go(gofer::named("reader"), [&c = c, out]() {
       char b;
       out.send(c.read(&b, 1).status());
     });
@@ -516,7 +534,7 @@ TEST_P(net_p, past_deadline_set_while_a_reader_is_blocked_wakes_it_at_once) {
   run_main(threads(), [] {
     auto [s, c] = conn_pair();
     gofer::chan<absl::Status> out(1);
-    gofer::go(gofer::named("reader"), [&c, out]() {
+    gofer::go(gofer::named("reader"), [&c = c, out]() {
       char b;
       out.send(c.read(&b, 1).status());
     });
@@ -533,7 +551,7 @@ TEST_P(net_p, clearing_the_deadline_while_a_reader_is_blocked_cancels_the_timeou
     const auto deadline = steady::now() + 50ms;
     c.set_read_deadline(deadline);
     gofer::chan<absl::StatusOr<std::size_t>> out(1);
-    gofer::go(gofer::named("reader"), [&c, out]() {
+    gofer::go(gofer::named("reader"), [&c = c, out]() {
       char b;
       out.send(c.read(&b, 1));
     });
@@ -555,7 +573,7 @@ TEST_P(net_p, deadline_extended_while_a_reader_is_blocked) {
     const auto start = steady::now();
     c.set_read_deadline(start + 30ms);
     gofer::chan<absl::Status> out(1);
-    gofer::go(gofer::named("reader"), [&c, out]() {
+    gofer::go(gofer::named("reader"), [&c = c, out]() {
       char b;
       out.send(c.read(&b, 1).status());
     });
@@ -576,7 +594,7 @@ TEST_P(net_p, eight_megabyte_write_to_a_slow_reader_parks_and_completes) {
   run_main(threads(), [] {
     auto [s, c] = conn_pair();
     gofer::chan<absl::StatusOr<std::size_t>> wrote(1);
-    gofer::go(gofer::named("writer"), [&c, wrote]() {
+    gofer::go(gofer::named("writer"), [&c = c, wrote]() {
       std::vector<char> out(kSize);
       for (std::size_t i = 0; i < kSize; ++i) out[i] = static_cast<char>((i * 31) % 251);
       wrote.send(c.write(out.data(), out.size()));
@@ -662,7 +680,7 @@ TEST_P(net_p, gathered_write_larger_than_the_socket_buffers_completes_in_order) 
     for (std::size_t p = 0; p < 3; ++p)
       for (std::size_t i = 0; i < kPart; ++i) (*parts)[p][i] = static_cast<char>((p * kPart + i) % 253);
     gofer::chan<std::size_t> wrote(1);
-    gofer::go(gofer::named("gatherer"), [&c, parts, wrote]() {
+    gofer::go(gofer::named("gatherer"), [&c = c, parts, wrote]() {
       std::vector<boost::asio::const_buffer> seq;
       for (auto& v : *parts) seq.emplace_back(v.data(), v.size());
       boost::system::error_code ec;
@@ -731,7 +749,7 @@ TEST_P(net_p, read_full_exact_eof_and_unexpected_eof) {
       // read_full assembles a message that arrives in pieces.
       auto [s, c] = conn_pair();
       gofer::chan<int> writer_done(1);
-      gofer::go([&s, writer_done]() {
+      gofer::go([&s = s, writer_done]() {
         for (const char* piece : {"he", "ll", "o, ", "world"}) {
           (void)s.write(piece);
           gofer::yield();
@@ -750,7 +768,7 @@ TEST_P(net_p, close_write_makes_the_peer_read_eof_and_keeps_the_read_side) {
   run_main(threads(), [] {
     auto [s, c] = conn_pair();
     gofer::chan<int> server_done(1);
-    gofer::go([&s, server_done]() {
+    gofer::go([&s = s, server_done]() {
       std::string req;
       char buf[16];
       for (;;) {

@@ -4,7 +4,7 @@
 // For each stage: it delivers every value (in order where the header promises order), it
 // closes its output when its input or generator runs out, and cancelling the context ends
 // it — also when it is parked on a send nobody will receive — with no goroutine left
-// behind (num_goroutine() back to 1). Every behavioural test runs under 1, 2 and 4
+// behind (num_goroutine() back to 1). Every behavioural test runs under 1, 2, 4 and 8
 // scheduler threads. Nothing sleeps; rate_limit's timing is checked only as lower bounds.
 #include <gtest/gtest.h>
 

@@ -6,7 +6,7 @@
 // never run); cancellation through the parent context (cancel and deadline); counters
 // consistent at every moment; errors and exceptions fail only their job; void results;
 // move-only jobs and results; handles; no goroutine left behind.
-// Every behavioural test runs under 1, 2 and 4 scheduler threads. Nothing sleeps: "the
+// Every behavioural test runs under 1, 2, 4 and 8 scheduler threads. Nothing sleeps: "the
 // submitter is parked" is observed on the job queue's waiter list (test_util.hpp), "a job
 // is running" on the pool's counters, and jobs are held with gate channels.
 #include <gtest/gtest.h>

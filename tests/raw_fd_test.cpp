@@ -1,7 +1,7 @@
 // tests/raw_fd_test.cpp — gofer::net::raw_fd (gofer/raw_fd.hpp): foreign descriptors on
 // the runtime's poller.
 //
-// Suite `raw_fd` (1, 2 and 4 scheduler threads): a pipe read parks only its goroutine (on
+// Suite `raw_fd` (1, 2, 4 and 8 scheduler threads): a pipe read parks only its goroutine (on
 // one thread, others run meanwhile), read and write loops over a pipe, a write that parks
 // while the pipe is full, close() waking a parked reader, deadlines, inotify, adopt vs
 // borrow (who closes the descriptor), wait_read for a library that does its own I/O, and

@@ -1,7 +1,7 @@
 // tests/runtime_test.cpp — gofer::run, go, yield, sleep, num_goroutine, goroutine_id.
 //
 // Suites:
-//   runtime              behaviour under 1, 2 and 4 scheduler threads
+//   runtime              behaviour under 1, 2, 4 and 8 scheduler threads
 //   runtime_outside_run  what the runtime functions do when no run() is active
 //   runtime_options      options{} defaults (GOFER_THREADS)
 //   runtime_stress       a million goroutines, 100,000 parked ones (label `stress`)

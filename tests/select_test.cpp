@@ -9,7 +9,7 @@
 //   (an lvalue handle is borrowed, an rvalue one owned) for every handle kind, const or not.
 // Misuse that must not compile is in select_misuse.cpp (CTest select_misuse.*).
 //
-// Every behavioural test runs under 1, 2 and 4 scheduler threads and checks that no
+// Every behavioural test runs under 1, 2, 4 and 8 scheduler threads and checks that no
 // `tracked` value outlives it. Nothing sleeps: "G is parked in select" is observed on the
 // channels' waiter queues, or as G's state in the goroutine dump (test_util.hpp).
 // The contended versions are in select_stress_test.cpp.

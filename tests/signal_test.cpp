@@ -1,6 +1,6 @@
 // tests/signal_test.cpp — gofer::signal (gofer/signal.hpp): Go's os/signal.
 //
-// Suite `signal_p` (1, 2 and 4 scheduler threads): a signal reaches every channel
+// Suite `signal_p` (1, 2, 4 and 8 scheduler threads): a signal reaches every channel
 // registered for it; a full channel misses it (never blocks); stop() ends delivery and the
 // last stop restores the previous disposition, as does the end of the run; a goroutine
 // parked for a signal is not a deadlock; notify_context cancels its context; misuse is a

@@ -1,4 +1,4 @@
-// tests/sync_test.cpp — gofer's sync package, under 1, 2 and 4 threads.
+// tests/sync_test.cpp — gofer's sync package, under 1, 2, 4 and 8 threads.
 //
 // The tables of gofer/sync.hpp, one test per cell:
 //   wait_group  add/done/wait with counter > 0, == 0, and an add that would make it

@@ -5,7 +5,7 @@
 //                     wait(); timers and tickers stop/reset on the virtual clock; a mutex
 //                     wait is not durable; deadlocks reported with the members' dump;
 //                     misuse panics with Go's texts
-//   (each over 1, 2 and 4 scheduler threads)
+//   (each over 1, 2, 4 and 8 scheduler threads)
 #include <gtest/gtest.h>
 
 #include <algorithm>

@@ -2,7 +2,7 @@
 // options::check_leaks (runtime.hpp, test mode), and the GoogleTest glue (gofer/gtest.hpp).
 //
 // Suites:
-//   testing        under 1, 2 and 4 scheduler threads: a clean run, a panic (in a goroutine,
+//   testing        under 1, 2, 4 and 8 scheduler threads: a clean run, a panic (in a goroutine,
 //                  in main), a deadlock, leaks; the process survives each and the next run
 //                  works
 //   testing_gtest  EXPECT_GOFER_OK / ASSERT_GOFER_OK fail with the report as the message

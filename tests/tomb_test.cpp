@@ -1,4 +1,4 @@
-// tests/tomb_test.cpp — gofer::tomb (gopkg.in/tomb.v2), under 1, 2 and 4 threads.
+// tests/tomb_test.cpp — gofer::tomb (gopkg.in/tomb.v2), under 1, 2, 4 and 8 threads.
 //
 // The state × operation table of gofer/tomb.hpp (alive → dying → dead: go, kill, err,
 // alive, dying, dead, wait), the reason rules (first non-OK wins, OK is replaced by a later

@@ -12,13 +12,14 @@
 // (weak reference) after the heap lock is released.
 #include "gofer/context.hpp"
 
-#include <mutex>
 #include <stdexcept>
 #include <unordered_map>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
 #include "detail/runtime_impl.hpp"
 #include "detail/synctest_impl.hpp"
+#include "gofer/detail/spinlock.hpp"
 #include "gofer/time.hpp"
 
 namespace gofer::detail {
@@ -39,11 +40,13 @@ struct ctx_node : std::enable_shared_from_this<ctx_node> {
   std::shared_ptr<const void> value;
 
   // cancel nodes
-  std::mutex mu;
-  std::atomic<bool> cancelled{false};
-  absl::Status err;    // guarded by mu; set once
-  absl::Status cause;  // guarded by mu; set once
-  std::unordered_map<ctx_node*, std::weak_ptr<ctx_node>> children;  // guarded by mu
+  // A spinlock, not a std::mutex: goroutine code, a few dozen instructions, never parks
+  // and runs no user code while held (lib/DESIGN.md, "Locks").
+  detail::spinlock mu;
+  std::atomic<bool> cancelled{false};  // set under mu; read without it (acquire)
+  absl::Status err ABSL_GUARDED_BY(mu);    // set once
+  absl::Status cause ABSL_GUARDED_BY(mu);  // set once
+  std::unordered_map<ctx_node*, std::weak_ptr<ctx_node>> children ABSL_GUARDED_BY(mu);
   chan<std::monostate> done{0};
   std::optional<time_point> deadline;  // own deadline (with_deadline)
   std::unique_ptr<timer_node> timer;
@@ -75,7 +78,7 @@ void cancel(const std::shared_ptr<ctx_node>& n, const absl::Status& err, const a
             bool detach_from_parent) {
   std::vector<std::shared_ptr<ctx_node>> kids;
   {
-    std::lock_guard<std::mutex> lk(n->mu);
+    detail::spinlock_guard lk(n->mu);
     if (n->cancelled.load(std::memory_order_relaxed)) return;  // the first cancel wins
     n->err = err;
     n->cause = cause;
@@ -90,7 +93,7 @@ void cancel(const std::shared_ptr<ctx_node>& n, const absl::Status& err, const a
     cancel(kid, err, cause, false);
   }
   if (ctx_node* p = detach_from_parent ? n->registered.exchange(nullptr) : nullptr) {
-    std::lock_guard<std::mutex> lk(p->mu);  // p is alive: n->parent keeps it
+    detail::spinlock_guard lk(p->mu);  // p is alive: n->parent keeps it
     p->children.erase(n.get());
   }
   stop_timer(*n);
@@ -104,7 +107,7 @@ void propagate(const std::shared_ptr<ctx_node>& child, const gofer::context& par
   if (anc == nullptr) return;  // background: never cancelled
   absl::Status err, cause;
   {
-    std::lock_guard<std::mutex> lk(anc->mu);
+    detail::spinlock_guard lk(anc->mu);
     if (!anc->cancelled.load(std::memory_order_relaxed)) {
       anc->children.emplace(child.get(), child);
       child->registered.store(anc);
@@ -131,7 +134,7 @@ cancel_func canceller(const std::shared_ptr<ctx_node>& n) {
 ctx_node::~ctx_node() {
   if (ctx_node* p = registered.load()) {
     // Our ancestor (kept alive by `parent`) still lists us: unlist.
-    std::lock_guard<std::mutex> lk(p->mu);
+    detail::spinlock_guard lk(p->mu);
     p->children.erase(this);
   }
   stop_timer(*this);
@@ -160,7 +163,7 @@ recv_chan<std::monostate> context::done() const {
 absl::Status context::err() const {
   ctx_node* c = detail::cancel_node_of(n_.get());
   if (c == nullptr || !c->cancelled.load(std::memory_order_acquire)) return absl::OkStatus();
-  std::lock_guard<std::mutex> lk(c->mu);
+  detail::spinlock_guard lk(c->mu);
   return c->err;
 }
 
@@ -248,7 +251,7 @@ std::pair<context, cancel_func> with_timeout(const context& parent, std::chrono:
 absl::Status cause(const context& ctx) {
   ctx_node* c = detail::cancel_node_of(detail::ctx_access::node(ctx).get());
   if (c == nullptr || !c->cancelled.load(std::memory_order_acquire)) return absl::OkStatus();
-  std::lock_guard<std::mutex> lk(c->mu);
+  detail::spinlock_guard lk(c->mu);
   return c->cause;
 }
 

@@ -17,7 +17,6 @@
 #include <unistd.h>
 
 #include <cerrno>
-#include <condition_variable>
 #include <cstring>
 #include <deque>
 #include <mutex>
@@ -25,9 +24,13 @@
 
 #include <boost/asio/error.hpp>
 
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
+
 #include "detail/runtime_impl.hpp"
 #include "gofer/runtime.hpp"
 #include "gofer/select.hpp"
+#include "gofer/detail/spinlock.hpp"
 #include "gofer/sync.hpp"
 
 namespace gofer {
@@ -45,35 +48,38 @@ namespace {
 // those notified or just started that have not taken one yet (a notified thread is not
 // free for a second task — counting it so was known bug D).
 struct blocking_pool {
-  std::mutex mu;
-  std::condition_variable cv;
-  std::deque<std::function<void()>> tasks;  // queued, not yet taken; guarded by mu
-  std::size_t idle = 0;                     // threads without a task; guarded by mu
-  int threads = 0;                          // guarded by mu
+  // Plain threads wait here for tasks: a blocking lock with a condition variable is right
+  // (absl::Mutex: annotated, so clang checks what it guards). Goroutines take it only in
+  // submit, for a few instructions.
+  absl::Mutex mu;
+  absl::CondVar cv;
+  std::deque<std::function<void()>> tasks ABSL_GUARDED_BY(mu);  // queued, not yet taken
+  std::size_t idle ABSL_GUARDED_BY(mu) = 0;                     // threads without a task
+  int threads ABSL_GUARDED_BY(mu) = 0;
   static constexpr int kMaxThreads = 64;
 
-  void submit(std::function<void()> t) {
-    std::unique_lock<std::mutex> lk(mu);
+  void submit(std::function<void()> t) ABSL_LOCKS_EXCLUDED(mu) {
+    absl::MutexLock lk(&mu);
     tasks.push_back(std::move(t));
     if (tasks.size() > idle && threads < kMaxThreads) {
       ++threads;
       ++idle;  // it will take a task as soon as it runs
       std::thread([this] { loop(); }).detach();
     } else {
-      cv.notify_one();
+      cv.Signal();
     }
   }
-  void loop() {
-    std::unique_lock<std::mutex> lk(mu);
+  [[noreturn]] void loop() ABSL_LOCKS_EXCLUDED(mu) {
+    mu.Lock();  // held except while a task runs; the thread never ends
     for (;;) {
-      cv.wait(lk, [&] { return !tasks.empty(); });
+      while (tasks.empty()) cv.Wait(&mu);
       --idle;
       auto t = std::move(tasks.front());
       tasks.pop_front();
-      lk.unlock();
+      mu.Unlock();
       t();
       t = nullptr;  // destroy the task's state outside the lock
-      lk.lock();
+      mu.Lock();
       ++idle;
     }
   }
@@ -87,10 +93,10 @@ blocking_pool& pool() {
 // What a call and its helper share. Lives in a shared_ptr: the helper touches it after
 // the goroutine may have returned.
 struct blocking_call {
-  std::mutex mu;
-  bool finished = false;  // fn returned; guarded by mu
-  bool waiting = false;   // g is (about to be) parked waiting for finished; guarded by mu
-  goroutine* g = nullptr;
+  spinlock mu;  // goroutine code on one side: a few instructions, never held across a park
+  bool finished ABSL_GUARDED_BY(mu) = false;  // fn returned
+  bool waiting ABSL_GUARDED_BY(mu) = false;   // g is (about to be) parked waiting for finished
+  goroutine* g = nullptr;                     // immutable once submitted
 };
 
 // Parks g until the helper reported `finished` (returns) or, with through_shutdown false,
@@ -98,7 +104,7 @@ struct blocking_call {
 void wait_for_helper(blocking_call& c, goroutine* g, bool through_shutdown) {
   begin_wait(g);
   {
-    std::lock_guard<std::mutex> lk(c.mu);
+    spinlock_guard lk(c.mu);
     if (c.finished) {
       (void)try_claim(g);  // close our own wait (a shutdown scan may have claimed it: fine)
       return;
@@ -108,7 +114,7 @@ void wait_for_helper(blocking_call& c, goroutine* g, bool through_shutdown) {
   // No user call site: gofer::blocking is a template that would need one more parameter.
   if (through_shutdown) park_through_shutdown(g, wait_reason::io_wait, nullptr, {});
   else park(g, wait_reason::io_wait, nullptr, {});
-  std::lock_guard<std::mutex> lk(c.mu);
+  spinlock_guard lk(c.mu);
   c.waiting = false;
 }
 
@@ -130,7 +136,7 @@ void run_blocking(std::function<void()> fn) {
     fn();
     bool wake;
     {
-      std::lock_guard<std::mutex> lk(call->mu);
+      spinlock_guard lk(call->mu);
       call->finished = true;
       // Claiming under the lock: while `waiting`, g cannot leave wait_for_helper, so it is
       // alive; the claim winner alone may unpark it.
@@ -146,7 +152,7 @@ void run_blocking(std::function<void()> fn) {
   // worker thread hung shutdown: known bug E).
   for (;;) {
     {
-      std::lock_guard<std::mutex> lk(call->mu);
+      spinlock_guard lk(call->mu);
       if (call->finished) break;
     }
     wait_for_helper(*call, g, true);

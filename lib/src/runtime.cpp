@@ -361,7 +361,6 @@ void park_impl(goroutine* g, wait_reason why, const void* on, gofer::source_loca
                bool self_claim) noexcept {
   g->parked_since_ms.store(coarse_now_ms(), std::memory_order_relaxed);
   if (__builtin_expect(g_tracing, false)) trace_park(g, why);
-  g->wait_on.store(on, std::memory_order_relaxed);
   g->where.store(where, std::memory_order_relaxed);  // published by the release store below
   g->reason.store(why, std::memory_order_release);
   // Shutdown started after begin_wait? Then nobody may ever claim us: claim ourselves.

@@ -73,10 +73,10 @@ struct lock_set {
   chan_base** chans;
   std::size_t n = 0;
 
-  void lock_all() GOFER_NO_THREAD_SAFETY_ANALYSIS {
+  void lock_all() ABSL_NO_THREAD_SAFETY_ANALYSIS {
     for (std::size_t i = 0; i < n; ++i) chans[i]->lock.lock();
   }
-  void unlock_all() GOFER_NO_THREAD_SAFETY_ANALYSIS {
+  void unlock_all() ABSL_NO_THREAD_SAFETY_ANALYSIS {
     for (std::size_t i = n; i-- > 0;) chans[i]->lock.unlock();
   }
 };

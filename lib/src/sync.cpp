@@ -16,7 +16,7 @@ namespace gofer {
 namespace detail {
 
 bool wait_in(spinlock& l, waitq& q, wait_reason why, const void* on, const char* op,
-             gofer::source_location where) GOFER_NO_THREAD_SAFETY_ANALYSIS {
+             gofer::source_location where) ABSL_NO_THREAD_SAFETY_ANALYSIS {
   goroutine* g = current_goroutine();
   if (g == nullptr) {
     l.unlock();

@@ -6,10 +6,11 @@
 // flag under the lock does it".
 #include "gofer/tomb.hpp"
 
-#include <mutex>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
 #include "gofer/panic.hpp"
+#include "gofer/detail/spinlock.hpp"
 #include "gofer/select.hpp"
 
 namespace gofer {
@@ -26,15 +27,17 @@ const absl::Status& err_dying() {
 namespace detail {
 
 struct tomb_state {
-  std::mutex mu;
-  absl::Status reason = err_still_alive();  // guarded by mu
-  int alive = 0;                            // tracked goroutines running; guarded by mu
-  bool dying_closed = false;                // guarded by mu
-  bool dead_closed = false;                 // guarded by mu
-  std::vector<cancel_func> child_cancels;   // guarded by mu
+  // A spinlock: goroutine code, short sections that never park and run no user code (the
+  // cancel functions and channel closes run after unlocking: effects, apply).
+  detail::spinlock mu;
+  absl::Status reason ABSL_GUARDED_BY(mu) = err_still_alive();
+  int alive ABSL_GUARDED_BY(mu) = 0;  // tracked goroutines running
+  bool dying_closed ABSL_GUARDED_BY(mu) = false;
+  bool dead_closed ABSL_GUARDED_BY(mu) = false;
+  std::vector<cancel_func> child_cancels ABSL_GUARDED_BY(mu);
   // One child per parent context (keyed by the parent's node; the parent is kept alive by
-  // the stored pair so the key stays unique). Guarded by mu.
-  std::vector<std::pair<gofer::context, gofer::context>> children;
+  // the stored pair so the key stays unique).
+  std::vector<std::pair<gofer::context, gofer::context>> children ABSL_GUARDED_BY(mu);
   gofer::context parent;                    // with_context's parent; immutable after it
   chan<std::monostate> dying{0};
   chan<std::monostate> dead{0};
@@ -45,7 +48,7 @@ struct tomb_state {
     std::vector<cancel_func> cancels;
   };
 
-  effects kill_locked(const absl::Status& r) {
+  effects kill_locked(const absl::Status& r) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
     effects fx;
     if (r == err_still_alive()) throw panic_error("tomb: Kill with ErrStillAlive");
     if (r == err_dying()) {
@@ -72,7 +75,7 @@ struct tomb_state {
 tomb::tomb() : s_(std::make_shared<detail::tomb_state>()) {}
 
 void tomb::start() const {
-  std::lock_guard<std::mutex> lk(s_->mu);
+  detail::spinlock_guard lk(s_->mu);
   if (s_->dead_closed) throw panic_error("tomb.Go called after all goroutines terminated");
   ++s_->alive;
 }
@@ -81,7 +84,7 @@ void tomb::finish(const std::shared_ptr<detail::tomb_state>& s, absl::Status r) 
   detail::tomb_state::effects fx;
   bool close_dead = false;
   {
-    std::lock_guard<std::mutex> lk(s->mu);
+    detail::spinlock_guard lk(s->mu);
     --s->alive;
     if (s->alive == 0 || !r.ok()) {
       // A goroutine returning ErrDying is fine only once the tomb is dying (tomb.v2 panics
@@ -103,7 +106,7 @@ void tomb::finish(const std::shared_ptr<detail::tomb_state>& s, absl::Status r) 
 void tomb::kill(absl::Status reason) const {
   detail::tomb_state::effects fx;
   {
-    std::lock_guard<std::mutex> lk(s_->mu);
+    detail::spinlock_guard lk(s_->mu);
     fx = s_->kill_locked(reason);
   }
   s_->apply(fx);
@@ -111,12 +114,12 @@ void tomb::kill(absl::Status reason) const {
 
 absl::Status tomb::wait(gofer::source_location where) const {
   s_->dead.recv(where);  // closed when dead
-  std::lock_guard<std::mutex> lk(s_->mu);
+  detail::spinlock_guard lk(s_->mu);
   return s_->reason == err_dying() ? absl::OkStatus() : s_->reason;
 }
 
 absl::Status tomb::err() const {
-  std::lock_guard<std::mutex> lk(s_->mu);
+  detail::spinlock_guard lk(s_->mu);
   return s_->reason;
 }
 
@@ -127,14 +130,14 @@ recv_chan<std::monostate> tomb::dead() const { return s_->dead; }
 
 gofer::context tomb::context(const gofer::context& parent) const {
   {
-    std::lock_guard<std::mutex> lk(s_->mu);
+    detail::spinlock_guard lk(s_->mu);
     for (auto& [p, child] : s_->children)
       if (p == parent) return child;
   }
   auto [child, cancel] = with_cancel(parent);
   bool dying;
   {
-    std::lock_guard<std::mutex> lk(s_->mu);
+    detail::spinlock_guard lk(s_->mu);
     for (auto& [p, existing] : s_->children)  // another goroutine may have raced us
       if (p == parent) return existing;
     s_->children.emplace_back(parent, child);

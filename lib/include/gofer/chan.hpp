@@ -84,6 +84,7 @@
 #include <type_traits>
 #include <utility>
 
+#include "absl/base/thread_annotations.h"
 #include "gofer/detail/spinlock.hpp"
 #include "gofer/detail/wait.hpp"
 #include "gofer/panic.hpp"
@@ -144,10 +145,10 @@ struct chan_base {
   bool timer_chan = false;
   // Buffered element count. Written under `lock`; read without it by len() (relaxed).
   std::atomic<std::size_t> count{0};
-  std::size_t head GOFER_GUARDED_BY(lock) = 0;  // ring index of the oldest element
-  bool closed GOFER_GUARDED_BY(lock) = false;
-  waitq recvq GOFER_GUARDED_BY(lock);  // parked receivers, FIFO
-  waitq sendq GOFER_GUARDED_BY(lock);  // parked senders, FIFO
+  std::size_t head ABSL_GUARDED_BY(lock) = 0;  // ring index of the oldest element
+  bool closed ABSL_GUARDED_BY(lock) = false;
+  waitq recvq ABSL_GUARDED_BY(lock);  // parked receivers, FIFO
+  waitq sendq ABSL_GUARDED_BY(lock);  // parked senders, FIFO
 
   // close(): marks the channel closed, claims and unlinks every waiter (receivers get
   // success=false and keep an empty slot; senders get success=false and will throw), then
@@ -156,7 +157,7 @@ struct chan_base {
   // After a parked operation returns: if the runtime's shutdown woke `w`'s goroutine,
   // unlinks `w` (from sendq if `sender`, else recvq; under `lock`) if still queued and throws
   // goroutine_exit. Otherwise does nothing.
-  void leave_if_shutdown(waiter& w, bool sender) GOFER_EXCLUDES(lock);
+  void leave_if_shutdown(waiter& w, bool sender) ABSL_LOCKS_EXCLUDED(lock);
 };
 
 [[noreturn]] void throw_send_on_closed();
@@ -187,16 +188,16 @@ struct chan_impl final : chan_base {
   chan_impl& operator=(const chan_impl&) = delete;
 
   T* slot(std::size_t i) noexcept { return std::launder(buf + i); }
-  std::size_t head_unlocked() const GOFER_NO_THREAD_SAFETY_ANALYSIS { return head; }
+  std::size_t head_unlocked() const ABSL_NO_THREAD_SAFETY_ANALYSIS { return head; }
 
   // Appends v to the ring. Requires lock, count < cap.
-  void push_buf(T&& v) GOFER_REQUIRES(lock) {
+  void push_buf(T&& v) ABSL_EXCLUSIVE_LOCKS_REQUIRED(lock) {
     std::size_t n = count.load(std::memory_order_relaxed);
     ::new (static_cast<void*>(buf + (head + n) % cap)) T(std::move(v));
     count.store(n + 1, std::memory_order_relaxed);
   }
   // Removes the oldest element into out. Requires lock, count > 0.
-  void pop_buf(std::optional<T>& out) GOFER_REQUIRES(lock) {
+  void pop_buf(std::optional<T>& out) ABSL_EXCLUSIVE_LOCKS_REQUIRED(lock) {
     T* p = slot(head);
     out.emplace(std::move(*p));
     std::destroy_at(p);
@@ -209,7 +210,7 @@ struct chan_impl final : chan_base {
   // Tries to send v with the lock held: hands it to a parked receiver (claimed; `wake` is
   // set to its goroutine, to unpark after unlocking) or appends it to the buffer.
   // Returns done (v moved from), not_ready, or closed (v untouched).
-  op_result send_locked(T& v, goroutine*& wake) GOFER_REQUIRES(lock) {
+  op_result send_locked(T& v, goroutine*& wake) ABSL_EXCLUSIVE_LOCKS_REQUIRED(lock) {
     if (closed) return op_result::closed;
     // A parked receiver takes v directly, even on a buffered channel (its buffer is empty).
     // empty() first: dequeue_claimed is out of line, and the queue is usually empty.
@@ -230,7 +231,7 @@ struct chan_impl final : chan_base {
   // Tries to receive into out with the lock held: the oldest buffered value (and, if a
   // sender is parked on the full buffer, its value moves to the tail: FIFO holds) or a parked
   // sender's value. Returns done, not_ready, or closed (closed and drained; out untouched).
-  op_result recv_locked(std::optional<T>& out, goroutine*& wake) GOFER_REQUIRES(lock) {
+  op_result recv_locked(std::optional<T>& out, goroutine*& wake) ABSL_EXCLUSIVE_LOCKS_REQUIRED(lock) {
     if (count.load(std::memory_order_relaxed) > 0) {
       pop_buf(out);
       if (waiter* s = sendq.empty() ? nullptr : sendq.dequeue_claimed()) {
@@ -255,7 +256,7 @@ struct chan_impl final : chan_base {
   // c <- v (block) or its select-with-default form. Returns true if v was delivered (moved
   // from); false only when !block and the channel is not ready. Throws on a closed channel.
   // `where`: the user's call, recorded if it parks (wait.hpp, "Call sites").
-  bool send(T& v, bool block, gofer::source_location where) GOFER_EXCLUDES(lock) {
+  bool send(T& v, bool block, gofer::source_location where) ABSL_LOCKS_EXCLUDED(lock) {
     safe_point();
     goroutine* wake = nullptr;
     lock.lock();
@@ -292,7 +293,7 @@ struct chan_impl final : chan_base {
   }
 
   // select { case v, ok := <-c: ...; default: }: never parks. See try_recv_result.
-  try_recv_result<T> try_recv() GOFER_EXCLUDES(lock) {
+  try_recv_result<T> try_recv() ABSL_LOCKS_EXCLUDED(lock) {
     safe_point();
     try_recv_result<T> out;
     goroutine* wake = nullptr;
@@ -306,7 +307,7 @@ struct chan_impl final : chan_base {
 
   // v, ok := <-c (block) or its select-with-default form: a value, or nullopt when closed
   // and drained (or, when !block, when nothing is ready).
-  std::optional<T> recv(bool block, gofer::source_location where) GOFER_EXCLUDES(lock) {
+  std::optional<T> recv(bool block, gofer::source_location where) ABSL_LOCKS_EXCLUDED(lock) {
     safe_point();
     std::optional<T> out;
     goroutine* wake = nullptr;

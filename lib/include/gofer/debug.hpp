@@ -27,8 +27,8 @@
 // Where it waits: every blocking operation (chan/send_chan/recv_chan send, recv and
 // range-for, select, sleep, wait_group::wait, mutex/rw_mutex locks, cond::wait, once::call,
 // tomb/errgroup/worker_pool wait, future::get, net reads, writes and accepts) takes a
-// defaulted `gofer::source_location where = gofer::source_location::current()` (that is
-// std::source_location; gofer/detail/source_location.hpp has a fallback for clang 14) and records it
+// defaulted `gofer::source_location where = gofer::source_location::current()` (one pointer
+// to the compiler's static record: gofer/detail/source_location.hpp) and records it
 // when it parks (a pointer store). The function line is GCC's name of the calling function
 // without its return type ("main()::<lambda()>" is a lambda in main); the file is the last
 // component of the path the compiler was given (stable across build directories and

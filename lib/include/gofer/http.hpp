@@ -275,19 +275,19 @@ class request {
 //   op \ state        | nothing written    | status written     | flushed (streaming) | broken
 //   headers()         | the header to fill | still changeable   | changes ignored     | ignored
 //   write_header(c)   | status := c        | ignored (Go: "superfluous WriteHeader") | ignored
-//   write(data)       | status := 200;     | appends            | appends; sends at   | returns the
-//                     | appends            |                    | 4 KiB buffered      | error
+//   write(data)       | status := 200;     | appends            | appends; sends at   | false (err()
+//                     | appends            |                    | 4 KiB buffered      | says why)
 //   flush()           | status := 200; sends status, header, body | sends the body | the error
 //   hijack()          | the connection (what was written is dropped)  | FailedPrecondition
 // "Broken": a write to the client failed (its error: Unavailable "http: write to client:
 // Broken pipe" / "Connection reset by peer"; DeadlineExceeded "i/o timeout" when one
 // write took longer than response_write_timeout; FailedPrecondition "use of closed network
 // connection" after server::close()), or the client closed the connection while the answer streamed
-// (Unavailable "http: client disconnected"). From then on write() and flush() return that
-// error at once and drop the data, and request::ctx is cancelled: a handler streaming
-// forever ends when it checks either — the server closes the connection once it returns.
-// Errors are returned, never thrown (as everywhere in gofer::http); before the first
-// flush write() cannot fail.
+// (Unavailable "http: client disconnected"). From then on write() returns false and
+// flush() that error at once (err() keeps it), the data is dropped, and request::ctx is
+// cancelled: a handler streaming forever ends when it checks any of them — the server
+// closes the connection once it returns. Errors are returned, never thrown (as everywhere
+// in gofer::http); before the first flush write() cannot fail.
 //
 // What the server adds: Content-Length (not when streaming), Date, Connection when
 // closing, and "Content-Type: text/plain; charset=utf-8" for a non-empty body without
@@ -307,7 +307,7 @@ class request {
 //   mux.handle("GET /count", [](const http::request& r, http::response_writer& w) {
 //     w.headers().set("Content-Type", "text/plain");
 //     for (int i = 0;; ++i) {
-//       if (!w.write(std::to_string(i) + "\n").ok() || !w.flush().ok()) return;  // gone
+//       if (!w.write(std::to_string(i) + "\n") || !w.flush().ok()) return;  // gone
 //       bool gone = gofer::select(gofer::recv_case(gofer::after(1s), [](auto) { return false; }),
 //                                 gofer::recv_case(r.ctx.done(), [](auto) { return true; }));
 //       if (gone) return;
@@ -326,9 +326,13 @@ class response_writer {
     if (status_ == 0 && !flushed_) status_ = code;
   }
   // Appends data to the answer (status 200 if none was written). Before the first flush it
-  // only buffers and returns OK; after it, it sends once 4 KiB are buffered, and returns
-  // the stream's error once it broke (the table above).
-  absl::Status write(std::string_view data);
+  // only buffers and returns true; after it, it sends once 4 KiB are buffered. false: the
+  // answer is broken (the table above), data was dropped, err() says why. (A bool, not an
+  // absl::Status: Abseil's Status is [[nodiscard]], and most handlers, like Go's, write
+  // without looking.)
+  bool write(std::string_view data);
+  // The answer's error once it broke (the table above); OK while it is usable.
+  const absl::Status& err() const noexcept { return err_; }
   // Go's http.Flusher.Flush (ResponseController.Flush, which returns the error): sends the
   // status and header if not sent yet, then the buffered body. Parks while the socket is
   // full. OK, or the stream's error (the table above).

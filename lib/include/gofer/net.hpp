@@ -5,7 +5,7 @@
 //   net::listen    net.Listen("tcp", "host:port")
 //   net::dial      net.Dial / DialContext
 //   net::is_eof, net::is_timeout, net::is_closed   classify the errors below
-//   blocking       run a blocking call on a helper thread while the goroutine parks
+//   blocking       (gofer/blocking.hpp, included) run a blocking call on a helper thread
 //
 // As in Go, a goroutine that reads from a socket with no data *parks*; its thread runs
 // other goroutines; the runtime's poller (epoll, folded into the scheduler's idle wait)
@@ -91,43 +91,11 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "gofer/blocking.hpp"  // gofer::blocking was declared here first
 #include "gofer/context.hpp"
 #include "gofer/time.hpp"
 
 namespace gofer {
-
-namespace detail {
-// Runs fn on a helper thread and parks the calling goroutine until it returned.
-void run_blocking(std::function<void()> fn);
-}  // namespace detail
-
-// marl's blocking_call: runs fn() (a blocking syscall, a blocking C library, file I/O) on a
-// helper thread while the calling goroutine parks, so its thread keeps running other
-// goroutines; returns fn's result. fn must not use gofer operations that park. An exception
-// from fn is rethrown in the goroutine. Outside a goroutine, just calls fn().
-// The helper pool grows to 64 threads: while it has fewer, a call never waits in a queue
-// behind another (so calls that wait for each other cannot deadlock); past 64 they queue.
-// fn cannot be interrupted — no deadline, no context. If the run shuts down meanwhile, the
-// goroutine stays parked (its thread runs the goroutines being unwound) until fn returned,
-// then unwinds; run() returns only after that. Parks. Thread-safe. Allocates.
-template <class F>
-auto blocking(F&& fn) -> std::invoke_result_t<F&> {
-  using R = std::invoke_result_t<F&>;
-  std::exception_ptr err;
-  if constexpr (std::is_void_v<R>) {
-    detail::run_blocking([&] {
-      try { fn(); } catch (...) { err = std::current_exception(); }
-    });
-    if (err) std::rethrow_exception(err);
-  } else {
-    std::optional<R> out;
-    detail::run_blocking([&] {
-      try { out.emplace(fn()); } catch (...) { err = std::current_exception(); }
-    });
-    if (err) std::rethrow_exception(err);
-    return std::move(*out);
-  }
-}
 
 namespace net {
 

@@ -36,6 +36,7 @@
 #include <utility>
 #include <variant>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "gofer/chan.hpp"
@@ -76,16 +77,16 @@ struct future_state {
   // (in c()) one try_send + close of a channel nobody else holds yet; nothing parks or is
   // woken under it.
   mutable spinlock lock;
-  phase ph GOFER_GUARDED_BY(lock) = phase::pending;
-  std::optional<V> value GOFER_GUARDED_BY(lock);
-  waitq getters GOFER_GUARDED_BY(lock);  // get()s parked while pending (every one is woken)
-  chan<V> ch GOFER_GUARDED_BY(lock) = nullptr;
+  phase ph ABSL_GUARDED_BY(lock) = phase::pending;
+  std::optional<V> value ABSL_GUARDED_BY(lock);
+  waitq getters ABSL_GUARDED_BY(lock);  // get()s parked while pending (every one is woken)
+  chan<V> ch ABSL_GUARDED_BY(lock) = nullptr;
 
   future_state() = default;
   explicit future_state(V r) : ph(phase::ready), value(std::move(r)) {}
 
   // The worker's one delivery. Never blocks.
-  void deliver(V r) GOFER_EXCLUDES(lock) {
+  void deliver(V r) ABSL_LOCKS_EXCLUDED(lock) {
     waiter* woken = nullptr;
     chan<V> to(nullptr);
     lock.lock();
@@ -116,7 +117,7 @@ struct future_state {
     }
   }
 
-  std::optional<V> try_take() GOFER_EXCLUDES(lock) {
+  std::optional<V> try_take() ABSL_LOCKS_EXCLUDED(lock) {
     lock.lock();
     if (ch) {
       chan<V> c = ch;
@@ -134,7 +135,7 @@ struct future_state {
   }
 
   // The result, parking while pending; nullopt if it was already taken.
-  std::optional<V> take(gofer::source_location where) GOFER_EXCLUDES(lock) GOFER_NO_THREAD_SAFETY_ANALYSIS {
+  std::optional<V> take(gofer::source_location where) ABSL_LOCKS_EXCLUDED(lock) ABSL_NO_THREAD_SAFETY_ANALYSIS {
     for (;;) {
       lock.lock();
       if (ch) {
@@ -157,12 +158,12 @@ struct future_state {
     }
   }
 
-  bool ready() const GOFER_EXCLUDES(lock) {
+  bool ready() const ABSL_LOCKS_EXCLUDED(lock) {
     spinlock_guard g(lock);
     return ch ? ch.len() > 0 : ph == phase::ready;
   }
 
-  recv_chan<V> channel() GOFER_EXCLUDES(lock) {
+  recv_chan<V> channel() ABSL_LOCKS_EXCLUDED(lock) {
     {
       spinlock_guard g(lock);
       if (ch) return ch;
@@ -359,16 +360,16 @@ struct pool_core {
   // are one atomic step and the queue is never closed under a sender. Nothing parks and no
   // user code runs under it; never take it while holding a channel lock.
   mutable spinlock lock;
-  bool closing GOFER_GUARDED_BY(lock) = false;       // close()/stop()/cancel: no new submits
-  bool queue_closed GOFER_GUARDED_BY(lock) = false;  // queue.close() has been decided
-  std::size_t active_submitters GOFER_GUARDED_BY(lock) = 0;  // submit()s parked on the queue
-  std::size_t live_workers GOFER_GUARDED_BY(lock) = 0;
-  pool_stats stats GOFER_GUARDED_BY(lock);
+  bool closing ABSL_GUARDED_BY(lock) = false;       // close()/stop()/cancel: no new submits
+  bool queue_closed ABSL_GUARDED_BY(lock) = false;  // queue.close() has been decided
+  std::size_t active_submitters ABSL_GUARDED_BY(lock) = 0;  // submit()s parked on the queue
+  std::size_t live_workers ABSL_GUARDED_BY(lock) = 0;
+  pool_stats stats ABSL_GUARDED_BY(lock);
 
   // Decides whether the queue may be closed now: closing and no submit() still parked on
   // it (closing it under a parked sender would make that sender panic). Exactly one caller
   // gets true and must then call queue.close() after unlocking.
-  bool take_queue_close_locked() GOFER_REQUIRES(lock) {
+  bool take_queue_close_locked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(lock) {
     if (!closing || queue_closed || active_submitters != 0) return false;
     queue_closed = true;
     return true;
@@ -376,7 +377,7 @@ struct pool_core {
 
   // No new submissions; the queue closes as soon as no submit() is parked on it. Idempotent.
   // Never blocks.
-  void close() GOFER_EXCLUDES(lock) {
+  void close() ABSL_LOCKS_EXCLUDED(lock) {
     bool close_now;
     {
       spinlock_guard g(lock);
@@ -426,7 +427,7 @@ struct pool_core {
     deliver(it.reply, std::move(*r));
   }
 
-  void worker_exited() GOFER_EXCLUDES(lock) {
+  void worker_exited() ABSL_LOCKS_EXCLUDED(lock) {
     bool last;
     {
       spinlock_guard g(lock);

@@ -92,6 +92,7 @@
 #include <type_traits>
 #include <utility>
 
+#include "absl/base/thread_annotations.h"
 #include "gofer/chan.hpp"
 
 namespace gofer {
@@ -138,11 +139,11 @@ struct no_handler {};
 // Called by select_impl with c->lock held (which the analysis cannot see through the
 // function pointer).
 template <class T>
-op_result attempt_send(chan_base* c, void* elem, goroutine*& wake) GOFER_NO_THREAD_SAFETY_ANALYSIS {
+op_result attempt_send(chan_base* c, void* elem, goroutine*& wake) ABSL_NO_THREAD_SAFETY_ANALYSIS {
   return static_cast<chan_impl<T>*>(c)->send_locked(*static_cast<T*>(elem), wake);
 }
 template <class T>
-op_result attempt_recv(chan_base* c, void* elem, goroutine*& wake) GOFER_NO_THREAD_SAFETY_ANALYSIS {
+op_result attempt_recv(chan_base* c, void* elem, goroutine*& wake) ABSL_NO_THREAD_SAFETY_ANALYSIS {
   return static_cast<chan_impl<T>*>(c)->recv_locked(*static_cast<std::optional<T>*>(elem), wake);
 }
 

@@ -35,6 +35,7 @@
 #include "gofer/detail/source_location.hpp"
 #include <utility>
 
+#include "absl/base/thread_annotations.h"
 #include "gofer/detail/spinlock.hpp"
 #include "gofer/defer.hpp"
 #include "gofer/detail/wait.hpp"
@@ -89,8 +90,8 @@ class wait_group {
 
  private:
   mutable detail::spinlock lock_;  // guards count_ and waiters_; never parks while held
-  std::int64_t count_ GOFER_GUARDED_BY(lock_) = 0;
-  detail::waitq waiters_ GOFER_GUARDED_BY(lock_);  // goroutines in wait(), FIFO
+  std::int64_t count_ ABSL_GUARDED_BY(lock_) = 0;
+  detail::waitq waiters_ ABSL_GUARDED_BY(lock_);  // goroutines in wait(), FIFO
 };
 
 // mutex — sync.Mutex.
@@ -130,8 +131,8 @@ class mutex {
 
  private:
   detail::spinlock lock_;  // guards locked_ and waiters_; never parks while held
-  bool locked_ GOFER_GUARDED_BY(lock_) = false;
-  detail::waitq waiters_ GOFER_GUARDED_BY(lock_);  // FIFO of goroutines in lock()
+  bool locked_ ABSL_GUARDED_BY(lock_) = false;
+  detail::waitq waiters_ ABSL_GUARDED_BY(lock_);  // FIFO of goroutines in lock()
 };
 
 // rw_mutex — sync.RWMutex.
@@ -168,10 +169,10 @@ class rw_mutex {
 
  private:
   detail::spinlock lock_;  // guards everything below; never parks while held
-  std::int64_t readers_ GOFER_GUARDED_BY(lock_) = 0;  // active readers
-  bool writer_ GOFER_GUARDED_BY(lock_) = false;       // a writer holds it
-  detail::waitq readers_waiting_ GOFER_GUARDED_BY(lock_);
-  detail::waitq writers_waiting_ GOFER_GUARDED_BY(lock_);
+  std::int64_t readers_ ABSL_GUARDED_BY(lock_) = 0;  // active readers
+  bool writer_ ABSL_GUARDED_BY(lock_) = false;       // a writer holds it
+  detail::waitq readers_waiting_ ABSL_GUARDED_BY(lock_);
+  detail::waitq writers_waiting_ ABSL_GUARDED_BY(lock_);
 };
 
 // once — sync.Once.
@@ -258,7 +259,7 @@ class cond {
   void (*lock_)(void*, gofer::source_location);
   void (*unlock_)(void*);
   detail::spinlock sl_;  // guards waiters_
-  detail::waitq waiters_ GOFER_GUARDED_BY(sl_);
+  detail::waitq waiters_ ABSL_GUARDED_BY(sl_);
 };
 
 }  // namespace gofer

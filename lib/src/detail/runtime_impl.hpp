@@ -69,7 +69,6 @@ struct goroutine final : boost::fibers::fiber_properties {
   // --- diagnostics ---
   std::string name;                                    // immutable after spawn
   std::atomic<wait_reason> reason{wait_reason::none};  // set in park()
-  std::atomic<const void*> wait_on{nullptr};           // the object waited on, if any
   std::atomic<std::int64_t> parked_since_ms{0};        // coarse clock, set in park()
   // The user's call that parked it (wait.hpp, "Call sites"), set in park(). An atomic
   // because dumps read it from other threads; one pointer, so lock-free (asserted below).
@@ -95,10 +94,8 @@ struct goroutine final : boost::fibers::fiber_properties {
 #endif
 };
 
-#if defined(__cpp_lib_source_location)
 static_assert(std::atomic<gofer::source_location>::is_always_lock_free,
               "goroutine::where must be a plain pointer store");
-#endif
 
 // What firing timers asks for once the heap lock is released: goroutines to wake and
 // callbacks to run (context deadlines cancel their context there).
@@ -200,14 +197,15 @@ struct worker;
 // recycled with a new generation, so an epoll event that arrives after close() finds a
 // record whose generation no longer matches and is ignored.
 struct poll_desc {
-  gofer::detail::spinlock lock;  // guards everything below
-  int fd = -1;
-  std::uint32_t index = 0;       // position in the poller's table (epoll data)
-  std::uint32_t gen = 0;         // bumped by close()
-  bool closing = false;
-  bool rready = false, wready = false;  // an edge arrived while nobody waited
-  waiter* rwaiter = nullptr;     // the goroutine parked reading (one at a time)
-  waiter* wwaiter = nullptr;     // the goroutine parked writing
+  gofer::detail::spinlock lock;  // guards everything below but `index`
+  int fd ABSL_GUARDED_BY(lock) = -1;
+  std::uint32_t index = 0;       // position in the poller's table (epoll data); immutable
+  std::uint32_t gen ABSL_GUARDED_BY(lock) = 0;  // bumped by close()
+  bool closing ABSL_GUARDED_BY(lock) = false;
+  bool rready ABSL_GUARDED_BY(lock) = false;  // an edge arrived while nobody waited
+  bool wready ABSL_GUARDED_BY(lock) = false;
+  waiter* rwaiter ABSL_GUARDED_BY(lock) = nullptr;  // the goroutine parked reading (one at a time)
+  waiter* wwaiter ABSL_GUARDED_BY(lock) = nullptr;  // the goroutine parked writing
 };
 
 // Why a goroutine parked on a socket was woken (waiter::index).
@@ -327,7 +325,7 @@ struct worker {
 
   // Runnable goroutines (detached contexts), FIFO. Other workers steal from the front.
   gofer::detail::spinlock runq_lock;  // guards runq; never held while switching fibers
-  std::deque<context*> runq GOFER_GUARDED_BY(runq_lock);
+  std::deque<context*> runq ABSL_GUARDED_BY(runq_lock);
   std::atomic<std::size_t> runq_size{0};  // == runq.size(), readable without the lock
 
   // Go's runnext: the goroutine most recently readied by a goroutine running on this

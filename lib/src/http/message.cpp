@@ -171,18 +171,18 @@ absl::StatusOr<nlohmann::json> response::json() const { return parse_json(body, 
 
 // ---- response_writer, event_stream --------------------------------------------------------
 
-absl::Status response_writer::write(std::string_view data) {
-  if (!err_.ok()) return err_;
+bool response_writer::write(std::string_view data) {
+  if (!err_.ok()) return false;
   if (status_ == 0) status_ = 200;
   if (flushed_ && sink_ != nullptr) {
     if (auto st = sink_->check(); !st.ok()) {
       err_ = st;
-      return err_;
+      return false;
     }
   }
   body_.append(data);
-  if (flushed_ && sink_ != nullptr && body_.size() >= kStreamBuffer) return flush();
-  return absl::OkStatus();
+  if (flushed_ && sink_ != nullptr && body_.size() >= kStreamBuffer) return flush().ok();
+  return true;
 }
 
 absl::Status response_writer::flush() {
@@ -238,7 +238,7 @@ absl::Status event_stream::send(std::string_view event, std::string_view data, s
     data.remove_prefix(next);
   }
   out.append("\n");
-  if (auto st = w_.write(out); !st.ok()) return st;
+  if (!w_.write(out)) return w_.err();
   return w_.flush();
 }
 
@@ -246,7 +246,7 @@ absl::Status event_stream::comment(std::string_view text) {
   std::string out = ": ";
   for (char c : text) out.push_back(c == '\r' || c == '\n' ? ' ' : c);
   out.append("\n\n");
-  if (auto st = w_.write(out); !st.ok()) return st;
+  if (!w_.write(out)) return w_.err();
   return w_.flush();
 }
 

@@ -17,7 +17,7 @@
 #include <atomic>
 #include <sched.h>
 
-#include "gofer/detail/thread_annotations.hpp"
+#include "absl/base/thread_annotations.h"
 
 namespace gofer::detail {
 
@@ -29,18 +29,18 @@ inline void spin_pause() noexcept {
 #endif
 }
 
-class GOFER_CAPABILITY("mutex") spinlock {
+class ABSL_LOCKABLE spinlock {
  public:
-  void lock() noexcept GOFER_ACQUIRE() {
+  void lock() noexcept ABSL_EXCLUSIVE_LOCK_FUNCTION() {
     // Fast path: one exchange when uncontended.
     if (!locked_.exchange(true, std::memory_order_acquire)) return;
     lock_slow();
   }
-  bool try_lock() noexcept GOFER_TRY_ACQUIRE(true) {
+  bool try_lock() noexcept ABSL_EXCLUSIVE_TRYLOCK_FUNCTION(true) {
     return !locked_.load(std::memory_order_relaxed) &&
            !locked_.exchange(true, std::memory_order_acquire);
   }
-  void unlock() noexcept GOFER_RELEASE() { locked_.store(false, std::memory_order_release); }
+  void unlock() noexcept ABSL_UNLOCK_FUNCTION() { locked_.store(false, std::memory_order_release); }
 
  private:
   void lock_slow() noexcept {
@@ -60,10 +60,10 @@ class GOFER_CAPABILITY("mutex") spinlock {
   std::atomic<bool> locked_{false};
 };
 
-class GOFER_SCOPED_CAPABILITY spinlock_guard {
+class ABSL_SCOPED_LOCKABLE spinlock_guard {
  public:
-  explicit spinlock_guard(spinlock& l) noexcept GOFER_ACQUIRE(l) : l_(l) { l_.lock(); }
-  ~spinlock_guard() GOFER_RELEASE() { l_.unlock(); }
+  explicit spinlock_guard(spinlock& l) noexcept ABSL_EXCLUSIVE_LOCK_FUNCTION(l) : l_(l) { l_.lock(); }
+  ~spinlock_guard() ABSL_UNLOCK_FUNCTION() { l_.unlock(); }
   spinlock_guard(const spinlock_guard&) = delete;
   spinlock_guard& operator=(const spinlock_guard&) = delete;
 

@@ -45,6 +45,7 @@
 #include <cstdint>
 #include "gofer/detail/source_location.hpp"
 
+#include "absl/base/thread_annotations.h"
 #include "gofer/detail/spinlock.hpp"
 
 namespace gofer::detail {
@@ -94,7 +95,8 @@ class waitq {
   // waiters whose goroutine was already claimed by someone else are unlinked and skipped.
   // nullptr if none is left.
   waiter* dequeue_claimed() noexcept;
-  // Removes and returns the first waiter, claimed or not (close uses dequeue_claimed too).
+  // The first waiter, claimed or not, or nullptr; removes nothing (the tests walk a queue
+  // from it through waiter::next to count parked goroutines).
   waiter* front() const noexcept { return head_; }
 
  private:
@@ -115,7 +117,8 @@ void set_fired(goroutine* g, waiter* w) noexcept;
 waiter* fired(goroutine* g) noexcept;
 bool woken_by_shutdown(goroutine* g) noexcept;
 // Parks G (the caller) until unpark(G). `why` and `where` (the user's call that parks, see
-// "Call sites" above) are recorded for dumps; `on` is the object waited on.
+// "Call sites" above) are recorded for dumps; `on`, the object waited on, is not recorded
+// (Go's dump does not show it either; the parameter goes with the park-layer rework).
 void park(goroutine* g, wait_reason why, const void* on, gofer::source_location where) noexcept;
 void unpark(goroutine* g) noexcept;
 
@@ -150,7 +153,7 @@ bool runtime_stopping() noexcept;
 // the runtime's shutdown woke it: unlinks it (under `l`) and throws goroutine_exit.
 // Outside a goroutine: releases `l` and throws std::logic_error naming `op`. `where` as park.
 bool wait_in(spinlock& l, waitq& q, wait_reason why, const void* on, const char* op,
-             gofer::source_location where) GOFER_RELEASE(l);
+             gofer::source_location where) ABSL_UNLOCK_FUNCTION(l);
 
 // A goroutine blocked forever (nil channel, select {}): parks until shutdown, then unwinds.
 [[noreturn]] void block_forever(wait_reason why, gofer::source_location where);
