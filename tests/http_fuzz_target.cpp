@@ -54,7 +54,7 @@ void start_server_once() {
         std::string a = ln->addr();
         gofer::http::server srv(
             [](const gofer::http::request& r, gofer::http::response_writer& w) {
-              w.write("served " + r.method + " " + std::to_string(r.body.size()));
+              w.write("served " + r.method + " " + std::to_string(r.body().size()));
             },
             {.read_header_timeout = std::chrono::seconds(2),
              .read_timeout = std::chrono::seconds(2),

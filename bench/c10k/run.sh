@@ -3,7 +3,8 @@
 # "Benchmarking against a blocking web server", "Exploring our web server").
 #
 # Servers (each started fresh for every connection count, on a free loopback port):
-#   gofer      the c10k demo (--serve): /static, /template, /dynamic (MariaDB, pool of 8)
+#   gofer      the c10k demo (--serve): /static, /template, /dynamic (MariaDB, pool of 8;
+#              its DB calls parked on gofer's poller, and again with --db-mode=blocking)
 #   gofer      with --parse-per-request (/template) and --connect-per-request (/dynamic)
 #   blocking   bench/c10k/blocking_server.cpp: a std::thread per connection, blocking
 #              sockets (Boost.Asio/Beast sync), /static and /template — the book's Apache model
@@ -144,6 +145,9 @@ for c in "${conns_arr[@]}"; do
   point gofer "static" "$c" /static/page-0.html
   point gofer "template" "$c" /template/gopher
   point gofer "dynamic (pool of 8)" "$c" / random-article
+  stop_server
+  start_server gofer --db-mode=blocking  # the other way to keep MariaDB off the scheduler
+  point gofer "dynamic (pool of 8), blocking DB calls" "$c" / random-article
   stop_server
   start_server gofer --parse-per-request
   point gofer "template, parse per request" "$c" /template/gopher

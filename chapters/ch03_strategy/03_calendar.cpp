@@ -209,7 +209,7 @@ http::serve_mux routes(calendar& cal) {
         (hour = std::stoi(hour_text)) < kFirstHour || hour > kLastHour)
       return answer(r, w, http::status::bad_request, {{"error", "the hour is 9 to 17"}});
     std::string by = "someone";
-    if (!r.body.empty()) {
+    if (!r.body().empty()) {
       auto j = http::decode_json(r, w);  // bad JSON: it answered 400
       if (!j) return;
       if (j->contains("by") && (*j)["by"].is_string()) by = utf8_prefix((*j)["by"].get<std::string>(), 40);

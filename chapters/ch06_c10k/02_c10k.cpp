@@ -7,7 +7,9 @@
 // values HTML-escaped), /dynamic/{id} reads one article from a private MariaDB through a
 // pool of connections with prepared statements; anything else is a 404. Watch the table:
 // every route keeps its latency low because nothing per request blocks a scheduler thread
-// — the DB call runs through gofer::blocking, the template is not re-parsed.
+// — a DB call parks its goroutine on the MariaDB socket through gofer's poller
+// (Connector/C's non-blocking API; --db-mode=blocking: gofer::blocking instead), the
+// template is not re-parsed.
 //
 // Without --serve the demo drives itself: it checks every route, the 404s, path traversal
 // and a malformed request, then loads each route with --conns client goroutines and prints
@@ -16,7 +18,6 @@
 // --serve (or --addr) serves until Ctrl-C/SIGTERM, for wrk (./gofer bench c10k).
 #include <signal.h>
 #include <sys/resource.h>
-#include <unistd.h>
 
 #include <mysql.h>
 
@@ -40,6 +41,8 @@
 #include <gofer/gofer.hpp>
 #include <gofer/http.hpp>
 #include <gofer/net.hpp>
+#include <gofer/raw_fd.hpp>
+#include <gofer/signal.hpp>
 
 #include "demo_flags.hpp"
 #include "server.hpp"
@@ -51,8 +54,12 @@ namespace http = gofer::http;
 
 namespace {
 
+// How a connection waits for MariaDB (--db-mode): see "the articles" below.
+enum class db_mode { nonblocking, blocking };
+
 struct options {
   bool parse_per_request = false, connect_per_request = false, racy_page = false;
+  db_mode db = db_mode::nonblocking;
   int pool = 8;
   int pages = 3;
 };
@@ -132,10 +139,16 @@ std::string execute(const ctemplate::Template& t, const std::string& title, cons
 }
 
 // ---- the articles: MariaDB through a pool of connections -------------------------------
-// Connector/C is a blocking C library: every call that talks to the server runs through
-// gofer::blocking, so the goroutine parks and its scheduler thread serves other
-// connections meanwhile. (Its non-blocking API would need a way to park on a foreign fd in
-// gofer::net, which does not exist yet.)
+// A DB call must not block a scheduler thread (that would freeze every goroutine queued on
+// it). Two ways, chosen with --db-mode:
+//   nonblocking  Connector/C's non-blocking API (MYSQL_OPT_NONBLOCK): each call is
+//                mysql_*_start, then, while it answers "wait for MYSQL_WAIT_READ/WRITE",
+//                the goroutine parks on the connection's socket through gofer's poller
+//                (net::raw_fd::borrow(mysql_get_socket(m)), wait_read/wait_write) and
+//                resumes with mysql_*_cont — Go's database/sql drivers work this way.
+//   blocking     the plain blocking API run through gofer::blocking: the goroutine parks
+//                and a helper thread blocks in the call meanwhile.
+// bench/RESULTS.md and the chapter README have the measurement behind the default.
 struct article {
   std::string title, text;
 };
@@ -143,29 +156,47 @@ struct article {
 // One connection with its prepared statement (prepared once, executed many times).
 class db_conn {
  public:
-  static std::unique_ptr<db_conn> open(const std::string& socket, const char* db) {  // blocks
+  // Blocks in blocking mode (call it in gofer::blocking); parks in nonblocking mode.
+  static std::unique_ptr<db_conn> open(const std::string& socket, const char* db, db_mode mode) {
     auto c = std::unique_ptr<db_conn>(new db_conn);
+    c->nb_ = mode == db_mode::nonblocking;
     c->m_ = mysql_init(nullptr);
     if (!c->m_) throw std::runtime_error("mysql_init: out of memory");
-    if (!mysql_real_connect(c->m_, nullptr, "gofer", nullptr, db, 0, socket.c_str(), 0))
-      throw std::runtime_error(std::string("connect to MariaDB: ") + mysql_error(c->m_));
+    if (c->nb_) mysql_options(c->m_, MYSQL_OPT_NONBLOCK, nullptr);
+    MYSQL* ok = nullptr;
+    if (c->nb_) {
+      c->drive([&] { return mysql_real_connect_start(&ok, c->m_, nullptr, "gofer", nullptr, db, 0, socket.c_str(), 0); },
+               [&](int ev) { return mysql_real_connect_cont(&ok, c->m_, ev); });
+    } else {
+      ok = mysql_real_connect(c->m_, nullptr, "gofer", nullptr, db, 0, socket.c_str(), 0);
+    }
+    if (!ok) throw std::runtime_error(std::string("connect to MariaDB: ") + mysql_error(c->m_));
     if (db) {
       static const char q[] = "SELECT article_title, article_text FROM articles WHERE article_id = ?";
       c->st_ = mysql_stmt_init(c->m_);
-      if (!c->st_ || mysql_stmt_prepare(c->st_, q, sizeof q - 1) != 0)
-        throw std::runtime_error(std::string("prepare: ") + mysql_error(c->m_));
+      if (!c->st_) throw std::runtime_error("mysql_stmt_init: out of memory");
+      int err = 0;
+      if (c->nb_) {
+        c->drive([&] { return mysql_stmt_prepare_start(&err, c->st_, q, sizeof q - 1); },
+                 [&](int ev) { return mysql_stmt_prepare_cont(&err, c->st_, ev); });
+      } else {
+        err = mysql_stmt_prepare(c->st_, q, sizeof q - 1);
+      }
+      if (err != 0) throw std::runtime_error(std::string("prepare: ") + mysql_error(c->m_));
     }
     return c;
   }
   ~db_conn() {
+    (void)raw_.close();  // unregister the socket before Connector/C closes it
     if (st_) mysql_stmt_close(st_);
     if (m_) mysql_close(m_);
   }
-  void exec(const std::string& sql) {  // blocks
+  void exec(const std::string& sql) {  // blocking mode only (the start-up load)
     if (mysql_real_query(m_, sql.data(), sql.size()) != 0)
       throw std::runtime_error(sql.substr(0, 40) + "...: " + mysql_error(m_));
   }
-  // The prepared SELECT. Blocks. nullopt: no such article.
+  // The prepared SELECT. Blocks (blocking mode) or parks (nonblocking). nullopt: no such
+  // article.
   std::optional<article> get(int id) {
     MYSQL_BIND param{};
     param.buffer_type = MYSQL_TYPE_LONG;
@@ -180,27 +211,76 @@ class db_conn {
     res[1].buffer = text;
     res[1].buffer_length = sizeof text;
     res[1].length = &text_len;
-    if (mysql_stmt_bind_param(st_, &param) || mysql_stmt_execute(st_) || mysql_stmt_bind_result(st_, res) ||
-        mysql_stmt_store_result(st_))
-      throw std::runtime_error(std::string("article query: ") + mysql_stmt_error(st_));
+    auto fail = [&] { return std::runtime_error(std::string("article query: ") + mysql_stmt_error(st_)); };
+    if (mysql_stmt_bind_param(st_, &param) || mysql_stmt_bind_result(st_, res)) throw fail();
+    int err = 0, fetched = 0;
+    if (nb_) {
+      drive([&] { return mysql_stmt_execute_start(&err, st_); }, [&](int ev) { return mysql_stmt_execute_cont(&err, st_, ev); });
+      if (err == 0)
+        drive([&] { return mysql_stmt_store_result_start(&err, st_); },
+              [&](int ev) { return mysql_stmt_store_result_cont(&err, st_, ev); });
+      if (err != 0) throw fail();
+      drive([&] { return mysql_stmt_fetch_start(&fetched, st_); }, [&](int ev) { return mysql_stmt_fetch_cont(&fetched, st_, ev); });
+    } else {
+      if (mysql_stmt_execute(st_) || mysql_stmt_store_result(st_)) throw fail();
+      fetched = mysql_stmt_fetch(st_);
+    }
     std::optional<article> a;
-    if (mysql_stmt_fetch(st_) == 0)
+    if (fetched == 0)
       a = article{std::string(title, std::min<unsigned long>(title_len, 128)),
                   std::string(text, std::min<unsigned long>(text_len, 128))};
-    mysql_stmt_free_result(st_);
+    mysql_stmt_free_result(st_);  // the result is stored: no I/O
     return a;
   }
 
  private:
   db_conn() = default;
+
+  // Runs one non-blocking call: status = start(); while Connector/C asks to wait, park on
+  // the socket until it is ready (or its timeout passes), then status = cont(events).
+  template <class Start, class Cont>
+  void drive(Start start, Cont cont) {
+    for (int status = start(); status != 0;) status = cont(wait(status));
+  }
+
+  // Parks until what `status` asks for (MYSQL_WAIT_READ / _WRITE, with MYSQL_WAIT_TIMEOUT
+  // after mysql_get_timeout_value seconds); returns the events that occurred. The socket
+  // exists from the connect's first wait on; it is registered with the poller then.
+  int wait(int status) {
+    if (!raw_.is_open()) {
+      auto r = gofer::net::raw_fd::borrow(mysql_get_socket(m_));
+      if (!r.ok()) throw std::runtime_error("MariaDB socket on the poller: " + r.status().ToString());
+      raw_ = std::move(*r);
+    }
+    gofer::time_point deadline{};
+    if (status & MYSQL_WAIT_TIMEOUT)
+      deadline = std::chrono::steady_clock::now() + std::chrono::seconds(mysql_get_timeout_value(m_));
+    absl::Status st;
+    if (status & MYSQL_WAIT_READ) {
+      raw_.set_read_deadline(deadline);
+      st = raw_.wait_read();  // may return early: _cont then asks again
+    } else if (status & MYSQL_WAIT_WRITE) {
+      raw_.set_write_deadline(deadline);
+      st = raw_.wait_write();
+    } else {
+      gofer::sleep(std::chrono::seconds(mysql_get_timeout_value(m_)));
+      return MYSQL_WAIT_TIMEOUT;
+    }
+    if (gofer::net::is_timeout(st)) return MYSQL_WAIT_TIMEOUT;
+    if (!st.ok()) throw std::runtime_error("MariaDB socket: " + st.ToString());
+    return status & (MYSQL_WAIT_READ | MYSQL_WAIT_WRITE);
+  }
+
   MYSQL* m_ = nullptr;
   MYSQL_STMT* st_ = nullptr;
+  bool nb_ = false;
+  gofer::net::raw_fd raw_;  // the socket on gofer's poller (nonblocking mode)
 };
 
 // The book's `articles` table, 10,000 rows. Article 42's title needs escaping in HTML.
 void load_articles(const std::string& socket) {
   gofer::blocking([&] {
-    auto c = db_conn::open(socket, nullptr);
+    auto c = db_conn::open(socket, nullptr, db_mode::blocking);
     c->exec("CREATE DATABASE master");
     c->exec("USE master");
     c->exec("CREATE TABLE articles (article_id INT AUTO_INCREMENT PRIMARY KEY, "
@@ -221,11 +301,18 @@ void load_articles(const std::string& socket) {
 // takes one — parking while all are busy, so at most `size` queries run at once — and
 // gives it back when done.
 class article_db {
+  // Runs a DB call the way the mode wants: on this goroutine (it parks on the socket), or
+  // on a helper thread through gofer::blocking.
+  template <class F>
+  auto with_db(F f) const -> decltype(f()) {
+    return mode_ == db_mode::nonblocking ? f() : gofer::blocking(f);
+  }
+
  public:
-  article_db(std::string socket, int size, bool connect_per_request)
-      : socket_(std::move(socket)), idle_(static_cast<std::size_t>(size)), per_request_(connect_per_request) {
+  article_db(std::string socket, int size, bool connect_per_request, db_mode mode)
+      : socket_(std::move(socket)), idle_(static_cast<std::size_t>(size)), per_request_(connect_per_request), mode_(mode) {
     if (per_request_) return;
-    for (int i = 0; i < size; ++i) idle_.send(gofer::blocking([&] { return db_conn::open(socket_, "master"); }).release());
+    for (int i = 0; i < size; ++i) idle_.send(with_db([&] { return db_conn::open(socket_, "master", mode_); }).release());
   }
   ~article_db() {
     idle_.close();
@@ -236,17 +323,18 @@ class article_db {
     if (per_request_) {
       // The book's pitfall: sql.Open on every request. A fresh connection (and a fresh
       // prepare) per request: a round trip to connect, authenticate, prepare, then close.
-      return gofer::blocking([&] { return db_conn::open(socket_, "master")->get(id); });
+      return with_db([&] { return db_conn::open(socket_, "master", mode_)->get(id); });
     }
     std::unique_ptr<db_conn> c(*idle_.recv());  // parks while every connection is busy
     gofer::defer give_back([&] { idle_.send(c.release()); });
-    return gofer::blocking([&] { return c->get(id); });
+    return with_db([&] { return c->get(id); });
   }
 
  private:
   std::string socket_;
   gofer::chan<db_conn*> idle_;
   bool per_request_;
+  db_mode mode_;
 };
 
 // ---- the routes -----------------------------------------------------------------------
@@ -307,29 +395,6 @@ void add_routes(http::serve_mux& mux, const site& s, const options& o, const cte
     respond(w, [&] { return execute(tmpl, a->title, a->text); });
   });
   // Anything else: the mux answers 404 (the book answered an empty 200).
-}
-
-// ---- signals, Go style (as in hello-server) ----------------------------------------------
-sigset_t stop_signals() {
-  sigset_t set;
-  sigemptyset(&set);
-  sigaddset(&set, SIGINT);
-  sigaddset(&set, SIGTERM);
-  return set;
-}
-
-gofer::chan<int> notify_stop_signals() {
-  gofer::chan<int> sigs(1);
-  gofer::go(gofer::named{"signals"}, [sigs]() {
-    sigset_t set = stop_signals();
-    int sig = gofer::blocking([&set] {
-      int s = 0;
-      sigwait(&set, &s);
-      return s;
-    });
-    sigs.send(sig);
-  });
-  return sigs;
 }
 
 // ---- the self-test: checks ---------------------------------------------------------------
@@ -515,10 +580,15 @@ int main(int argc, char** argv) {
   app.add_option("--pages", o.pages, "static pages to generate (about 80 KB each)")
       ->capture_default_str()
       ->check(CLI::Range(1, 1000));
+  std::string db_mode_name = "nonblocking";
+  app.add_option("--db-mode", db_mode_name, "how a DB call waits: on gofer's poller (nonblocking) or on a helper thread (blocking)")
+      ->check(CLI::IsMember({"nonblocking", "blocking"}))
+      ->capture_default_str();
   app.add_flag("--parse-per-request", o.parse_per_request, "pitfall: read and parse the template on every request");
   app.add_flag("--connect-per-request", o.connect_per_request, "pitfall: a new MariaDB connection per request");
   app.add_flag("--racy-page", o.racy_page, "pitfall: the book's shared `page` variable (a data race: TSan)");
   if (int code = gofer_demo::parse_flags(app, argc, argv); code >= 0) return code;
+  o.db = db_mode_name == "blocking" ? db_mode::blocking : db_mode::nonblocking;
   if (!addr.empty()) serve = true;
   if (serve && addr.empty()) addr = "127.0.0.1:8080";
 
@@ -528,16 +598,19 @@ int main(int argc, char** argv) {
                  static_cast<unsigned long long>(need), static_cast<unsigned long long>(fds));
     return 1;
   }
-  if (serve) {  // before gofer starts its threads: only the "signals" goroutine gets them
-    sigset_t set = stop_signals();
-    pthread_sigmask(SIG_BLOCK, &set, nullptr);
-  }
   mysql_library_init(0, nullptr, nullptr);  // once, before any thread uses Connector/C
 
   int status = 0;
   gofer::run(
       [&] {
         try {
+          // 0. --serve: Go's signal.Notify(sigs, os.Interrupt, syscall.SIGTERM). From now on
+          //    Ctrl-C and SIGTERM arrive on sigs instead of ending the program — before
+          //    MariaDB starts, so a Ctrl-C during start-up still stops it on the way out.
+          //    Buffered: the relay never waits for a receiver.
+          gofer::chan<int> sigs(1);
+          if (serve) gofer::signal::notify(sigs, {SIGINT, SIGTERM});
+
           // 1. The site, the template (parsed once), MariaDB with its 10,000 articles.
           site s = make_site(o.pages);
           gofer::defer cleanup([&] {
@@ -549,10 +622,11 @@ int main(int argc, char** argv) {
           auto mariadb = gofer_demo::server::start(gofer_demo::mariadb_spec());
           std::string sock = gofer_demo::mariadb_socket(mariadb.dir()).string();
           load_articles(sock);
-          article_db db(sock, o.pool, o.connect_per_request);
-          std::printf("MariaDB on %s: 10000 articles loaded, %s, in %.1f s\n", mariadb.addr().c_str(),
+          article_db db(sock, o.pool, o.connect_per_request, o.db);
+          std::printf("MariaDB on %s: 10000 articles loaded, %s, %s, in %.1f s\n", mariadb.addr().c_str(),
                       o.connect_per_request ? "a new connection per request (--connect-per-request)"
                                             : ("a pool of " + std::to_string(o.pool) + " connections").c_str(),
+                      o.db == db_mode::nonblocking ? "calls parked on gofer's poller" : "calls on helper threads",
                       std::chrono::duration<double>(clock_type::now() - t0).count());
 
           // 2. The server: one serve_mux, the book's timeouts (10 s) unless told otherwise.
@@ -579,8 +653,7 @@ int main(int argc, char** argv) {
           long failures = 0, total = 0;
           int checks = 0, checks_passed = 0;
           if (serve) {
-            // 3a. Serve until a signal.
-            gofer::chan<int> sigs = notify_stop_signals();
+            // 3a. Serve until a signal (or until serve fails).
             std::printf("listening on %s/ (routes /static/{name} /template/{name} /dynamic/{id}), %u thread%s; "
                         "Ctrl-C or SIGTERM to stop\n",
                         base.c_str(), gofer::num_threads(), gofer::num_threads() == 1 ? "" : "s");
@@ -589,8 +662,6 @@ int main(int argc, char** argv) {
             std::optional<int> sig;
             std::optional<absl::Status> failed;
             if (gofer::select(gofer::recv_case(sigs, sig), gofer::recv_case(served, failed)) == 1) {
-              ::kill(::getpid(), SIGTERM);
-              sigs.recv();
               throw std::runtime_error(failed->ToString());
             }
             std::printf("got %s: shutting down gracefully\n", *sig == SIGINT ? "SIGINT" : "SIGTERM");

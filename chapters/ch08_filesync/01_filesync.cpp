@@ -1017,7 +1017,10 @@ gofer::http::serve_mux web_routes(const fs::path& root, const fs::path& tmpdir, 
       http::write_json(w, code, {{"ok", false}, {"error", why}});
     };
     std::string why;
-    auto parts = gofer::blocking([&] { return parse_form_data(r.headers.get("Content-Type"), r.body, &why); });
+    // The body is read here, on the goroutine (request::body() parks on the connection);
+    // only the parse goes to a blocking thread.
+    const std::string& body = r.body();
+    auto parts = gofer::blocking([&] { return parse_form_data(r.headers.get("Content-Type"), body, &why); });
     if (!parts) return fail(http::status::bad_request, why);
     auto file = parts->find("file");
     if (file == parts->end() || !file->second.has_filename) return fail(http::status::bad_request, "no file field");

@@ -14,7 +14,6 @@
 // --serve --addr HOST:PORT --backend http://H:P [--backend ...] only serves, until Ctrl-C
 // or SIGTERM, then shuts down gracefully; GET /-/backends shows the back ends' state.
 #include <signal.h>
-#include <unistd.h>
 
 #include <atomic>
 #include <chrono>
@@ -28,6 +27,7 @@
 #include <gofer/gofer.hpp>
 #include <gofer/http.hpp>
 #include <gofer/net.hpp>
+#include <gofer/signal.hpp>
 
 #include "demo_flags.hpp"
 #include "loadbalancer.hpp"
@@ -70,29 +70,6 @@ struct backend_server {
   absl::Status restore() { return serve_on(addr); }
 };
 
-// ---- signals, Go style (as in chapter 6's hello-server) -----------------------------------
-sigset_t stop_signals() {
-  sigset_t set;
-  sigemptyset(&set);
-  sigaddset(&set, SIGINT);
-  sigaddset(&set, SIGTERM);
-  return set;
-}
-
-gofer::chan<int> notify_stop_signals() {
-  gofer::chan<int> sigs(1);
-  gofer::go(gofer::named{"signals"}, [sigs] {
-    sigset_t set = stop_signals();
-    int sig = gofer::blocking([&set] {
-      int s = 0;
-      sigwait(&set, &s);
-      return s;
-    });
-    sigs.send(sig);
-  });
-  return sigs;
-}
-
 std::string ms(std::chrono::nanoseconds d) {
   auto m = std::chrono::duration_cast<std::chrono::milliseconds>(d).count();
   return m % 1000 == 0 ? std::to_string(m / 1000) + " s" : std::to_string(m) + " ms";
@@ -100,7 +77,10 @@ std::string ms(std::chrono::nanoseconds d) {
 
 // Serves the balancer on ln until a signal, then shuts down gracefully.
 int serve_forever(lb::balancer& bal, gofer::net::listener ln) {
-  gofer::chan<int> sigs = notify_stop_signals();
+  // Go's signal.Notify(sigs, os.Interrupt, syscall.SIGTERM): Ctrl-C and SIGTERM arrive on
+  // sigs (buffered: the relay never waits) instead of ending the program.
+  gofer::chan<int> sigs(1);
+  gofer::signal::notify(sigs, {SIGINT, SIGTERM});
   http::server srv(bal.handler(), {.read_header_timeout = 10s, .read_timeout = 30s, .write_timeout = 60s});
   std::printf("load balancer on http://%s/ (admin: /-/backends), Ctrl-C or SIGTERM to stop\n", ln.addr().c_str());
   std::fflush(stdout);
@@ -110,8 +90,6 @@ int serve_forever(lb::balancer& bal, gofer::net::listener ln) {
   std::optional<absl::Status> failed;
   if (gofer::select(gofer::recv_case(sigs, sig), gofer::recv_case(served, failed)) == 1) {
     std::fprintf(stderr, "loadbalancer: %s\n", failed->ToString().c_str());
-    ::kill(::getpid(), SIGTERM);  // releases the signals goroutine's sigwait
-    sigs.recv();
     bal.stop();
     return 1;
   }
@@ -121,7 +99,7 @@ int serve_forever(lb::balancer& bal, gofer::net::listener ln) {
   cancel();
   served.recv();
   bal.stop();
-  std::printf("balancer stopped %s\n", down.ok() ? "gracefully" : "forcibly");
+  std::printf("balancer %s\n", down.ok() ? "shut down gracefully" : "stopped forcibly");
   return down.ok() ? 0 : 1;
 }
 
@@ -178,11 +156,7 @@ int main(int argc, char** argv) {
     opts.backoff_max /= 25;
   }
   opts.check_timeout = 2s;  // a busy machine is not a dead back end
-  if (serve) {
-    sigset_t set = stop_signals();
-    pthread_sigmask(SIG_BLOCK, &set, nullptr);
-    if (addr.empty()) addr = "127.0.0.1:8080";
-  }
+  if (serve && addr.empty()) addr = "127.0.0.1:8080";
 
   int status = 0;
   gofer::run(

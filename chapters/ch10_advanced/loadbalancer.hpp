@@ -28,11 +28,16 @@
 // GET /-/backends answers JSON: per back end url, state ("up"/"down"), consecutive
 // failures, current back-off in ms, requests served and failed, in flight, checks made.
 //
-// Limits (gofer::http today): request and response bodies are whole strings — the server
-// reads a request body completely before the handler runs and sends a buffered answer, the
-// client reads the whole response — so bodies are passed through in memory, not streamed,
-// up to options::max_body_bytes. A HEAD answer's Content-Length is not passed through (the
-// server computes it from the empty body).
+// Bodies are streamed both ways, never held whole: the request body goes from the client
+// to the back end as the client sends it (request::read feeding client::stream's
+// body_reader, chunked when the client's length is unknown), and the answer's body from the
+// back end to the client as it arrives (streamed_response::read, then the writer). Memory
+// per proxied request is a 16 KiB copy buffer plus the connections' read buffers, whatever
+// the bodies' sizes. Request bodies are limited to options::max_body_bytes (413 past it).
+// A request with a body is never retried (it was read once). A back end failing mid-body
+// cuts the client's connection, so it cannot take the truncated answer for a whole one. A
+// HEAD answer's Content-Length is not passed through (the server computes it from the empty
+// body).
 //
 // Thread-safety: proxy() and the admin handler run on many connection goroutines at once;
 // the back ends' state is atomics, written by the checkers and by proxy(). make() anywhere;
@@ -44,6 +49,7 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -72,12 +78,14 @@ struct options {
   std::chrono::nanoseconds backoff_max = 60s;
   std::chrono::nanoseconds check_timeout = 2s;
   std::string health_path = "/";
-  // One proxied request to a back end, from dial to the last byte of the answer.
+  // How long a back end may take to answer a proxied request: from the request's end to
+  // the answer's header (Go's Transport.ResponseHeaderTimeout); the body then streams as
+  // long as it lasts (events), until the client or the back end ends it.
   std::chrono::nanoseconds backend_timeout = 30s;
   // Idle keep-alive connections kept per back end.
   std::size_t idle_per_backend = 64;
-  // Largest response body passed through (requests are limited by the server's options).
-  std::uint64_t max_body_bytes = std::uint64_t{64} << 20;
+  // Largest request body passed through (streamed: a bound on transfer, not on memory).
+  std::uint64_t max_body_bytes = std::uint64_t{1} << 30;
 };
 
 class balancer {
@@ -186,8 +194,8 @@ class balancer {
   explicit balancer(options o)
       : o_(std::move(o)),
         client_(http::client_options{.max_redirects = 0,
-                                     .max_response_bytes = o_.max_body_bytes,
                                      .max_idle_per_host = o_.idle_per_backend,
+                                     .response_header_timeout = o_.backend_timeout,
                                      .user_agent = "gofer-lb"}),
         checker_client_(http::client_options{.max_redirects = 0, .max_idle_per_host = 1, .user_agent = "gofer-lb-health"}) {}
 
@@ -317,15 +325,19 @@ class balancer {
     return out;
   }
 
-  absl::StatusOr<http::response> forward(backend& b, const http::request& r, const http::header& h) {
-    b.in_flight.fetch_add(1);
-    auto [ctx, cancel] = gofer::with_timeout(r.ctx, o_.backend_timeout);
+  // One exchange with b: the request's body streams to it as the client sends it; the
+  // answer comes back with its header read and its body still to stream. The header within
+  // backend_timeout of the request's end; cancelled with the request's ctx.
+  absl::StatusOr<http::streamed_response> forward(backend& b, const http::request& r, const http::header& h) {
     std::string target = !r.target.empty() && r.target.front() == '/'
                              ? r.target
                              : r.path + (r.raw_query.empty() ? "" : "?" + r.raw_query);
-    auto res = client_.send(ctx, r.method, b.url + target, r.body, h);
-    cancel();
-    b.in_flight.fetch_sub(1);
+    http::body_reader body;
+    if (r.content_length != 0) {
+      http::max_bytes(r, o_.max_body_bytes);
+      body = [&r](char* p, std::size_t n) { return r.read(p, n); };
+    }
+    auto res = client_.stream(r.ctx, r.method, b.url + target, h, std::move(body), r.content_length);
     if (res.ok()) b.served.fetch_add(1);
     else b.failed.fetch_add(1);
     return res;
@@ -339,21 +351,30 @@ class balancer {
       return;
     }
     http::header h = upstream_headers(r);
+    b->in_flight.fetch_add(1);
     auto res = forward(*b, r, h);
     if (!res.ok() && res.status().code() == absl::StatusCode::kUnavailable) {
       // Refused or reset before an answer began: the back end is gone. An idempotent
-      // request may be sent again, once, elsewhere.
+      // request without a body (none was read yet) may be sent again, once, elsewhere.
       suspect(*b);
-      if (r.method == "GET" || r.method == "HEAD") {
+      if ((r.method == "GET" || r.method == "HEAD") && r.content_length == 0) {
         if (backend* again = pick(b)) {
           retries_.fetch_add(1);
-          res = forward(*again, r, h);
-          if (!res.ok() && res.status().code() == absl::StatusCode::kUnavailable) suspect(*again);
+          b->in_flight.fetch_sub(1);
+          b = again;
+          b->in_flight.fetch_add(1);
+          res = forward(*b, r, h);
+          if (!res.ok() && res.status().code() == absl::StatusCode::kUnavailable) suspect(*b);
         }
       }
     }
+    // In flight until the answer's body has been passed on (least connections counts
+    // streams), whichever way this function ends.
+    gofer::defer done([b] { b->in_flight.fetch_sub(1); });
     if (!res.ok()) {
       bad_gateway_.fetch_add(1);
+      if (absl::IsResourceExhausted(res.status()) && res.status().message().find("request body too large") != std::string_view::npos)
+        return http::error(w, "413 request body too large", http::status::payload_too_large);
       http::error(w, "502 bad gateway: " + std::string(res.status().message()), http::status::bad_gateway);
       return;
     }
@@ -361,7 +382,30 @@ class balancer {
     for (const auto& [k, v] : res->headers)
       if (!is_hop_by_hop(k, named)) w.headers().add(k, v);
     w.write_header(res->status);
-    w.write(res->body);
+    // The body as it arrives, each piece flushed to the client at once (Go's ReverseProxy
+    // flushes at once for streams too), so an event reaches the client before the back end
+    // finishes. A body whose declared length has all arrived in the first read is answered
+    // in one piece instead (the common small answer: one write, with its Content-Length).
+    // On the heap (a goroutine's stack is 64 KiB) and not zeroed: a 32 KiB memset per
+    // request showed in the profile.
+    constexpr std::size_t kCopy = 16 << 10;
+    auto buf = std::make_unique_for_overwrite<char[]>(kCopy);
+    std::int64_t left = res->content_length;  // -1: unknown
+    for (;;) {
+      auto n = res->read(buf.get(), kCopy);
+      if (!n.ok()) {
+        if (gofer::net::is_eof(n.status())) return;
+        b->failed.fetch_add(1);
+        // Mid-body: the client must not take what it got for the whole answer. The
+        // server answers 500 if nothing was sent yet, else cuts the connection.
+        throw std::runtime_error("back end " + b->name + " failed mid-body: " + std::string(n.status().message()));
+      }
+      if (left > 0) left -= static_cast<std::int64_t>(*n);
+      // A failed write or flush: the client is gone; returning drops the back end's
+      // connection (res closes it) and the server closes the client's.
+      if (!w.write(std::string_view(buf.get(), *n)).ok()) return;
+      if ((left != 0 || w.flushed()) && !w.flush().ok()) return;
+    }
   }
 
   options o_;

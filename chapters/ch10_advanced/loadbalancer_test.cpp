@@ -1,16 +1,21 @@
 // loadbalancer_test — the load balancer of chapter 10 (loadbalancer.hpp) over real local
 // back ends on loopback: round-robin spread, least connections, back-off and readmission,
 // retry on a killed back end with no client errors, 502 and 503, a large body both ways,
+// 64 MiB streamed through each way in bounded memory (sampled RSS), a slow event stream,
 // hop-by-hop headers and X-Forwarded-For, malformed requests (4xx, and it keeps serving).
 // CTest label `net`. Orders events with channels and the balancer's own state, never sleeps;
 // waits for a health check to happen have a failure bound only.
 #include <gtest/gtest.h>
+
+#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
 #include <functional>
 #include <map>
 #include <chrono>
+#include <cstdio>
+#include <cstring>
 #include <memory>
 #include <string>
 #include <vector>
@@ -109,6 +114,73 @@ bool eventually(Pred pred, std::chrono::seconds limit = 10s) {
 }
 
 void run(std::function<void()> f) { EXPECT_EQ(gofer::run(std::move(f), {.threads = 2}), 0); }
+
+// This process's resident set in bytes (/proc/self/statm).
+std::size_t rss_bytes() {
+  std::FILE* f = std::fopen("/proc/self/statm", "r");
+  if (f == nullptr) return 0;
+  unsigned long size = 0, resident = 0;
+  int n = std::fscanf(f, "%lu %lu", &size, &resident);
+  std::fclose(f);
+  return n == 2 ? resident * static_cast<std::size_t>(::sysconf(_SC_PAGESIZE)) : 0;
+}
+
+// Samples RSS every 2 ms on a goroutine until stop(); peak() is the largest seen. (Freed
+// buffers go back to the OS, so a before/after difference would miss a body held whole.)
+class rss_sampler {
+ public:
+  rss_sampler() {
+    wg_.add(1);
+    gofer::go(gofer::named{"rss-sampler"}, [this] {
+      gofer::ticker tk(2ms);
+      for (;;) {
+        std::size_t now = rss_bytes();
+        if (now > peak_.load()) peak_.store(now);
+        bool done = gofer::select(gofer::recv_case(tk.c(), [](auto) { return false; }),
+                                  gofer::recv_case(stop_, [](auto) { return true; }));
+        if (done) break;
+      }
+      wg_.done();
+    });
+  }
+  std::size_t stop() {
+    stop_.close();
+    wg_.wait();
+    return peak_.load();
+  }
+
+ private:
+  std::atomic<std::size_t> peak_{0};
+  gofer::chan<int> stop_;
+  gofer::wait_group wg_;
+};
+
+// A request body of `total` bytes of 'u', produced as it is sent.
+http::body_reader producer(std::size_t total) {
+  auto left = std::make_shared<std::size_t>(total);
+  return [left](char* p, std::size_t n) -> absl::StatusOr<std::size_t> {
+    if (*left == 0) return absl::OutOfRangeError("EOF");
+    std::size_t k = std::min(n, *left);
+    std::memset(p, 'u', k);
+    *left -= k;
+    return k;
+  };
+}
+
+// A back end that counts the request body as it reads it (request::read) and answers the count.
+http::handler counts_body() {
+  return [](const http::request& r, http::response_writer& w) {
+    http::max_bytes(r, std::uint64_t{1} << 30);
+    std::vector<char> buf(64 << 10);
+    std::size_t total = 0;
+    for (;;) {
+      auto n = r.read(buf.data(), buf.size());
+      if (!n.ok()) break;
+      total += *n;
+    }
+    w.write(std::to_string(total));
+  };
+}
 
 }  // namespace
 
@@ -279,7 +351,7 @@ TEST(loadbalancer, no_healthy_backend_is_503) {
 TEST(loadbalancer, large_bodies_pass_both_ways) {
   run([] {
     backend echo([](const http::request& r, http::response_writer& w) {
-      if (r.method == "POST") w.write(r.body);
+      if (r.method == "POST") w.write(r.body());
       else w.write(std::string(8 << 20, 'z'));
     });
     front f({echo.url()}, quiet());
@@ -293,6 +365,104 @@ TEST(loadbalancer, large_bodies_pass_both_ways) {
     res = cl.get(gofer::background(), f.url + "/big");
     ASSERT_TRUE(res.ok()) << res.status();
     EXPECT_EQ(res->body.size(), std::size_t{8} << 20);
+  });
+}
+
+// 64 MiB uploaded through the balancer, chunked: it streams to the back end as the client
+// sends it, so the process (client, balancer and back end together) never holds it whole.
+TEST(loadbalancer, a_64_mib_upload_streams_through_in_bounded_memory) {
+  run([] {
+    backend counter(counts_body());
+    front f({counter.url()}, quiet());
+    http::client cl;
+    constexpr std::size_t kBody = std::size_t{64} << 20;
+    const std::size_t before = rss_bytes();
+    rss_sampler sampler;
+    auto res = cl.stream(gofer::background(), "POST", f.url + "/up", {}, producer(kBody));
+    ASSERT_TRUE(res.ok()) << res.status();
+    EXPECT_EQ(res->status, 200);
+    auto body = res->read_all();
+    const std::size_t peak = sampler.stop();
+    ASSERT_TRUE(body.ok()) << body.status();
+    EXPECT_EQ(*body, std::to_string(kBody));
+    const std::size_t grew = peak > before ? peak - before : 0;
+    std::printf("64 MiB upload through the balancer: peak RSS grew %zu MiB\n", grew >> 20);
+    EXPECT_LT(grew, std::size_t{40} << 20) << "someone held the 64 MiB body whole";
+  });
+}
+
+// 64 MiB downloaded through the balancer from a back end that streams it (flushes): the
+// balancer passes each piece on as it arrives, so it never holds the body whole either.
+TEST(loadbalancer, a_64_mib_download_streams_through_in_bounded_memory) {
+  run([] {
+    constexpr std::size_t kBody = std::size_t{64} << 20;
+    backend source([](const http::request& r, http::response_writer& w) {
+      if (r.path == "/") return w.write_header(http::status::no_content);  // the health check
+      const std::string piece(1 << 20, 'd');
+      for (std::size_t sent = 0; sent < kBody; sent += piece.size())
+        if (!w.write(piece).ok() || !w.flush().ok()) return;
+    });
+    front f({source.url()}, quiet());
+    http::client cl;
+    const std::size_t before = rss_bytes();
+    rss_sampler sampler;
+    auto res = cl.stream(gofer::background(), "GET", f.url + "/big");
+    ASSERT_TRUE(res.ok()) << res.status();
+    EXPECT_EQ(res->status, 200);
+    std::vector<char> buf(64 << 10);
+    std::size_t total = 0;
+    absl::Status end;
+    for (;;) {
+      auto n = res->read(buf.data(), buf.size());
+      if (!n.ok()) {
+        end = n.status();
+        break;
+      }
+      total += *n;
+    }
+    const std::size_t peak = sampler.stop();
+    EXPECT_TRUE(gofer::net::is_eof(end)) << end;
+    EXPECT_EQ(total, kBody);
+    const std::size_t grew = peak > before ? peak - before : 0;
+    std::printf("64 MiB download through the balancer: peak RSS grew %zu MiB\n", grew >> 20);
+    EXPECT_LT(grew, std::size_t{40} << 20) << "someone held the 64 MiB body whole";
+  });
+}
+
+// A slow event stream (SSE): the back end sends its first event, then waits until the
+// client has it; it reaches the client through the balancer while the back end is still
+// running (a buffering proxy would hold it until the end: the test would never release).
+TEST(loadbalancer, a_slow_event_stream_reaches_the_client_as_it_comes) {
+  run([] {
+    gofer::chan<int> first_seen;
+    backend events([first_seen](const http::request& r, http::response_writer& w) {
+      if (r.path == "/") return w.write_header(http::status::no_content);  // the health check
+      http::event_stream es(w);
+      if (!es.send("tick", "1").ok()) return;
+      (void)first_seen.recv();  // the client has event 1 (or the test gave up: closed)
+      (void)es.send("tick", "2");
+    });
+    front f({events.url()}, quiet());
+    http::client cl;
+    auto res = cl.stream(gofer::background(), "GET", f.url + "/events");
+    ASSERT_TRUE(res.ok()) << res.status();
+    EXPECT_EQ(res->status, 200);
+    EXPECT_EQ(res->headers.get("Content-Type"), "text/event-stream");
+    std::string got;
+    char buf[256];
+    while (got.find("data: 1\n\n") == std::string::npos) {
+      auto n = res->read(buf, sizeof buf);
+      if (!n.ok()) {
+        ADD_FAILURE() << "the stream ended before event 1: " << n.status() << " after " << got;
+        break;
+      }
+      got.append(buf, *n);
+    }
+    EXPECT_EQ(got.find("data: 2"), std::string::npos) << "event 2 came before the back end was released";
+    first_seen.close();
+    auto rest = res->read_all();
+    ASSERT_TRUE(rest.ok()) << rest.status();
+    EXPECT_NE((got + *rest).find("event: tick\ndata: 2\n\n"), std::string::npos) << got + *rest;
   });
 }
 

@@ -12,11 +12,14 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <sys/sendfile.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <csignal>
 #include <cstring>
 #include <deque>
 #include <mutex>
@@ -491,6 +494,58 @@ absl::StatusOr<std::size_t> conn::write(const void* buf, std::size_t n, gofer::s
     if (auto st = s_->wait(true, nullptr, where); !st.ok()) return st;
   }
   return n;
+}
+
+namespace {
+// sendfile(2) has no MSG_NOSIGNAL: SIGPIPE is blocked on this thread around the call and a
+// SIGPIPE it raised is discarded (unless one was already pending), then the mask restored.
+// Nothing parks in between, so the goroutine cannot move to another thread meanwhile.
+ssize_t sendfile_nosignal(int out, int in, off_t* off, std::size_t n, int& err) {
+  sigset_t pipe_set, old_set, pending;
+  sigemptyset(&pipe_set);
+  sigaddset(&pipe_set, SIGPIPE);
+  sigpending(&pending);
+  bool was_pending = sigismember(&pending, SIGPIPE) == 1;
+  pthread_sigmask(SIG_BLOCK, &pipe_set, &old_set);
+  ssize_t r = ::sendfile(out, in, off, n);
+  err = errno;
+  if (r < 0 && err == EPIPE && !was_pending) {
+    timespec zero{};
+    while (sigtimedwait(&pipe_set, nullptr, &zero) < 0 && errno == EINTR) {
+    }
+  }
+  pthread_sigmask(SIG_SETMASK, &old_set, nullptr);
+  return r;
+}
+}  // namespace
+
+absl::StatusOr<std::uint64_t> conn::send_file(int fd, std::int64_t offset, std::uint64_t n,
+                                              gofer::source_location where) {
+  if (!s_) return closed_error();
+  s_->wmu.lock(where);
+  std::lock_guard<gofer::mutex> lk(s_->wmu, std::adopt_lock);
+  constexpr std::uint64_t kMaxPerCall = 4u << 20;  // Go's maxSendfileSize
+  off_t off = static_cast<off_t>(offset);
+  std::uint64_t done = 0;
+  while (done < n) {
+    ssize_t r;
+    int err;
+    {
+      fd_hold h(s_.get());
+      if (h.get() < 0) return closed_error();
+      if (s_->expired(true)) return timeout_error();
+      r = sendfile_nosignal(h.get(), fd, &off, static_cast<std::size_t>(std::min(n - done, kMaxPerCall)), err);
+    }
+    if (r > 0) {
+      done += static_cast<std::uint64_t>(r);
+      continue;
+    }
+    if (r == 0) return absl::DataLossError("unexpected EOF");  // the file ended early
+    if (err == EINTR) continue;
+    if (err != EAGAIN && err != EWOULDBLOCK) return errno_error("sendfile", remote_addr(), err);
+    if (auto st = s_->wait(true, nullptr, where); !st.ok()) return st;
+  }
+  return done;
 }
 
 absl::Status conn::read_full(void* buf, std::size_t n, gofer::source_location where) {

@@ -12,6 +12,8 @@
 //   http::client          get / post / send with keep-alive reuse, ctx timeouts, redirects
 //   http::client_options  redirect limit, response size limit, idle pool size
 //   http::response        what the client returns: status, headers, body
+//   http::streamed_response  the same with the body still to read (client::stream: Go's
+//                         resp.Body), and http::body_reader, a request body sent as read
 //   http::url, parse_url  minimal http:// URLs (the client's only scheme)
 //   error, write_json, decode_json, redirect, file_server, strip_prefix, status_text,
 //   mime_type_by_extension                      Go's helpers of the same names
@@ -41,7 +43,8 @@
 //     (request line + fields, counted over the whole header however many reads it takes)
 //   more than max_header_fields header fields                431 Request Header Fields Too Large
 //   a trailer larger than 64 KiB or with more than max_header_fields fields   431
-//   body larger than max_body_bytes (declared or chunked)    413 Content Too Large
+//   body larger than its limit (declared or chunked), when    413 Content Too Large
+//     the handler reads it (max_body_bytes, or max_bytes)       (see request: bodies are lazy)
 //   a chunk line over 4 KiB, or chunk extensions/CRLFs exceeding the data by more than
 //     16 KiB over the body (Go's rule since CVE-2023-39326)  413 Content Too Large
 //   "HTTP/d.d" other than 1.0 / 1.1 ("HTTP/2.0", "HTTP/0.9") 505 HTTP Version Not Supported
@@ -53,6 +56,7 @@
 //     body and write bounds are totals for the same reason)
 //   out of file descriptors (EMFILE)                         accept backs off and retries;
 //     the connection waits in the backlog, serve() keeps going
+//   body() could not read the body (body_error)               its status (413, 400, 431), close
 //   handler throws                                            500, close (what it wrote is
 //     dropped) — or, if it had flushed (the answer was streaming), the connection is cut
 // Empty lines (CRLF) before a request line are skipped (RFC 9112 §2.2). An absolute-form
@@ -64,16 +68,16 @@
 //                     is (a chunk line or a trailer longer than that is refused)
 //   header            the buffer's bytes, plus Beast's field list and the request's copy:
 //                     about 3× max_header_bytes + ~100 bytes × max_header_fields at most
-//   body              max_body_bytes: the body is read whole BEFORE routing (see request),
-//                     whether or not the handler reads it, so n clients can make the server
-//                     hold n × max_body_bytes; lower max_body_bytes where that matters
+//   body              nothing: the body stays in the socket until the handler reads it
+//                     (request: read() streams it through the 64 KiB read buffer; body()
+//                     holds it whole, at most max_body_bytes or max_bytes' limit); a body
+//                     the handler did not read is discarded (≤ 256 KiB) or the connection
+//                     is closed
 //   answer            what the handler wrote (buffered); once streaming, what it wrote
 //                     since the last flush (at most 4 KiB plus one write)
 //   JSON              request::json stops at max_json_depth
-// Expect: 100-continue is answered "100 Continue" as soon as the header passed the checks
-// above, before routing (a 405 or 404 therefore comes after the client sent its body).
-// Reading the body only when the handler asks for it (Go's lazy r.Body, MaxBytesReader,
-// and 100 sent on first read) is not done yet: issue 24's remaining item.
+// Expect: 100-continue is answered "100 Continue" when the handler first reads the body
+// (Go's rule), so a 405, a 404 or a refusal reaches the client before it sends a body.
 // An error answer is followed by a lingering close (shut the write side, drain briefly) so
 // the client reads the answer instead of a TCP reset.
 //
@@ -118,6 +122,7 @@
 #include <initializer_list>
 #include <memory>
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -139,6 +144,7 @@ inline constexpr int ok = 200;
 inline constexpr int created = 201;
 inline constexpr int accepted = 202;
 inline constexpr int no_content = 204;
+inline constexpr int partial_content = 206;
 inline constexpr int moved_permanently = 301;
 inline constexpr int found = 302;
 inline constexpr int see_other = 303;
@@ -152,8 +158,10 @@ inline constexpr int not_found = 404;
 inline constexpr int method_not_allowed = 405;
 inline constexpr int request_timeout = 408;
 inline constexpr int conflict = 409;
+inline constexpr int precondition_failed = 412;
 inline constexpr int payload_too_large = 413;
 inline constexpr int unsupported_media_type = 415;
+inline constexpr int range_not_satisfiable = 416;
 inline constexpr int too_many_requests = 429;
 inline constexpr int request_header_fields_too_large = 431;
 inline constexpr int internal_server_error = 500;
@@ -206,13 +214,54 @@ class header {
 };
 
 // request — one HTTP request as the server hands it to a handler (Go's *http.Request on
-// the server side). The body has been read completely (within max_body_bytes and
-// body_read_timeout) before the handler runs — before routing, too: a route that never
-// looks at the body still costs its bytes (see "Memory per connection" above).
+// the server side).
+//
+// The body is NOT read before the handler runs (Go's r.Body): the handler reads it from
+// the connection, through Beast's parser, when and as far as it wants:
+//   body()             the whole body as a string, read on first use (the convenience)
+//   read_body(limit)   the whole (rest of the) body, at most limit bytes, as a status
+//   read(buf, n)       the next bytes (Go's r.Body.Read): stream a body of any size
+//   max_bytes(r, n)    Go's http.MaxBytesReader: the limit of every later read of r's body
+// Each read is limited to max_body_bytes (server_options) unless max_bytes / read_body
+// chose another limit; the declared Content-Length is checked before anything is read.
+// "Expect: 100-continue" is answered "100 Continue" by the first read, never before: a
+// handler that does not read (a 405, a 404, a refusal) sends its answer instead and the
+// client's body is never sent. The body stage's deadline (body_read_timeout, read_timeout)
+// runs from that first read.
+//
+// After the handler, the server finishes the body as Go's does: a body that was read to
+// its end leaves the connection kept alive; one the handler left unread is discarded if at
+// most 256 KiB remain (read within the body deadline), else — and after a failed read, or
+// a "100-continue" never answered — the answer carries "Connection: close" and the
+// connection closes after it (with the lingering close). A route that never reads the
+// body therefore never makes the server hold it: memory per connection stays bounded by
+// the read buffer (64 KiB), whatever the client declares or sends.
+//
+//   op \ body state   | unread              | partly read          | at its end | failed (err)
+//   read(buf, n)      | 100 if asked; reads | reads up to n bytes  | EOF        | err
+//   read_body(limit)  | the rest, or ResourceExhausted past limit  | ""         | err
+//   body()            | the rest, cached; later calls return it    | cached/""  | throws
+//   trailers()        | {}                  | {}                   | the trailer| {}
+// Errors (absl::Status; the status the server answers if body() threw):
+//   more than the limit (declared or sent)  ResourceExhausted "http: request body too large" 413
+//   chunk overhead (Go's CVE-2023-39326 rule)  ResourceExhausted "http: too much chunk overhead" 413
+//   trailer too large / too many fields     ResourceExhausted "http: trailer too large"   431
+//   malformed chunked framing               InvalidArgument (Beast's text)                 400
+//   body deadline passed                    DeadlineExceeded "i/o timeout"               close
+//   client closed early                     DataLoss "unexpected EOF"                    close
+//   read after the handler returned         FailedPrecondition "http: invalid Read on closed Body"
+// body() cannot return an error: when the body cannot be read whole it abandons the
+// handler by throwing http::body_error, which the server catches (no panic report) and
+// answers with the status above (or closes), as it answered before the body was lazy.
+// Handlers that want to answer a bad body themselves use read_body or read.
 //
 // Zero value: every field empty (not a valid request); handlers receive filled ones.
-// Copy semantics: a value. Thread-safety: as a struct; a handler gets it by const& (the
-// router records path values in it, as Go's ServeMux does, before calling the handler).
+// Copy semantics: a value, except the body, which copies share (one stream, as Go's
+// r.Clone shares r.Body). set_body gives a request its own in-memory body (tests,
+// middleware). Thread-safety: as a struct; the body is read by one goroutine at a time,
+// and only while the handler runs (it may hand the reads to a goroutine it waits for). A
+// handler gets the request by const& (the router records path values in it, as Go's
+// ServeMux does, before calling the handler); the body's reads are const for that reason.
 class request {
  public:
   std::string method;       // "GET", as sent (Beast checks it is a token)
@@ -222,10 +271,8 @@ class request {
   std::string host;         // the Host header
   int version = 11;         // 10 or 11
   header headers;           // the header fields (never the trailer's)
-  std::string body;
-  // Trailer fields of a chunked body (after the last chunk), as received; never merged
-  // into headers (RFC 9110 §6.5.1). Unlike Go's r.Trailer, undeclared names are kept too.
-  header trailers;
+  // Go's r.ContentLength: the declared body length; -1 when unknown (chunked); 0 for none.
+  std::int64_t content_length = 0;
   std::string remote_addr;  // "127.0.0.1:53122"
   // Go's r.Context(), one per connection: cancelled when the server is close()d, when the
   // connection ends, and when the client goes away while the answer streams (after the
@@ -234,6 +281,25 @@ class request {
   // client that disconnects before the answer is written, and it is not cancelled when
   // the handler returns on a kept-alive connection (only when that connection ends).
   gofer::context ctx;
+
+  // The whole (rest of the) body, read on first use within the request's limit
+  // (max_body_bytes unless max_bytes set another) and kept: later calls return the same
+  // string. Throws body_error when it cannot be read (see above). Parks while reading.
+  const std::string& body() const;
+  // io.ReadAll(http.MaxBytesReader(w, r.Body, limit)): the rest of the body, or
+  // ResourceExhausted "http: request body too large" past limit bytes in all, or the
+  // read's error (see above). Parks while reading.
+  absl::StatusOr<std::string> read_body(std::uint64_t limit) const;
+  // Go's r.Body.Read: up to n bytes of the body into buf (at least 1 when n > 0), parking
+  // until they arrive; OutOfRange "EOF" (net::is_eof) at the end; the errors above.
+  absl::StatusOr<std::size_t> read(void* buf, std::size_t n) const;
+  // The trailer fields of a chunked body (after the last chunk), once the body was read to
+  // its end ({} before, and for other bodies); never merged into headers (RFC 9110 §6.5.1).
+  // Unlike Go's r.Trailer, undeclared names are kept too.
+  const header& trailers() const;
+  // Replaces the body with b, read from memory (Go's httptest.NewRequest body; a
+  // middleware's rewritten body). Sets content_length.
+  void set_body(std::string b);
 
   // Go's r.PathValue: the value the router matched for wildcard {name} (decoded; for
   // {name...} the rest of the path, without the leading '/'); "" if there is none.
@@ -247,14 +313,43 @@ class request {
   // deeper than max_json_depth (or max_depth) is refused the same way ("invalid JSON:
   // nesting deeper than 128"). A larger max_depth is the caller's choice: a goroutine's
   // stack must then hold nlohmann's recursion over the value (copy, dump, ==).
+  // Reads the body with body() (so it may throw body_error).
   absl::StatusOr<nlohmann::json> json() const;
   absl::StatusOr<nlohmann::json> json(int max_depth) const;
 
+  struct body_state;  // internal (lib/src/detail/http.hpp)
+
  private:
   friend class serve_mux;
+  friend void max_bytes(const request& r, std::uint64_t n);
+  friend struct request_access;
   // Written by the router through a const request& (Go's ServeMux sets r's matches too);
   // only the goroutine serving the request touches it.
   mutable std::vector<std::pair<std::string, std::string>> path_values_;
+  std::shared_ptr<body_state> body_;
+};
+
+// Go's http.MaxBytesReader(w, r.Body, n): from now on r's body may hold at most n bytes in
+// all (counting what was already read); a read past them fails with ResourceExhausted
+// "http: request body too large" (413 when body() threw it). Raises or lowers
+// max_body_bytes for this request. Never blocks.
+void max_bytes(const request& r, std::uint64_t n);
+
+// What request::body() throws when the body cannot be read whole: the server catches it
+// and answers `code` (413, 431, 400) with Connection: close, or closes without an answer
+// when code is 0 (timeout, client gone). Go's handlers get the error from io.ReadAll; this
+// is what body() does instead of returning one. A handler may catch it (e.g. to answer in
+// JSON); it then answers as for any read error.
+class body_error : public std::runtime_error {
+ public:
+  body_error(absl::Status st, int code)
+      : std::runtime_error(std::string(st.message())), status_(std::move(st)), code_(code) {}
+  const absl::Status& status() const noexcept { return status_; }
+  int code() const noexcept { return code_; }
+
+ private:
+  absl::Status status_;
+  int code_;
 };
 
 // response_writer — how a handler answers (Go's http.ResponseWriter, with http.Flusher and
@@ -313,6 +408,8 @@ class request {
 //       if (gone) return;
 //     }
 //   });
+struct file_body;  // internal: file_server's body, sent with sendfile (lib/src/detail/http.hpp)
+
 class response_writer {
  public:
   response_writer() = default;
@@ -378,6 +475,7 @@ class response_writer {
   bool flushed_ = false;
   sink* sink_ = nullptr;  // null: not attached to a connection
   absl::Status err_;      // the stream's failure, once it broke
+  std::shared_ptr<file_body> file_;  // file_server's answer: sent after body_ (empty then)
 };
 
 // A handler answers one request. Called on the connection's goroutine; it may block
@@ -456,8 +554,9 @@ inline constexpr int max_json_depth = 128;
 // Invalid UTF-8 in j's strings is written as U+FFFD (as Go's json.Marshal does); it never
 // throws for that.
 void write_json(response_writer& w, int code, const nlohmann::json& j);
-// Parses r.body as JSON. On success returns the value. On bad JSON answers
-// 400 "invalid JSON: <why>" through w and returns nullopt — the handler just returns:
+// Parses r.body() as JSON. On success returns the value. On bad JSON answers
+// 400 "invalid JSON: <why>" through w, on a body that cannot be read its status (413 for
+// one over the limit; body_error's code), and returns nullopt — the handler just returns:
 //   auto j = http::decode_json(r, w); if (!j) return;
 std::optional<nlohmann::json> decode_json(const request& r, response_writer& w);
 
@@ -523,14 +622,57 @@ class serve_mux {
 // strip_prefix("/static", ...) turns "/static/css/a.css" into "/css/a.css".
 handler strip_prefix(std::string prefix, handler h);
 
-// http.FileServer: serves files below root for GET and HEAD (405 otherwise), by r.path.
-//   Content-Type by extension (mime_type_by_extension; unknown: application/octet-stream).
-//   A directory serves its index.html, else 404 (no listings, unlike Go).
-//   No traversal: a ".." segment, a NUL or a backslash in the path → 400; a file whose real
-//   path (symlinks resolved) lies outside root's real path → 404; missing or unreadable → 404.
-// Files are read whole with gofer::blocking (the goroutine parks, its thread runs others)
-// into the buffered answer: meant for the small assets of a demo, not for huge files.
-// (A symlink swapped between the check and the open is not guarded against.)
+// http.FileServer (Go's serveFile + ServeContent): serves files below root for GET and
+// HEAD (405 otherwise, "Allow: GET, HEAD"), by r.path.
+//   what                              answer (as Go's unless noted)
+//   a file                            200, Content-Type by extension (mime_type_by_extension;
+//                                     unknown: application/octet-stream — Go sniffs),
+//                                     Last-Modified, ETag, Accept-Ranges: bytes
+//   a directory, path ending in "/"   its index.html; without one 404 (Go lists the
+//                                     directory; gofer never does)
+//   a directory, no "/" at the end    301 to "<name>/" (relative, query kept)
+//   ".../index.html"                  301 to "./"
+//   a file, path ending in "/"        301 to "../<name>"
+//   missing, unreadable, not a regular file or directory   404
+//   HEAD                              the same header (Content-Length too), no body
+// Conditional requests (RFC 9110 §13, Go's checkPreconditions, in Go's order):
+//   If-Match no strong match / If-Unmodified-Since earlier than the file   412
+//   If-None-Match matches (weak comparison, or "*")                        304
+//   If-Modified-Since not earlier than the file (no If-None-Match)         304
+//   304 drops Content-Type/Length, and Last-Modified when there is an ETag.
+//   If-Range: the Range applies only if the ETag matches strongly or the date equals
+//   Last-Modified to the second; otherwise the whole file (200).
+// Range requests ("bytes=" ranges, RFC 9110 §14, Go's parseRange):
+//   one satisfiable range             206, Content-Range: bytes a-b/size, that slice
+//   several                           206 multipart/byteranges (one part per range, each
+//                                     with Content-Range and Content-Type), as Go; when the
+//                                     ranges add up to more than the file, the whole file
+//                                     (200), as Go
+//   none satisfiable (start ≥ size, "-0")  416, Content-Range: bytes */size
+//   malformed ("items=0-1", "bytes=5-2")   416 "invalid range" (as Go)
+// ETag: strong, "<mtime in ns, hex>-<size, hex>" (nginx's shape, finer). Go's FileServer
+// sets none (only ServeContent honours one a handler set); gofer sets it so caches and
+// If-Range work without a handler of their own. Last-Modified: the file's mtime (seconds).
+// No traversal: a ".." segment, a NUL or a backslash in the path → 400 (the server already
+// refuses "..", "%2e%2e" and "." segments before routing); a path is looked up below
+// root's real path and its real path (symlinks resolved) must lie within it, else 404 —
+// so a symlink inside root to a file inside root is served, one leading out is refused
+// (Go's http.Dir follows it; os.Root, Go 1.24, refuses it too). "//etc/passwd" is
+// root + "/etc/passwd". (A symlink swapped between the check and the open is not guarded
+// against: the open itself does not follow a final symlink.)
+// Bodies never pass through user space: the file is opened (realpath, stat, open) and the
+// response's body is sent by net::conn::send_file (sendfile(2), parking on EAGAIN) after
+// Beast writes the header; memory per answer is the header, whatever the file's size.
+// Those calls run on the handler's thread, as Go's os.Open and sendfile run on the
+// goroutine's: from the kernel's caches they take microseconds, less than a hand-off to a
+// gofer::blocking helper and back (measured with ./gofer bench c10k's static route at
+// 1,000 connections: p99 1.6 s through gofer::blocking, 0.41 s inline, Go 0.43 s). A root
+// on a slow or network file system therefore blocks a scheduler thread while the kernel
+// reads (Go's runtime would hand its P to another thread; gofer has no such monitor):
+// serve such files from a handler that uses gofer::blocking itself. w.body() therefore
+// stays empty (a middleware that rewrites bodies does not see the file). The file is
+// sent from the descriptor opened for this request: replaced meanwhile (rename), the old
+// one is sent whole; truncated meanwhile, the connection is cut where it ends.
 handler file_server(std::string root);
 
 // Connection states reported to server_options::on_conn_state (Go's http.ConnState).
@@ -545,8 +687,9 @@ struct server_options {
   //   stage                       bounded by (default)                  from .. to
   //   waiting for a new conn's    read_header_timeout (10 s)            goroutine start ..
   //     request, reading a header                                       end of header
-  //   reading the body, including body_read_timeout (60 s)              end of header ..
-  //     the wait after "100 Continue"                                   end of body
+  //   reading the body, including body_read_timeout (60 s)              the handler's first
+  //     the wait after "100 Continue"                                   read (or the server's
+  //     (the body is lazy: request)                                     discard) .. end of body
   //   writing the answer          response_write_timeout (60 s)         first byte written ..
   //                                                                     last byte written
   //   waiting for the next request idle_timeout (120 s)                 end of answer ..
@@ -570,7 +713,8 @@ struct server_options {
   // With 64 KiB more, the bound on the connection's read buffer while a header is read
   // ("Memory per connection" at the top of this file).
   std::uint32_t max_header_bytes = 1 << 20;
-  // Request body in bytes, declared or chunked: more → 413 (Go has no default limit).
+  // The default limit of a request body the handler reads, declared or chunked: more →
+  // 413 (Go has no default limit). A handler may choose another (max_bytes, read_body).
   std::uint64_t max_body_bytes = std::uint64_t{10} << 20;
   // The stage bounds of the table above (0: none).
   std::chrono::nanoseconds body_read_timeout = std::chrono::seconds(60);
@@ -696,6 +840,58 @@ struct response {
   absl::StatusOr<nlohmann::json> json() const;
 };
 
+// body_reader — a body the client sends as it reads it (Go's Request.Body, an io.Reader),
+// for client::stream: each call puts up to n bytes into buf and returns how many (≥ 1), or
+// OutOfRange "EOF" (net::is_eof) at the end, or another error (the request then fails with
+// it and the connection is closed). It is called on the caller's goroutine. A request a
+// handler received streams on unchanged:
+//   http::body_reader from_client = [&r](char* p, std::size_t n) { return r.read(p, n); };
+using body_reader = std::function<absl::StatusOr<std::size_t>(char* buf, std::size_t n)>;
+
+// streamed_response — a response whose body is read as it arrives (Go's *http.Response
+// with its Body), from client::stream. The status and header are there; the body is still
+// in the connection.
+//
+//   op \ body state | unread / partly read         | at its end        | failed / closed
+//   read(buf, n)    | parks for ≥ 1 byte, up to n  | EOF               | the error / FailedPrecondition
+//   read_all()      | the rest (max_response_bytes)| ""                | the error
+//   close()         | closes the connection        | nothing (pooled)  | nothing
+// The body's end returns the connection to the client's pool when it may be kept (Go does
+// the same on EOF); close() before the end drops it (Go's Body.Close). Destroying the
+// response closes it. Errors are the client's (its table), wrapped "Get \"url\": ...";
+// the ctx given to stream() still bounds and cancels every read.
+// Zero value: no response (read → FailedPrecondition). Movable, not copyable.
+// Thread-safety: one goroutine at a time. Must not outlive its client.
+class streamed_response {
+ public:
+  int status = 0;
+  std::string reason;
+  int version = 11;
+  header headers;
+  std::string url;
+  // The declared Content-Length; -1 when unknown (chunked, or until the close).
+  std::int64_t content_length = -1;
+
+  streamed_response();
+  streamed_response(streamed_response&&) noexcept;
+  streamed_response& operator=(streamed_response&&) noexcept;
+  ~streamed_response();
+
+  // Go's resp.Body.Read: parks until ≥ 1 byte (up to n) arrives; OutOfRange "EOF" at the end.
+  absl::StatusOr<std::size_t> read(void* buf, std::size_t n);
+  // io.ReadAll(resp.Body) within client_options::max_response_bytes (ResourceExhausted
+  // "http: response body too large" past it).
+  absl::StatusOr<std::string> read_all();
+  // Go's resp.Body.Close. Never parks.
+  void close();
+
+  struct state;  // internal (lib/src/http/client.cpp)
+
+ private:
+  friend class client;
+  std::unique_ptr<state> s_;
+};
+
 struct client_options {
   // Redirects (301, 302, 303, 307, 308 with a Location) are followed until this many
   // redirect answers have been received, then the call fails with ResourceExhausted
@@ -715,6 +911,11 @@ struct client_options {
   // Go's Client.Timeout: a limit on the whole call, redirects included (0: none); it is
   // combined with the ctx's deadline.
   std::chrono::nanoseconds timeout{0};
+  // Go's Transport.ResponseHeaderTimeout: how long to wait for the response header once the
+  // request (and its body) was written (0: no limit but the ctx's). DeadlineExceeded
+  // "timeout awaiting response headers". Lets a stream's body last longer than its header
+  // may take (a proxy's events), where a ctx deadline would bound both.
+  std::chrono::nanoseconds response_header_timeout{0};
   std::string user_agent = "gofer-http-client/1.1";
 };
 
@@ -766,6 +967,19 @@ class client {
   // Any method (Go's Do): method, url, body (may be empty), extra header fields. Parks.
   absl::StatusOr<response> send(const gofer::context& ctx, std::string_view method, std::string_view url,
                                 std::string body = {}, header headers = {});
+  // Go's Transport.RoundTrip with streamed bodies: sends method url with headers and, when
+  // body is set, a body read from it while it is sent — with Content-Length when
+  // content_length ≥ 0 (body must give exactly that many bytes: InvalidArgument
+  // otherwise), else chunked — and returns once the response header has arrived; the body
+  // is then read from the result (streamed_response). Nothing is buffered whole either way.
+  // No redirects are followed (a 3xx is returned as is) and client_options::timeout does
+  // not apply; ctx bounds and cancels the whole exchange, reads of the body included, and
+  // response_header_timeout the wait for the header. A stale pooled connection is retried
+  // once only for a request without body (a body read once cannot be sent again).
+  // Errors: as send's. Parks.
+  absl::StatusOr<streamed_response> stream(const gofer::context& ctx, std::string_view method, std::string_view url,
+                                           header headers = {}, body_reader body = {},
+                                           std::int64_t content_length = -1);
   // Closes every idle pooled connection (Go's CloseIdleConnections). Never parks long.
   void close_idle_connections();
   // Idle pooled connections right now (diagnostics, tests).

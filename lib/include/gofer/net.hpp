@@ -134,6 +134,17 @@ class conn {
                          gofer::source_location where = gofer::source_location::current()) {
     return write(buf, n, where).status();
   }
+  // Go's (*TCPConn).ReadFrom(*os.File): sends n bytes of the regular file `fd` from byte
+  // `offset` with sendfile(2), kernel to kernel (no user-space buffer), parking while the
+  // socket buffer is full (at most 4 MiB per call, as Go's maxSendfileSize). Returns n, or
+  // the error write() would give; a file that ends before offset + n: DataLoss
+  // "unexpected EOF" (what was there was sent). fd stays the caller's (not closed, its file
+  // offset untouched). The file is read on the calling thread: from the page cache that
+  // costs nothing, a cold disk blocks the thread as it blocks Go's. A peer that is gone
+  // gives EPIPE, never SIGPIPE (blocked around the call and discarded, as for send()'s
+  // MSG_NOSIGNAL). Serialized with write() (same lock).
+  absl::StatusOr<std::uint64_t> send_file(int fd, std::int64_t offset, std::uint64_t n,
+                                          gofer::source_location where = gofer::source_location::current());
   // Closes the socket; blocked readers and writers fail with is_closed. Idempotent.
   // Safe against concurrent I/O: the descriptor itself is released once no syscall on it
   // is in flight (Go's fdMutex), so its number is never reused under another goroutine.

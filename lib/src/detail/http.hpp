@@ -20,6 +20,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstdint>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -31,6 +32,8 @@
 
 #include <boost/beast/http.hpp>
 
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/string_view.h"
@@ -92,6 +95,37 @@ inline std::string_view trim_ows(std::string_view s) noexcept {
 
 }  // namespace internal
 
+// The server's side of a request body being read (conn.cpp's conn_server): reads the
+// connection through Beast's parser. Called only while the handler runs.
+struct body_source {
+  // Up to n (≥ 1) more bytes of b's body into p, within b.limit; 0 at the end (then b.eof
+  // is set). Errors are recorded in b (err, err_code) and returned.
+  virtual absl::StatusOr<std::size_t> read_body(char* p, std::size_t n, request::body_state& b) = 0;
+
+ protected:
+  ~body_source() = default;
+};
+
+// A request's body (request's "body state" table, in gofer/http.hpp).
+struct request::body_state {
+  body_source* src = nullptr;  // the connection, while the handler runs
+  bool detached = false;       // the handler returned: reads fail
+  std::string mem;             // set_body's bytes (src is null)
+  std::size_t mem_pos = 0;
+  std::uint64_t limit = UINT64_MAX;  // max_bytes / read_body / max_body_bytes
+  std::uint64_t consumed = 0;        // bytes handed to the handler
+  bool eof = false;
+  absl::Status err;  // the first failure; then every read returns it
+  int err_code = 0;  // the status answered for it (0: close without an answer)
+  std::optional<std::string> whole;  // body()'s cache
+  header trailers;
+};
+
+// The server's access to a request's body state.
+struct request_access {
+  static std::shared_ptr<request::body_state>& body(request& r) { return r.body_; }
+};
+
 // The server's side of a response_writer attached to a connection (conn.cpp's
 // conn_server): what flush(), write() and hijack() need from the connection. Called on the
 // handler's goroutine only.
@@ -108,6 +142,25 @@ struct response_writer::sink {
   ~sink() = default;
 };
 
+// file_server's answer body (fs.cpp): pieces of text and byte ranges of one open file, in
+// order — one range for a 200/206, "part header, range" per part and the closing
+// boundary for multipart/byteranges. The server writes the header, then write_file_body.
+struct file_body {
+  struct piece {
+    std::string text;         // written first (multipart part headers)
+    std::int64_t offset = 0;  // then this range of the file, by sendfile
+    std::uint64_t length = 0;
+  };
+  file_body() = default;
+  file_body(const file_body&) = delete;
+  file_body& operator=(const file_body&) = delete;
+  ~file_body();  // closes fd
+  int fd = -1;
+  std::vector<piece> pieces;
+  std::string tail;  // written last
+  std::uint64_t size() const noexcept;
+};
+
 // The server's view of a response_writer (a friend of it).
 struct response_writer_access {
   static int status(const response_writer& w) { return w.status_; }
@@ -115,7 +168,13 @@ struct response_writer_access {
   static std::string& body(response_writer& w) { return w.body_; }
   static void attach(response_writer& w, response_writer::sink* s) { w.sink_ = s; }
   static void set_flushed(response_writer& w) { w.flushed_ = true; }
+  static std::shared_ptr<file_body>& file(response_writer& w) { return w.file_; }
 };
+
+namespace internal {
+// fs.cpp: sends f's pieces on c (text with write, ranges with send_file). Parks.
+absl::Status write_file_body(net::conn& c, const file_body& f);
+}  // namespace internal
 
 // One accepted connection in the server's registry.
 struct conn_rec {

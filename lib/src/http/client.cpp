@@ -4,8 +4,10 @@
 // immediate conn deadline; redirects are followed in client::send.
 #include <algorithm>
 #include <cstdint>
+#include <limits>
 #include <stdexcept>
 #include <unordered_map>
+#include <vector>
 
 #include <boost/asio/error.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
@@ -333,6 +335,286 @@ absl::StatusOr<response> client::send(const gofer::context& ctx0, std::string_vi
       headers.del("Cookie2");
     }
     u = std::move(*next);
+  }
+}
+
+// ---- streaming (client::stream, streamed_response) ----------------------------------------
+
+struct streamed_response::state {
+  std::shared_ptr<client::state> cs;  // the pool the connection goes back to
+  std::string key, method, url;
+  gofer::context ctx;
+  net::conn c;
+  beast::flat_buffer buf;
+  std::optional<bhttp::response_parser<bhttp::buffer_body>> p;
+  std::optional<ctx_watch> watch;
+  bool done = false;  // at the body's end, or closed
+  absl::Status err;
+
+  ~state() { drop(); }
+
+  void drop() {
+    watch.reset();
+    if (c.is_open()) (void)c.close();
+    done = true;
+  }
+
+  // The body's end: the connection back to the pool if it may be kept.
+  void finish() {
+    watch.reset();
+    bool keep = p->get().keep_alive() && !p->need_eof() && buf.size() == 0 && ctx.err().ok();
+    if (keep) {
+      c.set_deadline(time_point{});
+      cs->put(key, std::move(c));
+    } else {
+      (void)c.close();
+    }
+    done = true;
+  }
+
+  absl::StatusOr<std::size_t> read(char* dst, std::size_t n) {
+    if (!err.ok()) return err;
+    if (done) return absl::OutOfRangeError("EOF");  // net::is_eof
+    if (n == 0) return std::size_t{0};
+    for (;;) {
+      if (p->is_done()) {
+        finish();
+        return absl::OutOfRangeError("EOF");
+      }
+      p->get().body().data = dst;
+      p->get().body().size = n;
+      error_code ec;
+      bhttp::read_some(c, buf, *p, ec);
+      if (ec == bhttp::error::need_buffer) ec = {};
+      std::size_t got = n - p->get().body().size;
+      p->get().body().data = nullptr;
+      if (ec) {
+        err = wrap(round_trip_error(ec, ctx), method, url);
+        drop();
+        return err;
+      }
+      if (got > 0) {
+        if (p->is_done()) finish();
+        return got;
+      }
+    }
+  }
+};
+
+streamed_response::streamed_response() = default;
+streamed_response::streamed_response(streamed_response&&) noexcept = default;
+streamed_response& streamed_response::operator=(streamed_response&&) noexcept = default;
+streamed_response::~streamed_response() = default;
+
+absl::StatusOr<std::size_t> streamed_response::read(void* buf, std::size_t n) {
+  if (!s_) return absl::FailedPreconditionError("http: read on an empty streamed_response");
+  return s_->read(static_cast<char*>(buf), n);
+}
+
+absl::StatusOr<std::string> streamed_response::read_all() {
+  if (!s_) return absl::FailedPreconditionError("http: read on an empty streamed_response");
+  std::string out;
+  const std::uint64_t limit = s_->cs->o.max_response_bytes;
+  for (;;) {
+    std::size_t old = out.size();
+    out.resize(old + (16 << 10));
+    auto n = s_->read(out.data() + old, 16 << 10);
+    if (!n.ok()) {
+      out.resize(old);
+      if (net::is_eof(n.status())) return out;
+      return n.status();
+    }
+    out.resize(old + *n);
+    if (out.size() > limit) {
+      s_->err = wrap(absl::ResourceExhaustedError("http: response body too large"), s_->method, s_->url);
+      s_->drop();
+      return s_->err;
+    }
+  }
+}
+
+void streamed_response::close() {
+  if (s_ && !s_->done) s_->drop();
+}
+
+namespace {
+
+// Writes req's header and then the body from `body` as Beast's serializer frames it
+// (chunked, or by Content-Length), in 64 KiB pieces.
+void write_streamed(net::conn& c, bhttp::request<bhttp::buffer_body>& req, const body_reader& body,
+                    std::int64_t content_length, absl::Status& body_err, error_code& ec) {
+  bhttp::request_serializer<bhttp::buffer_body> sr{req};
+  req.body().data = nullptr;
+  req.body().more = true;
+  bhttp::write_header(c, sr, ec);
+  if (ec) return;
+  std::vector<char> chunk(64 << 10);
+  std::int64_t sent = 0;
+  for (;;) {
+    auto n = body(chunk.data(), chunk.size());
+    if (!n.ok() || *n == 0) {
+      if (n.ok() || !net::is_eof(n.status())) {
+        body_err = n.ok() ? absl::InternalError("http: body_reader returned 0 bytes") : n.status();
+        return;
+      }
+      break;  // EOF
+    }
+    sent += static_cast<std::int64_t>(*n);
+    if (content_length >= 0 && sent > content_length) {
+      body_err = absl::InvalidArgumentError("http: ContentLength=" + std::to_string(content_length) +
+                                            " with Body length " + std::to_string(sent));
+      return;
+    }
+    req.body().data = chunk.data();
+    req.body().size = *n;
+    req.body().more = true;
+    bhttp::write(c, sr, ec);
+    if (ec == bhttp::error::need_buffer) ec = {};
+    if (ec) return;
+  }
+  if (content_length >= 0 && sent != content_length) {
+    body_err = absl::InvalidArgumentError("http: ContentLength=" + std::to_string(content_length) +
+                                          " with Body length " + std::to_string(sent));
+    return;
+  }
+  req.body().data = nullptr;
+  req.body().size = 0;
+  req.body().more = false;
+  bhttp::write(c, sr, ec);
+  if (ec == bhttp::error::need_buffer) ec = {};
+}
+
+}  // namespace
+
+absl::StatusOr<streamed_response> client::stream(const gofer::context& ctx0, std::string_view method0,
+                                                 std::string_view url0, header headers, body_reader body,
+                                                 std::int64_t content_length) {
+  std::string method(method0);
+  if (method.empty()) method = "GET";
+  if (!is_token(method)) return absl::InvalidArgumentError("net/http: invalid method \"" + method + "\"");
+  auto pu = parse_url(url0);
+  if (!pu.ok()) return wrap(pu.status(), method, std::string(url0));
+  const url u = std::move(*pu);
+  const std::string us = u.string();
+  if (auto e = ctx0.err(); !e.ok()) return wrap(e, method, us);
+  const client_options& o = s_->o;
+  const std::string key = u.host_port();
+
+  bhttp::request<bhttp::buffer_body> req;
+  req.method_string(method);
+  req.target(u.request_target());
+  req.version(11);
+  req.set(bhttp::field::host, u.host_header());
+  req.set(bhttp::field::user_agent, o.user_agent);
+  for (const auto& [k, v] : headers) {
+    if (!is_token(k)) continue;
+    if (iequals(k, "Content-Length") || iequals(k, "Transfer-Encoding") || iequals(k, "Connection")) continue;
+    if (iequals(k, "Host") || iequals(k, "User-Agent")) {
+      req.set(k, clean_value(v));
+      continue;
+    }
+    req.insert(k, clean_value(v));
+  }
+  if (body) {
+    if (content_length >= 0) req.content_length(static_cast<std::uint64_t>(content_length));
+    else req.chunked(true);
+  } else if (method == "POST" || method == "PUT" || method == "PATCH") {
+    req.content_length(0);
+  }
+
+  auto st = std::make_unique<streamed_response::state>();
+  st->cs = s_;
+  st->key = key;
+  st->method = method;
+  st->url = us;
+  st->ctx = ctx0;
+  for (int attempt = 0;; ++attempt) {
+    bool reused = false;
+    st->watch.reset();
+    st->buf.consume(st->buf.size());
+    if (attempt == 0) {
+      while (auto pc = s_->take(key)) {
+        if (still_open(*pc)) {
+          st->c = std::move(*pc);
+          reused = true;
+          break;
+        }
+        (void)pc->close();
+      }
+    }
+    if (!reused) {
+      auto d = net::dial(key, ctx0);
+      if (!d.ok()) return wrap(ctx0.err().ok() ? d.status() : ctx0.err(), method, us);
+      st->c = std::move(*d);
+    }
+    net::conn& c = st->c;
+    auto dl = ctx0.deadline();
+    c.set_deadline(dl ? *dl : time_point{});
+    st->watch.emplace(ctx0, c);
+    error_code ec;
+    absl::Status body_err;
+    if (body) {
+      write_streamed(c, req, body, content_length, body_err, ec);
+    } else {
+      req.body().data = nullptr;
+      req.body().size = 0;
+      req.body().more = false;
+      bhttp::write(c, req, ec);
+    }
+    if (!body_err.ok()) {
+      st->drop();
+      return wrap(body_err, method, us);
+    }
+    if (ec) {
+      st->drop();
+      st->done = false;
+      if (reused && !body && ctx0.err().ok()) continue;  // a stale pooled connection
+      return wrap(round_trip_error(ec, ctx0), method, us);
+    }
+    // The header (1xx answers skipped), within response_header_timeout.
+    if (o.response_header_timeout > std::chrono::nanoseconds::zero()) {
+      auto hd = clk::now() + o.response_header_timeout;
+      c.set_read_deadline(dl && *dl < hd ? *dl : hd);
+    }
+    bool got_any = false;
+    for (;;) {
+      st->p.emplace();
+      st->p->header_limit(o.max_response_header_bytes);
+      st->p->body_limit(std::numeric_limits<std::uint64_t>::max());  // read() streams any length
+      if (method == "HEAD") st->p->skip(true);
+      read_header_limited(c, st->buf, *st->p, o.max_response_header_bytes, ec);
+      got_any = got_any || st->p->got_some();
+      if (ec) break;
+      unsigned code = st->p->get().result_int();
+      if (code >= 100 && code < 200 && code != 101) continue;
+      break;
+    }
+    if (ec) {
+      st->drop();
+      st->done = false;
+      bool stale = ec == bhttp::error::end_of_stream || ec == boost::asio::error::connection_reset ||
+                   ec == boost::asio::error::eof;
+      if (reused && !got_any && stale && !body && replayable(method) && ctx0.err().ok()) continue;
+      if (ec == boost::asio::error::timed_out && ctx0.err().ok() && (!dl || clk::now() < *dl))
+        return wrap(absl::DeadlineExceededError("timeout awaiting response headers"), method, us);
+      return wrap(round_trip_error(ec, ctx0), method, us);
+    }
+    c.set_read_deadline(dl ? *dl : time_point{});
+    auto& bres = st->p->get();
+    streamed_response res;
+    res.status = static_cast<int>(bres.result_int());
+    res.reason = std::string(bres.reason().data(), bres.reason().size());
+    res.version = static_cast<int>(bres.version());
+    for (const auto& f : bres) {
+      auto n = f.name_string();
+      auto v = f.value();
+      res.headers.add(std::string(n.data(), n.size()), std::string(v.data(), v.size()));
+    }
+    res.url = us;
+    if (auto cl = st->p->content_length()) res.content_length = static_cast<std::int64_t>(*cl);
+    if (st->p->is_done()) st->finish();  // no body (HEAD, 204, 304, Content-Length: 0)
+    res.s_ = std::move(st);
+    return res;
   }
 }
 

@@ -5,10 +5,16 @@
 //   2. read_header     Beast's request_parser over the header (header deadline), with the
 //                      limits Beast 1.74 lacks (read_request_header)
 //      check_header    version, Host, Transfer-Encoding, request-target → 4xx/5xx + close
-//   3. read_body       "100 Continue" if asked, then the body and a chunked body's trailer
-//                      (body deadline, a 64 KiB read buffer)
-//   4. make_request    the handler's request: fields, trailers, path, query, ctx
-//   5. call_handler    the handler, buffered; a throw becomes a 500 + close (answer_panic)
+//   3. the body        lazy: the handler reads it (request::read / body) through this
+//                      connection's parser (body_source): start_body on the first read
+//                      ("100 Continue" if asked, body deadline, a 64 KiB read buffer),
+//                      finish_body at its end (the trailer)
+//   4. make_request    the handler's request: fields, path, query, ctx, the body's state
+//   5. call_handler    the handler, its writer attached to the connection (flush: the
+//                      answer streams, chunked; hijack: the connection is the handler's);
+//                      a throw becomes a 500 + close (answer_panic), a body_error from
+//                      body() its status + close (answer_body_error) — or a cut once streaming
+//      settle_body     what the handler left of the body: discard ≤ 256 KiB, else close
 //   6. write_answer    Beast's serializer (write deadline), then the keep-alive decision:
 //                      round again, or a lingering close
 // Any step that ends the connection returns false; the goroutine then unregisters it.
@@ -20,6 +26,7 @@
 #include <cstring>
 #include <ctime>
 #include <exception>
+#include <limits>
 #include <stdexcept>
 #include <unordered_map>
 
@@ -351,7 +358,18 @@ bool write_response(net::conn& c, response_writer& w, const request& r, bool& ke
   std::string& body = response_writer_access::body(w);
   bool no_body = bodiless_status(code);
   if (no_body) body.clear();
-  prepare_header(w, r, code, !body.empty(), keep, res);
+  std::shared_ptr<file_body> file = std::move(response_writer_access::file(w));
+  if (no_body) file.reset();
+  prepare_header(w, r, code, !body.empty() || file, keep, res);
+  // file_server's answer: Beast writes the header, the file follows by sendfile (fs.cpp).
+  if (file) {
+    res.content_length(file->size());
+    res.keep_alive(keep);
+    error_code ec;
+    bhttp::response_serializer<bhttp::string_body> sr{res};
+    bhttp::write_header(c, sr, ec);
+    return !ec && (r.method == "HEAD" || write_file_body(c, *file).ok());
+  }
   res.body() = std::move(body);
   if (!no_body) res.content_length(res.body().size());
   res.keep_alive(keep);
@@ -384,7 +402,13 @@ struct disconnect_watch {
   char byte = 0;
 };
 
-using request_parser = bhttp::request_parser<bhttp::string_body>;
+
+// buffer_body: the body goes straight from the read buffer into the handler's buffer.
+using request_parser = bhttp::request_parser<bhttp::buffer_body>;
+
+// Go's maxPostHandlerReadBytes: after the handler, at most this much of an unread body is
+// read and dropped to keep the connection; with more left, it closes instead.
+constexpr std::uint64_t kMaxPostHandlerRead = 256 << 10;
 
 // What the steps of one request hand on to the next.
 struct incoming {
@@ -396,9 +420,9 @@ struct incoming {
 };
 
 // One connection's serving loop (Go's *conn). Lives on the connection's goroutine only;
-// it is also the sink behind the handler's response_writer (flush, hijack), which the
-// handler calls on that same goroutine.
-class conn_server final : public response_writer::sink {
+// it is also the body_source behind the handler's request (read, body) and the sink behind
+// its response_writer (flush, hijack), which the handler calls on that same goroutine.
+class conn_server final : public body_source, public response_writer::sink {
  public:
   conn_server(server::state& s, std::shared_ptr<conn_rec> rec, clk::time_point serving_since)
       : s_(s),
@@ -439,15 +463,67 @@ class conn_server final : public response_writer::sink {
       request_parser p;
       incoming in;
       if (!read_header(p) || !check_header(p, in)) return;
-      if (!read_body(p, in)) return;
       request r = make_request(p, in);
       keep_ = o_.keep_alives && p.get().keep_alive();
       response_writer w;
       begin_answer(r, w);
-      bool ok = call_handler(r, w, in.target == "*");
+      int body_code = -1;  // body() threw body_error: its status (0: none)
+      bool ok;
+      {
+        // The body is readable while the handler runs (and only then: even when the
+        // runtime unwinds this goroutine, a request copy must not reach a dead parser).
+        auto& b = *request_access::body(r);
+        gofer::defer detach([&b] {
+          b.src = nullptr;
+          b.detached = true;
+        });
+        ok = call_handler(r, w, in.target == "*", body_code);
+      }
       if (hijacked_) return;  // the connection is the handler's now
+      if (body_code >= 0) return streaming_ ? cut() : answer_body_error(body_code);
       if (!ok) return streaming_ ? cut() : answer_panic(r);
-      if (!(streaming_ ? end_stream(w) : write_answer(r, w, keep_))) return;
+      if (streaming_) {
+        if (!end_stream(w)) return;
+        continue;
+      }
+      if (!settle_body(keep_)) return;
+      if (!write_answer(r, w, keep_)) return;
+    }
+  }
+
+  // ---- body_source: the handler reads the body (on the handler's goroutine) ----
+
+  absl::StatusOr<std::size_t> read_body(char* dst, std::size_t n, request::body_state& b) override {
+    if (hijacked_) return absl::FailedPreconditionError("http: invalid Read on a hijacked connection's Body");
+    request_parser& p = *parser_;
+    if (p.is_done()) return end_of_body(b);
+    // A declared length over the limit is refused before anything is read (or a 100 sent).
+    if (!body_started_ && p.content_length() && *p.content_length() > b.limit)
+      return body_failed(b, status::payload_too_large, absl::ResourceExhaustedError("http: request body too large"));
+    if (!body_started_) {
+      if (auto st = start_body(); !st.ok()) return body_failed(b, 0, st);
+    }
+    // Go's MaxBytesReader reads at most one byte past the limit, to tell "at" from "over".
+    std::uint64_t room = b.limit >= b.consumed ? b.limit - b.consumed : 0;
+    if (room < UINT64_MAX && n > room + 1) n = static_cast<std::size_t>(room + 1);
+    for (;;) {
+      p.get().body().data = dst;
+      p.get().body().size = n;
+      error_code ec;
+      read_some_body(p, ec);
+      std::size_t got = n - p.get().body().size;
+      p.get().body().data = nullptr;
+      if (ec) return body_read_failed(b, ec);
+      if (got > 0) {
+        b.consumed += got;
+        if (b.consumed > b.limit)
+          return body_failed(b, status::payload_too_large, absl::ResourceExhaustedError("http: request body too large"));
+        if (p.is_done()) {  // the next read returns EOF (these bytes first)
+          if (auto st = finish_body(b); !st.ok()) return st;
+        }
+        return got;
+      }
+      if (p.is_done()) return end_of_body(b);
     }
   }
 
@@ -461,6 +537,9 @@ class conn_server final : public response_writer::sink {
       // The status and header, once: chunked for HTTP/1.1; for HTTP/1.0 the body ends
       // with the connection. No Content-Length: the length is not known.
       if (keep_ && s_.is_shutting_down()) keep_ = false;
+      // What is left of the request body is settled before the header, as Go does (its
+      // HTTP/1 server is not full duplex): ≤ 256 KiB discarded, else Connection: close.
+      if (!settle_body(keep_)) return broke(absl::UnavailableError("http: reading the rest of the request body failed"));
       int code = answer_code(w);
       no_body_ = req_->method == "HEAD" || bodiless_status(code);
       if (no_body_) body.clear();
@@ -476,7 +555,9 @@ class conn_server final : public response_writer::sink {
       bhttp::response_serializer<bhttp::empty_body> sr{res};
       bhttp::write_header(c_, sr, ec);
       if (ec) return broke(stream_write_error(ec));
-      start_watch();
+      // The client's going away is watched once the request body is all read (Go's
+      // background read starts at the body's EOF too): the watcher reads the connection.
+      if (parser_->is_done()) start_watch();
     }
     if (no_body_) body.clear();
     if (body.empty()) return absl::OkStatus();
@@ -562,9 +643,10 @@ class conn_server final : public response_writer::sink {
     c_.set_read_deadline(hdr_deadline_from(t0_));
     buf_.max_size(std::max(buf_.size(), header_stage_buffer_));
     p.header_limit(o_.max_header_bytes);
-    p.body_limit(o_.max_body_bytes);
-    // The header is read without eager parsing, so a too-large Content-Length reliably
-    // reports body_limit here (Beast 1.74 drops that error when parsing eagerly past it).
+    // The body's limit is the handler's (request::read counts it), not the parser's. (Not
+    // boost::none: Beast 1.74 compares a Content-Length with the optional, and every
+    // length is greater than none.)
+    p.body_limit(std::numeric_limits<std::uint64_t>::max());
     error_code ec;
     read_request_header(c_, buf_, p, o_.max_header_bytes, o_.max_header_fields, ec);
     if (ec) {
@@ -619,13 +701,13 @@ class conn_server final : public response_writer::sink {
     return true;
   }
 
-  // 3. The body (Expect: 100-continue answered first), within body_read_timeout (and
-  //    read_timeout), through a buffer of at most kBodyStageBuffer.
-  bool read_body(request_parser& p, incoming& in) {
-    auto& breq = p.get();
-    // The header fields are copied now: a chunked body's trailer adds its fields to the
-    // same Beast message (each after the last of its name), and they must not mix.
-    for (const auto& f : breq) {
+  // 3. The body is the handler's to read (request::read / body): the steps below run
+  //    on its first read, and after it returns (settle_body).
+
+  // The header fields, copied before a chunked body's trailer can join them (it adds its
+  // fields to the same Beast message, each after the last of its name).
+  void copy_header(const request_parser& p, incoming& in) {
+    for (const auto& f : p.get()) {
       auto n = f.name_string();
       auto v = f.value();
       in.headers.add(std::string(n.data(), n.size()), std::string(v.data(), v.size()));
@@ -633,55 +715,166 @@ class conn_server final : public response_writer::sink {
       ++in.header_names[to_lower({n.data(), n.size()})];
     }
     in.header_fields = in.headers.size();
-    chunk_guard guard;
-    if (!p.is_done()) {
-      time_point rd{};
-      if (o_.read_timeout > std::chrono::nanoseconds::zero()) rd = t0_ + o_.read_timeout;
-      if (o_.body_read_timeout > std::chrono::nanoseconds::zero()) {
-        auto b = clk::now() + o_.body_read_timeout;
-        rd = rd == time_point{} ? b : std::min(rd, b);
-      }
-      c_.set_read_deadline(rd);
+  }
+
+  // The body stage begins (the handler's first read, or the discard after it): its
+  //    deadline (body_read_timeout from now, read_timeout from the request's first byte),
+  //    "100 Continue" if the client waits for it, the read buffer at its body-stage bound.
+  absl::Status start_body() {
+    body_started_ = true;
+    request_parser& p = *parser_;
+    time_point rd{};
+    if (o_.read_timeout > std::chrono::nanoseconds::zero()) rd = t0_ + o_.read_timeout;
+    if (o_.body_read_timeout > std::chrono::nanoseconds::zero()) {
+      auto b = clk::now() + o_.body_read_timeout;
+      rd = rd == time_point{} ? b : std::min(rd, b);
+    }
+    c_.set_read_deadline(rd);
+    if (expect_continue_) {
+      // Bounded like the body: a client that never reads could otherwise hold this write.
+      if (rd != time_point{} &&
+          (o_.write_timeout <= std::chrono::nanoseconds::zero() || rd < t_header_ + o_.write_timeout))
+        c_.set_write_deadline(rd);
+      bhttp::response<bhttp::empty_body> cont{bhttp::status::continue_, 11};
       error_code ec;
-      auto expect = breq[bhttp::field::expect];
-      if (version_ == 11 && iequals(strip_ascii_whitespace({expect.data(), expect.size()}),
-                                                   "100-continue")) {
-        // Bounded like the body: a client that never reads could otherwise hold this write.
-        if (rd != time_point{} &&
-            (o_.write_timeout <= std::chrono::nanoseconds::zero() || rd < t_header_ + o_.write_timeout))
-          c_.set_write_deadline(rd);
-        bhttp::response<bhttp::empty_body> cont{bhttp::status::continue_, 11};
-        bhttp::write(c_, cont, ec);
-        if (ec) return false;
-      }
-      buf_.max_size(std::max(buf_.size(), kBodyStageBuffer));
-      p.on_chunk_header(guard);
-      try {
-        bhttp::read(c_, buf_, p, ec);
-      } catch (const std::length_error&) {  // a trailer field over 64 KiB (see above)
-        ec = bhttp::error::buffer_overflow;
-      }
-      if (ec) {
-        int code = status_for_read_error(ec, true);
-        if (guard.tripped) code = status::payload_too_large;
-        else if (ec == bhttp::error::buffer_overflow && at_last_chunk(buf_))
-          code = status::request_header_fields_too_large;
-        if (code != 0) {
-          write_error(c_, version_, code, code == 400 ? ec.message() : "", o_.write_timeout);
-          linger_close(c_);
+      bhttp::write(c_, cont, ec);
+      c_.set_write_deadline(deadline_in(o_.write_timeout));  // (from now: the handler's answer)
+      if (ec) return absl::UnavailableError("http: write 100 Continue: " + ec.message());
+      continue_sent_ = true;
+    }
+    buf_.max_size(std::max(buf_.size(), kBodyStageBuffer));
+    guard_ = {};
+    p.on_chunk_header(guard_);
+    return absl::OkStatus();
+  }
+
+  // Beast's read_some into the parser's current body buffer; a full buffer is progress.
+  void read_some_body(request_parser& p, error_code& ec) {
+    try {
+      bhttp::read_some(c_, buf_, p, ec);
+    } catch (const std::length_error&) {  // a trailer field over 64 KiB (see above)
+      ec = bhttp::error::buffer_overflow;
+    }
+    if (ec == bhttp::error::need_buffer) ec = {};
+  }
+
+  // The parser is done: EOF for the handler.
+  absl::StatusOr<std::size_t> end_of_body(request::body_state& b) {
+    if (auto st = finish_body(b); !st.ok()) return st;
+    b.eof = true;
+    return std::size_t{0};
+  }
+
+  // The body's end, once: the trailer (checked, kept apart from the header), no read
+  // deadline.
+  absl::Status finish_body(request::body_state& b) {
+    if (body_ended_) return b.err;
+    body_ended_ = true;
+    auto& breq = parser_->get();
+    std::size_t fields = static_cast<std::size_t>(std::distance(breq.begin(), breq.end()));
+    if (fields > in_->header_fields + o_.max_header_fields)
+      return body_failed(b, status::request_header_fields_too_large, absl::ResourceExhaustedError("http: trailer too large"));
+    if (fields > in_->header_fields) {
+      // Beast inserts a field after the last one of the same name, so within a name the
+      // header's come first: skip that many of each name, the rest are the trailer's.
+      auto names = in_->header_names;
+      for (const auto& f : breq) {
+        auto n = f.name_string();
+        auto it = names.find(to_lower({n.data(), n.size()}));
+        if (it != names.end() && it->second > 0) {
+          --it->second;
+          continue;
         }
-        return false;
+        auto v = f.value();
+        b.trailers.add(std::string(n.data(), n.size()), std::string(v.data(), v.size()));
       }
-      if (static_cast<std::size_t>(std::distance(breq.begin(), breq.end())) > in.header_fields + o_.max_header_fields)
-        return reject(status::request_header_fields_too_large, "");
     }
     c_.set_read_deadline(time_point{});
+    return absl::OkStatus();
+  }
+
+  absl::Status body_failed(request::body_state& b, int code, absl::Status st) {
+    body_failed_ = true;
+    if (b.err.ok()) {
+      b.err = std::move(st);
+      b.err_code = code;
+    }
+    return b.err;
+  }
+
+  // A failed body read, as request's table names it.
+  absl::Status body_read_failed(request::body_state& b, const error_code& ec) {
+    int code = status_for_read_error(ec, true);
+    if (guard_.tripped)
+      return body_failed(b, status::payload_too_large, absl::ResourceExhaustedError("http: too much chunk overhead"));
+    if (ec == bhttp::error::buffer_overflow) {
+      if (at_last_chunk(buf_))
+        return body_failed(b, status::request_header_fields_too_large, absl::ResourceExhaustedError("http: trailer too large"));
+      return body_failed(b, status::payload_too_large, absl::ResourceExhaustedError("http: chunk line too long"));
+    }
+    if (ec == bhttp::error::body_limit)
+      return body_failed(b, status::payload_too_large, absl::ResourceExhaustedError("http: request body too large"));
+    if (code == status::bad_request) return body_failed(b, code, absl::InvalidArgumentError(ec.message()));
+    if (ec == boost::asio::error::timed_out) return body_failed(b, 0, absl::DeadlineExceededError("i/o timeout"));
+    if (ec == bhttp::error::end_of_stream || ec == bhttp::error::partial_message || ec == boost::asio::error::eof)
+      return body_failed(b, 0, absl::DataLossError("unexpected EOF"));
+    return body_failed(b, 0, absl::UnavailableError(ec.message()));
+  }
+
+  // 5c. After the handler, what it left of the body (Go's rule, see request in http.hpp):
+  //     nothing left → keep; a failed read, or a "100-continue" never answered, or more than
+  //     256 KiB left → Connection: close; else read and drop the rest (body deadline).
+  //     False when the connection is to be cut without an answer.
+  bool settle_body(bool& keep) {
+    request_parser& p = *parser_;
+    if (p.is_done()) return true;
+    if (body_failed_ || (expect_continue_ && !continue_sent_)) {
+      keep = false;
+      return true;
+    }
+    if (auto left = p.content_length_remaining(); left && *left >= kMaxPostHandlerRead) {
+      keep = false;
+      return true;
+    }
+    if (!keep) return true;  // closing anyway: the lingering close drains what it can
+    if (!body_started_ && !start_body().ok()) return false;
+    char sink[16 << 10];
+    std::uint64_t dropped = 0;
+    while (!p.is_done() && dropped <= kMaxPostHandlerRead) {
+      p.get().body().data = sink;
+      p.get().body().size = sizeof sink;
+      error_code ec;
+      read_some_body(p, ec);
+      dropped += sizeof sink - p.get().body().size;
+      p.get().body().data = nullptr;
+      if (ec) {
+        keep = false;
+        return true;
+      }
+    }
+    if (!p.is_done()) keep = false;
+    else c_.set_read_deadline(time_point{});
     return true;
   }
 
-  // 4. The request the handler sees.
+  // 5d. body() could not read the body and threw: its status (0: none), then close.
+  void answer_body_error(int code) {
+    if (code != 0) {
+      write_error(c_, version_, code, "", o_.write_timeout);
+      linger_close(c_);
+    }
+  }
+
+  // 4. The request the handler sees, its body readable through this connection.
   request make_request(request_parser& p, incoming& in) {
     auto& breq = p.get();
+    copy_header(p, in);
+    parser_ = &p;
+    in_ = &in;
+    body_started_ = continue_sent_ = body_failed_ = body_ended_ = false;
+    auto expect = breq[bhttp::field::expect];
+    expect_continue_ = !p.is_done() && version_ == 11 &&
+                       iequals(strip_ascii_whitespace({expect.data(), expect.size()}), "100-continue");
     request r;
     r.method = std::string(in.method);
     r.target = std::string(in.target);
@@ -689,22 +882,13 @@ class conn_server final : public response_writer::sink {
     r.raw_query = std::move(in.pt.query);
     r.version = static_cast<int>(version_);
     r.headers = std::move(in.headers);
-    if (static_cast<std::size_t>(std::distance(breq.begin(), breq.end())) > in.header_fields) {
-      // Beast inserts a field after the last one of the same name, so within a name the
-      // header's come first: skip that many of each name, the rest are the trailer's.
-      for (const auto& f : breq) {
-        auto n = f.name_string();
-        auto it = in.header_names.find(to_lower({n.data(), n.size()}));
-        if (it != in.header_names.end() && it->second > 0) {
-          --it->second;
-          continue;
-        }
-        auto v = f.value();
-        r.trailers.add(std::string(n.data(), n.size()), std::string(v.data(), v.size()));
-      }
-    }
     r.host = in.pt.authority.empty() ? r.headers.get("Host") : in.pt.authority;
-    r.body = std::move(breq.body());
+    r.content_length = p.chunked() ? -1 : static_cast<std::int64_t>(p.content_length().value_or(0));
+    auto b = std::make_shared<request::body_state>();
+    b->src = this;
+    b->limit = o_.max_body_bytes;
+    if (p.is_done()) b->eof = true;  // no body
+    request_access::body(r) = std::move(b);
     r.remote_addr = remote_;
     r.ctx = ctx_;
     return r;
@@ -719,7 +903,7 @@ class conn_server final : public response_writer::sink {
     response_writer_access::attach(w, this);
   }
 
-  bool call_handler(const request& r, response_writer& w, bool asterisk) {
+  bool call_handler(const request& r, response_writer& w, bool asterisk, int& body_code) {
     if (asterisk) {
       w.headers().set("Content-Length", "0");
       w.write_header(status::ok);
@@ -729,6 +913,9 @@ class conn_server final : public response_writer::sink {
       s_.h(r, w);
     } catch (const gofer::detail::goroutine_exit&) {
       throw;  // the runtime is unwinding this goroutine
+    } catch (const body_error& e) {  // request::body() could not read the body
+      body_code = e.code();
+      return false;
     } catch (const std::exception& e) {
       std::fprintf(stderr, "http: panic serving %s: %s\n", remote_.c_str(), e.what());
       return false;
@@ -851,6 +1038,13 @@ class conn_server final : public response_writer::sink {
   // HTTP version (10 or 11).
   clk::time_point t0_{}, t_header_{};
   unsigned version_ = 11;
+  // The current request's body: its parser and header (in serve()'s frame), and how far
+  // the body stage got.
+  request_parser* parser_ = nullptr;
+  const incoming* in_ = nullptr;
+  chunk_guard guard_;
+  bool expect_continue_ = false, continue_sent_ = false, body_started_ = false, body_failed_ = false,
+       body_ended_ = false;
   // request::ctx (per connection) and its cancel.
   gofer::context ctx_;
   gofer::cancel_func cancel_;

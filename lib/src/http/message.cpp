@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cctype>
 #include <cstring>
+#include <utility>
 
 #include <nlohmann/json.hpp>
 
@@ -143,6 +144,102 @@ std::string request::query(std::string_view key) const {
   return {};
 }
 
+// ---- the request body (Go's r.Body) --------------------------------------------------------
+
+namespace {
+
+const absl::Status& body_eof() {
+  static const absl::Status s = absl::OutOfRangeError("EOF");  // net::is_eof's
+  return s;
+}
+
+absl::StatusOr<std::size_t> read_state(request::body_state& b, char* p, std::size_t n) {
+  if (!b.err.ok()) return b.err;
+  if (b.eof) return body_eof();
+  if (n == 0) return std::size_t{0};
+  if (b.detached) return absl::FailedPreconditionError("http: invalid Read on closed Body");
+  if (b.src != nullptr) {
+    auto got = b.src->read_body(p, n, b);
+    if (got.ok() && *got == 0) return body_eof();
+    return got;
+  }
+  // In memory (set_body).
+  std::size_t k = std::min(n, b.mem.size() - b.mem_pos);
+  if (k == 0) {
+    b.eof = true;
+    return body_eof();
+  }
+  if (b.consumed + k > b.limit) {
+    b.err = absl::ResourceExhaustedError("http: request body too large");
+    b.err_code = status::payload_too_large;
+    return b.err;
+  }
+  std::memcpy(p, b.mem.data() + b.mem_pos, k);
+  b.mem_pos += k;
+  b.consumed += k;
+  return k;
+}
+
+// The rest of the body, under b.limit.
+absl::StatusOr<std::string> read_rest(request::body_state& b) {
+  std::string out;
+  for (;;) {
+    std::size_t step = out.size() < (64u << 10) ? (16u << 10) : (64u << 10);
+    std::size_t old = out.size();
+    out.resize(old + step);
+    auto n = read_state(b, out.data() + old, step);
+    if (!n.ok()) {
+      out.resize(old);
+      if (net::is_eof(n.status())) return out;
+      return n.status();
+    }
+    out.resize(old + *n);
+  }
+}
+
+}  // namespace
+
+const std::string& request::body() const {
+  static const std::string empty;
+  if (!body_) return empty;
+  auto& b = *body_;
+  if (b.whole) return *b.whole;
+  auto rest = read_rest(b);
+  if (!rest.ok()) throw body_error(rest.status(), b.err.ok() ? 0 : b.err_code);
+  b.whole = std::move(*rest);
+  return *b.whole;
+}
+
+absl::StatusOr<std::string> request::read_body(std::uint64_t limit) const {
+  if (!body_) return std::string();
+  body_->limit = limit;
+  if (body_->whole) {  // body() read it already
+    if (body_->consumed > limit) return absl::ResourceExhaustedError("http: request body too large");
+    return *body_->whole;
+  }
+  return read_rest(*body_);
+}
+
+absl::StatusOr<std::size_t> request::read(void* buf, std::size_t n) const {
+  if (!body_) return body_eof();
+  return read_state(*body_, static_cast<char*>(buf), n);
+}
+
+const header& request::trailers() const {
+  static const header none;
+  return body_ ? body_->trailers : none;
+}
+
+void request::set_body(std::string b) {
+  body_ = std::make_shared<body_state>();
+  content_length = static_cast<std::int64_t>(b.size());
+  body_->mem = std::move(b);
+}
+
+void max_bytes(const request& r, std::uint64_t n) {
+  if (r.body_) r.body_->limit = n;
+}
+
 namespace {
 struct json_too_deep {};
 
@@ -165,8 +262,8 @@ absl::StatusOr<nlohmann::json> parse_json(const std::string& body, int max_depth
 }
 }  // namespace
 
-absl::StatusOr<nlohmann::json> request::json() const { return parse_json(body, max_json_depth); }
-absl::StatusOr<nlohmann::json> request::json(int max_depth) const { return parse_json(body, max_depth); }
+absl::StatusOr<nlohmann::json> request::json() const { return parse_json(body(), max_json_depth); }
+absl::StatusOr<nlohmann::json> request::json(int max_depth) const { return parse_json(body(), max_depth); }
 absl::StatusOr<nlohmann::json> response::json() const { return parse_json(body, max_json_depth); }
 
 // ---- response_writer, event_stream --------------------------------------------------------
@@ -293,7 +390,14 @@ void write_json(response_writer& w, int code, const nlohmann::json& j) {
 }
 
 std::optional<nlohmann::json> decode_json(const request& r, response_writer& w) {
-  auto j = r.json();
+  absl::StatusOr<nlohmann::json> j;
+  try {
+    j = r.json();
+  } catch (const body_error& e) {
+    if (e.code() == 0) throw;  // the client is gone or too slow: nothing to answer
+    error(w, std::string(e.status().message()), e.code());
+    return std::nullopt;
+  }
   if (j.ok()) return std::move(*j);
   error(w, std::string(j.status().message()), status::bad_request);
   return std::nullopt;
