@@ -575,6 +575,21 @@ absl::Status conn::close_write() {
   return absl::OkStatus();
 }
 
+// SO_RCVBUF / SO_SNDBUF (Go's SetReadBuffer / SetWriteBuffer); the kernel doubles the
+// value for its bookkeeping and clamps it to its own minimum and maximum.
+static absl::Status set_buffer(detail::socket* s, int opt, int bytes, const char* what, const std::string& addr) {
+  int err = 0;
+  {
+    fd_hold h(s);
+    if (h.get() < 0) return closed_error();
+    if (::setsockopt(h.get(), SOL_SOCKET, opt, &bytes, sizeof bytes) != 0) err = errno;
+  }
+  if (err != 0) return errno_error(what, addr, err);
+  return absl::OkStatus();
+}
+absl::Status conn::set_read_buffer(int bytes) { return set_buffer(s_.get(), SO_RCVBUF, bytes, "setsockopt SO_RCVBUF", s_ ? remote_addr() : ""); }
+absl::Status conn::set_write_buffer(int bytes) { return set_buffer(s_.get(), SO_SNDBUF, bytes, "setsockopt SO_SNDBUF", s_ ? remote_addr() : ""); }
+
 std::string conn::local_addr() const {
   fd_hold h(s_.get());
   if (h.get() < 0) return "";

@@ -151,6 +151,12 @@ class conn {
   absl::Status close();
   // shutdown(2) of the write side (the peer reads EOF) — CloseWrite.
   absl::Status close_write();
+  // Go's SetReadBuffer / SetWriteBuffer: the kernel's receive / send buffer for this
+  // socket (SO_RCVBUF / SO_SNDBUF; Linux doubles the value and clamps it). Small buffers
+  // make a peer that stops reading block the writer sooner. Never parks. Errors:
+  // is_closed; the setsockopt errno.
+  absl::Status set_read_buffer(int bytes);
+  absl::Status set_write_buffer(int bytes);
   std::string local_addr() const;
   std::string remote_addr() const;
   bool is_open() const noexcept;
