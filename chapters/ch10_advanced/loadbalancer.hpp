@@ -403,7 +403,7 @@ class balancer {
       if (left > 0) left -= static_cast<std::int64_t>(*n);
       // A failed write or flush: the client is gone; returning drops the back end's
       // connection (res closes it) and the server closes the client's.
-      if (!w.write(std::string_view(buf.get(), *n)).ok()) return;
+      if (!w.write(std::string_view(buf.get(), *n))) return;
       if ((left != 0 || w.flushed()) && !w.flush().ok()) return;
     }
   }
