@@ -940,19 +940,27 @@ TEST_P(sync, cond_no_lost_wakeup_for_a_signal_right_after_the_waiter_released_th
       gofer::mutex mu;
       gofer::cond c(mu);
       bool waiting = false;  // under mu: set by the waiter just before wait()
-      gofer::chan<int> done(1);
+      // mu, c and waiting live in this iteration's scope: each goroutine reports (on a
+      // channel it holds by value) only after its last touch of them, and the round ends
+      // only after both reports. (The waiter used to report while still holding mu: main
+      // could start the next round and the old unique_lock then unlocked the new mutex at
+      // the same address — "unlock of unlocked mutex", seen at 8 threads.)
+      gofer::chan<int> done(1), signaled(1);
       gofer::go([&, done]() {
-        std::unique_lock lk(mu);
-        waiting = true;
-        c.wait();  // no predicate loop: a lost signal would leave it here forever
+        {
+          std::unique_lock lk(mu);
+          waiting = true;
+          c.wait();  // no predicate loop: a lost signal would leave it here forever
+        }
         done.send(1);
       });
-      gofer::go([&] {
+      gofer::go([&, signaled] {
         for (;;) {
           std::unique_lock lk(mu);  // acquired only once the waiter released it in wait()
           if (waiting) {
             lk.unlock();
             c.signal();  // the waiter is already queued: this cannot be lost
+            signaled.send(1);
             return;
           }
           lk.unlock();
@@ -964,6 +972,7 @@ TEST_P(sync, cond_no_lost_wakeup_for_a_signal_right_after_the_waiter_released_th
         ADD_FAILURE() << "round " << r << ": the signal was lost";
         return;  // the stuck waiter is unwound when main returns
       }
+      signaled.recv();
       ++completed;
     }
   });
