@@ -39,7 +39,7 @@ struct thread_lists {
 thread_local thread_lists lists{};
 
 void give_back(free_block* b, std::size_t c) noexcept {
-  ::operator delete(static_cast<void*>(b), class_size(c));
+  ::operator delete(static_cast<void*>(b));  // unsized: clang 14 (the tsa step) has no sized delete by default
 }
 
 // Its destructor runs at thread exit and empties the lists.
