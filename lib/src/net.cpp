@@ -115,8 +115,8 @@ void wait_for_helper(blocking_call& c, goroutine* g, bool through_shutdown) {
     c.waiting = true;
   }
   // No user call site: gofer::blocking is a template that would need one more parameter.
-  if (through_shutdown) park_through_shutdown(g, wait_reason::io_wait, nullptr, {});
-  else park(g, wait_reason::io_wait, nullptr, {});
+  if (through_shutdown) park_through_shutdown(g, wait_reason::io_wait, {});
+  else park(g, wait_reason::io_wait, {});
   spinlock_guard lk(c.mu);
   c.waiting = false;
 }

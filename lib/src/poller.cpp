@@ -4,7 +4,7 @@
 // EAGAIN calls wait(): under the record's lock it either consumes a pending edge (rready /
 // wready, set by an event that arrived while nobody waited) and retries at once, or links
 // a waiter and parks. An event claims the parked goroutine (the claim protocol of
-// gofer/detail/wait.hpp, so a deadline timer or shutdown may win instead) or, with nobody
+// gofer/detail/park.hpp, so a deadline timer or shutdown may win instead) or, with nobody
 // to wake, records the edge. Because both sides decide under the record's lock, an edge
 // that arrives between the goroutine's EAGAIN and its park is never lost.
 //
@@ -172,7 +172,7 @@ absl::Status poller::wait(poll_desc* pd, std::uint32_t gen, bool write,
   waiters.fetch_add(1, std::memory_order_seq_cst);
   rt->external_waits.fetch_add(1, std::memory_order_seq_cst);  // not a deadlock: I/O may come
   rt->wake_one_idle();  // make sure some idle worker becomes the poller
-  park(g, wait_reason::io_wait, pd, where);
+  park(g, wait_reason::io_wait, where);
   rt->external_waits.fetch_sub(1, std::memory_order_seq_cst);
   waiters.fetch_sub(1, std::memory_order_seq_cst);
   if (when != clock::time_point::max()) rt->timers->remove(&t);

@@ -1,15 +1,6 @@
-// lib/src/runtime.cpp — run(), goroutines, parking, shutdown. (Diagnostics — panic
-// reports, dumps, the deadlock detector, the leak check, SIGQUIT — are in debug.cpp.)
-//
-// Parking (park/unpark) implements the claim protocol documented in
-// gofer/detail/wait.hpp. The hand-over that makes it race-free: park() marks the goroutine
-// parked under its park_lock and suspends with context::suspend(lock), which releases the
-// lock only after the goroutine's stack has been switched out. unpark() takes the same
-// lock, so when it sees `parked` the goroutine is fully suspended and may be scheduled on
-// any thread. An unpark() that comes before park() leaves wake_pending, and park() then
-// returns at once.
-#include <cxxabi.h>
-
+// lib/src/runtime.cpp — run(), spawning goroutines, the registry, shutdown, sleep, yield.
+// Parking is in park.cpp (gofer/detail/park.hpp); diagnostics — panic reports, dumps, the
+// deadlock detector, the leak check, SIGQUIT — are in debug.cpp.
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
@@ -21,56 +12,21 @@
 
 #include <boost/fiber/operations.hpp>
 
+#include "detail/eh_swap.hpp"
 #include "detail/runtime.hpp"
 #include "detail/synctest_impl.hpp"
 #include "gofer/runtime.hpp"
 
 namespace gofer::detail {
 
+std::atomic<runtime*> g_runtime{nullptr};
+
 namespace {
 
-std::atomic<runtime*> g_runtime{nullptr};
 std::mutex g_run_mu;  // one run() at a time
 thread_local worker* tls_worker = nullptr;
 
-// ---- per-goroutine exception state --------------------------------------------------
-// The C++ runtime keeps "exceptions being handled" per *thread* (__cxa_get_globals). A
-// goroutine that parks inside a catch block may resume on another thread, so park() moves
-// that state into the goroutine while it is parked and back onto whichever thread resumes
-// it. __cxa_get_globals is declared __attribute__((const)); the noinline wrapper with an
-// asm barrier stops the compiler from reusing one thread's answer on another thread
-// (boostorg/context #323).
-struct eh_globals {
-  void* caught;
-  unsigned int uncaught;
-};
-
-[[gnu::noinline]] eh_globals* eh_here() noexcept {
-  asm volatile("" ::: "memory");
-  return reinterpret_cast<eh_globals*>(abi::__cxa_get_globals());
-}
-
-// Moves the thread's exception-handling state into a goroutine across one switch.
-class eh_swap {
- public:
-  eh_swap() noexcept {
-    eh_globals* eh = eh_here();
-    saved_ = *eh;
-    *eh = eh_globals{nullptr, 0};
-  }
-  ~eh_swap() { *eh_here() = saved_; }  // possibly another thread's
-  eh_swap(const eh_swap&) = delete;
-  eh_swap& operator=(const eh_swap&) = delete;
-
- private:
-  eh_globals saved_;
-};
-
-
-
 }  // namespace
-
-runtime* current_runtime() noexcept { return g_runtime.load(std::memory_order_acquire); }
 
 [[gnu::noinline]] worker* current_worker() noexcept {
   asm volatile("" ::: "memory");
@@ -78,134 +34,14 @@ runtime* current_runtime() noexcept { return g_runtime.load(std::memory_order_ac
 }
 [[gnu::noinline]] void set_current_worker(worker* w) noexcept { tls_worker = w; }
 
-goroutine* current_goroutine() noexcept {
-  if (current_worker() == nullptr) return nullptr;
-  return static_cast<goroutine*>(context::active()->get_properties());
-}
-
-goroutine* current_goroutine_or_throw(const char* op) {
-  goroutine* g = current_goroutine();
-  if (g == nullptr) {
-    throw std::logic_error(std::string("gofer: ") + op +
-                           " would block outside a goroutine; call it inside gofer::run");
-  }
-  return g;
-}
-
-// ---- the claim protocol ---------------------------------------------------------------
-
-void begin_wait(goroutine* g) noexcept {
-  g->fired = nullptr;
-  g->shutdown_woken = false;
-  // seq_cst: pairs with begin_shutdown()'s stopping store + scan (see park()).
-  g->claim.store(0, std::memory_order_seq_cst);
-}
-
-bool try_claim(goroutine* g) noexcept {
-  std::uint32_t open = 0;
-  return g->claim.compare_exchange_strong(open, 1, std::memory_order_acq_rel);
-}
-
-void set_fired(goroutine* g, waiter* w) noexcept { g->fired = w; }
-waiter* fired(goroutine* g) noexcept { return g->fired; }
-bool woken_by_shutdown(goroutine* g) noexcept { return g->shutdown_woken; }
-
-namespace {
-// park(), and (self_claim == false) park_through_shutdown(), which skips the shutdown
-// self-claim below: for a wait whose wake-up is certain even during shutdown.
-void park_impl(goroutine* g, wait_reason why, const void* on, gofer::source_location where,
-               bool self_claim) noexcept {
-  g->parked_since_ms.store(coarse_now_ms(), std::memory_order_relaxed);
-  if (__builtin_expect(g_tracing, false)) trace_park(g, why);
-  g->where.store(where, std::memory_order_relaxed);  // published by the release store below
-  g->reason.store(why, std::memory_order_release);
-  // Shutdown started after begin_wait? Then nobody may ever claim us: claim ourselves.
-  // (Either we see `stopping` here, or begin_shutdown's scan sees our open claim: both
-  // sides are seq_cst, store-then-load.)
-  runtime* rt = current_runtime();
-  if (self_claim && rt != nullptr && rt->stopping.load(std::memory_order_seq_cst) && try_claim(g)) {
-    g->shutdown_woken = true;
-    g->reason.store(wait_reason::none, std::memory_order_relaxed);
-    return;
-  }
-  {
-    eh_swap eh;
-    boost::fibers::detail::spinlock_lock lk(g->park_lock);
-    if (g->wake_pending) {
-      g->wake_pending = false;
-    } else {
-      g->parked = true;
-      if (__builtin_expect(g->bub_member, false)) bubble_on_park(g, why);  // synctest.cpp
-      // pick_next (called inside suspend) detaches us from this thread: see scheduler.cpp.
-      current_worker()->parking = g->ctx;
-      // Boost unlocks park_lock after the switch, in uninstrumented code: tell TSan.
-      tsan_release(&g->park_lock);
-      g->ctx->suspend(lk);  // releases park_lock after the switch; may resume on another thread
-    }
-  }
-  g->reason.store(wait_reason::none, std::memory_order_relaxed);
-}
-}  // namespace
-
-void park(goroutine* g, wait_reason why, const void* on, gofer::source_location where) noexcept {
-  park_impl(g, why, on, where, true);
-}
-void park_through_shutdown(goroutine* g, wait_reason why, const void* on,
-                           gofer::source_location where) noexcept {
-  park_impl(g, why, on, where, false);
-}
-
-void unpark(goroutine* g) noexcept {
-  boost::fibers::detail::spinlock_lock lk(g->park_lock);
-  if (!g->parked) {
-    g->wake_pending = true;
-    return;
-  }
-  g->parked = false;
-  ++g->unparks;
-  if (__builtin_expect(g->bub_durable, false)) bubble_on_unpark(g);  // synctest.cpp
-  lk.unlock();
-  if (__builtin_expect(g_tracing, false)) trace_unpark(g);
-  // g is detached (pick_next detached it as it parked) and now ours to make ready, on the
-  // waker's worker (Go's ready()): into runnext when a goroutine readies it, so a hand-off
-  // runs on the waker's thread next; at the back of the run queue when the dispatcher does
-  // (timers, the poller); through the injection queue from a thread that is no worker
-  // (gofer::blocking's threads, foreign threads).
-  worker* w = current_worker();
-  if (w != nullptr) {
-    w->make_ready(g->ctx, context::active()->get_properties() != nullptr);
-    return;
-  }
-  runtime* rt = current_runtime();
-  // Counted before g can run: g may be main, which may return, and run() then destroys rt
-  // while we are still in wake_one_idle (TSan: debug_no_deadlock.detector_off_main_released_
-  // by_a_plain_thread). The increment happens-before g runs (the injection queue orders
-  // it), hence before run() sees main_done and loads foreign_wakers; that load reads 0
-  // only from our release decrement, after our last access to rt.
-  rt->foreign_wakers.fetch_add(1, std::memory_order_relaxed);
-  rt->inject.enqueue(g->ctx);
-  rt->wake_one_idle();
-  rt->foreign_wakers.fetch_sub(1, std::memory_order_release);
-}
-
 std::uint64_t lost_wakeups_rescued() noexcept {
   runtime* rt = current_runtime();
   return rt != nullptr ? rt->lost_wakeups_rescued.load(std::memory_order_relaxed) : 0;
 }
 
-void throw_goroutine_exit() { throw goroutine_exit{}; }
-
 bool runtime_stopping() noexcept {
   runtime* rt = current_runtime();
   return rt != nullptr && rt->stopping.load(std::memory_order_acquire);
-}
-
-void block_forever(wait_reason why, gofer::source_location where) {
-  goroutine* g = current_goroutine_or_throw("blocking forever (nil channel or empty select)");
-  begin_wait(g);
-  park(g, why, nullptr, where);
-  // Only the runtime's shutdown claims a goroutine that waits on nothing.
-  throw_goroutine_exit();
 }
 
 // ---- registry and shutdown ----------------------------------------------------------
@@ -235,12 +71,8 @@ void runtime::begin_shutdown() {
   std::vector<goroutine*> claimed;
   for (registry_shard& sh : registry) {
     std::lock_guard<std::mutex> lk(sh.mu);
-    for (goroutine* g = sh.head; g != nullptr; g = g->reg_next) {
-      if (try_claim(g)) {
-        g->shutdown_woken = true;
-        claimed.push_back(g);
-      }
-    }
+    for (goroutine* g = sh.head; g != nullptr; g = g->reg_next)
+      if (claim_for_shutdown(g)) claimed.push_back(g);
   }
   // Safe outside the shard locks: a claimed goroutine cannot finish before we unpark it.
   for (goroutine* g : claimed) unpark(g);
@@ -469,7 +301,7 @@ int run(std::function<void()> main_fn, options opts) {
 }
 
 namespace detail {
-// The slow path of safe_point() (gofer/detail/wait.hpp; the monitor is in scheduler.cpp):
+// The slow path of safe_point() (gofer/detail/park.hpp; the monitor is in scheduler.cpp):
 // yields if the monitor asked this worker's goroutine to. No stopping check (never throws).
 void preempt_slow() noexcept {
   worker* w = current_worker();
@@ -515,7 +347,7 @@ void sleep(std::chrono::nanoseconds d, gofer::source_location where) {
   t.g = g;
   detail::begin_wait(g);
   if (heap.add(&t) && !heap.is_virtual()) rt->wake_one_idle();
-  detail::park(g, detail::wait_reason::sleep, nullptr, where);
+  detail::park(g, detail::wait_reason::sleep, where);
   if (detail::woken_by_shutdown(g)) {
     heap.remove(&t);
     detail::throw_goroutine_exit();

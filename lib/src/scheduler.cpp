@@ -489,7 +489,7 @@ void sched_algo::notify() noexcept { w_.wake(); }
 // model, without signals). Every kMonitorPeriod it reads each busy worker's sched_tick
 // (stored by every pick); a worker whose tick has not moved for kTimeSlice has run one
 // goroutine that long: the monitor sets its `preempt_at` to that tick, and g_preempt_hint,
-// so that the goroutine's next safe point (gofer/detail/wait.hpp) yields — if the worker
+// so that the goroutine's next safe point (gofer/detail/park.hpp) yields — if the worker
 // has not switched since (a stale request matches no tick). Cost while nobody is asked:
 // one relaxed load per safe point and one relaxed store per pick.
 

@@ -174,7 +174,7 @@ std::size_t select_impl(select_case_rt* cases, waiter* waiters, std::size_t n, b
     (sc.is_send ? sc.c->sendq : sc.c->recvq).push_back(&w);
   }
   locks.unlock_all();
-  park(g, wait_reason::select, nullptr, where);
+  park(g, wait_reason::select, where);
 
   // Pass 3: unlink the waiters that did not fire.
   locks.lock_all();

@@ -1,9 +1,10 @@
 // lib/src/sync.cpp — wait_group, mutex, rw_mutex, cond.
 //
 // Each primitive keeps its state and its FIFO of parked waiters under one short spinlock
-// (never held while parking). Whoever releases waiters claims them under that lock
-// (waitq::dequeue_claimed), hands them what they waited for (the lock, a read slot, a
-// wake-up) and unparks them after unlocking — never wake a goroutine while holding a lock.
+// (never held while parking), and waits and wakes through the park layer
+// (gofer/detail/park.hpp): wait_in to wait; release_one/release_all under the lock, then
+// unpark/wake_all after unlocking, to hand waiters what they waited for (the lock, a read
+// slot, a wake-up).
 // Handing the lock itself to the woken waiter (rather than letting it race for it) makes
 // mutex and rw_mutex FIFO-fair, like Go's starvation mode.
 #include "gofer/sync.hpp"
@@ -13,65 +14,6 @@
 
 namespace gofer {
 
-namespace detail {
-
-bool wait_in(spinlock& l, waitq& q, wait_reason why, const void* on, const char* op,
-             gofer::source_location where) ABSL_NO_THREAD_SAFETY_ANALYSIS {
-  goroutine* g = current_goroutine();
-  if (g == nullptr) {
-    l.unlock();
-    throw_outside_run(op);
-  }
-  waiter w;
-  w.g = g;
-  begin_wait(g);
-  q.push_back(&w);
-  l.unlock();
-  park(g, why, on, where);
-  if (woken_by_shutdown(g)) {
-    {
-      spinlock_guard lk(l);
-      if (w.queued) q.remove(&w);
-    }
-    throw_goroutine_exit();
-  }
-  return w.success;
-}
-
-namespace {
-
-// Claims the first live waiter of q (lock held) and marks it released; nullptr if none.
-goroutine* release_one(waitq& q) {
-  waiter* w = q.dequeue_claimed();
-  if (w == nullptr) return nullptr;
-  w->success = true;
-  set_fired(w->g, w);
-  return w->g;
-}
-
-// Claims every live waiter of q (lock held), chaining them through `next` for wake_all.
-waiter* release_all(waitq& q, std::int64_t* count = nullptr) {
-  waiter* wake = nullptr;
-  while (waiter* w = q.dequeue_claimed()) {
-    w->success = true;
-    set_fired(w->g, w);
-    w->next = wake;
-    wake = w;
-    if (count != nullptr) ++*count;
-  }
-  return wake;
-}
-
-void wake_all(waiter* wake) {
-  while (wake != nullptr) {
-    waiter* next = wake->next;  // read before unpark: the goroutine may free `wake` at once
-    unpark(wake->g);
-    wake = next;
-  }
-}
-
-}  // namespace
-}  // namespace detail
 
 // ---- wait_group ----
 
@@ -95,7 +37,7 @@ void wait_group::wait(gofer::source_location where) {
     lock_.unlock();
     return;
   }
-  detail::wait_in(lock_, waiters_, detail::wait_reason::sync_waitgroup_wait, this, "wait_group::wait",
+  detail::wait_in(lock_, waiters_, detail::wait_reason::sync_waitgroup_wait, "wait_group::wait",
                   where);
 }
 
@@ -115,7 +57,7 @@ void mutex::lock(gofer::source_location where) {
     return;
   }
   // unlock() hands the mutex to us: locked_ stays true across the hand-over.
-  detail::wait_in(lock_, waiters_, detail::wait_reason::sync_mutex_lock, this, "mutex::lock", where);
+  detail::wait_in(lock_, waiters_, detail::wait_reason::sync_mutex_lock, "mutex::lock", where);
 }
 
 bool mutex::try_lock() noexcept {
@@ -132,10 +74,10 @@ void mutex::unlock() {
     if (detail::runtime_stopping()) return;  // see the header: unwinding cond::wait
     detail::fatal_error("sync: unlock of unlocked mutex");
   }
-  detail::goroutine* next = detail::release_one(waiters_);
+  detail::waiter* next = detail::release_one(waiters_);
   if (next == nullptr) locked_ = false;
   lock_.unlock();
-  if (next != nullptr) detail::unpark(next);
+  if (next != nullptr) detail::unpark(next->g);
 }
 
 // ---- rw_mutex ----
@@ -148,7 +90,7 @@ void rw_mutex::lock(gofer::source_location where) {
     lock_.unlock();
     return;
   }
-  detail::wait_in(lock_, writers_waiting_, detail::wait_reason::sync_rwmutex_lock, this, "rw_mutex::lock",
+  detail::wait_in(lock_, writers_waiting_, detail::wait_reason::sync_rwmutex_lock, "rw_mutex::lock",
                   where);
 }
 
@@ -168,12 +110,12 @@ void rw_mutex::unlock() {
   }
   writer_ = false;
   // Readers that queued behind this writer go first, then the next writer.
-  detail::waiter* readers = detail::release_all(readers_waiting_, &readers_);
-  detail::goroutine* w = nullptr;
+  detail::waiter* readers = detail::release_all(readers_waiting_, true, nullptr, &readers_);
+  detail::waiter* w = nullptr;
   if (readers == nullptr && (w = detail::release_one(writers_waiting_)) != nullptr) writer_ = true;
   lock_.unlock();
   detail::wake_all(readers);
-  if (w != nullptr) detail::unpark(w);
+  if (w != nullptr) detail::unpark(w->g);
 }
 
 void rw_mutex::lock_shared(gofer::source_location where) {
@@ -186,7 +128,7 @@ void rw_mutex::lock_shared(gofer::source_location where) {
     return;
   }
   // unlock() counts us in readers_ before waking us.
-  detail::wait_in(lock_, readers_waiting_, detail::wait_reason::sync_rwmutex_rlock, this,
+  detail::wait_in(lock_, readers_waiting_, detail::wait_reason::sync_rwmutex_rlock,
                   "rw_mutex::lock_shared", where);
 }
 
@@ -204,10 +146,10 @@ void rw_mutex::unlock_shared() {
     if (detail::runtime_stopping()) return;
     detail::fatal_error("sync: RUnlock of unlocked RWMutex");
   }
-  detail::goroutine* w = nullptr;
+  detail::waiter* w = nullptr;
   if (--readers_ == 0 && (w = detail::release_one(writers_waiting_)) != nullptr) writer_ = true;
   lock_.unlock();
-  if (w != nullptr) detail::unpark(w);
+  if (w != nullptr) detail::unpark(w->g);
 }
 
 // ---- cond ----
@@ -221,22 +163,16 @@ void cond::wait(gofer::source_location where) {
   waiters_.push_back(&w);  // queued before L is released: no lost signal
   sl_.unlock();
   unlock_(l_);
-  detail::park(g, detail::wait_reason::sync_cond_wait, this, where);
-  if (detail::woken_by_shutdown(g)) {
-    {
-      detail::spinlock_guard lk(sl_);
-      if (w.queued) waiters_.remove(&w);
-    }
-    detail::throw_goroutine_exit();  // without re-locking L: see the header
-  }
+  detail::park(g, detail::wait_reason::sync_cond_wait, where);
+  detail::leave_if_shutdown(sl_, waiters_, w);  // without re-locking L: see the header
   lock_(l_, where);
 }
 
 void cond::signal() {
   sl_.lock();
-  detail::goroutine* g = detail::release_one(waiters_);
+  detail::waiter* w = detail::release_one(waiters_);
   sl_.unlock();
-  if (g != nullptr) detail::unpark(g);
+  if (w != nullptr) detail::unpark(w->g);
 }
 
 void cond::broadcast() {

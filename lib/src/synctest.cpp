@@ -59,10 +59,7 @@ void unwind_members(runtime& rt, bubble* b) {
   for (runtime::registry_shard& sh : rt.registry) {
     std::lock_guard<std::mutex> lk(sh.mu);
     for (goroutine* g = sh.head; g != nullptr; g = g->reg_next) {
-      if (g->bub == b && g->bub_member && try_claim(g)) {
-        g->shutdown_woken = true;
-        claimed.push_back(g);
-      }
+      if (g->bub == b && g->bub_member && claim_for_shutdown(g)) claimed.push_back(g);
     }
   }
   for (goroutine* g : claimed) unpark(g);
@@ -154,7 +151,7 @@ void run(std::function<void()> f, gofer::source_location where) {
     if (!idle || !detail::try_claim(self)) {
       // Not idle: wait until the last active member blocks. (Or a member claimed us just
       // now: this park returns at once.)
-      detail::park(self, detail::wait_reason::synctest_run, b, where);
+      detail::park(self, detail::wait_reason::synctest_run, where);
       if (detail::woken_by_shutdown(self)) {
         leave();  // the run's shutdown unwinds the members too
         detail::throw_goroutine_exit();
@@ -214,7 +211,7 @@ void wait(gofer::source_location where) {
   // Parking here is durable: when the others are durably blocked too, the bubble is idle
   // and the root wakes us (before it would advance the clock).
   detail::begin_wait(g);
-  detail::park(g, detail::wait_reason::synctest_wait, b, where);
+  detail::park(g, detail::wait_reason::synctest_wait, where);
   {
     detail::spinlock_guard lk(b->mu);
     b->waiter = nullptr;

@@ -52,7 +52,7 @@
 // because of it; a receive from an unbuffered channel is synchronized before the completion
 // of the matching send; the k-th receive on a channel of capacity C is synchronized before
 // the (k+C)-th send completes. All of it comes from the channel lock and from the
-// park/unpark hand-over (gofer/detail/wait.hpp).
+// park/unpark hand-over (gofer/detail/park.hpp).
 //
 // Thread-safety: every operation may be called from any goroutine on any thread
 // concurrently. A *handle object* is like any C++ object: don't assign to one while
@@ -86,7 +86,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "gofer/detail/spinlock.hpp"
-#include "gofer/detail/wait.hpp"
+#include "gofer/detail/park.hpp"
 #include "gofer/panic.hpp"
 
 namespace gofer {
@@ -154,16 +154,11 @@ struct chan_base {
   // success=false and keep an empty slot; senders get success=false and will throw), then
   // unlocks and wakes them. Throws panic_error("close of closed channel").
   void close_and_wake();
-  // After a parked operation returns: if the runtime's shutdown woke `w`'s goroutine,
-  // unlinks `w` (from sendq if `sender`, else recvq; under `lock`) if still queued and throws
-  // goroutine_exit. Otherwise does nothing.
-  void leave_if_shutdown(waiter& w, bool sender) ABSL_LOCKS_EXCLUDED(lock);
 };
 
 [[noreturn]] void throw_send_on_closed();
 [[noreturn]] void throw_close_of_nil();
 [[noreturn]] void throw_makechan_size();
-[[noreturn]] void throw_outside_run(const char* op);
 
 template <class T>
 struct chan_impl final : chan_base {
@@ -255,7 +250,7 @@ struct chan_impl final : chan_base {
 
   // c <- v (block) or its select-with-default form. Returns true if v was delivered (moved
   // from); false only when !block and the channel is not ready. Throws on a closed channel.
-  // `where`: the user's call, recorded if it parks (wait.hpp, "Call sites").
+  // `where`: the user's call, recorded if it parks (park.hpp, "Call sites").
   bool send(T& v, bool block, gofer::source_location where) ABSL_LOCKS_EXCLUDED(lock) {
     safe_point();
     goroutine* wake = nullptr;
@@ -286,8 +281,8 @@ struct chan_impl final : chan_base {
     begin_wait(g);
     sendq.push_back(&w);
     lock.unlock();
-    park(g, wait_reason::chan_send, this, where);
-    leave_if_shutdown(w, true);
+    park(g, wait_reason::chan_send, where);
+    leave_if_shutdown(lock, sendq, w);
     if (!w.success) throw_send_on_closed();
     return true;
   }
@@ -329,8 +324,8 @@ struct chan_impl final : chan_base {
     begin_wait(g);
     recvq.push_back(&w);
     lock.unlock();
-    park(g, wait_reason::chan_recv, this, where);
-    leave_if_shutdown(w, false);
+    park(g, wait_reason::chan_recv, where);
+    leave_if_shutdown(lock, recvq, w);
     return out;  // filled by the sender if w.success, still empty if woken by close
   }
 

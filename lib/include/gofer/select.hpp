@@ -130,7 +130,7 @@ struct select_case_rt {
 // select_impl constructs waiter i in place when it parks on case i). Returns the index of the case that proceeded, or `n` if
 // has_default and no case was ready. Throws panic_error for a chosen send on a closed
 // channel, std::logic_error if it must park outside a goroutine, goroutine_exit at shutdown.
-// `where`: the user's select, recorded if it parks (gofer/detail/wait.hpp, "Call sites").
+// `where`: the user's select, recorded if it parks (gofer/detail/park.hpp, "Call sites").
 std::size_t select_impl(select_case_rt* cases, waiter* waiters, std::size_t n, bool has_default,
                         gofer::source_location where);
 

@@ -38,7 +38,7 @@
 #include "absl/base/thread_annotations.h"
 #include "gofer/detail/spinlock.hpp"
 #include "gofer/defer.hpp"
-#include "gofer/detail/wait.hpp"
+#include "gofer/detail/park.hpp"
 
 namespace gofer {
 

@@ -1,8 +1,8 @@
 // lib/src/detail/goroutine.hpp — the runtime record of one goroutine (not installed).
 //
 //   goroutine     Boost fiber_properties of a goroutine's fiber: its id and name, the claim
-//                 word and park state of the claim protocol (detail/park.hpp,
-//                 gofer/detail/wait.hpp), diagnostics, tracing, synctest and registry links
+//                 word and park state of the claim protocol (gofer/detail/park.hpp,
+//                 park.cpp), diagnostics, tracing, synctest and registry links
 //
 // Owned by the fiber's context; see lib/DESIGN.md ("Parking").
 #pragma once
@@ -19,7 +19,7 @@
 #include <boost/fiber/properties.hpp>
 
 #include "gofer/detail/source_location.hpp"
-#include "gofer/detail/wait.hpp"
+#include "gofer/detail/park.hpp"
 #include "detail/tsan.hpp"
 
 namespace gofer::detail {
@@ -37,7 +37,7 @@ struct goroutine final : boost::fibers::fiber_properties {
   context* const ctx;
   const std::uint64_t id;
 
-  // --- the claim protocol (gofer/detail/wait.hpp) ---
+  // --- the claim protocol (gofer/detail/park.hpp) ---
   // 0: a wait is open (begin_wait ran, nobody claimed it yet); 1: claimed / not waiting.
   std::atomic<std::uint32_t> claim{1};
   // Written by the claim winner before unpark(); read by this goroutine after park().
@@ -56,7 +56,7 @@ struct goroutine final : boost::fibers::fiber_properties {
   std::string name;                                    // immutable after spawn
   std::atomic<wait_reason> reason{wait_reason::none};  // set in park()
   std::atomic<std::int64_t> parked_since_ms{0};        // coarse clock, set in park()
-  // The user's call that parked it (wait.hpp, "Call sites"), set in park(). An atomic
+  // The user's call that parked it (gofer/detail/park.hpp, "Call sites"), set in park(). An atomic
   // because dumps read it from other threads; one pointer, so lock-free (asserted below).
   std::atomic<gofer::source_location> where{gofer::source_location{}};
 
@@ -82,6 +82,18 @@ struct goroutine final : boost::fibers::fiber_properties {
 
 static_assert(std::atomic<gofer::source_location>::is_always_lock_free,
               "goroutine::where must be a plain pointer store");
+
+// ---- the park layer's internals (park.cpp; the public part is gofer/detail/park.hpp) ----
+
+// park() without the shutdown self-claim: once `stopping` is set, park() returns at once
+// (claimed by shutdown), but a goroutine that must wait for a wake-up that will surely come
+// (gofer::blocking waiting for its helper thread to finish fn) parks with this instead, so
+// its thread runs the goroutines being unwound meanwhile. Same contract as park() otherwise.
+void park_through_shutdown(goroutine* g, wait_reason why, gofer::source_location where) noexcept;
+
+// The runtime's shutdown (and a synctest bubble's end) claims g's open wait: true if it won
+// (g then wakes with woken_by_shutdown and unwinds; unpark it once the scan is done).
+bool claim_for_shutdown(goroutine* g) noexcept;
 
 // Milliseconds on CLOCK_MONOTONIC_COARSE (a few ns, no syscall): when a goroutine parked,
 // for the dump's "[chan receive, 2.5s]".

@@ -18,7 +18,7 @@
 
 #include "gofer/detail/source_location.hpp"
 #include "gofer/detail/spinlock.hpp"
-#include "gofer/detail/wait.hpp"
+#include "gofer/detail/park.hpp"
 
 namespace gofer::detail {
 
@@ -63,7 +63,7 @@ class poller {
   // lock, so a writer that stores and then calls rearm() is never missed. Returns OK
   // ("something changed: re-check, retry the syscall") when ready, re-armed or
   // interrupted; "i/o timeout" when the deadline has passed; closed after close().
-  // `where`: the user's call, for dumps (gofer/detail/wait.hpp, "Call sites").
+  // `where`: the user's call, for dumps (gofer/detail/park.hpp, "Call sites").
   absl::Status wait(poll_desc* pd, std::uint32_t gen, bool write, const std::atomic<clock::rep>& deadline,
                     const std::atomic<bool>* interrupt = nullptr, gofer::source_location where = {});
   // epoll_wait for up to timeout_ms (-1: forever) and wake the goroutines whose sockets

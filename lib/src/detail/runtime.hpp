@@ -2,7 +2,7 @@
 //
 //   runtime       one gofer::run: workers, the injection queue, the goroutine registry,
 //                 the timer heap, the poller, the tracer, shutdown and the deadlock detector
-//   current_runtime, signal_run_ended, park_through_shutdown
+//   current_runtime, signal_run_ended
 //   on_panic, dump_to, start/stop_sigquit_watcher   diagnostics (debug.cpp)
 //
 // Includes every other runtime header (the runtime holds them all): a file that needs
@@ -147,17 +147,12 @@ struct runtime {
   bool has_work_anywhere() const noexcept;
 };
 
-// park() without the shutdown self-claim: once `stopping` is set, park() returns at once
-// (claimed by shutdown), but a goroutine that must wait for a wake-up that will surely come
-// (gofer::blocking waiting for its helper thread to finish fn) parks with this instead, so
-// its thread runs the goroutines being unwound meanwhile. Same contract as park() otherwise.
-void park_through_shutdown(goroutine* g, wait_reason why, const void* on,
-                           gofer::source_location where) noexcept;
 
 // The runtime of the current run (one at a time), nullptr outside run.
 // signal.cpp: drops the run's signal::notify registrations (gofer::run, once main is done).
 void signal_run_ended(runtime* rt);
-runtime* current_runtime() noexcept;
+extern std::atomic<runtime*> g_runtime;  // runtime.cpp; set by run() around the run
+inline runtime* current_runtime() noexcept { return g_runtime.load(std::memory_order_acquire); }
 
 // ---- diagnostics (debug.cpp) ----
 // An unrecovered panic, called in the goroutine's catch handler: Go's report on stderr

@@ -1,5 +1,5 @@
 // gofer/detail/source_location.hpp — gofer::source_location: the call site a blocking
-// operation records (gofer/detail/wait.hpp, "Call sites"; gofer/debug.hpp).
+// operation records (gofer/detail/park.hpp, "Call sites"; gofer/debug.hpp).
 //
 // What it is: one pointer to a static record {file, function, line, column}, with
 // std::source_location's interface (current(), file_name(), function_name(), line(),
