@@ -8,8 +8,9 @@
 // Locks: each cancel node's `mu` guards err/cause/children; it is never held while taking
 // another node's lock, closing a channel or touching the timer heap. cancel() therefore
 // snapshots the children under the lock, then closes `done`, then cancels the children.
-// A deadline timer fires under the heap lock and only schedules a callback that cancels
-// (weak reference) after the heap lock is released.
+// A deadline is a detail::func_timer (the time layer's AfterFunc, detail/timer_heap.hpp):
+// its function cancels the node through a weak reference, on the timer path after the heap
+// lock is released.
 #include "gofer/context.hpp"
 
 #include <stdexcept>
@@ -49,8 +50,9 @@ struct ctx_node : std::enable_shared_from_this<ctx_node> {
   std::unordered_map<ctx_node*, std::weak_ptr<ctx_node>> children ABSL_GUARDED_BY(mu);
   chan<std::monostate> done{0};
   std::optional<time_point> deadline;  // own deadline (with_deadline)
-  std::unique_ptr<timer_node> timer;
-  std::shared_ptr<timer_heap> heap;
+  // Made before the node is published (propagate), so a concurrent cancel finds it set;
+  // only arm() and stop() touch it afterwards, under the heap's lock.
+  func_timer timer;
 };
 
 namespace {
@@ -70,9 +72,7 @@ ctx_node* cancel_node_of(ctx_node* n) {
   return n;
 }
 
-void stop_timer(ctx_node& n) {
-  if (n.timer && n.heap) n.heap->remove(n.timer.get());
-}
+void stop_timer(ctx_node& n) { n.timer.stop(); }
 
 void cancel(const std::shared_ptr<ctx_node>& n, const absl::Status& err, const absl::Status& cause,
             bool detach_from_parent) {
@@ -204,43 +204,24 @@ std::pair<context, cancel_func> with_deadline(const context& parent, time_point 
   auto n = std::make_shared<ctx_node>(ctx_node::kind::cancel);
   n->deadline = d;
   // The timer is made before propagate() publishes n: once n is in its ancestor's
-  // `children`, the ancestor's cancel (on any thread) may cancel n and read n->timer and
-  // n->heap in stop_timer. Written here, they happen-before that read (propagate inserts n
-  // under the ancestor's mu; cancel takes it out under the same mu). Writing them after
-  // propagate raced with that cancel (TSan: context_stress.concurrent_cancel_of_parents_and_children).
+  // `children`, the ancestor's cancel (on any thread) may cancel n and stop n->timer.
+  // Made here, it happens-before that stop (propagate inserts n under the ancestor's mu;
+  // cancel takes it out under the same mu); made after propagate, it raced with that cancel
+  // (TSan: context_stress.concurrent_cancel_of_parents_and_children). Armed after
+  // propagate: a cancel that stopped it first keeps arm() from adding it (func_timer).
   const std::shared_ptr<detail::timer_heap>& heap = detail::timers_here(*rt);  // a bubble's?
   const bool past = d <= heap->now();
   if (!past) {
-    n->heap = heap;
-    n->timer = std::make_unique<detail::timer_node>();
-    n->timer->when = d;
-    n->timer->arg = n.get();
-    n->timer->fire = [](detail::timer_node* self, detail::clock::time_point, detail::timer_effects& fx) {
-      // Under the heap lock: only schedule the cancel, through a weak reference, for after
-      // the unlock (cancel takes other locks and stops this very timer).
-      auto* node = static_cast<ctx_node*>(self->arg);
-      std::weak_ptr<ctx_node> weak = node->weak_from_this();
-      fx.calls.emplace_back([weak] {
-        if (auto sp = weak.lock())
-          detail::cancel(sp, detail::deadline_error(), detail::deadline_error(), true);
-      });
-      return false;
-    };
+    n->timer = detail::func_timer(heap, d, [weak = std::weak_ptr<ctx_node>(n)] {
+      if (auto sp = weak.lock()) detail::cancel(sp, detail::deadline_error(), detail::deadline_error(), true);
+    });
   }
   detail::propagate(n, parent);
   if (past) {
     detail::cancel(n, detail::deadline_error(), detail::deadline_error(), true);
     return {detail::ctx_access::make(n), detail::canceller(n)};
   }
-  if (!n->cancelled.load(std::memory_order_acquire)) {
-    if (heap->add(n->timer.get()) && !heap->is_virtual()) rt->wake_one_idle();
-    // A cancel that ran between the check above and the add removed nothing (remove of a
-    // timer not in the heap is a no-op), so take the timer out again ourselves: cancel
-    // stores `cancelled` before its stop_timer locks the heap, so either its remove comes
-    // after our add (and removes it) or our add comes after its remove, and then this load,
-    // after the heap lock that add took, sees `cancelled`.
-    if (n->cancelled.load(std::memory_order_acquire)) detail::stop_timer(*n);
-  }
+  n->timer.arm(*rt);
   return {detail::ctx_access::make(n), detail::canceller(n)};
 }
 

@@ -167,7 +167,7 @@ absl::Status poller::wait(poll_desc* pd, std::uint32_t gen, bool write,
     t.when = when;
     t.fire = &fire_sleep;
     t.g = g;
-    if (rt->timers->add(&t)) rt->wake_one_idle();
+    add_timer(*rt, *rt->timers, &t);
   }
   waiters.fetch_add(1, std::memory_order_seq_cst);
   rt->external_waits.fetch_add(1, std::memory_order_seq_cst);  // not a deadlock: I/O may come

@@ -346,7 +346,7 @@ void sleep(std::chrono::nanoseconds d, gofer::source_location where) {
   t.fire = &detail::fire_sleep;
   t.g = g;
   detail::begin_wait(g);
-  if (heap.add(&t) && !heap.is_virtual()) rt->wake_one_idle();
+  detail::add_timer(*rt, heap, &t);
   detail::park(g, detail::wait_reason::sleep, where);
   if (detail::woken_by_shutdown(g)) {
     heap.remove(&t);

@@ -72,14 +72,11 @@ std::unique_ptr<chan_timer> make_timer(runtime& rt, clock::duration first, clock
   return t;
 }
 
-void arm(runtime& rt, chan_timer* t) {
-  if (t->heap->add(t) && !t->heap->is_virtual()) rt.wake_one_idle();
-}
+void arm(runtime& rt, chan_timer* t) { add_timer(rt, *t->heap, t); }
 
 // after()/tick(): the node belongs to the heap (it holds no reference back to it).
 void arm_owned(runtime& rt, chan_timer* t) {
-  const std::shared_ptr<timer_heap>& heap = timers_here(rt);
-  if (heap->add(t) && !heap->is_virtual()) rt.wake_one_idle();
+  add_timer(rt, *timers_here(rt), t);
 }
 
 recv_chan<time_point> handle_of(const std::shared_ptr<chan_impl<time_point>>& ch) {

@@ -10,7 +10,11 @@
 // the same lock before its stack frame dies, and timer::stop/reset remove the node and drain
 // its channel under the same lock, so no stale tick can arrive after they return.
 // Goroutines released by a fire are woken after unlocking.
+#include <stdexcept>
+#include <utility>
+
 #include "detail/runtime.hpp"
+#include "detail/synctest_impl.hpp"
 
 namespace gofer::detail {
 
@@ -135,6 +139,62 @@ bool fire_sleep(timer_node* self, clock::time_point, timer_effects& fx) {
     fx.wake.push_back(self->g);
   }
   return false;
+}
+
+void add_timer(runtime& rt, timer_heap& heap, timer_node* t) {
+  if (heap.add(t) && !heap.is_virtual()) rt.wake_one_idle();
+}
+
+// ---- func_timer ----
+
+struct func_timer::node : timer_node {
+  std::function<void()> f;
+  bool stopped = false;  // guarded by the heap's lock: a stop() before arm() wins
+};
+
+void func_timer::node_delete::operator()(node* n) const noexcept { delete n; }
+
+func_timer::func_timer(std::shared_ptr<timer_heap> heap, clock::time_point when, std::function<void()> f)
+    : node_(new node), heap_(std::move(heap)) {
+  node_->when = when;
+  node_->f = std::move(f);
+  node_->fire = [](timer_node* self, clock::time_point, timer_effects& fx) {
+    // Under the heap lock: queue f for after the unlock (it may take other locks, or stop
+    // this very timer). A copy: the node may be gone by the time f runs.
+    fx.calls.push_back(static_cast<node*>(self)->f);
+    return false;
+  };
+}
+
+void func_timer::arm(runtime& rt) {
+  bool earliest;
+  {
+    auto lk = heap_->lock();
+    if (node_->stopped) return;
+    earliest = heap_->add_locked(node_.get());
+  }
+  if (earliest && !heap_->is_virtual()) rt.wake_one_idle();
+}
+
+bool func_timer::stop() noexcept {
+  if (!node_) return false;
+  bool removed;
+  {
+    auto lk = heap_->lock();
+    node_->stopped = true;
+    removed = heap_->remove_locked(node_.get());
+  }
+  heap_->after_unlock();
+  return removed;
+}
+
+func_timer after_func(clock::duration d, std::function<void()> f) {
+  runtime* rt = current_runtime();
+  if (rt == nullptr) throw std::logic_error("gofer: after_func called outside gofer::run");
+  const std::shared_ptr<timer_heap>& heap = timers_here(*rt);
+  func_timer t(heap, heap->now() + d, std::move(f));
+  t.arm(*rt);
+  return t;
 }
 
 std::size_t timer_heap::size() const {

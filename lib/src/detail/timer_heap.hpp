@@ -4,6 +4,8 @@
 //   timer_node    one pending deadline in the runtime's timer heap
 //   timer_heap    all pending timers of a run, driven by the scheduler's idle wait
 //   fire_sleep    the sleep() timer's fire function
+//   add_timer     arm a node: add it, wake an idle worker if it is the new earliest deadline
+//   func_timer / after_func   a function called once a deadline passes (Go's time.AfterFunc)
 //
 // Implemented in timer.cpp; the user-facing timers are in time.cpp (gofer/time.hpp).
 #pragma once
@@ -12,6 +14,8 @@
 #include <chrono>
 #include <cstddef>
 #include <functional>
+#include <utility>
+#include <memory>
 #include <mutex>
 #include <vector>
 
@@ -115,5 +119,79 @@ class timer_heap {
 
 // The sleep() timer: claims node->g and queues it for waking.
 bool fire_sleep(timer_node* self, clock::time_point now, timer_effects& fx);
+
+struct runtime;
+
+// Arms t on heap (the run's, or a synctest bubble's): adds it and, if it is now the
+// earliest deadline of a real-time heap, wakes an idle worker so that one sleeps until it.
+// Every timer of the runtime is armed through here (sleep, timer channels, the poller's
+// deadlines, func_timer).
+void add_timer(runtime& rt, timer_heap& heap, timer_node* t);
+
+// A function called once, when a deadline passes: Go's time.AfterFunc, for the runtime's
+// own use (context deadlines).
+//
+// Where f runs: Go runs an AfterFunc's f in a goroutine of its own. Here f runs on the timer
+// path — on the thread that fires the heap (a worker's dispatcher, or a synctest bubble's
+// driver), after the heap lock is released (timer_effects::calls) — so it must be short and
+// must never park, take a gofer::mutex or run user code; closing a channel and taking
+// spinlocks are fine (a context's cancel). Why not a goroutine: a deadline would cost a
+// spawn and count as a live goroutine (num_goroutine, the leak check, a bubble's
+// members), which the context deadlines it serves never did; a user-facing AfterFunc would
+// spawn one from f.
+//
+// A default-constructed or moved-from func_timer holds nothing (stop() returns false).
+// Not copyable; movable (the node is on the heap, so a move never changes its address).
+//
+//   op \ state | made, not armed      | armed, pending       | fired               | stopped
+//   arm(rt)    | -> pending           | (never twice)        | (never)             | no-op
+//   stop()     | -> stopped, false    | -> stopped, true     | false (f ran / runs)| false
+//   deadline   |                      | -> fired: f queued   |                     |
+//
+// Invariants: f runs at most once, and never after a stop() that returned true; a stop()
+// before arm() keeps arm() from adding it (so a creator that publishes the timer before
+// arming it needs no re-check: a concurrent stop() wins either way).
+//
+// Memory ordering: arm and stop take the heap lock; a stop() that returns true is ordered
+// before the deadline's pop, one that returns false after it (f may still be running on
+// the timer path then: f must hold what it touches, e.g. through a weak_ptr).
+//
+// Thread-safety: arm/stop from any thread, one object at a time (like any C++ object);
+// the destructor stops.
+//
+//   func_timer t(timers_here(rt), deadline, [weak] { if (auto n = weak.lock()) cancel(n); });
+//   publish(&t);            // others may stop() it from now on
+//   t.arm(rt);              // pending unless already stopped
+class func_timer {
+ public:
+  func_timer() = default;
+  func_timer(std::shared_ptr<timer_heap> heap, clock::time_point when, std::function<void()> f);
+  func_timer(func_timer&&) noexcept = default;
+  func_timer& operator=(func_timer&& o) noexcept {  // stops the timer it held
+    if (this != &o) {
+      stop();
+      node_ = std::move(o.node_);
+      heap_ = std::move(o.heap_);
+    }
+    return *this;
+  }
+  ~func_timer() { stop(); }
+  void arm(runtime& rt);
+  bool stop() noexcept;
+  explicit operator bool() const noexcept { return node_ != nullptr; }
+
+ private:
+  struct node;
+  struct node_delete {
+    void operator()(node* n) const noexcept;
+  };
+  std::unique_ptr<node, node_delete> node_;
+  std::shared_ptr<timer_heap> heap_;
+};
+
+// Go's time.AfterFunc(d, f) on the runtime's timers: a func_timer on the calling goroutine's
+// heap (its synctest bubble's, or the run's), armed. Throws std::logic_error outside
+// gofer::run. f runs on the timer path (see func_timer).
+func_timer after_func(clock::duration d, std::function<void()> f);
 
 }  // namespace gofer::detail
