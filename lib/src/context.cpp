@@ -199,8 +199,7 @@ std::pair<context, cancel_cause_func> with_cancel_cause(const context& parent) {
 std::pair<context, cancel_func> with_deadline(const context& parent, time_point d) {
   // A parent that ends sooner makes our deadline moot (Go: just WithCancel).
   if (auto pd = parent.deadline(); pd && *pd <= d) return with_cancel(parent);
-  detail::runtime* rt = detail::current_runtime();
-  if (rt == nullptr) throw std::logic_error("gofer: with_deadline/with_timeout called outside gofer::run");
+  detail::runtime* rt = &detail::runtime_or_throw("with_deadline/with_timeout");
   auto n = std::make_shared<ctx_node>(ctx_node::kind::cancel);
   n->deadline = d;
   // The timer is made before propagate() publishes n: once n is in its ancestor's

@@ -268,12 +268,6 @@ socklen_t addr_len(const sockaddr_storage& ss) {
   return ss.ss_family == AF_INET6 ? sizeof(sockaddr_in6) : sizeof(sockaddr_in);
 }
 
-gofer::detail::runtime& runtime_or_throw() {
-  gofer::detail::runtime* rt = gofer::detail::current_runtime();
-  if (rt == nullptr) throw std::logic_error("gofer::net used outside gofer::run");
-  return *rt;
-}
-
 using clk = gofer::detail::clock;
 
 }  // namespace
@@ -699,7 +693,7 @@ listener& listener::operator=(listener&&) noexcept = default;
 listener::~listener() = default;
 
 absl::StatusOr<listener> listen(std::string_view address) {
-  gofer::detail::runtime& rt = runtime_or_throw();
+  gofer::detail::runtime& rt = gofer::detail::runtime_or_throw("net");
   auto addrs = resolve(address, true);
   if (!addrs.ok()) return addrs.status();
   absl::Status last = absl::InternalError("listen " + std::string(address) + ": no address");
@@ -818,7 +812,7 @@ int connect_result(int fd) {
 }  // namespace
 
 absl::StatusOr<conn> dial(std::string_view address, const gofer::context& ctx) {
-  gofer::detail::runtime& rt = runtime_or_throw();
+  gofer::detail::runtime& rt = gofer::detail::runtime_or_throw("net");
   if (auto e = ctx.err(); !e.ok()) return e;
   auto addrs = resolve(address, false);
   if (!addrs.ok()) return addrs.status();
@@ -879,7 +873,7 @@ raw_fd::~raw_fd() { (void)close(); }
 
 absl::StatusOr<raw_fd> raw_fd::open(int fd, bool owns) {
   if (fd < 0) return absl::InvalidArgumentError("raw_fd: invalid file descriptor " + std::to_string(fd));
-  gofer::detail::runtime& rt = runtime_or_throw();
+  gofer::detail::runtime& rt = gofer::detail::runtime_or_throw("net");
   if (owns) {
     int flags = ::fcntl(fd, F_GETFL);
     if (flags < 0 || ::fcntl(fd, F_SETFL, flags | O_NONBLOCK) != 0) {

@@ -104,15 +104,14 @@ void schedule_new(runtime& rt, context* c) {
   }
 }
 
-void check_spawn_allowed() {
-  if (current_runtime() == nullptr) {
-    throw std::logic_error("gofer: go() called outside gofer::run");
-  }
+void throw_called_outside_run(const char* what) {
+  throw std::logic_error(std::string("gofer: ") + what + " called outside gofer::run");
 }
 
+void check_spawn_allowed() { (void)runtime_or_throw("go()"); }
+
 void spawn(boost::intrusive_ptr<context> ctx, std::string name) {
-  runtime* rt = current_runtime();
-  if (rt == nullptr) throw std::logic_error("gofer: go() called outside gofer::run");
+  runtime* rt = &runtime_or_throw("go()");  // go_named checked already; spawn_tsan did not
   context* c = ctx.get();
   auto* g = new goroutine(c, rt->next_id.fetch_add(1, std::memory_order_relaxed));
   g->name = std::move(name);

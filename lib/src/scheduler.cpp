@@ -66,13 +66,8 @@ constexpr auto kRunnextGrace = std::chrono::microseconds(5);
 
 bool is_pinned(context* c) noexcept { return c->is_context(boost::fibers::type::pinned_context); }
 
-std::uint64_t next_random(std::uint64_t& s) noexcept {
-  // xorshift64*: cheap, per worker, no thread-local state.
-  s ^= s >> 12;
-  s ^= s << 25;
-  s ^= s >> 27;
-  return s * 2685821657736338717ULL;
-}
+// Per worker, no thread-local state.
+std::uint64_t next_random(std::uint64_t& s) noexcept { return xorshift64star(s); }
 }  // namespace
 
 // ---------------------------------------------------------------------------------------

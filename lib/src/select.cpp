@@ -47,10 +47,7 @@
 
 #include "gofer/select.hpp"
 
-namespace gofer::detail {
-extern bool g_sched_random;  // lib/src/schedule.cpp
-std::uint64_t sched_random() noexcept;
-}  // namespace gofer::detail
+#include "detail/random.hpp"
 
 namespace gofer::detail {
 
@@ -62,10 +59,7 @@ std::uint64_t next_random() noexcept {
   // A thread-local xorshift64*; read and written between two switches only.
   static thread_local std::uint64_t s = 0;
   if (s == 0) s = reinterpret_cast<std::uintptr_t>(&s) * 0x9E3779B97F4A7C15ULL | 1;
-  s ^= s >> 12;
-  s ^= s << 25;
-  s ^= s >> 27;
-  return s * 2685821657736338717ULL;
+  return xorshift64star(s);
 }
 
 // The distinct channels of the cases in lock (address) order.

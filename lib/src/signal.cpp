@@ -167,12 +167,6 @@ std::bitset<kMaxSignal + 1> check_signals(const char* fn, std::initializer_list<
   return set;
 }
 
-runtime* runtime_or_throw(const char* fn) {
-  runtime* rt = current_runtime();
-  if (rt == nullptr) throw std::logic_error(std::string(fn) + " called outside gofer::run");
-  return rt;
-}
-
 }  // namespace
 
 void signal_run_ended(runtime* rt) {
@@ -188,7 +182,7 @@ namespace gofer::signal {
 
 void notify(send_chan<int> c, std::initializer_list<int> sigs) {
   using namespace gofer::detail;
-  runtime* rt = runtime_or_throw("gofer::signal::notify");
+  runtime* rt = &runtime_or_throw("signal::notify");
   if (c == nullptr) throw std::invalid_argument("gofer::signal::notify: nil channel");
   auto set = check_signals("gofer::signal::notify", sigs);
   signal_state& s = state();
@@ -215,7 +209,7 @@ void stop(send_chan<int> c) {
 
 std::pair<context, cancel_func> notify_context(const context& parent, std::initializer_list<int> sigs) {
   using namespace gofer::detail;
-  runtime* rt = runtime_or_throw("gofer::signal::notify_context");
+  runtime* rt = &runtime_or_throw("signal::notify_context");
   auto set = check_signals("gofer::signal::notify_context", sigs);
   auto [ctx, cancel] = with_cancel(parent);
   // The registration is found again (by stop_fn) through a token of its own.

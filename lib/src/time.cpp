@@ -54,12 +54,6 @@ bool drain(chan_impl<time_point>& ch) {
   return true;
 }
 
-runtime& runtime_or_throw(const char* what) {
-  runtime* rt = current_runtime();
-  if (rt == nullptr) throw std::logic_error(std::string("gofer: ") + what + " called outside gofer::run");
-  return *rt;
-}
-
 std::unique_ptr<chan_timer> make_timer(runtime& rt, clock::duration first, clock::duration period) {
   auto t = std::make_unique<chan_timer>();
   t->heap = timers_here(rt);  // a synctest bubble's, or the run's

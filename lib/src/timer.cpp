@@ -189,8 +189,7 @@ bool func_timer::stop() noexcept {
 }
 
 func_timer after_func(clock::duration d, std::function<void()> f) {
-  runtime* rt = current_runtime();
-  if (rt == nullptr) throw std::logic_error("gofer: after_func called outside gofer::run");
+  runtime* rt = &runtime_or_throw("after_func");
   const std::shared_ptr<timer_heap>& heap = timers_here(*rt);
   func_timer t(heap, heap->now() + d, std::move(f));
   t.arm(*rt);

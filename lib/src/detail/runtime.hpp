@@ -153,6 +153,15 @@ struct runtime {
 void signal_run_ended(runtime* rt);
 extern std::atomic<runtime*> g_runtime;  // runtime.cpp; set by run() around the run
 inline runtime* current_runtime() noexcept { return g_runtime.load(std::memory_order_acquire); }
+// The one "outside gofer::run" error of an operation that needs a run but does not block:
+// std::logic_error "gofer: <what> called outside gofer::run". (One that would park throws
+// throw_outside_run's "would block outside a goroutine", gofer/detail/park.hpp.)
+[[noreturn]] void throw_called_outside_run(const char* what);
+inline runtime& runtime_or_throw(const char* what) {
+  runtime* rt = current_runtime();
+  if (__builtin_expect(rt == nullptr, false)) throw_called_outside_run(what);
+  return *rt;
+}
 
 // ---- diagnostics (debug.cpp) ----
 // An unrecovered panic, called in the goroutine's catch handler: Go's report on stderr

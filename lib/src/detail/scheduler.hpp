@@ -3,7 +3,7 @@
 //   sched_algo    gofer's Boost.Fiber scheduling algorithm (one per worker thread)
 //   worker        one scheduler thread: its run queue and its sleep/wake state
 //   current_worker / schedule_new / flush_stack_cache   the per-thread entry points
-//   g_sched_random, sched_random, parse_schedule        schedule::random (schedule.cpp)
+//   parse_schedule   schedule::random (schedule.cpp; its generator: detail/random.hpp)
 //
 // Implemented in scheduler.cpp (stack.cpp: the stack cache). See lib/DESIGN.md ("The
 // scheduler") for the invariants and the idle protocol.
@@ -24,6 +24,7 @@
 #include "absl/base/thread_annotations.h"
 #include "gofer/detail/spinlock.hpp"
 #include "gofer/runtime.hpp"
+#include "detail/random.hpp"
 #include "detail/tracer.hpp"
 
 namespace gofer::detail {
@@ -33,10 +34,6 @@ using clock = std::chrono::steady_clock;
 
 struct runtime;
 
-// True while a run uses schedule::random (schedule.cpp); same discipline as g_tracing.
-extern bool g_sched_random;
-// The run's seeded generator (schedule::random only; one thread, so no lock).
-std::uint64_t sched_random() noexcept;
 // Parses GOFER_SCHEDULE ("random:SEED" or "random:SEED:yield=P"); throws
 // std::invalid_argument on anything else.
 gofer::schedule parse_schedule(const char* text);
