@@ -321,7 +321,7 @@ void dump_to(runtime& rt, std::ostream& out, std::uint64_t skip_id, const bubble
   goroutine* self = current_goroutine();
   std::vector<dump_entry> all;
   for (runtime::registry_shard& sh : rt.registry) {
-    std::lock_guard<std::mutex> lk(sh.mu);
+    spinlock_guard lk(sh.mu);
     for (goroutine* g = sh.head; g != nullptr; g = g->reg_next) {
       if (g->id == skip_id) continue;
       if (only != nullptr && (g->bub != only || !g->bub_member)) continue;
@@ -413,7 +413,7 @@ bool only_parked_left(runtime& rt, const goroutine* self) {
   };
   auto pass = [&](std::vector<seen>& out) {
     for (runtime::registry_shard& sh : rt.registry) {
-      std::lock_guard<std::mutex> lk(sh.mu);
+      spinlock_guard lk(sh.mu);
       for (goroutine* g = sh.head; g != nullptr; g = g->reg_next) {
         if (g == self) {
           out.push_back({g, 0});

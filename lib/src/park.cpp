@@ -179,11 +179,11 @@ waiter* waitq::dequeue_claimed() noexcept {
 
 // ---- the waiting side ----
 
-void leave_if_shutdown(spinlock& l, waitq& q, waiter& w) {
+void leave_if_shutdown(spinlock& l, waitq* q, waiter& w) {
   if (!woken_by_shutdown(w.g)) return;
   {
     spinlock_guard lk(l);
-    if (w.queued) q.remove(&w);
+    if (w.queued) q->remove(&w);
   }
   throw_goroutine_exit();
 }
@@ -201,7 +201,7 @@ bool wait_in(spinlock& l, waitq& q, wait_reason why, const char* op,
   q.push_back(&w);
   l.unlock();
   park(g, why, where);
-  leave_if_shutdown(l, q, w);
+  leave_if_shutdown(l, &q, w);
   return w.success;
 }
 

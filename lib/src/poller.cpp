@@ -49,7 +49,7 @@ poller::~poller() {
 poll_desc* poller::open(int fd, std::uint32_t& gen) {
   poll_desc* pd;
   {
-    std::lock_guard<std::mutex> lk(table_mu_);
+    spinlock_guard lk(table_mu_);
     if (!free_.empty()) {
       pd = &table_[free_.back()];
       free_.pop_back();
@@ -78,7 +78,7 @@ poll_desc* poller::open(int fd, std::uint32_t& gen) {
       pd->fd = -1;
     }
     {
-      std::lock_guard<std::mutex> lk(table_mu_);
+      spinlock_guard lk(table_mu_);
       free_.push_back(pd->index);
     }
     errno = err;
@@ -110,7 +110,7 @@ void poller::close(poll_desc* pd, std::uint32_t gen) {
   ::epoll_ctl(epfd_, EPOLL_CTL_DEL, fd, nullptr);
   for (goroutine* g : wake)
     if (g != nullptr) unpark(g);
-  std::lock_guard<std::mutex> lk(table_mu_);
+  spinlock_guard lk(table_mu_);
   free_.push_back(pd->index);
 }
 
@@ -208,7 +208,7 @@ int poller::poll(int timeout_ms) {
     auto gen = static_cast<std::uint32_t>(data >> 32);
     poll_desc* pd;
     {
-      std::lock_guard<std::mutex> lk(table_mu_);
+      spinlock_guard lk(table_mu_);
       if (index >= table_.size()) continue;
       pd = &table_[index];
     }

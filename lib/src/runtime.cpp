@@ -48,7 +48,7 @@ bool runtime_stopping() noexcept {
 
 void runtime::register_goroutine(goroutine* g) {
   registry_shard& sh = registry[g->id % kRegistryShards];
-  std::lock_guard<std::mutex> lk(sh.mu);
+  spinlock_guard lk(sh.mu);
   g->reg_next = sh.head;
   if (sh.head != nullptr) sh.head->reg_prev = g;
   sh.head = g;
@@ -56,7 +56,7 @@ void runtime::register_goroutine(goroutine* g) {
 
 void runtime::unregister_goroutine(goroutine* g) {
   registry_shard& sh = registry[g->id % kRegistryShards];
-  std::lock_guard<std::mutex> lk(sh.mu);
+  spinlock_guard lk(sh.mu);
   if (g->reg_prev != nullptr) g->reg_prev->reg_next = g->reg_next;
   else sh.head = g->reg_next;
   if (g->reg_next != nullptr) g->reg_next->reg_prev = g->reg_prev;
@@ -70,7 +70,7 @@ void runtime::begin_shutdown() {
   stopping.store(true, std::memory_order_seq_cst);
   std::vector<goroutine*> claimed;
   for (registry_shard& sh : registry) {
-    std::lock_guard<std::mutex> lk(sh.mu);
+    spinlock_guard lk(sh.mu);
     for (goroutine* g = sh.head; g != nullptr; g = g->reg_next)
       if (claim_for_shutdown(g)) claimed.push_back(g);
   }
@@ -287,7 +287,7 @@ int run(std::function<void()> main_fn, options opts) {
   // Timer objects may outlive the run and keep the heap (a shared_ptr) alive; their stop()
   // must not call back into this runtime, which dies when run returns (found by ASan).
   {
-    auto lk = rt->timers->lock();
+    detail::spinlock_guard lk(rt->timers->mutex());
     rt->timers->on_emptied = nullptr;
   }
   detail::stop_sigquit_watcher(sigquit);

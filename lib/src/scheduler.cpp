@@ -597,7 +597,7 @@ void runtime::warn_hog(std::uint64_t gid, clock::duration ran) {
   gofer::source_location where{};
   {
     registry_shard& sh = registry[gid % kRegistryShards];
-    std::lock_guard<std::mutex> lk(sh.mu);
+    spinlock_guard lk(sh.mu);
     goroutine* g = sh.head;
     while (g != nullptr && g->id != gid) g = g->reg_next;
     if (g == nullptr) return;

@@ -164,7 +164,7 @@ void cond::wait(gofer::source_location where) {
   sl_.unlock();
   unlock_(l_);
   detail::park(g, detail::wait_reason::sync_cond_wait, where);
-  detail::leave_if_shutdown(sl_, waiters_, w);  // without re-locking L: see the header
+  detail::leave_if_shutdown(sl_, &waiters_, w);  // without re-locking L: see the header
   lock_(l_, where);
 }
 

@@ -57,7 +57,7 @@ void wake_root(bubble* b) noexcept {
 void unwind_members(runtime& rt, bubble* b) {
   std::vector<goroutine*> claimed;
   for (runtime::registry_shard& sh : rt.registry) {
-    std::lock_guard<std::mutex> lk(sh.mu);
+    spinlock_guard lk(sh.mu);
     for (goroutine* g = sh.head; g != nullptr; g = g->reg_next) {
       if (g->bub == b && g->bub_member && claim_for_shutdown(g)) claimed.push_back(g);
     }

@@ -143,7 +143,7 @@ bool timer::stop() {
   if (!t_) return false;
   bool pending;
   {
-    auto lk = t_->heap->lock();
+    detail::spinlock_guard lk(t_->heap->mutex());
     pending = t_->heap->remove_locked(t_.get());
     if (detail::drain(*t_->ch)) pending = true;
   }
@@ -155,7 +155,7 @@ bool timer::reset(std::chrono::nanoseconds d) {
   if (!t_) return false;
   bool pending, earliest;
   {
-    auto lk = t_->heap->lock();
+    detail::spinlock_guard lk(t_->heap->mutex());
     pending = t_->heap->remove_locked(t_.get());
     if (detail::drain(*t_->ch)) pending = true;
     t_->when = t_->heap->now() + to_clock(d);
@@ -190,7 +190,7 @@ recv_chan<time_point> ticker::c() const noexcept {
 void ticker::stop() {
   if (!t_) return;
   {
-    auto lk = t_->heap->lock();
+    detail::spinlock_guard lk(t_->heap->mutex());
     t_->heap->remove_locked(t_.get());
     detail::drain(*t_->ch);
   }
@@ -202,7 +202,7 @@ void ticker::reset(std::chrono::nanoseconds d) {
   if (!t_) return;
   bool earliest;
   {
-    auto lk = t_->heap->lock();
+    detail::spinlock_guard lk(t_->heap->mutex());
     t_->heap->remove_locked(t_.get());
     detail::drain(*t_->ch);
     t_->period = to_clock(d);

@@ -58,7 +58,7 @@ timer_heap::~timer_heap() {
 }
 
 bool timer_heap::add(timer_node* t) {
-  std::lock_guard<std::mutex> lk(mu_);
+  spinlock_guard lk(mu_);
   return add_locked(t);
 }
 
@@ -73,7 +73,7 @@ bool timer_heap::add_locked(timer_node* t) {
 bool timer_heap::remove(timer_node* t) {
   bool removed;
   {
-    std::lock_guard<std::mutex> lk(mu_);
+    spinlock_guard lk(mu_);
     removed = remove_locked(t);
   }
   after_unlock();
@@ -83,7 +83,7 @@ bool timer_heap::remove(timer_node* t) {
 void timer_heap::after_unlock() {
   bool emptied;
   {
-    std::lock_guard<std::mutex> lk(mu_);
+    spinlock_guard lk(mu_);
     emptied = emptied_;
     emptied_ = false;
   }
@@ -109,7 +109,7 @@ bool timer_heap::remove_locked(timer_node* t) {
 void timer_heap::fire_due(clock::time_point now) {
   timer_effects fx;
   {
-    std::lock_guard<std::mutex> lk(mu_);
+    spinlock_guard lk(mu_);
     if (heap_.empty() || now < heap_.front()->when) return;
     firing_.fetch_add(1, std::memory_order_relaxed);  // published by publish_next (quiet())
     while (!heap_.empty() && heap_.front()->when <= now) {
@@ -169,7 +169,7 @@ func_timer::func_timer(std::shared_ptr<timer_heap> heap, clock::time_point when,
 void func_timer::arm(runtime& rt) {
   bool earliest;
   {
-    auto lk = heap_->lock();
+    spinlock_guard lk(heap_->mutex());
     if (node_->stopped) return;
     earliest = heap_->add_locked(node_.get());
   }
@@ -180,7 +180,7 @@ bool func_timer::stop() noexcept {
   if (!node_) return false;
   bool removed;
   {
-    auto lk = heap_->lock();
+    spinlock_guard lk(heap_->mutex());
     node_->stopped = true;
     removed = heap_->remove_locked(node_.get());
   }
@@ -197,7 +197,7 @@ func_timer after_func(clock::duration d, std::function<void()> f) {
 }
 
 std::size_t timer_heap::size() const {
-  std::lock_guard<std::mutex> lk(mu_);
+  spinlock_guard lk(mu_);
   return heap_.size();
 }
 

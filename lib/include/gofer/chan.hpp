@@ -282,7 +282,7 @@ struct chan_impl final : chan_base {
     sendq.push_back(&w);
     lock.unlock();
     park(g, wait_reason::chan_send, where);
-    leave_if_shutdown(lock, sendq, w);
+    leave_if_shutdown(lock, &sendq, w);
     if (!w.success) throw_send_on_closed();
     return true;
   }
@@ -325,7 +325,7 @@ struct chan_impl final : chan_base {
     recvq.push_back(&w);
     lock.unlock();
     park(g, wait_reason::chan_recv, where);
-    leave_if_shutdown(lock, recvq, w);
+    leave_if_shutdown(lock, &recvq, w);
     return out;  // filled by the sender if w.success, still empty if woken by close
   }
 

@@ -10,7 +10,6 @@
 #include <chrono>
 #include <cstdint>
 #include <deque>
-#include <mutex>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
@@ -76,9 +75,10 @@ class poller {
  private:
   int epfd_ = -1;
   int evfd_ = -1;
-  std::mutex table_mu_;                // guards table_ growth and free_
-  std::deque<poll_desc> table_;        // stable addresses
-  std::vector<std::uint32_t> free_;
+  // A spinlock (lib/DESIGN.md, "Locks"): open() and close() run on goroutines.
+  spinlock table_mu_;
+  std::deque<poll_desc> table_ ABSL_GUARDED_BY(table_mu_);  // stable addresses
+  std::vector<std::uint32_t> free_ ABSL_GUARDED_BY(table_mu_);
 };
 
 }  // namespace gofer::detail

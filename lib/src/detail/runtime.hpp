@@ -24,6 +24,9 @@
 
 #include <concurrentqueue/concurrentqueue.h>
 
+#include "absl/base/thread_annotations.h"
+#include "gofer/detail/spinlock.hpp"
+
 #include "gofer/runtime.hpp"
 #include "detail/goroutine.hpp"
 #include "detail/poller.hpp"
@@ -80,9 +83,12 @@ struct runtime {
   // Every live goroutine, for shutdown and dumps; sharded by id so that spawning and
   // ending goroutines on several threads rarely meet on one lock.
   static constexpr std::size_t kRegistryShards = 16;
+  // A spinlock (lib/DESIGN.md, "Locks"): spawn and goroutine exit take it for a few
+  // instructions; dumps, shutdown and the leak check walk one shard under it. It also
+  // guards the reg_prev/reg_next links of the goroutines in the shard.
   struct registry_shard {
-    std::mutex mu;
-    goroutine* head = nullptr;  // guarded by mu
+    spinlock mu;
+    goroutine* head ABSL_GUARDED_BY(mu) = nullptr;
   };
   registry_shard registry[kRegistryShards];
   void register_goroutine(goroutine* g);

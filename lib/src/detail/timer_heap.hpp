@@ -16,9 +16,10 @@
 #include <functional>
 #include <utility>
 #include <memory>
-#include <mutex>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
+#include "gofer/detail/spinlock.hpp"
 #include "detail/goroutine.hpp"
 
 namespace gofer::detail {
@@ -60,19 +61,19 @@ class timer_heap {
   std::function<void()> on_emptied;
   // Adds t; returns true if t is now the earliest deadline (the caller then wakes an idle
   // worker so that it sleeps until the new deadline).
-  bool add(timer_node* t);
+  bool add(timer_node* t) ABSL_LOCKS_EXCLUDED(mu_);
   // Removes t if it is still pending; returns whether it was.
-  bool remove(timer_node* t);
-  // The same with the lock already held (lock()), for stop/reset that must also drain a
-  // channel atomically with respect to fire_due.
-  std::unique_lock<std::mutex> lock() { return std::unique_lock<std::mutex>(mu_); }
-  bool add_locked(timer_node* t);
-  bool remove_locked(timer_node* t);  // sets emptied_ when it empties the heap
+  bool remove(timer_node* t) ABSL_LOCKS_EXCLUDED(mu_);
+  // The same with the lock already held (spinlock_guard lk(heap.mutex())), for stop/reset
+  // that must also drain a channel atomically with respect to fire_due.
+  spinlock& mutex() const ABSL_LOCK_RETURNED(mu_) { return mu_; }
+  bool add_locked(timer_node* t) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  bool remove_locked(timer_node* t) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);  // sets emptied_ when it empties the heap
   // After a remove_locked under lock(): calls on_emptied if the heap was emptied.
-  void after_unlock();
+  void after_unlock() ABSL_LOCKS_EXCLUDED(mu_);
   // Fires every timer due at `now` (under the heap lock) and wakes the goroutines they
   // released after unlocking.
-  void fire_due(clock::time_point now);
+  void fire_due(clock::time_point now) ABSL_LOCKS_EXCLUDED(mu_);
   // The earliest deadline, or time_point::max(). Lock-free (may be slightly stale).
   clock::time_point next() const noexcept {
     return clock::time_point(clock::duration(next_.load(std::memory_order_acquire)));
@@ -89,7 +90,7 @@ class timer_heap {
     if (next() != clock::time_point::max()) return false;
     return firing_.load(std::memory_order_acquire) == 0;
   }
-  std::size_t size() const;
+  std::size_t size() const ABSL_LOCKS_EXCLUDED(mu_);
   // The clock this heap's deadlines are on: steady_clock, or a synctest bubble's virtual
   // clock (set_virtual_now; then only the bubble's synctest::run fires the heap).
   clock::time_point now() const noexcept {
@@ -103,14 +104,18 @@ class timer_heap {
   }
 
  private:
-  void sift_up(std::size_t i);
-  void sift_down(std::size_t i);
-  void swap_nodes(std::size_t a, std::size_t b);
-  void publish_next();
+  void sift_up(std::size_t i) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void sift_down(std::size_t i) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void swap_nodes(std::size_t a, std::size_t b) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void publish_next() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
-  mutable std::mutex mu_;              // guards heap_, emptied_ and every node's heap_index
-  std::vector<timer_node*> heap_;
-  bool emptied_ = false;
+  // Guards heap_, emptied_ and every node's heap_index. A spinlock (lib/DESIGN.md,
+  // "Locks"): goroutines take it (sleep, timers, deadlines) for a few dozen instructions,
+  // and fire_due holds it only while it pops due nodes and runs their fire functions (which
+  // take channel locks and park_locks, never park, never run user code).
+  mutable spinlock mu_;
+  std::vector<timer_node*> heap_ ABSL_GUARDED_BY(mu_);
+  bool emptied_ ABSL_GUARDED_BY(mu_) = false;
   std::atomic<clock::rep> next_{clock::time_point::max().time_since_epoch().count()};
   std::atomic<int> firing_{0};  // fire_due calls between their first pop and last wake-up
   bool virtual_ = false;

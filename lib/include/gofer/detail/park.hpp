@@ -197,8 +197,10 @@ inline void wake_all(waiter* chain) noexcept {
 // ---- the waiting side ----
 
 // The step after every park on a queue: if the runtime's shutdown woke w's goroutine,
-// unlinks w from q (under l) if still queued and throws goroutine_exit; else does nothing.
-void leave_if_shutdown(spinlock& l, waitq& q, waiter& w) ABSL_LOCKS_EXCLUDED(l);
+// unlinks w from *q (under l) if still queued and throws goroutine_exit; else does nothing.
+// q is a pointer because the caller does not hold l (a guarded queue passed by reference
+// without its lock is an error to clang's -Wthread-safety).
+void leave_if_shutdown(spinlock& l, waitq* q, waiter& w) ABSL_LOCKS_EXCLUDED(l);
 
 // Cooperative preemption at safe points (Go 1.2-1.13's model; lib/src/scheduler.cpp): the
 // runtime's monitor thread asks a worker whose goroutine has run for a whole time slice
