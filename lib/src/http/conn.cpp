@@ -394,6 +394,10 @@ absl::Status stream_write_error(const error_code& ec) {
 // read): one goroutine parked in a 1-byte read while the handler streams. EOF or an error
 // cancels the request's ctx; a byte (the next pipelined request) is kept for the server;
 // the server stops it with a read deadline and waits for it.
+// It is started only while the read buffer is empty (flush): with a pipelined request
+// already read ahead, the socket's next event may be the client's half-close (it sent all
+// its requests and waits for their answers), and reading that EOF as "gone" cut the
+// answer and dropped the buffered request (issue 24).
 struct disconnect_watch {
   gofer::chan<std::monostate> done;  // closed when the watcher has ended
   std::atomic<bool> gone{false};     // the client closed or reset the connection
@@ -557,7 +561,12 @@ class conn_server final : public body_source, public response_writer::sink {
       if (ec) return broke(stream_write_error(ec));
       // The client's going away is watched once the request body is all read (Go's
       // background read starts at the body's EOF too): the watcher reads the connection.
-      if (parser_->is_done()) start_watch();
+      // Not while the next request is in buf_ already (read ahead with the body or the
+      // header): the client sent it and waits for this answer and that one, so an EOF
+      // now is its half-close, not its going away — watching would race the handler
+      // for the rest of the stream (issue 24). A client that does leave is then seen by
+      // the first write that fails.
+      if (parser_->is_done() && buf_.size() == 0) start_watch();
     }
     if (no_body_) body.clear();
     if (body.empty()) return absl::OkStatus();
