@@ -76,7 +76,7 @@ absl::Status set_path_query(std::string_view pq, url& u) {
     return absl::OkStatus();
   };
   if (auto st = escape(p, u.path); !st.ok()) return st;
-  if (u.path.empty()) u.path = "/";
+  if (u.path.empty()) u.path.push_back('/');  // (not = "/": GCC 12 -O3 warns -Wrestrict there, PR 105651)
   if (u.path.front() != '/') return absl::InvalidArgumentError("URL path must be absolute");
   return escape(q, u.raw_query);
 }
