@@ -20,7 +20,6 @@
 // Any step that ends the connection returns false; the goroutine then unregisters it.
 #include <algorithm>
 #include <atomic>
-#include <cctype>
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
@@ -217,8 +216,8 @@ int status_for_bad_version(const beast::flat_buffer& buf) {
   // else in the line is wrong: "GET /a b HTTP/1.1").
   if (line.size() < 9 || std::count(line.begin(), line.end(), ' ') != 2) return status::bad_request;
   std::string_view v = line.substr(line.size() - 9);
-  bool ok = v.substr(0, 6) == " HTTP/" && std::isdigit(static_cast<unsigned char>(v[6])) && v[7] == '.' &&
-            std::isdigit(static_cast<unsigned char>(v[8]));
+  bool ok = v.substr(0, 6) == " HTTP/" && absl::ascii_isdigit(static_cast<unsigned char>(v[6])) && v[7] == '.' &&
+            absl::ascii_isdigit(static_cast<unsigned char>(v[8]));
   if (!ok || v.substr(1) == "HTTP/1.0" || v.substr(1) == "HTTP/1.1") return status::bad_request;
   return status::http_version_not_supported;
 }
@@ -227,7 +226,7 @@ int status_for_bad_version(const beast::flat_buffer& buf) {
 // (reg-name, IP literal, port; no spaces, no userinfo '@').
 bool valid_host(std::string_view h) noexcept {
   for (char ch : h) {
-    if (std::isalnum(static_cast<unsigned char>(ch))) continue;
+    if (absl::ascii_isalnum(static_cast<unsigned char>(ch))) continue;
     if (std::strchr("!$&'()*+,-.:;=[]_~%", ch) == nullptr || ch == '\0') return false;
   }
   return true;
