@@ -41,6 +41,7 @@
 #include <deque>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <map>
 #include <optional>
 #include <set>
@@ -546,18 +547,40 @@ class redis_store : public meta_store {
   redisContext* c_ = nullptr;
 };
 
-// ---- the listener: inotify, recursive, read through gofer::blocking ------------------------
-// What the listener tells the debouncer: a file changed (closed after writing, moved in),
-// was deleted (or moved out), or was renamed inside the folder (MOVED_FROM + MOVED_TO with
-// one cookie).
+// ---- the listener: inotify, recursive, on gofer's poller -----------------------------------
+// What the listener tells the owner, in the order the kernel reported it:
+//   modified     a file was closed after writing, or moved in from outside
+//   deleted      a file was deleted, or moved out of the folder
+//   renamed      a file moved inside the folder (MOVED_FROM + MOVED_TO with one cookie)
+//   dir_renamed  a directory moved inside the folder: every file under `from` is now under `name`
+//   dir_deleted  a directory was deleted or moved out: every file under `name` is gone
+//   scanned      a directory was (re)listed — the folder at start and after a queue overflow,
+//                a new or moved-in directory — and `files` is every file under `name`
 struct change {
-  enum kind_t { modified, deleted, renamed } kind;
+  enum kind_t { modified, deleted, renamed, dir_renamed, dir_deleted, scanned } kind;
   std::string name, from;
+  std::vector<std::string> files;  // scanned
 };
+
+// Is `path` (relative, '/'-separated) `dir` itself or under it? ("" is the whole folder.)
+bool is_under(const std::string& path, const std::string& dir) {
+  return dir.empty() || path == dir || (path.size() > dir.size() && path[dir.size()] == '/' && path.rfind(dir, 0) == 0);
+}
+
+// The service's own temp files (uploads, reverts) and anything under a temp-named directory.
+bool is_temp(const std::string& filename) { return filename.rfind(".tmp-", 0) == 0; }
 
 // Runs until `stop` is set. The inotify fd is on gofer's poller (net::raw_fd): the
 // goroutine parks until the kernel has events — no thread blocks in read() or poll(). A
 // 100 ms read deadline wakes it to see `stop` and to expire unpaired moves.
+//
+// inotify watches directories, not trees, and a watch follows its directory's inode, not
+// its path: `dirs` maps each watch descriptor to its directory's current path, and every
+// directory event keeps it true — a rename rewrites the paths under it (the watches stay),
+// a move out or a delete forgets them (IN_IGNORED also says the kernel dropped one), a new
+// or moved-in directory is watched and then listed, because files written before its watch
+// existed made no event (the inotify race). IN_Q_OVERFLOW means events were lost: the whole
+// folder is watched and listed again, and the owner reconciles the store with the listing.
 void listen_folder(const fs::path& root, gofer::chan<change> out, const std::atomic<bool>& stop) {
   int fd = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
   if (fd < 0) throw std::runtime_error("inotify_init1 failed");
@@ -567,20 +590,49 @@ void listen_folder(const fs::path& root, gofer::chan<change> out, const std::ato
     throw std::runtime_error("inotify on the poller: " + raw.status().ToString());
   }
   std::map<int, std::string> dirs;  // watch descriptor → directory relative to root ("" = root)
-  const uint32_t mask = IN_CLOSE_WRITE | IN_MOVED_FROM | IN_MOVED_TO | IN_DELETE | IN_CREATE | IN_ONLYDIR;
-  std::function<void(const std::string&)> watch = [&](const std::string& rel) {
-    int wd = inotify_add_watch(fd, (root / rel).c_str(), mask & ~IN_ONLYDIR);
-    if (wd < 0) return;
+  const uint32_t mask = IN_CLOSE_WRITE | IN_MOVED_FROM | IN_MOVED_TO | IN_DELETE | IN_CREATE | IN_ONLYDIR |
+                        IN_DONT_FOLLOW;
+  auto join = [](const std::string& dir, const std::string& name) { return dir.empty() ? name : dir + "/" + name; };
+  // Watches `rel` and every directory under it, then lists their files into `files`.
+  std::function<void(const std::string&, std::vector<std::string>&)> add = [&](const std::string& rel,
+                                                                               std::vector<std::string>& files) {
+    int wd = inotify_add_watch(fd, (root / rel).c_str(), mask);
+    if (wd < 0) return;  // gone (or not a directory) already: a later event says so
     dirs[wd] = rel;
-    // Files written before the watch existed (a new subdirectory fills up at once).
-    for (auto& e : fs::directory_iterator(root / rel)) {
-      std::string name = (fs::path(rel) / e.path().filename()).lexically_normal().string();
-      if (e.is_directory()) watch(name);
-      else if (e.is_regular_file()) out.send(change{change::modified, name, ""});
+    std::error_code ec;
+    for (fs::directory_iterator it(root / rel, ec), end; !ec && it != end; it.increment(ec)) {
+      std::string fn = it->path().filename().string();
+      if (is_temp(fn)) continue;
+      std::string name = join(rel, fn);
+      if (it->is_symlink(ec)) continue;  // not followed: a link could loop or leave the folder
+      if (it->is_directory(ec)) add(name, files);
+      else if (it->is_regular_file(ec)) files.push_back(name);
     }
   };
-  watch("");
-  std::map<uint32_t, std::pair<std::string, int64_t>> moved_from;  // cookie → (name, when)
+  auto scan = [&](const std::string& rel) {
+    std::vector<std::string> files;
+    add(rel, files);
+    out.send(change{change::scanned, rel, "", std::move(files)});
+  };
+  // Forgets the watches on `rel` and under it (the kernel keeps watching a directory moved
+  // out of the folder until told not to).
+  auto forget = [&](const std::string& rel) {
+    for (auto it = dirs.begin(); it != dirs.end();) {
+      if (is_under(it->second, rel)) {
+        inotify_rm_watch(fd, it->first);  // EINVAL if the kernel dropped it already: fine
+        it = dirs.erase(it);
+      } else {
+        ++it;
+      }
+    }
+  };
+  scan("");
+  struct pending_move {
+    std::string name;
+    bool dir;
+    int64_t when;
+  };
+  std::map<uint32_t, pending_move> moved_from;  // cookie → what left, and when
   std::vector<char> storage(64 * 1024 + alignof(inotify_event));  // on the heap: goroutine stacks are small
   char* buf = storage.data();
   while (!stop.load()) {
@@ -594,29 +646,68 @@ void listen_folder(const fs::path& root, gofer::chan<change> out, const std::ato
     for (ssize_t off = 0; off < n;) {
       auto* ev = reinterpret_cast<inotify_event*>(buf + off);
       off += ssize_t(sizeof(inotify_event) + ev->len);
-      if (!dirs.count(ev->wd) || ev->len == 0) continue;
-      std::string name = (fs::path(dirs[ev->wd]) / ev->name).lexically_normal().string();
-      if (name.rfind(".tmp-", 0) == 0 || fs::path(name).filename().string().rfind(".tmp-", 0) == 0) continue;
-      if (ev->mask & IN_ISDIR) {
-        if (ev->mask & (IN_CREATE | IN_MOVED_TO)) watch(name);  // new subdirectory: watch it too
+      if (ev->mask & IN_Q_OVERFLOW) {  // events were lost: watch and list everything again
+        say("inotify queue overflowed: rescanning the folder");
+        auto old = std::move(dirs);
+        dirs.clear();
+        moved_from.clear();
+        scan("");
+        for (auto& [wd, d] : old)
+          if (!dirs.count(wd)) inotify_rm_watch(fd, wd);
         continue;
       }
-      if (ev->mask & IN_CLOSE_WRITE) out.send(change{change::modified, name, ""});
-      else if (ev->mask & IN_DELETE) out.send(change{change::deleted, name, ""});
-      else if (ev->mask & IN_MOVED_FROM) moved_from[ev->cookie] = {name, now_ms()};
-      else if (ev->mask & IN_MOVED_TO) {
-        if (auto it = moved_from.find(ev->cookie); it != moved_from.end()) {
-          out.send(change{change::renamed, name, it->second.first});
-          moved_from.erase(it);
-        } else {
-          out.send(change{change::modified, name, ""});  // moved in from outside
+      auto at = dirs.find(ev->wd);
+      if (at == dirs.end()) continue;  // a watch already forgotten
+      if (ev->mask & IN_IGNORED) {     // the kernel dropped the watch (its directory is gone)
+        if (at->second.empty()) say("the folder itself was deleted or unmounted: nothing is watched any more");
+        dirs.erase(at);
+        continue;
+      }
+      if (ev->len == 0) continue;  // about the watched directory itself (DELETE_SELF...): its parent reports it
+      std::string fn = ev->name;
+      if (is_temp(fn)) continue;
+      std::string name = join(at->second, fn);
+      bool dir = ev->mask & IN_ISDIR;
+      if (ev->mask & IN_MOVED_FROM) {
+        moved_from[ev->cookie] = {name, dir, now_ms()};
+      } else if (ev->mask & IN_MOVED_TO) {
+        auto it = moved_from.find(ev->cookie);
+        if (it == moved_from.end()) {  // moved in from outside
+          if (dir) scan(name);
+          else out.send(change{change::modified, name, "", {}});
+          continue;
         }
+        std::string from = it->second.name;
+        moved_from.erase(it);
+        if (!dir) {
+          out.send(change{change::renamed, name, from, {}});
+          continue;
+        }
+        // The watches moved with the directory: only their paths change.
+        for (auto& [wd, d] : dirs)
+          if (is_under(d, from)) d = name + d.substr(from.size());
+        out.send(change{change::dir_renamed, name, from, {}});
+      } else if (dir) {
+        if (ev->mask & IN_CREATE) scan(name);
+        else if (ev->mask & IN_DELETE) {
+          forget(name);
+          out.send(change{change::dir_deleted, name, "", {}});
+        }
+      } else if (ev->mask & IN_CLOSE_WRITE) {
+        out.send(change{change::modified, name, "", {}});
+      } else if (ev->mask & IN_DELETE) {
+        out.send(change{change::deleted, name, "", {}});
       }
     }
-    // A MOVED_FROM whose MOVED_TO never came: the file left the folder.
+    // A MOVED_FROM whose MOVED_TO never came: it left the folder.
     for (auto it = moved_from.begin(); it != moved_from.end();) {
-      if (now_ms() - it->second.second > 200) {
-        out.send(change{change::deleted, it->second.first, ""});
+      if (now_ms() - it->second.when > 200) {
+        if (it->second.dir) {
+          forget(it->second.name);
+          out.send(change{change::dir_deleted, it->second.name, "", {}});
+        } else {
+          out.send(change{change::deleted, it->second.name, "", {}});
+        }
         it = moved_from.erase(it);
       } else {
         ++it;
@@ -733,11 +824,38 @@ void owner(meta_store& db, const fs::path& root, const fs::path& tmpdir, std::ch
                              pending.erase(c->name);
                              auto old = db.get(c->name);
                              if (old && !old->deleted) publish(db.remove(c->name));
-                           } else {
+                           } else if (c->kind == change::renamed) {
                              pending.erase(c->from);
                              auto old = db.get(c->from);
                              if (old && !old->deleted) publish(db.rename(c->from, c->name));
                              else pending[c->name] = std::chrono::steady_clock::now() + quiet;  // unknown: a new file
+                           } else if (c->kind == change::dir_renamed) {
+                             // Each file under it is renamed (its history kept), in name order;
+                             // one still in its quiet period keeps waiting under its new name.
+                             std::map<std::string, std::chrono::steady_clock::time_point> moved;
+                             for (auto it = pending.begin(); it != pending.end();) {
+                               if (is_under(it->first, c->from)) {
+                                 moved[c->name + it->first.substr(c->from.size())] = it->second;
+                                 it = pending.erase(it);
+                               } else {
+                                 ++it;
+                               }
+                             }
+                             pending.merge(moved);
+                             for (auto& m : db.all())
+                               if (!m.deleted && is_under(m.name, c->from))
+                                 publish(db.rename(m.name, c->name + m.name.substr(c->from.size())));
+                           } else {
+                             // dir_deleted: every file under it is gone. scanned: every file under
+                             // it that the listing lacks is gone, and each listed one is checked
+                             // (a new version only if its content differs from the store's).
+                             std::set<std::string> listed(c->files.begin(), c->files.end());
+                             for (auto it = pending.begin(); it != pending.end();)
+                               it = is_under(it->first, c->name) && !listed.count(it->first) ? pending.erase(it) : ++it;
+                             for (auto& m : db.all())
+                               if (!m.deleted && is_under(m.name, c->name) && !listed.count(m.name))
+                                 publish(db.remove(m.name));
+                             for (auto& f : listed) pending[f] = std::chrono::steady_clock::now() + quiet;
                            }
                          }),
         gofer::recv_case(requests_open ? requests : gofer::chan<request>(nullptr),

@@ -569,3 +569,139 @@ TEST(filesync, the_event_stream_pushes_changes_and_resumes_after_an_event) {
     EXPECT_LE(more, 1) << "the stream went on after the service stopped";
   });
 }
+
+// Directories inside the folder: inotify watches each directory (not the tree), and a watch
+// follows the directory's inode, not its path. A directory created and filled at once (files
+// written before its watch existed), a directory renamed (each file under it renamed, history
+// kept), moved out (its files deleted), moved back in (scanned, watched again), deleted; then
+// the service restarted after changes made while it was down (the start-up scan reconciles
+// the store with the folder). Checks both subscribers' events, the store and the backups.
+TEST(filesync, directory_creates_renames_moves_and_deletes_are_followed) {
+  gofer::run([] {
+    service_fixture f;
+    auto s1 = subscribe(f.addr), s2 = subscribe(f.addr);
+    auto bak = f.backup();
+    std::vector<std::string> seen;  // every event s1 received, in order
+    // The next `n` events as a sorted list (their order is the debouncer's, not the test's).
+    auto next_set = [&](std::size_t n) {
+      std::vector<std::string> got;
+      for (std::size_t i = 0; i < n; ++i) got.push_back(brief(next_event(s1)));
+      seen.insert(seen.end(), got.begin(), got.end());
+      std::sort(got.begin(), got.end());
+      return got;
+    };
+    auto next = [&] { return next_set(1).front(); };
+    fs::path n = f.dir / "n";
+
+    // Created and filled at once, three levels deep: whatever was written before a watch
+    // existed is found by listing the directory after watching it. Each file once, v1.
+    fs::create_directories(n / "a" / "b");
+    for (int i = 1; i <= 5; ++i) write_file(n / "a" / "b" / ("f" + std::to_string(i)), "f" + std::to_string(i));
+    write_file(n / "a" / "g.txt", "g1");
+    write_file(n / "top.txt", "top");
+    EXPECT_EQ(next_set(7), (std::vector<std::string>{"version n/a/b/f1 v1", "version n/a/b/f2 v1", "version n/a/b/f3 v1",
+                                                     "version n/a/b/f4 v1", "version n/a/b/f5 v1", "version n/a/g.txt v1",
+                                                     "version n/top.txt v1"}));
+    for (int i = 0; i < 5; ++i) write_file(n / "a" / "b" / "f1", "f1 take " + std::to_string(i));
+    EXPECT_EQ(next(), "version n/a/b/f1 v2");
+    ASSERT_TRUE(eventually([&] { return fs::exists(f.bdir / "n/a/b/f1.2"); })) << slurp(f.base / "backup.log");
+
+    // Renamed: one rename event per file under it, in name order, versions kept.
+    fs::rename(n / "a", n / "c");
+    for (const char* want : {"rename n/c/b/f1 v2 from n/a/b/f1", "rename n/c/b/f2 v1 from n/a/b/f2",
+                             "rename n/c/b/f3 v1 from n/a/b/f3", "rename n/c/b/f4 v1 from n/a/b/f4",
+                             "rename n/c/b/f5 v1 from n/a/b/f5", "rename n/c/g.txt v1 from n/a/g.txt"})
+      EXPECT_EQ(next(), want);
+    // Its watches followed it: a change and a new subdirectory under the new name.
+    write_file(n / "c" / "b" / "f2", "f2 again");
+    EXPECT_EQ(next(), "version n/c/b/f2 v2");
+    fs::create_directories(n / "c" / "b" / "new");
+    write_file(n / "c" / "b" / "new" / "h.txt", "h1");
+    EXPECT_EQ(next(), "version n/c/b/new/h.txt v1");
+
+    // Moved out of the folder (a MOVED_FROM without its MOVED_TO): its files are deleted and
+    // its watches forgotten. Changed out there, it is a new directory when it comes back.
+    fs::path outside = f.base / "outside";
+    fs::create_directories(outside);
+    fs::rename(n / "c" / "b", outside / "b");
+    EXPECT_EQ(next_set(6), (std::vector<std::string>{"delete n/c/b/f1 v2", "delete n/c/b/f2 v2", "delete n/c/b/f3 v1",
+                                                     "delete n/c/b/f4 v1", "delete n/c/b/f5 v1",
+                                                     "delete n/c/b/new/h.txt v1"}));
+    write_file(outside / "b" / "f3", "written outside");
+
+    // Moved in from outside (a MOVED_TO without a MOVED_FROM): listed and watched, new files.
+    fs::rename(outside / "b", n / "in");
+    EXPECT_EQ(next_set(6), (std::vector<std::string>{"version n/in/f1 v1", "version n/in/f2 v1", "version n/in/f3 v1",
+                                                     "version n/in/f4 v1", "version n/in/f5 v1",
+                                                     "version n/in/new/h.txt v1"}));
+    write_file(n / "in" / "new" / "h2.txt", "h2");
+    EXPECT_EQ(next(), "version n/in/new/h2.txt v1");
+
+    // Deleted, with everything in it; a directory of the same name made again is watched anew.
+    fs::remove_all(n / "c");
+    EXPECT_EQ(next(), "delete n/c/g.txt v1");
+    fs::remove_all(n / "in" / "new");
+    EXPECT_EQ(next_set(2), (std::vector<std::string>{"delete n/in/new/h.txt v1", "delete n/in/new/h2.txt v1"}));
+    fs::create_directories(n / "c");
+    write_file(n / "c" / "g.txt", "g again");
+    EXPECT_EQ(next(), "version n/c/g.txt v2");  // the same name: its record (deleted) continues
+
+    // The second subscriber saw the same events in the same order, numbered 1..n.
+    for (std::size_t i = 0; i < seen.size(); ++i) {
+      json e = next_event(s2);
+      EXPECT_EQ(brief(e), seen[i]);
+      EXPECT_EQ(int(e["seq"]), int(i + 1));
+    }
+
+    // The store: renamed rows kept their versions and revisions; no row under the old names.
+    ASSERT_TRUE(eventually([&] { return slurp(f.bdir / ".seq") == std::to_string(seen.size()); }))
+        << slurp(f.base / "backup.log");
+    auto files = list(f.addr);
+    std::map<std::string, json> by;
+    for (auto& j : files) by[j["name"]] = j;
+    for (auto& [name, j] : by) EXPECT_NE(name.rfind("n/a/", 0), 0u) << name << " is still under n/a";
+    EXPECT_EQ(by["n/c/b/f1"]["version"], 2);
+    EXPECT_EQ(by["n/c/b/f1"]["revisions"], json({1, 2}));
+    EXPECT_TRUE(by["n/c/b/f1"]["deleted"].get<bool>());
+    EXPECT_FALSE(by["n/in/f3"]["deleted"].get<bool>());
+    EXPECT_EQ(by["n/c/g.txt"]["version"], 2);
+    EXPECT_FALSE(by["n/c/g.txt"]["deleted"].get<bool>());
+    EXPECT_EQ(files.size(), 15u);  // n/c: 6 (renamed), 1 (new/h.txt); n/in: 7; n/top.txt
+    // Every kept revision is backed up byte for byte under the file's current name (the
+    // renamed files' backups moved with them); nothing is left under n/a.
+    int checked = 0;
+    for (auto& j : files)
+      for (int v : j["revisions"]) {
+        std::string body;
+        ASSERT_TRUE(ask(f.addr, "FETCH " + json::array({j["name"], v}).dump(), &body).value("ok", false));
+        fs::path copy = f.bdir / (std::string(j["name"]) + "." + std::to_string(v));
+        EXPECT_EQ(slurp(copy), body) << copy;
+        ++checked;
+      }
+    EXPECT_EQ(checked, 18);  // n/c/b/f1 and f2, n/c/g.txt: 2 each; the other 12 files: 1
+    EXPECT_FALSE(fs::exists(f.bdir / "n/a/b/f1.1"));
+    EXPECT_EQ(slurp(f.bdir / "n/c/b/f1.2"), "f1 take 4");
+    bak.terminate();
+
+    // Changes while the service is down: a directory renamed (seen at start-up as its files
+    // gone and new ones found: no cookie pairs them any more) and a file deleted. The
+    // start-up scan reconciles the store with the folder; unchanged files make no version.
+    f.svc.terminate();
+    EXPECT_EQ(f.svc.exit_status(), 0) << slurp(f.base / "service.log");
+    fs::rename(n / "in", n / "in2");
+    fs::remove(n / "top.txt");
+    f.start({});
+    auto s3 = subscribe(f.addr);
+    for (std::size_t i = 0; i < seen.size(); ++i) next_event(s3);  // the log so far
+    std::vector<std::string> got;
+    for (int i = 0; i < 11; ++i) got.push_back(brief(next_event(s3)));
+    std::sort(got.begin(), got.end());
+    EXPECT_EQ(got, (std::vector<std::string>{"delete n/in/f1 v1", "delete n/in/f2 v1", "delete n/in/f3 v1",
+                                             "delete n/in/f4 v1", "delete n/in/f5 v1", "delete n/top.txt v1",
+                                             "version n/in2/f1 v1", "version n/in2/f2 v1", "version n/in2/f3 v1",
+                                             "version n/in2/f4 v1", "version n/in2/f5 v1"}));
+    // Nothing more: n/c/g.txt was unchanged. A write shows the next event is the next change.
+    write_file(n / "c" / "g.txt", "g three");
+    EXPECT_EQ(brief(next_event(s3)), "version n/c/g.txt v3");
+  });
+}
