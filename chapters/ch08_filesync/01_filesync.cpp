@@ -4,10 +4,11 @@
 // debouncer that owns the metadata store — SQLite, or Redis with --store redis — a hub that
 // broadcasts change events as newline-delimited JSON to TCP subscribers, and a web page) and
 // a **backup** subscriber, subscribes itself as a watcher, makes a scripted set of changes
-// (create, bursts of writes, a new subdirectory, rename, delete, revert, an upload through
-// the web page) and prints what each part saw. Watch: a burst of five writes becomes ONE
-// version; a rename stays a rename; a revert is a new version made through the service; an
-// upload travels the whole chain; the backup never keeps a half-written copy.
+// (create, bursts of writes, a new subdirectory, rename a file and a directory, delete,
+// revert, an upload through the web page) and prints what each part saw. Watch: a burst of
+// five writes becomes ONE version; a rename (of a file, or of a directory: each file in it)
+// stays a rename; a revert is a new version made through the service; an upload travels the
+// whole chain; the backup never keeps a half-written copy.
 //
 // Roles (each a flag; ./gofer run filesync -- --help; --config FILE reads them from INI):
 //   (default)                 the scripted run above; --serve keeps the service up instead
@@ -1520,19 +1521,23 @@ int run_demo(bool serve, const service_config& cfg, gofer::chan<int> sigs) {
   std::printf("4. rename notes.txt to ideas.txt\n");
   fs::rename(dir / "notes.txt", dir / "ideas.txt");
   json rn = expect("rename");
-  std::printf("5. delete sub/todo.txt\n");
-  fs::remove(dir / "sub" / "todo.txt");
+  std::printf("5. rename the directory sub to done (each file in it is renamed, its versions kept)\n");
+  fs::rename(dir / "sub", dir / "done");
+  json drn = expect("directory rename");
+  std::printf("6. delete done/todo.txt\n");
+  fs::remove(dir / "done" / "todo.txt");
   expect("delete");
-  std::printf("6. revert ideas.txt to version 1 (through the service: a new version)\n");
+  std::printf("7. revert ideas.txt to version 1 (through the service: a new version)\n");
   auto rv = ask(addr, "REVERT " + json::array({"ideas.txt", 1}).dump());
   if (!rv || !rv->value("ok", false)) throw std::runtime_error("revert failed: " + (rv ? rv->dump() : "no answer"));
   json v3 = expect("revert");
   versions++;
-  bool reverted = v3["hash"] == v1["hash"] && int(v3["version"]) == 3 && rn["op"] == "rename" && v2["version"] == 2;
+  bool renamed = rn["op"] == "rename" && drn["op"] == "rename" && drn["from"] == "sub/todo.txt" && drn["name"] == "done/todo.txt";
+  bool reverted = v3["hash"] == v1["hash"] && int(v3["version"]) == 3 && v2["version"] == 2;
   std::printf("   ideas.txt v3 has v1's hash: %s; on disk: %s", reverted ? "yes" : "NO",
               slurp(dir / "ideas.txt").value_or("?").c_str());
 
-  std::printf("7. upload report.txt through the web page (the form's multipart POST)\n");
+  std::printf("8. upload report.txt through the web page (the form's multipart POST)\n");
   std::string web = wait_for_file(data / "web") ? *slurp(data / "web") : "";
   {
     // The body a browser's form sends (RFC 7578), built here by hand for the demo; the
@@ -1554,7 +1559,7 @@ int run_demo(bool serve, const service_config& cfg, gofer::chan<int> sigs) {
   bool uploaded = up["name"] == "report.txt" && int(up["version"]) == 1 && slurp(dir / "report.txt") == "quarterly numbers\n";
 
   // The backup catches up asynchronously: wait for its last copy.
-  bool backed = wait_for_file(bdir / "ideas.txt.3") && wait_for_file(bdir / "sub/todo.txt.1") &&
+  bool backed = wait_for_file(bdir / "ideas.txt.3") && wait_for_file(bdir / "done/todo.txt.1") &&
                 wait_for_file(bdir / "report.txt.1");
   int copies = 0, good = 0;
   auto list = [&] {
@@ -1591,12 +1596,12 @@ int run_demo(bool serve, const service_config& cfg, gofer::chan<int> sigs) {
     std::printf("--- what the %s printed ---\n%s", name, slurp(base / log).value_or("").c_str());
   }
   fs::remove_all(base);
-  if (!reverted || !uploaded || !backed || good != copies || !graceful) {
-    std::printf("FAILED: reverted=%d uploaded=%d backed=%d backups %d/%d graceful=%d\n", reverted, uploaded, backed, good,
-                copies, graceful);
+  if (!renamed || !reverted || !uploaded || !backed || good != copies || !graceful) {
+    std::printf("FAILED: renamed=%d reverted=%d uploaded=%d backed=%d backups %d/%d graceful=%d\n", renamed, reverted,
+                uploaded, backed, good, copies, graceful);
     return 1;
   }
-  std::printf("%d writes made %d versions (a burst of %d made one), a rename stayed a rename, the revert became "
+  std::printf("%d writes made %d versions (a burst of %d made one), a file's and a directory's rename stayed renames, the revert became "
               "v3, the web upload became a version, the backup holds all %d kept revisions, both processes stopped "
               "gracefully\n",
               bursts + 4, versions, 5, copies);
