@@ -13,7 +13,7 @@
 // Roles (each a flag; ./gofer run filesync -- --help; --config FILE reads them from INI):
 //   (default)                 the scripted run above; --serve keeps the service up instead
 //   --service --dir D --data S   the listener + store + hub (+ --web ADDR: the page)
-//   --backup B --dir D --connect A   the backup subscriber (resumes from B/.seq)
+//   --backup B --dir D --connect A   the backup subscriber (resumes from B/.seq; + --web ADDR: /health)
 //   --revert --connect A -f NAME -r N   asks the service to restore version N
 //   --health --connect A      prints the service's health line
 //
@@ -146,6 +146,8 @@ class line_reader {
       if (!fill()) return std::nullopt;
     }
   }
+  // Whole lines already received and not yet returned.
+  std::size_t buffered_lines() const { return std::size_t(std::count(buf_.begin(), buf_.end(), '\n')); }
   std::optional<std::string> bytes(std::size_t n) {
     while (buf_.size() < n)
       if (!fill()) return std::nullopt;
@@ -1344,7 +1346,11 @@ int run_service(const service_config& cfg, gofer::chan<int> sigs) {
 // file still being written (or already changed again) hashes differently, and then the
 // version's content comes from the store (FETCH). It records the last event it handled in
 // backup/.seq, so a restarted backup catches up from the store's event log.
-int run_backup(const fs::path& bdir, const fs::path& dir, const std::string& addr, gofer::chan<int> sigs) {
+//
+// With `web` (--web ADDR) it answers GET /health too: {"connected", "seq" (the last event
+// handled), "saved", "last_event" (ms), "pending" (events received, not yet handled)}.
+int run_backup(const fs::path& bdir, const fs::path& dir, const std::string& addr, gofer::chan<int> sigs,
+               const std::string& web = "", const std::string& web_addr_file = "") {
   fs::create_directories(bdir);
   int lock_fd = lock_dir(bdir, ".lock", "backup");  // one backup per directory
   gofer::defer unlock([lock_fd] { ::close(lock_fd); });
@@ -1356,6 +1362,43 @@ int run_backup(const fs::path& bdir, const fs::path& dir, const std::string& add
     return 1;
   }
   std::printf("backup: into %s, resuming after event %lld\n", bdir.c_str(), static_cast<long long>(seq));
+  // What /health reports: written by this goroutine, read by the handler's.
+  std::atomic<bool> h_connected{true};
+  std::atomic<int64_t> h_seq{seq}, h_last_event{0};
+  std::atomic<long> h_saved{0};
+  std::atomic<int> h_pending{0};
+  std::optional<gofer::http::server> hsrv;
+  gofer::chan<int> hdone(1);
+  if (!web.empty()) {
+    auto wln = gofer::net::listen(web);
+    if (!wln.ok()) {
+      std::fprintf(stderr, "backup: health: %s\n", wln.status().ToString().c_str());
+      return 1;
+    }
+    gofer::http::serve_mux mux;
+    mux.handle("GET /health", [&](const gofer::http::request&, gofer::http::response_writer& w) {
+      gofer::http::write_json(w, gofer::http::status::ok,
+                              {{"ok", true}, {"connected", h_connected.load()}, {"seq", h_seq.load()},
+                               {"saved", h_saved.load()}, {"last_event", h_last_event.load()},
+                               {"pending", h_pending.load()}});
+    });
+    hsrv.emplace(std::move(mux));
+    std::string waddr = wln->addr();
+    gofer::go(gofer::named{"backup-health"}, [&hsrv, hdone, wln = std::move(*wln)]() mutable {
+      (void)hsrv->serve(std::move(wln));
+      hdone.send(1);
+    });
+    std::printf("backup: health on http://%s/health\n", waddr.c_str());
+    if (!web_addr_file.empty()) write_atomic(web_addr_file, waddr, fs::path(web_addr_file).parent_path());
+  }
+  gofer::defer stop_health([&] {  // graceful: no handler is left reading the counters
+    if (!hsrv) return;
+    auto [ctx, cancel] = gofer::with_timeout(gofer::background(), 2s);
+    (void)hsrv->shutdown(ctx);
+    cancel();
+    (void)hsrv->close();
+    hdone.recv();
+  });
   std::fflush(stdout);
   gofer::go(gofer::named{"backup-stop"}, [sigs, &c] {
     if (sigs.recv()) (void)c->close();  // unblocks the reader below
@@ -1378,6 +1421,7 @@ int run_backup(const fs::path& bdir, const fs::path& dir, const std::string& add
     }
     gofer::blocking([&] { write_atomic(dest, *copy, bdir); });
     ++saved;
+    h_saved = saved;
     std::printf("backup: saved %s.%d, %s\n", name.c_str(), v, how);
   };
   while (hello) {
@@ -1403,6 +1447,7 @@ int run_backup(const fs::path& bdir, const fs::path& dir, const std::string& add
           if (h && h->value("ok", false) && sha256(body) == h->value("hash", "")) {
             gofer::blocking([&] { write_atomic(n, body, bdir); });
             ++saved;
+            h_saved = saved;
             std::printf("backup: saved %s.%d, fetched from the store (missed before the rename)\n", name.c_str(), v);
           }
         }
@@ -1412,9 +1457,13 @@ int run_backup(const fs::path& bdir, const fs::path& dir, const std::string& add
       std::printf("backup: %s deleted in the folder, its backups stay\n", name.c_str());
     }
     seq = e["seq"];
+    h_seq = seq;  // before .seq: whoever sees the file sees /health agree
+    h_last_event = now_ms();
+    h_pending = int(r.buffered_lines());
     write_atomic(bdir / ".seq", std::to_string(seq), bdir);
     std::fflush(stdout);
   }
+  h_connected = false;
   std::printf("backup: stopped after event %lld, %ld copies saved\n", static_cast<long long>(seq), saved);
   return 0;
 }
@@ -1458,7 +1507,9 @@ int run_demo(bool serve, const service_config& cfg, gofer::chan<int> sigs) {
     return 1;
   }
   std::string addr = *slurp(data / "addr");
-  auto bak = gofer_demo::process::spawn({self, "--backup", bdir, "--dir", dir, "--connect", addr}, base / "backup.log");
+  auto bak = gofer_demo::process::spawn({self, "--backup", bdir, "--dir", dir, "--connect", addr, "--web", "127.0.0.1:0",
+                                         "--web-addr-file", base / "backup-web"},
+                                        base / "backup.log");
   std::printf("service on %s, backup into %s\n", addr.c_str(), bdir.c_str());
 
   // The watcher: this process subscribes too and prints every event it receives.
@@ -1587,6 +1638,23 @@ int run_demo(bool serve, const service_config& cfg, gofer::chan<int> sigs) {
   }
   auto health = ask(addr, "HEALTH");
   std::printf("service health: %s\n", health ? health->dump().c_str() : "?");
+  // The backup's own /health (HTTP): the last event it handled (asked again until it has
+  // handled the service's last one: it catches up on its own time), the copies it saved.
+  bool backup_healthy = false;
+  std::string backup_health = "no answer";
+  auto until = std::chrono::steady_clock::now() + 10s;
+  while (!backup_healthy && health && wait_for_file(base / "backup-web") && std::chrono::steady_clock::now() < until) {
+    gofer::http::client http;
+    auto [ctx, cancel] = gofer::with_timeout(gofer::background(), 10s);
+    auto res = http.send(ctx, "GET", "http://" + *slurp(base / "backup-web") + "/health", "", {});
+    cancel();
+    json bh = res.ok() ? json::parse(res->body, nullptr, false) : json();
+    backup_health = res.ok() ? res->body : res.status().ToString();
+    backup_healthy = bh.is_object() && bh.value("connected", false) &&
+                     bh.value("seq", int64_t(-1)) == health->value("events", int64_t(-2));
+    if (!backup_healthy) gofer::sleep(20ms);
+  }
+  std::printf("backup health: %s\n", backup_health.c_str());
 
   // Stop both parts with SIGTERM (graceful), then show what they printed.
   bak.terminate();
@@ -1596,9 +1664,9 @@ int run_demo(bool serve, const service_config& cfg, gofer::chan<int> sigs) {
     std::printf("--- what the %s printed ---\n%s", name, slurp(base / log).value_or("").c_str());
   }
   fs::remove_all(base);
-  if (!renamed || !reverted || !uploaded || !backed || good != copies || !graceful) {
-    std::printf("FAILED: renamed=%d reverted=%d uploaded=%d backed=%d backups %d/%d graceful=%d\n", renamed, reverted,
-                uploaded, backed, good, copies, graceful);
+  if (!renamed || !reverted || !uploaded || !backed || good != copies || !backup_healthy || !graceful) {
+    std::printf("FAILED: renamed=%d reverted=%d uploaded=%d backed=%d backups %d/%d backup health=%d graceful=%d\n",
+                renamed, reverted, uploaded, backed, good, copies, backup_healthy, graceful);
     return 1;
   }
   std::printf("%d writes made %d versions (a burst of %d made one), a file's and a directory's rename stayed renames, the revert became "
@@ -1675,8 +1743,9 @@ int main(int argc, char** argv) {
   app.add_option("--data", cfg.data, "the service's store directory")->group("roles");
   app.add_option("--listen", cfg.listen, "the service's address")->group("roles");
   app.add_option("--addr-file", cfg.addr_file, "the service writes its address here")->group("roles");
-  app.add_option("--web", cfg.web, "the service's web page on this address (127.0.0.1:0)")->group("roles");
-  app.add_option("--web-addr-file", cfg.web_addr_file, "the service writes the web address here")->group("roles");
+  app.add_option("--web", cfg.web, "the service's web page (the backup's /health) on this address (127.0.0.1:0)")
+      ->group("roles");
+  app.add_option("--web-addr-file", cfg.web_addr_file, "the service (backup) writes the web address here")->group("roles");
   app.add_option("--connect", connect, "the service's address (backup, revert, health)")->group("roles");
   app.add_option("--keep", cfg.keep, "revisions kept per file")->check(CLI::Range(1, 1000))->group("roles");
   app.add_option("--lock", cfg.lock, "true: a lock file keeps a second service off the store dir")->group("roles");
@@ -1711,7 +1780,7 @@ int main(int argc, char** argv) {
       if (service) {
         status = run_service(cfg, sigs);
       } else if (!backup.empty()) {
-        status = run_backup(backup, cfg.dir, connect, sigs);
+        status = run_backup(backup, cfg.dir, connect, sigs, cfg.web, cfg.web_addr_file);
       } else if (revert || health) {
         auto r = revert ? ask(connect, "REVERT " + json::array({name, version}).dump()) : ask(connect, "HEALTH");
         std::printf("%s\n", r ? r->dump().c_str() : "no answer from the service");

@@ -169,9 +169,21 @@ struct service_fixture {
       web = "http://" + slurp(data / "web");
     }
   }
+  // The backup, with its /health on a port it writes to base/backup-web.
   gofer_demo::process backup() {
-    return gofer_demo::process::spawn({FILESYNC_BIN, "--backup", bdir, "--dir", dir, "--connect", addr},
+    fs::remove(base / "backup-web");
+    return gofer_demo::process::spawn({FILESYNC_BIN, "--backup", bdir, "--dir", dir, "--connect", addr, "--web",
+                                       "127.0.0.1:0", "--web-addr-file", base / "backup-web"},
                                       base / "backup.log");
+  }
+  // The backup's GET /health, or {} when it does not answer.
+  json backup_health() {
+    if (!eventually([&] { return fs::exists(base / "backup-web"); })) return {};
+    gofer::http::client c;
+    auto [ctx, cancel] = gofer::with_timeout(gofer::background(), 10s);
+    auto r = c.send(ctx, "GET", "http://" + slurp(base / "backup-web") + "/health", "", {});
+    cancel();
+    return r.ok() && r->status == gofer::http::status::ok ? json::parse(r->body, nullptr, false) : json{};
   }
   ~service_fixture() {
     svc.terminate();
@@ -230,6 +242,12 @@ TEST(filesync, bursts_renames_deletes_and_a_killed_backup_that_catches_up) {
     auto bak2 = f.backup();
     ASSERT_TRUE(eventually([&] { return slurp(f.bdir / ".seq") == std::to_string(want.size()); }))
         << slurp(f.base / "backup.log");
+    // Its /health says so: connected, the last event handled, the copies this run saved
+    // (what the killed one missed: b.txt v2, a.txt v3, d/c.txt v1; a.txt v2 it had).
+    json h = f.backup_health();
+    EXPECT_EQ(h.value("connected", false), true) << h;
+    EXPECT_EQ(h.value("seq", 0), int(want.size())) << h;
+    EXPECT_EQ(h.value("saved", 0), 3) << h << slurp(f.base / "backup.log");
     bak2.terminate();
     EXPECT_EQ(bak2.exit_status(), 0);
 
