@@ -139,6 +139,16 @@ std::string brief(const json& e) {
   return s;
 }
 
+// One Redis command with one argument, read with hiredis directly: a string or integer
+// reply as text, "?" for anything else (nil, error).
+std::string redis_get(redisContext* rc, const char* fmt, const char* arg) {
+  auto* r = static_cast<redisReply*>(redisCommand(rc, fmt, arg));
+  std::string out = r && r->type == REDIS_REPLY_STRING ? std::string(r->str, r->len)
+                    : r && r->type == REDIS_REPLY_INTEGER ? std::to_string(r->integer) : "?";
+  freeReplyObject(r);
+  return out;
+}
+
 struct service_fixture {
   fs::path base, dir, data, bdir;
   gofer_demo::process svc;
@@ -358,13 +368,7 @@ TEST(filesync_redis, the_redis_store_keeps_versions_and_events_across_a_service_
     // What Redis holds, read with hiredis directly.
     redisContext* rc = redisConnect("127.0.0.1", redis.port());
     ASSERT_TRUE(rc && !rc->err);
-    auto get = [&](const char* fmt, const char* arg) {
-      auto* r = static_cast<redisReply*>(redisCommand(rc, fmt, arg));
-      std::string out = r && r->type == REDIS_REPLY_STRING ? std::string(r->str, r->len)
-                        : r && r->type == REDIS_REPLY_INTEGER ? std::to_string(r->integer) : "?";
-      freeReplyObject(r);
-      return out;
-    };
+    auto get = [&](const char* fmt, const char* arg) { return redis_get(rc, fmt, arg); };
     EXPECT_EQ(get("HGET filesync:file:%s version", "a.txt"), "2");
     EXPECT_EQ(get("HGET filesync:file:%s deleted", "a.txt"), "1");
     EXPECT_EQ(get("HGET filesync:rev:%s 1", "c.txt"), "b1");
@@ -776,5 +780,41 @@ TEST(filesync, an_overflowed_inotify_queue_is_followed_by_a_rescan) {
     // is the very next event (q.txt made none).
     write_file(f.dir / "e" / "z.txt", "z2");
     EXPECT_EQ(brief(next_event(s)), "version e/z.txt v2");
+  });
+}
+
+// A directory renamed on the Redis store: the same per-file renames through the same
+// interface; the keys move (file:, rev:), the old ones are gone, the contents kept.
+TEST(filesync_redis, a_renamed_directory_moves_each_file_s_keys) {
+  gofer::run([] {
+    auto redis = gofer_demo::server::start(gofer_demo::redis_spec());
+    service_fixture f({"--store", "redis", "--redis", redis.addr()});
+    auto s = subscribe(f.addr);
+    fs::create_directories(f.dir / "d" / "sub");
+    write_file(f.dir / "d" / "x.txt", "x1");
+    write_file(f.dir / "d" / "sub" / "y.txt", "y1");
+    std::vector<std::string> got = {brief(next_event(s)), brief(next_event(s))};
+    std::sort(got.begin(), got.end());
+    EXPECT_EQ(got, (std::vector<std::string>{"version d/sub/y.txt v1", "version d/x.txt v1"}));
+    write_file(f.dir / "d" / "x.txt", "x2");
+    EXPECT_EQ(brief(next_event(s)), "version d/x.txt v2");
+    fs::rename(f.dir / "d", f.dir / "e");
+    EXPECT_EQ(brief(next_event(s)), "rename e/sub/y.txt v1 from d/sub/y.txt");
+    EXPECT_EQ(brief(next_event(s)), "rename e/x.txt v2 from d/x.txt");
+
+    redisContext* rc = redisConnect("127.0.0.1", redis.port());
+    ASSERT_TRUE(rc && !rc->err);
+    auto get = [&](const char* fmt, const char* arg) { return redis_get(rc, fmt, arg); };
+    EXPECT_EQ(get("HGET filesync:rev:%s 1", "e/x.txt"), "x1");
+    EXPECT_EQ(get("HGET filesync:rev:%s 2", "e/x.txt"), "x2");
+    EXPECT_EQ(get("HGET filesync:file:%s version", "e/sub/y.txt"), "1");
+    EXPECT_EQ(get("EXISTS filesync:file:%s", "d/x.txt"), "0");
+    EXPECT_EQ(get("EXISTS filesync:rev:%s", "d/sub/y.txt"), "0");
+    EXPECT_EQ(get("ZSCORE filesync:files %s", "d/x.txt"), "?");  // not a member any more
+    redisFree(rc);
+    auto files = list(f.addr);
+    ASSERT_EQ(files.size(), 2u);
+    EXPECT_EQ(files[0]["name"], "e/sub/y.txt");
+    EXPECT_EQ(files[1]["name"], "e/x.txt");
   });
 }
