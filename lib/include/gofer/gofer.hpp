@@ -25,6 +25,9 @@
 //                   their namespace gofer::testing would meet GoogleTest's ::testing in
 //                   files that say `using namespace gofer;`
 //   gtest.hpp       GoogleTest assertions (needs GoogleTest)
+//   signal.hpp      os/signal (signal::notify; installs process-wide handlers)
+//   raw_fd.hpp      any pollable file descriptor on the poller (inotify, pipes, C libraries)
+//   websocket.hpp   WebSocket on http.hpp (Beast)
 #pragma once
 
 #include "gofer/blocking.hpp"
