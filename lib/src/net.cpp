@@ -30,7 +30,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
 
-#include "detail/runtime_impl.hpp"
+#include "detail/runtime.hpp"
 #include "detail/synctest_impl.hpp"
 #include "gofer/runtime.hpp"
 #include "gofer/select.hpp"
