@@ -91,6 +91,40 @@ plot {", ".join(plots_rps)}
     return [os.path.basename(lat_path), os.path.basename(rps_path)] if ok else []
 
 
+def goals(runs):
+    """Issue 18's goals, from this run alone: gofer >= Go (requests/s) on every static and
+    template row, and 0 errors at 10,000 connections (with requests answered)."""
+    by = {(r["server"], r["case"], r["conns"]): r for r in runs}
+    rows, met = [], True
+    for (server, case, c), g in by.items():
+        if server != "gofer" or case not in ("static", "template"):
+            continue
+        go = by.get(("go", case, c))
+        if go is None:
+            continue
+        ratio = rps(g) / rps(go) if rps(go) > 0 else float("inf")
+        ok = rps(g) >= rps(go)
+        met = met and ok
+        p99g, p99o = g["wrk"]["latency_us"]["p99"] / 1000, go["wrk"]["latency_us"]["p99"] / 1000
+        rows.append(f"| {case} | {c} | {rps(g):.0f} | {rps(go):.0f} | {ratio:.2f} | {p99g:.0f} / {p99o:.0f} | "
+                    f"{'yes' if ok else '**no**'} |")
+    if not rows:
+        return []
+    out = ["", "Goal (issue 18): gofer >= Go on every static and template row (requests/s, this run):", "",
+           "| route | connections | gofer req/s | Go req/s | gofer ÷ Go | p99 ms gofer / Go | met |",
+           "|---|---:|---:|---:|---:|---|---|"] + rows
+    big = [r for r in runs if r["conns"] >= 10000]
+    if big:
+        bad = [f"{r['server']} {r['case']}" + (" (nothing answered)" if r["wrk"]["requests"] == 0 else
+                                               f" ({errors(r)} errors)")
+               for r in big if errors(r) or r["wrk"]["requests"] == 0]
+        out += ["", "At 10,000 connections: " + ("0 errors, every row answered." if not bad else
+                                                 "errors or no answers: " + "; ".join(bad) + ".")]
+    out += ["", "Goal " + ("met" if met else "**not met**") + " on requests/s in this run (one repetition: "
+            "compare ratios across runs before concluding)."]
+    return out
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--runs")
@@ -124,6 +158,7 @@ def main():
             err += " (" + ", ".join(f"{k} {v}" for k, v in e.items() if v) + ")"
         out.append(f"| {r['server']} | {r['case']} | {r['conns']} | {rps(r):.0f} | {lat['p50'] / 1000:.2f} | "
                    f"{lat['p99'] / 1000:.2f} | {err} | {r['rss_kib'] / 1024:.0f} | {r['threads']} |")
+    out += goals(runs)
     out.append("")
     out.append("errors: wrk's connect/read/write/timeout socket errors plus answers with status >= 400. "
                "RSS and threads: the server's, sampled in the middle of the run.")

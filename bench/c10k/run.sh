@@ -16,6 +16,8 @@
 #   bench/c10k/run.sh                 5 s per point at 100, 1,000 and 10,000 connections
 #   bench/c10k/run.sh --quick         2 s per point, 100 and 1,000 connections
 #   --duration S  --conns LIST  --threads T (gofer threads = GOMAXPROCS; default: all cores)
+#   --routes LIST (default static,template,dynamic,pitfalls: which rows to run; e.g.
+#                 static,template for the rows that race Go)
 #   --out DIR     (default bench/results) → c10k-<date>-<host>.json, .md and charts
 #                 (-latency.svg: p50/p99 against connections; -rps.svg: requests/s)
 #
@@ -36,7 +38,7 @@ say() { printf 'bench c10k: %s\n' "$*" >&2; }
 die() { say "$*"; exit 1; }
 usage() { sed -n '2,24p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
 
-duration=5 conns_list=100,1000,10000 threads=$(nproc) out=$ROOT/bench/results
+duration=5 conns_list=100,1000,10000 threads=$(nproc) out=$ROOT/bench/results routes=static,template,dynamic,pitfalls
 while (($#)); do
   case $1 in
     --quick) duration=2 conns_list=100,1000; shift ;;
@@ -44,6 +46,7 @@ while (($#)); do
     --conns) conns_list=${2:?--conns needs a value}; shift 2 ;;
     --threads) threads=${2:?--threads needs a value}; shift 2 ;;
     --out) out=${2:?--out needs a value}; shift 2 ;;
+    --routes) routes=${2:?--routes needs a value}; shift 2 ;;
     -h | --help) usage; exit 0 ;;
     *) say "unknown argument '$1'"; usage >&2; exit 2 ;;
   esac
@@ -52,6 +55,9 @@ done
 [[ $conns_list =~ ^[1-9][0-9]*(,[1-9][0-9]*)*$ ]] || { say "--conns: a comma-separated list"; exit 2; }
 [[ $threads =~ ^[1-9][0-9]*$ ]] || { say "--threads must be a positive integer"; exit 2; }
 IFS=, read -r -a conns_arr <<<"$conns_list"
+[[ $routes =~ ^(static|template|dynamic|pitfalls)(,(static|template|dynamic|pitfalls))*$ ]] ||
+  { say "--routes: a comma-separated list of static, template, dynamic, pitfalls"; exit 2; }
+want() { [[ ,$routes, == *,$1,* ]]; }
 
 # ---- build ----------------------------------------------------------------------------------
 "$ROOT/gofer" _install wrk golang-go python3 gnuplot-nox mariadb-server libmariadb-dev libctemplate-dev
@@ -141,28 +147,36 @@ for c in "${conns_arr[@]}"; do
     say "skipping $c connections: wrk and the server need about $((c + 256)) descriptors each, the limit is $fd_limit"
     continue
   fi
-  start_server gofer
-  point gofer "static" "$c" /static/page-0.html
-  point gofer "template" "$c" /template/gopher
-  point gofer "dynamic (pool of 8)" "$c" / random-article
-  stop_server
-  start_server gofer --db-mode=blocking  # the other way to keep MariaDB off the scheduler
-  point gofer "dynamic (pool of 8), blocking DB calls" "$c" / random-article
-  stop_server
-  start_server gofer --parse-per-request
-  point gofer "template, parse per request" "$c" /template/gopher
-  stop_server
-  start_server gofer --connect-per-request
-  point gofer "dynamic, connect per request" "$c" / random-article
-  stop_server
-  start_server blocking
-  point blocking "static" "$c" /static/page-0.html
-  point blocking "template" "$c" /template/gopher
-  stop_server
-  start_server go
-  point go "static" "$c" /static/page-0.html
-  point go "template" "$c" /template/gopher
-  stop_server
+  if want static || want template || want dynamic; then
+    start_server gofer
+    want static && point gofer "static" "$c" /static/page-0.html
+    want template && point gofer "template" "$c" /template/gopher
+    want dynamic && point gofer "dynamic (pool of 8)" "$c" / random-article
+    stop_server
+  fi
+  if want dynamic; then
+    start_server gofer --db-mode=blocking  # the other way to keep MariaDB off the scheduler
+    point gofer "dynamic (pool of 8), blocking DB calls" "$c" / random-article
+    stop_server
+  fi
+  if want pitfalls; then
+    start_server gofer --parse-per-request
+    point gofer "template, parse per request" "$c" /template/gopher
+    stop_server
+    start_server gofer --connect-per-request
+    point gofer "dynamic, connect per request" "$c" / random-article
+    stop_server
+  fi
+  if want static || want template; then
+    start_server blocking
+    want static && point blocking "static" "$c" /static/page-0.html
+    want template && point blocking "template" "$c" /template/gopher
+    stop_server
+    start_server go
+    want static && point go "static" "$c" /static/page-0.html
+    want template && point go "template" "$c" /template/gopher
+    stop_server
+  fi
 done
 
 stamp=$(date -u +%Y-%m-%d)
@@ -175,7 +189,7 @@ python3 "$HERE/report.py" --runs "$runs" --json "$base.json" --md "$base.md" \
   --meta gofer_commit="$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)" \
   --meta date="$(date -u '+%Y-%m-%d %H:%M UTC')" --meta host="$host" \
   --meta load_before="$load_before" --meta load_after="$(cut -d' ' -f1-3 /proc/loadavg)" \
-  --meta duration_s="$duration" --meta threads="$threads" \
+  --meta duration_s="$duration" --meta threads="$threads" --meta routes="$routes" \
   --meta fd_limit="$fd_limit" --meta somaxconn="$(cat /proc/sys/net/core/somaxconn)" \
   --meta stack_limit_kib="$(ulimit -s)" \
   --meta wrk="1 thread, keep-alive, unpinned, on the same machine"
