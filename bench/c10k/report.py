@@ -4,6 +4,9 @@
   report.py --runs runs.jsonl --json out.json --md out.md [--meta key=value ...]
   report.py --from-json out.json --md out.md    redo the table and charts from a saved run
   report.py --line '<one JSON line>'      one short line, for run.sh's progress
+  ... --results-md bench/RESULTS.md        also replace the block between the markers
+                                          <!-- c10k-latest:begin --> and <!-- c10k-latest:end -->
+                                          there with this run's summary (route × connections)
 
 Charts (gnuplot, like the book's figures; skipped with a note if gnuplot is missing), beside
 the .md: <stem>-latency.svg (p50 and p99 against connections, log scales, one line per
@@ -125,6 +128,49 @@ def goals(runs):
     return out
 
 
+def section(runs, meta, md_name):
+    """The RESULTS.md block: one row per server and case, the three connection counts side
+    by side, then the goal table; links to the full .md and charts beside it."""
+    conns = sorted({r["conns"] for r in runs})
+    head = (f"#### Latest `./gofer bench c10k`: {meta.get('date', '?')}, {meta.get('gofer_commit', '?')}, "
+            f"{meta.get('cores', '?')} cores, gofer {meta.get('threads', '?')} threads = GOMAXPROCS, "
+            f"load average {meta.get('load_before', '?')} before / {meta.get('load_after', '?')} after")
+    out = [head, "",
+           f"Written by the script (`bench/c10k/report.py --results-md`); wrk 1 thread, keep-alive, "
+           f"{meta.get('duration_s', '?')} s per point, one repetition, somaxconn {meta.get('somaxconn', '?')}, "
+           f"open files {meta.get('fd_limit', '?')}. Full table and charts: [results/{md_name}](results/{md_name}).", "",
+           "| server | case | " + " | ".join(f"{c:,} conns: req/s · p50 · p99 ms · errors" for c in conns) +
+           " | RSS MiB |",
+           "|---|---|" + "---|" * len(conns) + "---|"]
+    for (server, case), pts in series(runs).items():
+        d = dict(pts)
+        cells = []
+        for c in conns:
+            r = d.get(c)
+            if r is None:
+                cells.append("–")
+                continue
+            lat = r["wrk"]["latency_us"]
+            cells.append(f"{rps(r):.0f} · {lat['p50'] / 1000:.0f} · {lat['p99'] / 1000:.0f} · {errors(r)}")
+        rss = " / ".join(f"{d[c]['rss_kib'] / 1024:.0f}" if c in d else "–" for c in conns)
+        out.append(f"| {server} | {case} | " + " | ".join(cells) + f" | {rss} |")
+    out += goals(runs)
+    return out
+
+
+def replace_block(path, lines):
+    begin, end = "<!-- c10k-latest:begin -->", "<!-- c10k-latest:end -->"
+    text = open(path).read()
+    i, j = text.find(begin), text.find(end)
+    if i < 0 or j < i:
+        print(f"report: no {begin} ... {end} block in {path}; left it alone", file=sys.stderr)
+        return False
+    text = text[:i + len(begin)] + "\n" + "\n".join(lines) + "\n" + text[j:]
+    with open(path, "w") as f:
+        f.write(text)
+    return True
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--runs")
@@ -133,6 +179,7 @@ def main():
     ap.add_argument("--meta", action="append", default=[])
     ap.add_argument("--line")
     ap.add_argument("--from-json")
+    ap.add_argument("--results-md")
     a = ap.parse_args()
     if a.line:
         print(line(json.loads(a.line)))
@@ -167,6 +214,8 @@ def main():
         out.append("Charts: " + ", ".join(f"[`{d}`]({d})" for d in drawn) + ".")
     with open(a.md, "w") as f:
         f.write("\n".join(out) + "\n")
+    if a.results_md:
+        replace_block(a.results_md, section(runs, meta, os.path.basename(a.md)))
 
 
 if __name__ == "__main__":

@@ -22,7 +22,9 @@
 #   --routes LIST (default static,template,dynamic,pitfalls: which rows to run; e.g.
 #                 static,template for the rows that race Go)
 #   --out DIR     (default bench/results) → c10k-<date>-<host>.json, .md and charts
-#                 (-latency.svg: p50/p99 against connections; -rps.svg: requests/s)
+#                 (-latency.svg: p50/p99 against connections; -rps.svg: requests/s); with the
+#                 default --out, bench/RESULTS.md's "Latest ./gofer bench c10k" block is
+#                 rewritten from the run too (the commentary around it is not)
 #
 # 10,000 connections need about 10,000 descriptors per side (wrk and the server): the script
 # raises the soft limit to the hard one (as root, the hard one too) and skips counts that do
@@ -190,7 +192,9 @@ done
 stamp=$(date -u +%Y-%m-%d)
 host=$(hostname -s 2>/dev/null || hostname)
 base=$out/c10k-$stamp-$host
-python3 "$HERE/report.py" --runs "$runs" --json "$base.json" --md "$base.md" \
+results_md=()
+[[ $out == "$ROOT/bench/results" ]] && results_md=(--results-md "$ROOT/bench/RESULTS.md")
+python3 "$HERE/report.py" --runs "$runs" --json "$base.json" --md "$base.md" "${results_md[@]}" \
   --meta cpu="$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)" \
   --meta cores="$(nproc)" --meta kernel="$(uname -r)" \
   --meta go="$(go version | cut -d' ' -f3-)" \
@@ -201,6 +205,6 @@ python3 "$HERE/report.py" --runs "$runs" --json "$base.json" --md "$base.md" \
   --meta fd_limit="$fd_limit" --meta somaxconn="$(cat /proc/sys/net/core/somaxconn)" \
   --meta stack_limit_kib="$(ulimit -s)" \
   --meta wrk="1 thread, keep-alive, unpinned, on the same machine"
-say "wrote ${base#"$ROOT"/}.json and .md"
+say "wrote ${base#"$ROOT"/}.json and .md${results_md:+, and the latest-run block of bench/RESULTS.md}"
 exit 0
 }
