@@ -118,11 +118,17 @@ def goals(runs):
            "|---|---:|---:|---:|---:|---|---|"] + rows
     big = [r for r in runs if r["conns"] >= 10000]
     if big:
-        bad = [f"{r['server']} {r['case']}" + (" (nothing answered)" if r["wrk"]["requests"] == 0 else
-                                               f" ({errors(r)} errors)")
-               for r in big if errors(r) or r["wrk"]["requests"] == 0]
-        out += ["", "At 10,000 connections: " + ("0 errors, every row answered." if not bad else
-                                                 "errors or no answers: " + "; ".join(bad) + ".")]
+        def bad(r):
+            return errors(r) or r["wrk"]["requests"] == 0
+        def why(r):
+            return " (nothing answered)" if r["wrk"]["requests"] == 0 else f" ({errors(r)} errors)"
+        goal_rows = [r for r in big if r["server"] == "gofer" and r["case"] in ("static", "template")]
+        others = [f"{r['server']} {r['case']}" + why(r) for r in big if bad(r) and r not in goal_rows]
+        failed = [f"{r['case']}" + why(r) for r in goal_rows if bad(r)]
+        met = met and not failed
+        out += ["", "At 10,000 connections, gofer's static and template rows: " +
+                ("0 errors, answered." if not failed else "**" + "; ".join(failed) + "**.") +
+                (" Other rows with errors: " + "; ".join(others) + "." if others else "")]
     out += ["", "Goal " + ("met" if met else "**not met**") + " on requests/s in this run (one repetition: "
             "compare ratios across runs before concluding)."]
     return out
@@ -137,7 +143,9 @@ def section(runs, meta, md_name):
             f"load average {meta.get('load_before', '?')} before / {meta.get('load_after', '?')} after")
     out = [head, "",
            f"Written by the script (`bench/c10k/report.py --results-md`); wrk 1 thread, keep-alive, "
-           f"{meta.get('duration_s', '?')} s per point, one repetition, somaxconn {meta.get('somaxconn', '?')}, "
+           f"{meta.get('duration_s', '?')} s per point"
+           + (f" ({meta['long_duration_s']} s at 10,000 connections or more)" if 'long_duration_s' in meta else "")
+           + f", one repetition, somaxconn {meta.get('somaxconn', '?')}, "
            f"open files {meta.get('fd_limit', '?')}. Full table and charts: [results/{md_name}](results/{md_name}).", "",
            "| server | case | " + " | ".join(f"{c:,} conns: req/s · p50 · p99 ms · errors" for c in conns) +
            " | RSS MiB |",

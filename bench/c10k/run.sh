@@ -21,7 +21,7 @@
 #                 mostly SYN retries, a lottery that swung gofer ÷ Go from 0.7 to 1.3)
 #   --routes LIST (default static,template,dynamic,pitfalls: which rows to run; e.g.
 #                 static,template for the rows that race Go)
-#   --out DIR     (default bench/results) → c10k-<date>-<host>.json, .md and charts
+#   --out DIR     (default bench/results) → c10k-<date>-<host>[-N].json, .md and charts
 #                 (-latency.svg: p50/p99 against connections; -rps.svg: requests/s); with the
 #                 default --out, bench/RESULTS.md's "Latest ./gofer bench c10k" block is
 #                 rewritten from the run too (the commentary around it is not)
@@ -192,6 +192,10 @@ done
 stamp=$(date -u +%Y-%m-%d)
 host=$(hostname -s 2>/dev/null || hostname)
 base=$out/c10k-$stamp-$host
+for ((n = 2; n < 100; ++n)); do  # never overwrite an earlier run of the day (RESULTS.md cites them)
+  [[ -e $base.json ]] || break
+  base=$out/c10k-$stamp-$host-$n
+done
 results_md=()
 [[ $out == "$ROOT/bench/results" ]] && results_md=(--results-md "$ROOT/bench/RESULTS.md")
 python3 "$HERE/report.py" --runs "$runs" --json "$base.json" --md "$base.md" "${results_md[@]}" \
@@ -201,7 +205,7 @@ python3 "$HERE/report.py" --runs "$runs" --json "$base.json" --md "$base.md" "${
   --meta gofer_commit="$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)" \
   --meta date="$(date -u '+%Y-%m-%d %H:%M UTC')" --meta host="$host" \
   --meta load_before="$load_before" --meta load_after="$(cut -d' ' -f1-3 /proc/loadavg)" \
-  --meta duration_s="$duration (at 10,000 connections or more: $long_duration)" --meta threads="$threads" --meta routes="$routes" \
+  --meta duration_s="$duration" --meta long_duration_s="$long_duration" --meta threads="$threads" --meta routes="$routes" \
   --meta fd_limit="$fd_limit" --meta somaxconn="$(cat /proc/sys/net/core/somaxconn)" \
   --meta stack_limit_kib="$(ulimit -s)" \
   --meta wrk="1 thread, keep-alive, unpinned, on the same machine"
