@@ -19,6 +19,7 @@
 #include "gofer/gofer.hpp"
 #include "gofer/http.hpp"
 #include "gofer/net.hpp"
+#include "http_test_util.hpp"
 #include "test_util.hpp"
 
 namespace gofer_test {
@@ -28,53 +29,15 @@ namespace http = gofer::http;
 namespace net = gofer::net;
 using namespace std::chrono_literals;
 
-gofer::context bg() { return gofer::background(); }
-
-// A server on 127.0.0.1:0 serving /static/ from root; stop() shuts it down gracefully.
-class fs_server {
- public:
-  explicit fs_server(const std::string& root) {
-    mux_.handle("/static/", http::strip_prefix("/static", http::file_server(root)));
-    auto ln = net::listen("127.0.0.1:0");
-    EXPECT_TRUE(ln.ok()) << ln.status();
-    addr_ = ln->addr();
-    srv_ = std::make_unique<http::server>(mux_);
-    served_.add(1);
-    gofer::go([this, l = std::move(*ln)]() mutable {
-      (void)srv_->serve(std::move(l));
-      served_.done();
-    });
+// A test_server serving /static/ from root.
+struct fs_server : test_server {
+  explicit fs_server(const std::string& root) : test_server(static_mux(root)) {}
+  static http::serve_mux static_mux(const std::string& root) {
+    http::serve_mux mux;
+    mux.handle("/static/", http::strip_prefix("/static", http::file_server(root)));
+    return mux;
   }
-  ~fs_server() {
-    EXPECT_TRUE(srv_->shutdown(bg()).ok());
-    served_.wait();
-  }
-  const std::string& addr() const { return addr_; }
-  std::string url(std::string_view path) const { return "http://" + addr_ + std::string(path); }
-
- private:
-  http::serve_mux mux_;
-  std::string addr_;
-  std::unique_ptr<http::server> srv_;
-  gofer::wait_group served_;
 };
-
-// Writes `bytes` on a fresh connection, then reads until EOF (bounded by 10 s).
-std::string raw_exchange(const std::string& addr, std::string_view bytes) {
-  auto c = net::dial(addr);
-  EXPECT_TRUE(c.ok()) << c.status();
-  if (!c.ok()) return {};
-  (void)c->write(bytes);
-  c->set_read_deadline(std::chrono::steady_clock::now() + 10s);
-  std::string out;
-  char buf[4096];
-  for (;;) {
-    auto n = c->read(buf, sizeof buf);
-    if (!n.ok()) break;
-    out.append(buf, *n);
-  }
-  return out;
-}
 
 // root/ with a 26-byte file of known mtime, a subdirectory with an index, symlinks in and
 // out; secret.txt beside root.

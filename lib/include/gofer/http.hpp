@@ -276,8 +276,9 @@ class request {
   std::string remote_addr;  // "127.0.0.1:53122"
   // Go's r.Context(), one per connection: cancelled when the server is close()d, when the
   // connection ends, and when the client goes away while the answer streams (after the
-  // first flush: the server then watches the connection, as Go's background read does)
-  // or a write to it fails. Unlike Go's, a non-streaming handler's ctx does not see a
+  // first flush: the server then watches the connection, as Go's background read does,
+  // unless the client's next request is already read: see response_writer) or a write to
+  // it fails. Unlike Go's, a non-streaming handler's ctx does not see a
   // client that disconnects before the answer is written, and it is not cancelled when
   // the handler returns on a kept-alive connection (only when that connection ends).
   gofer::context ctx;
@@ -378,7 +379,10 @@ class body_error : public std::runtime_error {
 // Broken pipe" / "Connection reset by peer"; DeadlineExceeded "i/o timeout" when one
 // write took longer than response_write_timeout; FailedPrecondition "use of closed network
 // connection" after server::close()), or the client closed the connection while the answer streamed
-// (Unavailable "http: client disconnected"). From then on write() returns false and
+// (Unavailable "http: client disconnected"; seen, like Go's, as the end of what the client
+// sends, so a client that only shuts its write side after its last request counts as gone
+// too — but not while a request it pipelined is already read and waits for its answer:
+// then only a failing write tells). From then on write() returns false and
 // flush() that error at once (err() keeps it), the data is dropped, and request::ctx is
 // cancelled: a handler streaming forever ends when it checks any of them — the server
 // closes the connection once it returns. Errors are returned, never thrown (as everywhere

@@ -349,6 +349,8 @@ struct byte_range {
   }
 };
 
+// Digits only (not absl::SimpleAtoi, which also takes a sign and surrounding whitespace;
+// Go's parseRange does not).
 std::optional<std::uint64_t> parse_uint(std::string_view s) {
   if (s.empty() || s.size() > 19) return std::nullopt;
   std::uint64_t v = 0;
