@@ -17,7 +17,7 @@
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
-#include "detail/runtime_impl.hpp"
+#include "detail/runtime.hpp"
 #include "detail/synctest_impl.hpp"
 #include "gofer/detail/spinlock.hpp"
 #include "gofer/time.hpp"

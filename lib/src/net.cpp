@@ -30,7 +30,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
 
-#include "detail/runtime_impl.hpp"
+#include "detail/runtime.hpp"
 #include "gofer/runtime.hpp"
 #include "gofer/select.hpp"
 #include "gofer/detail/spinlock.hpp"

@@ -22,7 +22,7 @@
 #include <cerrno>
 #include <cstring>
 
-#include "detail/runtime_impl.hpp"
+#include "detail/runtime.hpp"
 
 namespace gofer::detail {
 

@@ -16,7 +16,7 @@
 #include <stdexcept>
 #include <string>
 
-#include "detail/runtime_impl.hpp"
+#include "detail/runtime.hpp"
 
 namespace gofer::detail {
 

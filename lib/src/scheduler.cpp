@@ -51,7 +51,7 @@
 
 #include <boost/fiber/scheduler.hpp>
 
-#include "detail/runtime_impl.hpp"
+#include "detail/runtime.hpp"
 
 namespace gofer::detail {
 

@@ -27,7 +27,7 @@
 #include <thread>
 #include <vector>
 
-#include "detail/runtime_impl.hpp"
+#include "detail/runtime.hpp"
 #include "gofer/panic.hpp"
 
 namespace gofer::detail {

@@ -23,7 +23,7 @@
 #include <new>
 #include <vector>
 
-#include "detail/runtime_impl.hpp"
+#include "detail/runtime.hpp"
 #include "gofer/runtime.hpp"
 
 namespace gofer::detail {

@@ -19,7 +19,7 @@
 #include <string>
 #include <vector>
 
-#include "detail/runtime_impl.hpp"
+#include "detail/runtime.hpp"
 #include "detail/synctest_impl.hpp"
 #include "gofer/panic.hpp"
 #include "gofer/runtime.hpp"

@@ -11,7 +11,7 @@
 
 #include <stdexcept>
 
-#include "detail/runtime_impl.hpp"
+#include "detail/runtime.hpp"
 #include "detail/synctest_impl.hpp"
 #include "gofer/panic.hpp"
 

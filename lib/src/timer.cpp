@@ -10,7 +10,7 @@
 // the same lock before its stack frame dies, and timer::stop/reset remove the node and drain
 // its channel under the same lock, so no stale tick can arrive after they return.
 // Goroutines released by a fire are woken after unlocking.
-#include "detail/runtime_impl.hpp"
+#include "detail/runtime.hpp"
 
 namespace gofer::detail {
 

@@ -18,7 +18,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "detail/runtime_impl.hpp"
+#include "detail/runtime.hpp"
 
 namespace gofer::detail {
 

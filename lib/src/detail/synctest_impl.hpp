@@ -22,7 +22,7 @@
 #include <memory>
 #include <ostream>
 
-#include "detail/runtime_impl.hpp"
+#include "detail/runtime.hpp"
 
 namespace gofer::detail {
 
