@@ -81,7 +81,7 @@ template <class V>
 struct future_state {
   enum class phase : std::uint8_t { pending, ready, taken };
 
-  std::atomic<std::uint32_t> refs{1};  // handles: futures and the worker's reply
+  std::atomic<std::uint32_t> refs{1};  // handles: futures and the worker's reply (see make_future_state)
   std::atomic<phase> ph{phase::pending};
   // Guards everything below, and pending -> ready. Held for a few instructions and at most
   // one move of V and (in c()) one try_send + close of a channel nobody else holds yet;
@@ -118,17 +118,27 @@ struct future_state {
   // The worker's one delivery. Never blocks.
   // Takes r by reference: the result is moved once, into the slot or the channel (by value
   // it was moved twice more on the way, ~20 instructions per job for a StatusOr).
-  void deliver(V&& r) ABSL_LOCKS_EXCLUDED(lock) {
+  void deliver(V&& r) ABSL_LOCKS_EXCLUDED(lock) ABSL_NO_THREAD_SAFETY_ANALYSIS {
+    lock.lock();
+    if (__builtin_expect(!ch && getters.empty(), true)) {  // nobody waits, no channel
+      value.emplace(std::move(r));
+      ph.store(phase::ready, std::memory_order_release);
+      lock.unlock();
+      return;
+    }
+    deliver_slow(std::move(r));
+  }
+  // deliver() when a get() is parked or c() made the channel: called with the lock held.
+  [[gnu::noinline]] void deliver_slow(V&& r) ABSL_NO_THREAD_SAFETY_ANALYSIS {
     waiter* woken = nullptr;
     chan<V> to(nullptr);
-    lock.lock();
     if (ch) {
       to = ch;
     } else {
       value.emplace(std::move(r));
       ph.store(phase::ready, std::memory_order_release);
     }
-    while (!getters.empty()) {  // usually empty: skip the call
+    while (!getters.empty()) {
       waiter* w = getters.dequeue_claimed();
       if (w == nullptr) break;
       w->success = true;
@@ -251,6 +261,16 @@ state_ref<future_state<V>> make_future_state(Args&&... args) {
     throw;
   }
   return state_ref<future_state<V>>(p);
+}
+
+// A pending state with two handles at once (the job's future and the worker's reply): the
+// second count without an atomic increment.
+template <class V>
+std::pair<state_ref<future_state<V>>, state_ref<future_state<V>>> make_future_pair() {
+  state_ref<future_state<V>> a = make_future_state<V>();
+  future_state<V>* p = a.get();
+  p->refs.store(2, std::memory_order_relaxed);  // nobody else holds it yet
+  return {std::move(a), state_ref<future_state<V>>(p)};
 }
 
 }  // namespace detail
@@ -678,8 +698,8 @@ class worker_pool {
   // records the call site for dumps while it waits (gofer/debug.hpp).
   future_type submit(Job job, gofer::source_location where = gofer::source_location::current()) const {
     core_t& c = *o_->core;
-    auto reply = detail::make_future_state<result_t>();
-    future_type f(reply);
+    auto [fs, reply] = detail::make_future_pair<result_t>();
+    future_type f(std::move(fs));
     item it{std::move(job), std::move(reply)};
     detail::safe_point();  // before the lock: see pool_core::queue_send_locked
     {
@@ -728,8 +748,8 @@ class worker_pool {
   // Never blocks. May allocate. Thread-safe.
   std::optional<future_type> try_submit(Job& job) const {
     core_t& c = *o_->core;
-    auto reply = detail::make_future_state<result_t>();
-    future_type f(reply);
+    auto [fs, reply] = detail::make_future_pair<result_t>();
+    future_type f(std::move(fs));
     item it{std::move(job), std::move(reply)};
     detail::safe_point();  // before the lock: see pool_core::queue_send_locked
     detail::goroutine* wake = nullptr;

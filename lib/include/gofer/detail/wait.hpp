@@ -132,7 +132,7 @@ void unpark(goroutine* g) noexcept;
 // still holds its thread.
 extern std::atomic<bool> g_preempt_hint;
 void preempt_slow() noexcept;
-inline void safe_point() noexcept {
+[[gnu::always_inline]] inline void safe_point() noexcept {
   if (__builtin_expect(g_preempt_hint.load(std::memory_order_relaxed), false)) preempt_slow();
 }
 
