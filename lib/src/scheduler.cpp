@@ -170,6 +170,14 @@ bool runtime::has_work_anywhere() const noexcept {
 // ---------------------------------------------------------------------------------------
 // sched_algo
 
+// Threads: Boost calls awakened on this worker's own thread only — a yield readies the
+// yielder in the ontop step of the switch (after the switch away from it is complete), and a
+// context readied from another thread goes through Boost's remote-ready queue, which this
+// thread's dispatcher drains into awakened. So `pinned` is owner-only like the rest of
+// pick_next_impl's state; the one structure shared with other threads here is the injection
+// queue (moodycamel's, thread-safe). A TSan report between awakened and pick_next_impl
+// (seen once) was inside that queue's code: its fence-based block recycling is beyond what
+// TSan models — benign, and suppressed narrowly in tools/tsan.supp, which says why.
 void sched_algo::awakened(context* ctx) noexcept {
   if (is_pinned(ctx)) {
     w_.pinned.push_back(ctx);

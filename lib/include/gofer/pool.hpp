@@ -23,6 +23,7 @@
 #pragma once
 
 #include <algorithm>
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <exception>
@@ -96,11 +97,12 @@ struct future_state {
 
   void ref() noexcept { refs.fetch_add(1, std::memory_order_relaxed); }
   void unref() noexcept {
-    if (refs.fetch_sub(1, std::memory_order_acq_rel) == 1) {
-      small_allocator<future_state> a;
-      std::destroy_at(this);
-      a.deallocate(this, 1);
-    }
+    if (refs.fetch_sub(1, std::memory_order_acq_rel) == 1) destroy();
+  }
+  [[gnu::noinline]] void destroy() noexcept {
+    small_allocator<future_state> a;
+    std::destroy_at(this);
+    a.deallocate(this, 1);
   }
 
   // ready -> taken, if ready: true means this caller owns value now.
@@ -315,6 +317,11 @@ class future {
   // dumps (gofer/debug.hpp).
   value_type get(gofer::source_location where = gofer::source_location::current()) const {
     if (!s_) detail::block_forever(detail::wait_reason::chan_recv_nil, where);
+    if (s_->claim_ready()) {  // ready: moved straight into the return value
+      value_type r(std::move(*s_->value));
+      s_->value.reset();
+      return r;
+    }
     std::optional<value_type> v = s_->take(where);
     if (!v) return taken_error();
     return std::move(*v);
@@ -436,6 +443,7 @@ struct pool_core {
             std::shared_ptr<void> f, call_fn call)
       : queue(capacity), fn_obj(std::move(f)), fn_call(call), workers(nworkers) {
     std::tie(ctx, cancel) = with_cancel_cause(parent);
+    cancelled = cancelled_flag(ctx);
     done = ctx.done();
     live_workers = nworkers;
   }
@@ -444,6 +452,12 @@ struct pool_core {
   context ctx;               // the pool's context: child of the user's, cancelled by stop()
   cancel_cause_func cancel;  // cancels ctx (thread-safe, idempotent)
   recv_chan<std::monostate> done;  // ctx.done(), kept: select cases borrow it
+  const std::atomic<bool>* cancelled = nullptr;  // ctx's cancelled flag (lives with ctx)
+
+  // !ctx.err().ok(), as one load: checked before every job.
+  bool is_cancelled() const noexcept {
+    return cancelled != nullptr && cancelled->load(std::memory_order_acquire);
+  }
   std::shared_ptr<void> fn_obj;  // the user's F (shared by nobody else; never null)
   call_fn fn_call;               // calls *static_cast<F*>(fn_obj.get())
   chan<std::monostate> finished;  // closed by the last worker to exit
@@ -555,7 +569,7 @@ struct pool_core {
         }
         started = false;
       }
-      if (!c.ctx.err().ok()) {  // cancelled: stop taking jobs, fail the queued ones
+      if (c.is_cancelled()) {  // cancelled: stop taking jobs, fail the queued ones
         c.close();
         {
           spinlock_guard g(c.lock);
