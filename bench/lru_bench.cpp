@@ -11,8 +11,8 @@
 //   warm  the locks alone: every key cached, no database, `--ops` × 250 reads.
 // memcached runs the cold workload only (each goroutine its own libmemcached handle, every
 // call through gofer::blocking). Output: a Markdown table on stdout, and every sample as JSON
-// with --json FILE. Speed is measured here, never asserted.
-#include <libmemcached-1.0/memcached.h>
+// with --json FILE. Speed is measured here, never asserted. The memcached client is the
+// demo's (chapters/m1_ch10_lru/mc_client.hpp).
 
 #include <algorithm>
 #include <atomic>
@@ -31,10 +31,10 @@
 #include <nlohmann/json.hpp>
 
 #include <gofer/gofer.hpp>
-#include <gofer/net.hpp>  // gofer::blocking
 
 #include "demo_flags.hpp"
 #include "lru.hpp"
+#include "mc_client.hpp"
 #include "server.hpp"
 
 using namespace std::chrono_literals;
@@ -89,30 +89,6 @@ double run_goroutines(int keys, int ops, int g, int rep, const std::function<voi
   wg.wait();
   return (ops / g * g) / std::chrono::duration<double>(clk::now() - t0).count();
 }
-
-class mc_client {
- public:
-  explicit mc_client(int port) : m_(memcached_create(nullptr), &memcached_free) {
-    memcached_behavior_set(m_.get(), MEMCACHED_BEHAVIOR_TCP_NODELAY, 1);
-    memcached_server_add(m_.get(), "127.0.0.1", static_cast<in_port_t>(port));
-  }
-  bool get(const std::string& key) {
-    return gofer::blocking([&] {
-      size_t len = 0;
-      uint32_t flags = 0;
-      memcached_return_t rc;
-      char* v = memcached_get(m_.get(), key.data(), key.size(), &len, &flags, &rc);
-      std::free(v);
-      return rc == MEMCACHED_SUCCESS;
-    });
-  }
-  void set(const std::string& key, const std::string& v) {
-    gofer::blocking([&] { memcached_set(m_.get(), key.data(), key.size(), v.data(), v.size(), 60, 0); });
-  }
-
- private:
-  std::unique_ptr<memcached_st, decltype(&memcached_free)> m_;
-};
 
 struct sample {
   double ops_per_s, hit_rate;
@@ -192,7 +168,7 @@ int main(int argc, char** argv) {
               double o = run_goroutines(keys, ops, g, rep, [&](int i, int key) {
                 std::string k = prefix + std::to_string(key);
                 if (clients[static_cast<std::size_t>(i)]->get(k)) hits.fetch_add(1);
-                else clients[static_cast<std::size_t>(i)]->set(k, db.load(key));
+                else clients[static_cast<std::size_t>(i)]->set(k, db.load(key), 60);
               });
               memc.samples.push_back({o, double(hits.load()) / double(ops / g * g)});
             }

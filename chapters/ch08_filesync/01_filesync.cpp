@@ -4,15 +4,16 @@
 // debouncer that owns the metadata store — SQLite, or Redis with --store redis — a hub that
 // broadcasts change events as newline-delimited JSON to TCP subscribers, and a web page) and
 // a **backup** subscriber, subscribes itself as a watcher, makes a scripted set of changes
-// (create, bursts of writes, a new subdirectory, rename, delete, revert, an upload through
-// the web page) and prints what each part saw. Watch: a burst of five writes becomes ONE
-// version; a rename stays a rename; a revert is a new version made through the service; an
-// upload travels the whole chain; the backup never keeps a half-written copy.
+// (create, bursts of writes, a new subdirectory, rename a file and a directory, delete,
+// revert, an upload through the web page) and prints what each part saw. Watch: a burst of
+// five writes becomes ONE version; a rename (of a file, or of a directory: each file in it)
+// stays a rename; a revert is a new version made through the service; an upload travels the
+// whole chain; the backup never keeps a half-written copy.
 //
 // Roles (each a flag; ./gofer run filesync -- --help; --config FILE reads them from INI):
 //   (default)                 the scripted run above; --serve keeps the service up instead
 //   --service --dir D --data S   the listener + store + hub (+ --web ADDR: the page)
-//   --backup B --dir D --connect A   the backup subscriber (resumes from B/.seq)
+//   --backup B --dir D --connect A   the backup subscriber (resumes from B/.seq; + --web ADDR: /health)
 //   --revert --connect A -f NAME -r N   asks the service to restore version N
 //   --health --connect A      prints the service's health line
 //
@@ -41,6 +42,7 @@
 #include <deque>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <map>
 #include <optional>
 #include <set>
@@ -144,6 +146,8 @@ class line_reader {
       if (!fill()) return std::nullopt;
     }
   }
+  // Whole lines already received and not yet returned.
+  std::size_t buffered_lines() const { return std::size_t(std::count(buf_.begin(), buf_.end(), '\n')); }
   std::optional<std::string> bytes(std::size_t n) {
     while (buf_.size() < n)
       if (!fill()) return std::nullopt;
@@ -546,18 +550,40 @@ class redis_store : public meta_store {
   redisContext* c_ = nullptr;
 };
 
-// ---- the listener: inotify, recursive, read through gofer::blocking ------------------------
-// What the listener tells the debouncer: a file changed (closed after writing, moved in),
-// was deleted (or moved out), or was renamed inside the folder (MOVED_FROM + MOVED_TO with
-// one cookie).
+// ---- the listener: inotify, recursive, on gofer's poller -----------------------------------
+// What the listener tells the owner, in the order the kernel reported it:
+//   modified     a file was closed after writing, or moved in from outside
+//   deleted      a file was deleted, or moved out of the folder
+//   renamed      a file moved inside the folder (MOVED_FROM + MOVED_TO with one cookie)
+//   dir_renamed  a directory moved inside the folder: every file under `from` is now under `name`
+//   dir_deleted  a directory was deleted or moved out: every file under `name` is gone
+//   scanned      a directory was (re)listed — the folder at start and after a queue overflow,
+//                a new or moved-in directory — and `files` is every file under `name`
 struct change {
-  enum kind_t { modified, deleted, renamed } kind;
+  enum kind_t { modified, deleted, renamed, dir_renamed, dir_deleted, scanned } kind;
   std::string name, from;
+  std::vector<std::string> files;  // scanned
 };
+
+// Is `path` (relative, '/'-separated) `dir` itself or under it? ("" is the whole folder.)
+bool is_under(const std::string& path, const std::string& dir) {
+  return dir.empty() || path == dir || (path.size() > dir.size() && path[dir.size()] == '/' && path.rfind(dir, 0) == 0);
+}
+
+// The service's own temp files (uploads, reverts) and anything under a temp-named directory.
+bool is_temp(const std::string& filename) { return filename.rfind(".tmp-", 0) == 0; }
 
 // Runs until `stop` is set. The inotify fd is on gofer's poller (net::raw_fd): the
 // goroutine parks until the kernel has events — no thread blocks in read() or poll(). A
 // 100 ms read deadline wakes it to see `stop` and to expire unpaired moves.
+//
+// inotify watches directories, not trees, and a watch follows its directory's inode, not
+// its path: `dirs` maps each watch descriptor to its directory's current path, and every
+// directory event keeps it true — a rename rewrites the paths under it (the watches stay),
+// a move out or a delete forgets them (IN_IGNORED also says the kernel dropped one), a new
+// or moved-in directory is watched and then listed, because files written before its watch
+// existed made no event (the inotify race). IN_Q_OVERFLOW means events were lost: the whole
+// folder is watched and listed again, and the owner reconciles the store with the listing.
 void listen_folder(const fs::path& root, gofer::chan<change> out, const std::atomic<bool>& stop) {
   int fd = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
   if (fd < 0) throw std::runtime_error("inotify_init1 failed");
@@ -567,20 +593,49 @@ void listen_folder(const fs::path& root, gofer::chan<change> out, const std::ato
     throw std::runtime_error("inotify on the poller: " + raw.status().ToString());
   }
   std::map<int, std::string> dirs;  // watch descriptor → directory relative to root ("" = root)
-  const uint32_t mask = IN_CLOSE_WRITE | IN_MOVED_FROM | IN_MOVED_TO | IN_DELETE | IN_CREATE | IN_ONLYDIR;
-  std::function<void(const std::string&)> watch = [&](const std::string& rel) {
-    int wd = inotify_add_watch(fd, (root / rel).c_str(), mask & ~IN_ONLYDIR);
-    if (wd < 0) return;
+  const uint32_t mask = IN_CLOSE_WRITE | IN_MOVED_FROM | IN_MOVED_TO | IN_DELETE | IN_CREATE | IN_ONLYDIR |
+                        IN_DONT_FOLLOW;
+  auto join = [](const std::string& dir, const std::string& name) { return dir.empty() ? name : dir + "/" + name; };
+  // Watches `rel` and every directory under it, then lists their files into `files`.
+  std::function<void(const std::string&, std::vector<std::string>&)> add = [&](const std::string& rel,
+                                                                               std::vector<std::string>& files) {
+    int wd = inotify_add_watch(fd, (root / rel).c_str(), mask);
+    if (wd < 0) return;  // gone (or not a directory) already: a later event says so
     dirs[wd] = rel;
-    // Files written before the watch existed (a new subdirectory fills up at once).
-    for (auto& e : fs::directory_iterator(root / rel)) {
-      std::string name = (fs::path(rel) / e.path().filename()).lexically_normal().string();
-      if (e.is_directory()) watch(name);
-      else if (e.is_regular_file()) out.send(change{change::modified, name, ""});
+    std::error_code ec;
+    for (fs::directory_iterator it(root / rel, ec), end; !ec && it != end; it.increment(ec)) {
+      std::string fn = it->path().filename().string();
+      if (is_temp(fn)) continue;
+      std::string name = join(rel, fn);
+      if (it->is_symlink(ec)) continue;  // not followed: a link could loop or leave the folder
+      if (it->is_directory(ec)) add(name, files);
+      else if (it->is_regular_file(ec)) files.push_back(name);
     }
   };
-  watch("");
-  std::map<uint32_t, std::pair<std::string, int64_t>> moved_from;  // cookie → (name, when)
+  auto scan = [&](const std::string& rel) {
+    std::vector<std::string> files;
+    add(rel, files);
+    out.send(change{change::scanned, rel, "", std::move(files)});
+  };
+  // Forgets the watches on `rel` and under it (the kernel keeps watching a directory moved
+  // out of the folder until told not to).
+  auto forget = [&](const std::string& rel) {
+    for (auto it = dirs.begin(); it != dirs.end();) {
+      if (is_under(it->second, rel)) {
+        inotify_rm_watch(fd, it->first);  // EINVAL if the kernel dropped it already: fine
+        it = dirs.erase(it);
+      } else {
+        ++it;
+      }
+    }
+  };
+  scan("");
+  struct pending_move {
+    std::string name;
+    bool dir;
+    int64_t when;
+  };
+  std::map<uint32_t, pending_move> moved_from;  // cookie → what left, and when
   std::vector<char> storage(64 * 1024 + alignof(inotify_event));  // on the heap: goroutine stacks are small
   char* buf = storage.data();
   while (!stop.load()) {
@@ -594,29 +649,68 @@ void listen_folder(const fs::path& root, gofer::chan<change> out, const std::ato
     for (ssize_t off = 0; off < n;) {
       auto* ev = reinterpret_cast<inotify_event*>(buf + off);
       off += ssize_t(sizeof(inotify_event) + ev->len);
-      if (!dirs.count(ev->wd) || ev->len == 0) continue;
-      std::string name = (fs::path(dirs[ev->wd]) / ev->name).lexically_normal().string();
-      if (name.rfind(".tmp-", 0) == 0 || fs::path(name).filename().string().rfind(".tmp-", 0) == 0) continue;
-      if (ev->mask & IN_ISDIR) {
-        if (ev->mask & (IN_CREATE | IN_MOVED_TO)) watch(name);  // new subdirectory: watch it too
+      if (ev->mask & IN_Q_OVERFLOW) {  // events were lost: watch and list everything again
+        say("inotify queue overflowed: rescanning the folder");
+        auto old = std::move(dirs);
+        dirs.clear();
+        moved_from.clear();
+        scan("");
+        for (auto& [wd, d] : old)
+          if (!dirs.count(wd)) inotify_rm_watch(fd, wd);
         continue;
       }
-      if (ev->mask & IN_CLOSE_WRITE) out.send(change{change::modified, name, ""});
-      else if (ev->mask & IN_DELETE) out.send(change{change::deleted, name, ""});
-      else if (ev->mask & IN_MOVED_FROM) moved_from[ev->cookie] = {name, now_ms()};
-      else if (ev->mask & IN_MOVED_TO) {
-        if (auto it = moved_from.find(ev->cookie); it != moved_from.end()) {
-          out.send(change{change::renamed, name, it->second.first});
-          moved_from.erase(it);
-        } else {
-          out.send(change{change::modified, name, ""});  // moved in from outside
+      auto at = dirs.find(ev->wd);
+      if (at == dirs.end()) continue;  // a watch already forgotten
+      if (ev->mask & IN_IGNORED) {     // the kernel dropped the watch (its directory is gone)
+        if (at->second.empty()) say("the folder itself was deleted or unmounted: nothing is watched any more");
+        dirs.erase(at);
+        continue;
+      }
+      if (ev->len == 0) continue;  // about the watched directory itself (DELETE_SELF...): its parent reports it
+      std::string fn = ev->name;
+      if (is_temp(fn)) continue;
+      std::string name = join(at->second, fn);
+      bool dir = ev->mask & IN_ISDIR;
+      if (ev->mask & IN_MOVED_FROM) {
+        moved_from[ev->cookie] = {name, dir, now_ms()};
+      } else if (ev->mask & IN_MOVED_TO) {
+        auto it = moved_from.find(ev->cookie);
+        if (it == moved_from.end()) {  // moved in from outside
+          if (dir) scan(name);
+          else out.send(change{change::modified, name, "", {}});
+          continue;
         }
+        std::string from = it->second.name;
+        moved_from.erase(it);
+        if (!dir) {
+          out.send(change{change::renamed, name, from, {}});
+          continue;
+        }
+        // The watches moved with the directory: only their paths change.
+        for (auto& [wd, d] : dirs)
+          if (is_under(d, from)) d = name + d.substr(from.size());
+        out.send(change{change::dir_renamed, name, from, {}});
+      } else if (dir) {
+        if (ev->mask & IN_CREATE) scan(name);
+        else if (ev->mask & IN_DELETE) {
+          forget(name);
+          out.send(change{change::dir_deleted, name, "", {}});
+        }
+      } else if (ev->mask & IN_CLOSE_WRITE) {
+        out.send(change{change::modified, name, "", {}});
+      } else if (ev->mask & IN_DELETE) {
+        out.send(change{change::deleted, name, "", {}});
       }
     }
-    // A MOVED_FROM whose MOVED_TO never came: the file left the folder.
+    // A MOVED_FROM whose MOVED_TO never came: it left the folder.
     for (auto it = moved_from.begin(); it != moved_from.end();) {
-      if (now_ms() - it->second.second > 200) {
-        out.send(change{change::deleted, it->second.first, ""});
+      if (now_ms() - it->second.when > 200) {
+        if (it->second.dir) {
+          forget(it->second.name);
+          out.send(change{change::dir_deleted, it->second.name, "", {}});
+        } else {
+          out.send(change{change::deleted, it->second.name, "", {}});
+        }
         it = moved_from.erase(it);
       } else {
         ++it;
@@ -733,11 +827,38 @@ void owner(meta_store& db, const fs::path& root, const fs::path& tmpdir, std::ch
                              pending.erase(c->name);
                              auto old = db.get(c->name);
                              if (old && !old->deleted) publish(db.remove(c->name));
-                           } else {
+                           } else if (c->kind == change::renamed) {
                              pending.erase(c->from);
                              auto old = db.get(c->from);
                              if (old && !old->deleted) publish(db.rename(c->from, c->name));
                              else pending[c->name] = std::chrono::steady_clock::now() + quiet;  // unknown: a new file
+                           } else if (c->kind == change::dir_renamed) {
+                             // Each file under it is renamed (its history kept), in name order;
+                             // one still in its quiet period keeps waiting under its new name.
+                             std::map<std::string, std::chrono::steady_clock::time_point> moved;
+                             for (auto it = pending.begin(); it != pending.end();) {
+                               if (is_under(it->first, c->from)) {
+                                 moved[c->name + it->first.substr(c->from.size())] = it->second;
+                                 it = pending.erase(it);
+                               } else {
+                                 ++it;
+                               }
+                             }
+                             pending.merge(moved);
+                             for (auto& m : db.all())
+                               if (!m.deleted && is_under(m.name, c->from))
+                                 publish(db.rename(m.name, c->name + m.name.substr(c->from.size())));
+                           } else {
+                             // dir_deleted: every file under it is gone. scanned: every file under
+                             // it that the listing lacks is gone, and each listed one is checked
+                             // (a new version only if its content differs from the store's).
+                             std::set<std::string> listed(c->files.begin(), c->files.end());
+                             for (auto it = pending.begin(); it != pending.end();)
+                               it = is_under(it->first, c->name) && !listed.count(it->first) ? pending.erase(it) : ++it;
+                             for (auto& m : db.all())
+                               if (!m.deleted && is_under(m.name, c->name) && !listed.count(m.name))
+                                 publish(db.remove(m.name));
+                             for (auto& f : listed) pending[f] = std::chrono::steady_clock::now() + quiet;
                            }
                          }),
         gofer::recv_case(requests_open ? requests : gofer::chan<request>(nullptr),
@@ -1225,7 +1346,11 @@ int run_service(const service_config& cfg, gofer::chan<int> sigs) {
 // file still being written (or already changed again) hashes differently, and then the
 // version's content comes from the store (FETCH). It records the last event it handled in
 // backup/.seq, so a restarted backup catches up from the store's event log.
-int run_backup(const fs::path& bdir, const fs::path& dir, const std::string& addr, gofer::chan<int> sigs) {
+//
+// With `web` (--web ADDR) it answers GET /health too: {"connected", "seq" (the last event
+// handled), "saved", "last_event" (ms), "pending" (events received, not yet handled)}.
+int run_backup(const fs::path& bdir, const fs::path& dir, const std::string& addr, gofer::chan<int> sigs,
+               const std::string& web = "", const std::string& web_addr_file = "") {
   fs::create_directories(bdir);
   int lock_fd = lock_dir(bdir, ".lock", "backup");  // one backup per directory
   gofer::defer unlock([lock_fd] { ::close(lock_fd); });
@@ -1237,6 +1362,43 @@ int run_backup(const fs::path& bdir, const fs::path& dir, const std::string& add
     return 1;
   }
   std::printf("backup: into %s, resuming after event %lld\n", bdir.c_str(), static_cast<long long>(seq));
+  // What /health reports: written by this goroutine, read by the handler's.
+  std::atomic<bool> h_connected{true};
+  std::atomic<int64_t> h_seq{seq}, h_last_event{0};
+  std::atomic<long> h_saved{0};
+  std::atomic<int> h_pending{0};
+  std::optional<gofer::http::server> hsrv;
+  gofer::chan<int> hdone(1);
+  if (!web.empty()) {
+    auto wln = gofer::net::listen(web);
+    if (!wln.ok()) {
+      std::fprintf(stderr, "backup: health: %s\n", wln.status().ToString().c_str());
+      return 1;
+    }
+    gofer::http::serve_mux mux;
+    mux.handle("GET /health", [&](const gofer::http::request&, gofer::http::response_writer& w) {
+      gofer::http::write_json(w, gofer::http::status::ok,
+                              {{"ok", true}, {"connected", h_connected.load()}, {"seq", h_seq.load()},
+                               {"saved", h_saved.load()}, {"last_event", h_last_event.load()},
+                               {"pending", h_pending.load()}});
+    });
+    hsrv.emplace(std::move(mux));
+    std::string waddr = wln->addr();
+    gofer::go(gofer::named{"backup-health"}, [&hsrv, hdone, wln = std::move(*wln)]() mutable {
+      (void)hsrv->serve(std::move(wln));
+      hdone.send(1);
+    });
+    std::printf("backup: health on http://%s/health\n", waddr.c_str());
+    if (!web_addr_file.empty()) write_atomic(web_addr_file, waddr, fs::path(web_addr_file).parent_path());
+  }
+  gofer::defer stop_health([&] {  // graceful: no handler is left reading the counters
+    if (!hsrv) return;
+    auto [ctx, cancel] = gofer::with_timeout(gofer::background(), 2s);
+    (void)hsrv->shutdown(ctx);
+    cancel();
+    (void)hsrv->close();
+    hdone.recv();
+  });
   std::fflush(stdout);
   gofer::go(gofer::named{"backup-stop"}, [sigs, &c] {
     if (sigs.recv()) (void)c->close();  // unblocks the reader below
@@ -1259,6 +1421,7 @@ int run_backup(const fs::path& bdir, const fs::path& dir, const std::string& add
     }
     gofer::blocking([&] { write_atomic(dest, *copy, bdir); });
     ++saved;
+    h_saved = saved;
     std::printf("backup: saved %s.%d, %s\n", name.c_str(), v, how);
   };
   while (hello) {
@@ -1284,6 +1447,7 @@ int run_backup(const fs::path& bdir, const fs::path& dir, const std::string& add
           if (h && h->value("ok", false) && sha256(body) == h->value("hash", "")) {
             gofer::blocking([&] { write_atomic(n, body, bdir); });
             ++saved;
+            h_saved = saved;
             std::printf("backup: saved %s.%d, fetched from the store (missed before the rename)\n", name.c_str(), v);
           }
         }
@@ -1293,9 +1457,13 @@ int run_backup(const fs::path& bdir, const fs::path& dir, const std::string& add
       std::printf("backup: %s deleted in the folder, its backups stay\n", name.c_str());
     }
     seq = e["seq"];
+    h_seq = seq;  // before .seq: whoever sees the file sees /health agree
+    h_last_event = now_ms();
+    h_pending = int(r.buffered_lines());
     write_atomic(bdir / ".seq", std::to_string(seq), bdir);
     std::fflush(stdout);
   }
+  h_connected = false;
   std::printf("backup: stopped after event %lld, %ld copies saved\n", static_cast<long long>(seq), saved);
   return 0;
 }
@@ -1339,7 +1507,9 @@ int run_demo(bool serve, const service_config& cfg, gofer::chan<int> sigs) {
     return 1;
   }
   std::string addr = *slurp(data / "addr");
-  auto bak = gofer_demo::process::spawn({self, "--backup", bdir, "--dir", dir, "--connect", addr}, base / "backup.log");
+  auto bak = gofer_demo::process::spawn({self, "--backup", bdir, "--dir", dir, "--connect", addr, "--web", "127.0.0.1:0",
+                                         "--web-addr-file", base / "backup-web"},
+                                        base / "backup.log");
   std::printf("service on %s, backup into %s\n", addr.c_str(), bdir.c_str());
 
   // The watcher: this process subscribes too and prints every event it receives.
@@ -1402,19 +1572,23 @@ int run_demo(bool serve, const service_config& cfg, gofer::chan<int> sigs) {
   std::printf("4. rename notes.txt to ideas.txt\n");
   fs::rename(dir / "notes.txt", dir / "ideas.txt");
   json rn = expect("rename");
-  std::printf("5. delete sub/todo.txt\n");
-  fs::remove(dir / "sub" / "todo.txt");
+  std::printf("5. rename the directory sub to done (each file in it is renamed, its versions kept)\n");
+  fs::rename(dir / "sub", dir / "done");
+  json drn = expect("directory rename");
+  std::printf("6. delete done/todo.txt\n");
+  fs::remove(dir / "done" / "todo.txt");
   expect("delete");
-  std::printf("6. revert ideas.txt to version 1 (through the service: a new version)\n");
+  std::printf("7. revert ideas.txt to version 1 (through the service: a new version)\n");
   auto rv = ask(addr, "REVERT " + json::array({"ideas.txt", 1}).dump());
   if (!rv || !rv->value("ok", false)) throw std::runtime_error("revert failed: " + (rv ? rv->dump() : "no answer"));
   json v3 = expect("revert");
   versions++;
-  bool reverted = v3["hash"] == v1["hash"] && int(v3["version"]) == 3 && rn["op"] == "rename" && v2["version"] == 2;
+  bool renamed = rn["op"] == "rename" && drn["op"] == "rename" && drn["from"] == "sub/todo.txt" && drn["name"] == "done/todo.txt";
+  bool reverted = v3["hash"] == v1["hash"] && int(v3["version"]) == 3 && v2["version"] == 2;
   std::printf("   ideas.txt v3 has v1's hash: %s; on disk: %s", reverted ? "yes" : "NO",
               slurp(dir / "ideas.txt").value_or("?").c_str());
 
-  std::printf("7. upload report.txt through the web page (the form's multipart POST)\n");
+  std::printf("8. upload report.txt through the web page (the form's multipart POST)\n");
   std::string web = wait_for_file(data / "web") ? *slurp(data / "web") : "";
   {
     // The body a browser's form sends (RFC 7578), built here by hand for the demo; the
@@ -1436,7 +1610,7 @@ int run_demo(bool serve, const service_config& cfg, gofer::chan<int> sigs) {
   bool uploaded = up["name"] == "report.txt" && int(up["version"]) == 1 && slurp(dir / "report.txt") == "quarterly numbers\n";
 
   // The backup catches up asynchronously: wait for its last copy.
-  bool backed = wait_for_file(bdir / "ideas.txt.3") && wait_for_file(bdir / "sub/todo.txt.1") &&
+  bool backed = wait_for_file(bdir / "ideas.txt.3") && wait_for_file(bdir / "done/todo.txt.1") &&
                 wait_for_file(bdir / "report.txt.1");
   int copies = 0, good = 0;
   auto list = [&] {
@@ -1464,6 +1638,23 @@ int run_demo(bool serve, const service_config& cfg, gofer::chan<int> sigs) {
   }
   auto health = ask(addr, "HEALTH");
   std::printf("service health: %s\n", health ? health->dump().c_str() : "?");
+  // The backup's own /health (HTTP): the last event it handled (asked again until it has
+  // handled the service's last one: it catches up on its own time), the copies it saved.
+  bool backup_healthy = false;
+  std::string backup_health = "no answer";
+  auto until = std::chrono::steady_clock::now() + 10s;
+  while (!backup_healthy && health && wait_for_file(base / "backup-web") && std::chrono::steady_clock::now() < until) {
+    gofer::http::client http;
+    auto [ctx, cancel] = gofer::with_timeout(gofer::background(), 10s);
+    auto res = http.send(ctx, "GET", "http://" + *slurp(base / "backup-web") + "/health", "", {});
+    cancel();
+    json bh = res.ok() ? json::parse(res->body, nullptr, false) : json();
+    backup_health = res.ok() ? res->body : res.status().ToString();
+    backup_healthy = bh.is_object() && bh.value("connected", false) &&
+                     bh.value("seq", int64_t(-1)) == health->value("events", int64_t(-2));
+    if (!backup_healthy) gofer::sleep(20ms);
+  }
+  std::printf("backup health: %s\n", backup_health.c_str());
 
   // Stop both parts with SIGTERM (graceful), then show what they printed.
   bak.terminate();
@@ -1473,12 +1664,12 @@ int run_demo(bool serve, const service_config& cfg, gofer::chan<int> sigs) {
     std::printf("--- what the %s printed ---\n%s", name, slurp(base / log).value_or("").c_str());
   }
   fs::remove_all(base);
-  if (!reverted || !uploaded || !backed || good != copies || !graceful) {
-    std::printf("FAILED: reverted=%d uploaded=%d backed=%d backups %d/%d graceful=%d\n", reverted, uploaded, backed, good,
-                copies, graceful);
+  if (!renamed || !reverted || !uploaded || !backed || good != copies || !backup_healthy || !graceful) {
+    std::printf("FAILED: renamed=%d reverted=%d uploaded=%d backed=%d backups %d/%d backup health=%d graceful=%d\n",
+                renamed, reverted, uploaded, backed, good, copies, backup_healthy, graceful);
     return 1;
   }
-  std::printf("%d writes made %d versions (a burst of %d made one), a rename stayed a rename, the revert became "
+  std::printf("%d writes made %d versions (a burst of %d made one), a file's and a directory's rename stayed renames, the revert became "
               "v3, the web upload became a version, the backup holds all %d kept revisions, both processes stopped "
               "gracefully\n",
               bursts + 4, versions, 5, copies);
@@ -1552,8 +1743,9 @@ int main(int argc, char** argv) {
   app.add_option("--data", cfg.data, "the service's store directory")->group("roles");
   app.add_option("--listen", cfg.listen, "the service's address")->group("roles");
   app.add_option("--addr-file", cfg.addr_file, "the service writes its address here")->group("roles");
-  app.add_option("--web", cfg.web, "the service's web page on this address (127.0.0.1:0)")->group("roles");
-  app.add_option("--web-addr-file", cfg.web_addr_file, "the service writes the web address here")->group("roles");
+  app.add_option("--web", cfg.web, "the service's web page (the backup's /health) on this address (127.0.0.1:0)")
+      ->group("roles");
+  app.add_option("--web-addr-file", cfg.web_addr_file, "the service (backup) writes the web address here")->group("roles");
   app.add_option("--connect", connect, "the service's address (backup, revert, health)")->group("roles");
   app.add_option("--keep", cfg.keep, "revisions kept per file")->check(CLI::Range(1, 1000))->group("roles");
   app.add_option("--lock", cfg.lock, "true: a lock file keeps a second service off the store dir")->group("roles");
@@ -1588,7 +1780,7 @@ int main(int argc, char** argv) {
       if (service) {
         status = run_service(cfg, sigs);
       } else if (!backup.empty()) {
-        status = run_backup(backup, cfg.dir, connect, sigs);
+        status = run_backup(backup, cfg.dir, connect, sigs, cfg.web, cfg.web_addr_file);
       } else if (revert || health) {
         auto r = revert ? ask(connect, "REVERT " + json::array({name, version}).dump()) : ask(connect, "HEALTH");
         std::printf("%s\n", r ? r->dump().c_str() : "no answer from the service");

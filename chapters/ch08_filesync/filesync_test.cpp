@@ -2,7 +2,13 @@
 // processes, a real folder, real inotify. Creates, modifies in bursts, renames and deletes
 // files, and checks the store, the version numbers, the events two subscribers received and
 // the backups; kills the backup mid-run and restarts it: it catches up from the store's event
-// log and nothing is lost. Also: revert through the CLI, a malformed request.
+// log and nothing is lost. Directories created and filled at once, renamed, moved out, moved
+// in and deleted; an overflowed inotify queue; changes made while the service was down.
+// Also: revert through the CLI, a malformed request.
+
+#include <fcntl.h>
+#include <signal.h>
+#include <unistd.h>
 
 #include <gtest/gtest.h>
 
@@ -133,6 +139,16 @@ std::string brief(const json& e) {
   return s;
 }
 
+// One Redis command with one argument, read with hiredis directly: a string or integer
+// reply as text, "?" for anything else (nil, error).
+std::string redis_get(redisContext* rc, const char* fmt, const char* arg) {
+  auto* r = static_cast<redisReply*>(redisCommand(rc, fmt, arg));
+  std::string out = r && r->type == REDIS_REPLY_STRING ? std::string(r->str, r->len)
+                    : r && r->type == REDIS_REPLY_INTEGER ? std::to_string(r->integer) : "?";
+  freeReplyObject(r);
+  return out;
+}
+
 struct service_fixture {
   fs::path base, dir, data, bdir;
   gofer_demo::process svc;
@@ -163,9 +179,21 @@ struct service_fixture {
       web = "http://" + slurp(data / "web");
     }
   }
+  // The backup, with its /health on a port it writes to base/backup-web.
   gofer_demo::process backup() {
-    return gofer_demo::process::spawn({FILESYNC_BIN, "--backup", bdir, "--dir", dir, "--connect", addr},
+    fs::remove(base / "backup-web");
+    return gofer_demo::process::spawn({FILESYNC_BIN, "--backup", bdir, "--dir", dir, "--connect", addr, "--web",
+                                       "127.0.0.1:0", "--web-addr-file", base / "backup-web"},
                                       base / "backup.log");
+  }
+  // The backup's GET /health, or {} when it does not answer.
+  json backup_health() {
+    if (!eventually([&] { return fs::exists(base / "backup-web"); })) return {};
+    gofer::http::client c;
+    auto [ctx, cancel] = gofer::with_timeout(gofer::background(), 10s);
+    auto r = c.send(ctx, "GET", "http://" + slurp(base / "backup-web") + "/health", "", {});
+    cancel();
+    return r.ok() && r->status == gofer::http::status::ok ? json::parse(r->body, nullptr, false) : json{};
   }
   ~service_fixture() {
     svc.terminate();
@@ -224,6 +252,12 @@ TEST(filesync, bursts_renames_deletes_and_a_killed_backup_that_catches_up) {
     auto bak2 = f.backup();
     ASSERT_TRUE(eventually([&] { return slurp(f.bdir / ".seq") == std::to_string(want.size()); }))
         << slurp(f.base / "backup.log");
+    // Its /health says so: connected, the last event handled, the copies this run saved
+    // (what the killed one missed: b.txt v2, a.txt v3, d/c.txt v1; a.txt v2 it had).
+    json h = f.backup_health();
+    EXPECT_EQ(h.value("connected", false), true) << h;
+    EXPECT_EQ(h.value("seq", 0), int(want.size())) << h;
+    EXPECT_EQ(h.value("saved", 0), 3) << h << slurp(f.base / "backup.log");
     bak2.terminate();
     EXPECT_EQ(bak2.exit_status(), 0);
 
@@ -334,13 +368,7 @@ TEST(filesync_redis, the_redis_store_keeps_versions_and_events_across_a_service_
     // What Redis holds, read with hiredis directly.
     redisContext* rc = redisConnect("127.0.0.1", redis.port());
     ASSERT_TRUE(rc && !rc->err);
-    auto get = [&](const char* fmt, const char* arg) {
-      auto* r = static_cast<redisReply*>(redisCommand(rc, fmt, arg));
-      std::string out = r && r->type == REDIS_REPLY_STRING ? std::string(r->str, r->len)
-                        : r && r->type == REDIS_REPLY_INTEGER ? std::to_string(r->integer) : "?";
-      freeReplyObject(r);
-      return out;
-    };
+    auto get = [&](const char* fmt, const char* arg) { return redis_get(rc, fmt, arg); };
     EXPECT_EQ(get("HGET filesync:file:%s version", "a.txt"), "2");
     EXPECT_EQ(get("HGET filesync:file:%s deleted", "a.txt"), "1");
     EXPECT_EQ(get("HGET filesync:rev:%s 1", "c.txt"), "b1");
@@ -567,5 +595,226 @@ TEST(filesync, the_event_stream_pushes_changes_and_resumes_after_an_event) {
     int more = 0;
     while (st.next() && more < 10) ++more;
     EXPECT_LE(more, 1) << "the stream went on after the service stopped";
+  });
+}
+
+// Directories inside the folder: inotify watches each directory (not the tree), and a watch
+// follows the directory's inode, not its path. A directory created and filled at once (files
+// written before its watch existed), a directory renamed (each file under it renamed, history
+// kept), moved out (its files deleted), moved back in (scanned, watched again), deleted; then
+// the service restarted after changes made while it was down (the start-up scan reconciles
+// the store with the folder). Checks both subscribers' events, the store and the backups.
+TEST(filesync, directory_creates_renames_moves_and_deletes_are_followed) {
+  gofer::run([] {
+    service_fixture f;
+    auto s1 = subscribe(f.addr), s2 = subscribe(f.addr);
+    auto bak = f.backup();
+    std::vector<std::string> seen;  // every event s1 received, in order
+    // The next `n` events as a sorted list (their order is the debouncer's, not the test's).
+    auto next_set = [&](std::size_t n) {
+      std::vector<std::string> got;
+      for (std::size_t i = 0; i < n; ++i) got.push_back(brief(next_event(s1)));
+      seen.insert(seen.end(), got.begin(), got.end());
+      std::sort(got.begin(), got.end());
+      return got;
+    };
+    auto next = [&] { return next_set(1).front(); };
+    fs::path n = f.dir / "n";
+
+    // Created and filled at once, three levels deep: whatever was written before a watch
+    // existed is found by listing the directory after watching it. Each file once, v1.
+    fs::create_directories(n / "a" / "b");
+    for (int i = 1; i <= 5; ++i) write_file(n / "a" / "b" / ("f" + std::to_string(i)), "f" + std::to_string(i));
+    write_file(n / "a" / "g.txt", "g1");
+    write_file(n / "top.txt", "top");
+    EXPECT_EQ(next_set(7), (std::vector<std::string>{"version n/a/b/f1 v1", "version n/a/b/f2 v1", "version n/a/b/f3 v1",
+                                                     "version n/a/b/f4 v1", "version n/a/b/f5 v1", "version n/a/g.txt v1",
+                                                     "version n/top.txt v1"}));
+    for (int i = 0; i < 5; ++i) write_file(n / "a" / "b" / "f1", "f1 take " + std::to_string(i));
+    EXPECT_EQ(next(), "version n/a/b/f1 v2");
+    ASSERT_TRUE(eventually([&] { return fs::exists(f.bdir / "n/a/b/f1.2"); })) << slurp(f.base / "backup.log");
+
+    // Renamed: one rename event per file under it, in name order, versions kept.
+    fs::rename(n / "a", n / "c");
+    for (const char* want : {"rename n/c/b/f1 v2 from n/a/b/f1", "rename n/c/b/f2 v1 from n/a/b/f2",
+                             "rename n/c/b/f3 v1 from n/a/b/f3", "rename n/c/b/f4 v1 from n/a/b/f4",
+                             "rename n/c/b/f5 v1 from n/a/b/f5", "rename n/c/g.txt v1 from n/a/g.txt"})
+      EXPECT_EQ(next(), want);
+    // Its watches followed it: a change and a new subdirectory under the new name.
+    write_file(n / "c" / "b" / "f2", "f2 again");
+    EXPECT_EQ(next(), "version n/c/b/f2 v2");
+    fs::create_directories(n / "c" / "b" / "new");
+    write_file(n / "c" / "b" / "new" / "h.txt", "h1");
+    EXPECT_EQ(next(), "version n/c/b/new/h.txt v1");
+
+    // Moved out of the folder (a MOVED_FROM without its MOVED_TO): its files are deleted and
+    // its watches forgotten. Changed out there, it is a new directory when it comes back.
+    fs::path outside = f.base / "outside";
+    fs::create_directories(outside);
+    fs::rename(n / "c" / "b", outside / "b");
+    EXPECT_EQ(next_set(6), (std::vector<std::string>{"delete n/c/b/f1 v2", "delete n/c/b/f2 v2", "delete n/c/b/f3 v1",
+                                                     "delete n/c/b/f4 v1", "delete n/c/b/f5 v1",
+                                                     "delete n/c/b/new/h.txt v1"}));
+    write_file(outside / "b" / "f3", "written outside");
+
+    // Moved in from outside (a MOVED_TO without a MOVED_FROM): listed and watched, new files.
+    fs::rename(outside / "b", n / "in");
+    EXPECT_EQ(next_set(6), (std::vector<std::string>{"version n/in/f1 v1", "version n/in/f2 v1", "version n/in/f3 v1",
+                                                     "version n/in/f4 v1", "version n/in/f5 v1",
+                                                     "version n/in/new/h.txt v1"}));
+    write_file(n / "in" / "new" / "h2.txt", "h2");
+    EXPECT_EQ(next(), "version n/in/new/h2.txt v1");
+
+    // Deleted, with everything in it; a directory of the same name made again is watched anew.
+    fs::remove_all(n / "c");
+    EXPECT_EQ(next(), "delete n/c/g.txt v1");
+    fs::remove_all(n / "in" / "new");
+    EXPECT_EQ(next_set(2), (std::vector<std::string>{"delete n/in/new/h.txt v1", "delete n/in/new/h2.txt v1"}));
+    fs::create_directories(n / "c");
+    write_file(n / "c" / "g.txt", "g again");
+    EXPECT_EQ(next(), "version n/c/g.txt v2");  // the same name: its record (deleted) continues
+
+    // The second subscriber saw the same events in the same order, numbered 1..n.
+    for (std::size_t i = 0; i < seen.size(); ++i) {
+      json e = next_event(s2);
+      EXPECT_EQ(brief(e), seen[i]);
+      EXPECT_EQ(int(e["seq"]), int(i + 1));
+    }
+
+    // The store: renamed rows kept their versions and revisions; no row under the old names.
+    ASSERT_TRUE(eventually([&] { return slurp(f.bdir / ".seq") == std::to_string(seen.size()); }))
+        << slurp(f.base / "backup.log");
+    auto files = list(f.addr);
+    std::map<std::string, json> by;
+    for (auto& j : files) by[j["name"]] = j;
+    for (auto& [name, j] : by) EXPECT_NE(name.rfind("n/a/", 0), 0u) << name << " is still under n/a";
+    EXPECT_EQ(by["n/c/b/f1"]["version"], 2);
+    EXPECT_EQ(by["n/c/b/f1"]["revisions"], json({1, 2}));
+    EXPECT_TRUE(by["n/c/b/f1"]["deleted"].get<bool>());
+    EXPECT_FALSE(by["n/in/f3"]["deleted"].get<bool>());
+    EXPECT_EQ(by["n/c/g.txt"]["version"], 2);
+    EXPECT_FALSE(by["n/c/g.txt"]["deleted"].get<bool>());
+    EXPECT_EQ(files.size(), 15u);  // n/c: 6 (renamed), 1 (new/h.txt); n/in: 7; n/top.txt
+    // Every kept revision is backed up byte for byte under the file's current name (the
+    // renamed files' backups moved with them); nothing is left under n/a.
+    int checked = 0;
+    for (auto& j : files)
+      for (int v : j["revisions"]) {
+        std::string body;
+        ASSERT_TRUE(ask(f.addr, "FETCH " + json::array({j["name"], v}).dump(), &body).value("ok", false));
+        fs::path copy = f.bdir / (std::string(j["name"]) + "." + std::to_string(v));
+        EXPECT_EQ(slurp(copy), body) << copy;
+        ++checked;
+      }
+    EXPECT_EQ(checked, 18);  // n/c/b/f1 and f2, n/c/g.txt: 2 each; the other 12 files: 1
+    EXPECT_FALSE(fs::exists(f.bdir / "n/a/b/f1.1"));
+    EXPECT_EQ(slurp(f.bdir / "n/c/b/f1.2"), "f1 take 4");
+    bak.terminate();
+
+    // Changes while the service is down: a directory renamed (seen at start-up as its files
+    // gone and new ones found: no cookie pairs them any more) and a file deleted. The
+    // start-up scan reconciles the store with the folder; unchanged files make no version.
+    f.svc.terminate();
+    EXPECT_EQ(f.svc.exit_status(), 0) << slurp(f.base / "service.log");
+    fs::rename(n / "in", n / "in2");
+    fs::remove(n / "top.txt");
+    f.start({});
+    auto s3 = subscribe(f.addr);
+    for (std::size_t i = 0; i < seen.size(); ++i) next_event(s3);  // the log so far
+    std::vector<std::string> got;
+    for (int i = 0; i < 11; ++i) got.push_back(brief(next_event(s3)));
+    std::sort(got.begin(), got.end());
+    EXPECT_EQ(got, (std::vector<std::string>{"delete n/in/f1 v1", "delete n/in/f2 v1", "delete n/in/f3 v1",
+                                             "delete n/in/f4 v1", "delete n/in/f5 v1", "delete n/top.txt v1",
+                                             "version n/in2/f1 v1", "version n/in2/f2 v1", "version n/in2/f3 v1",
+                                             "version n/in2/f4 v1", "version n/in2/f5 v1"}));
+    // Nothing more: n/c/g.txt was unchanged. A write shows the next event is the next change.
+    write_file(n / "c" / "g.txt", "g three");
+    EXPECT_EQ(brief(next_event(s3)), "version n/c/g.txt v3");
+  });
+}
+
+// IN_Q_OVERFLOW: the kernel queues at most max_queued_events (16384 by default), then drops
+// events and queues one overflow event. The service is stopped (SIGSTOP) while 20000
+// close-after-write events fill its queue; a directory renamed, a file deleted, one created
+// and one changed after that make no events at all. Continued, the listener sees the
+// overflow, watches and lists the folder again, and the owner reconciles the store with the
+// listing: what is gone is deleted, what is new or changed becomes a version, the rest
+// (q.txt, opened 10000 times but never changed) makes nothing.
+TEST(filesync, an_overflowed_inotify_queue_is_followed_by_a_rescan) {
+  gofer::run([] {
+    service_fixture f;
+    auto s = subscribe(f.addr);
+    fs::create_directories(f.dir / "d");
+    write_file(f.dir / "d" / "z.txt", "z");
+    EXPECT_EQ(brief(next_event(s)), "version d/z.txt v1");
+    for (const char* n : {"p.txt", "q.txt", "x.txt"}) {
+      write_file(f.dir / n, n);
+      EXPECT_EQ(brief(next_event(s)), std::string("version ") + n + " v1");
+    }
+
+    ASSERT_EQ(::kill(f.svc.pid(), SIGSTOP), 0);
+    // Opened for writing and closed: IN_CLOSE_WRITE each time (not truncated: ext4 flushes a
+    // file rewritten after a truncate, which would make this slow). Alternating names:
+    // inotify merges an event identical to the one queued just before it.
+    for (int i = 0; i < 10000; ++i)
+      for (const char* n : {"p.txt", "q.txt"}) {
+        int fd = ::open((f.dir / n).c_str(), O_WRONLY | O_CLOEXEC);
+        ASSERT_GE(fd, 0);
+        ::close(fd);
+      }
+    fs::rename(f.dir / "d", f.dir / "e");
+    fs::remove(f.dir / "x.txt");
+    write_file(f.dir / "r.txt", "r");
+    write_file(f.dir / "p.txt", "p2");
+    ASSERT_EQ(::kill(f.svc.pid(), SIGCONT), 0);
+
+    std::vector<std::string> got;
+    for (int i = 0; i < 5; ++i) got.push_back(brief(next_event(s)));
+    std::sort(got.begin(), got.end());
+    EXPECT_EQ(got, (std::vector<std::string>{"delete d/z.txt v1", "delete x.txt v1", "version e/z.txt v1",
+                                             "version p.txt v2", "version r.txt v1"}));
+    EXPECT_NE(slurp(f.base / "service.log").find("inotify queue overflowed"), std::string::npos)
+        << slurp(f.base / "service.log");
+    // The watches are right again: a change in the renamed directory, under its new name,
+    // is the very next event (q.txt made none).
+    write_file(f.dir / "e" / "z.txt", "z2");
+    EXPECT_EQ(brief(next_event(s)), "version e/z.txt v2");
+  });
+}
+
+// A directory renamed on the Redis store: the same per-file renames through the same
+// interface; the keys move (file:, rev:), the old ones are gone, the contents kept.
+TEST(filesync_redis, a_renamed_directory_moves_each_file_s_keys) {
+  gofer::run([] {
+    auto redis = gofer_demo::server::start(gofer_demo::redis_spec());
+    service_fixture f({"--store", "redis", "--redis", redis.addr()});
+    auto s = subscribe(f.addr);
+    fs::create_directories(f.dir / "d" / "sub");
+    write_file(f.dir / "d" / "x.txt", "x1");
+    write_file(f.dir / "d" / "sub" / "y.txt", "y1");
+    std::vector<std::string> got = {brief(next_event(s)), brief(next_event(s))};
+    std::sort(got.begin(), got.end());
+    EXPECT_EQ(got, (std::vector<std::string>{"version d/sub/y.txt v1", "version d/x.txt v1"}));
+    write_file(f.dir / "d" / "x.txt", "x2");
+    EXPECT_EQ(brief(next_event(s)), "version d/x.txt v2");
+    fs::rename(f.dir / "d", f.dir / "e");
+    EXPECT_EQ(brief(next_event(s)), "rename e/sub/y.txt v1 from d/sub/y.txt");
+    EXPECT_EQ(brief(next_event(s)), "rename e/x.txt v2 from d/x.txt");
+
+    redisContext* rc = redisConnect("127.0.0.1", redis.port());
+    ASSERT_TRUE(rc && !rc->err);
+    auto get = [&](const char* fmt, const char* arg) { return redis_get(rc, fmt, arg); };
+    EXPECT_EQ(get("HGET filesync:rev:%s 1", "e/x.txt"), "x1");
+    EXPECT_EQ(get("HGET filesync:rev:%s 2", "e/x.txt"), "x2");
+    EXPECT_EQ(get("HGET filesync:file:%s version", "e/sub/y.txt"), "1");
+    EXPECT_EQ(get("EXISTS filesync:file:%s", "d/x.txt"), "0");
+    EXPECT_EQ(get("EXISTS filesync:rev:%s", "d/sub/y.txt"), "0");
+    EXPECT_EQ(get("ZSCORE filesync:files %s", "d/x.txt"), "?");  // not a member any more
+    redisFree(rc);
+    auto files = list(f.addr);
+    ASSERT_EQ(files.size(), 2u);
+    EXPECT_EQ(files[0]["name"], "e/sub/y.txt");
+    EXPECT_EQ(files[1]["name"], "e/x.txt");
   });
 }

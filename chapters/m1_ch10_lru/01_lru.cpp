@@ -6,8 +6,6 @@
 // miss one key at once, and the database is asked once instead of once each. Last, the
 // same workload against a private memcached through libmemcached (the book's in-memory cache).
 
-#include <libmemcached-1.0/memcached.h>
-
 #include <atomic>
 #include <chrono>
 #include <cmath>
@@ -18,10 +16,10 @@
 #include <vector>
 
 #include <gofer/gofer.hpp>
-#include <gofer/net.hpp>  // gofer::blocking
 
 #include "demo_flags.hpp"
 #include "lru.hpp"
+#include "mc_client.hpp"
 #include "server.hpp"
 
 using namespace std::chrono_literals;
@@ -103,31 +101,8 @@ result run_cache(Cache& c, const database& db, const workload& w, int g) {
 }
 
 // ---- memcached: the same reads, each goroutine with its own libmemcached handle (not
-// thread-safe), every call through gofer::blocking (libmemcached blocks its thread) ------
-
-class mc_client {
- public:
-  explicit mc_client(int port) : m_(memcached_create(nullptr), &memcached_free) {
-    memcached_behavior_set(m_.get(), MEMCACHED_BEHAVIOR_TCP_NODELAY, 1);
-    memcached_server_add(m_.get(), "127.0.0.1", static_cast<in_port_t>(port));
-  }
-  bool get(const std::string& key) {
-    return gofer::blocking([&] {
-      size_t len = 0;
-      uint32_t flags = 0;
-      memcached_return_t rc;
-      char* v = memcached_get(m_.get(), key.data(), key.size(), &len, &flags, &rc);
-      std::free(v);
-      return rc == MEMCACHED_SUCCESS;
-    });
-  }
-  void set(const std::string& key, const std::string& v, time_t ttl) {
-    gofer::blocking([&] { memcached_set(m_.get(), key.data(), key.size(), v.data(), v.size(), ttl, 0); });
-  }
-
- private:
-  std::unique_ptr<memcached_st, decltype(&memcached_free)> m_;
-};
+// thread-safe), every call through gofer::blocking (libmemcached blocks its thread):
+// mc_client.hpp, shared with bench/lru_bench.cpp ------------------------------------------
 
 int main(int argc, char** argv) {
   CLI::App app{"lru: a concurrent LRU cache with a TTL, sharded, single-flight, against memcached"};

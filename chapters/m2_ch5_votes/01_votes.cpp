@@ -3,8 +3,8 @@
 // Data": twittervotes, NSQ, counter, signal channels, gracefully starting and stopping).
 //
 // One process plays the book's two programs around a private nats-server (the book's NSQ):
-// twittervotes reads a fake tweet stream (an in-process HTTP/1.1 endpoint that writes
-// newline-delimited JSON at random intervals and drops the connection now and then), with
+// twittervotes reads a fake tweet stream (an in-process gofer::http endpoint that streams
+// newline-delimited JSON at random intervals and drops the client now and then), with
 // reconnects and a forced reconnect on a ticker, and publishes one vote per option mentioned;
 // counter subscribes, counts under a mutex and flushes the counts to SQLite on a timer (the
 // book's MongoDB $inc). SIGINT (or the end of the stream) runs the book's ordered shutdown
@@ -18,6 +18,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -25,8 +26,6 @@
 #include <string>
 #include <vector>
 
-#include <boost/beast/core/flat_buffer.hpp>
-#include <boost/beast/http.hpp>
 #include <hiredis/hiredis.h>
 #include <nats/nats.h>
 #include <nlohmann/json.hpp>
@@ -43,7 +42,6 @@
 
 using namespace std::chrono_literals;
 namespace fs = std::filesystem;
-namespace http = boost::beast::http;
 
 namespace {
 
@@ -236,79 +234,64 @@ std::vector<std::string> votes_in(const std::string& text, const std::vector<std
   return out;
 }
 
-// One client of the stream: parse its request (Beast), answer 200 with no length
-// (Connection: close: the body runs until we close), then write tweets at random intervals.
-// Now and then it drops the connection, sometimes in the middle of a line. After the last
-// tweet it writes keep-alive newlines (as Twitter does) until the client or `quit` ends it.
-void serve_stream(gofer::net::conn c, long tweets, std::chrono::microseconds max_gap, int drop_every,
-                  signal_chan quit) {
-  boost::beast::flat_buffer buf;
-  http::request<http::empty_body> req;
-  boost::system::error_code ec;
-  http::read(c, buf, req, ec);
-  if (ec) return;
-  gofer::http::request r;  // for its query parser (r.URL.Query().Get)
-  std::string target(req.target());
-  if (auto q = target.find('?'); q != std::string::npos) r.raw_query = target.substr(q + 1);
+// One client of the stream, a gofer::http handler: 200 and a body that never ends by
+// itself, each tweet flushed as it is written (response_writer::flush: chunked), at random
+// intervals. Now and then it drops the client, sometimes in the middle of a line: it writes
+// half the line and returns, and the answer ends with Connection: close, so the client sees
+// its stream end where Twitter's would break off. After the last tweet it writes keep-alive
+// newlines (as Twitter does) until the client, `quit` or the server's close ends it.
+void serve_stream(const gofer::http::request& r, gofer::http::response_writer& w, long tweets,
+                  std::chrono::microseconds max_gap, int drop_every, signal_chan quit) {
   std::vector<std::string> track;
   for (std::string t = r.query("track"); !t.empty();) {
     auto comma = t.find(',');
     track.push_back(t.substr(0, comma));
     t = comma == std::string::npos ? "" : t.substr(comma + 1);
   }
-  long since = std::atol(r.query("since").c_str());
-  bool bad = target.rfind("/stream", 0) != 0 || track.size() < 2 || since < 0;
-  http::response<http::string_body> res{bad ? http::status::bad_request : http::status::ok, 11};
-  res.set(http::field::connection, "close");
-  if (bad) {
-    res.body() = "want /stream?track=a,b&since=N\n";
-    res.prepare_payload();
-    http::write(c, res, ec);
-    return;
-  }
-  res.set(http::field::content_type, "application/json");
-  http::response_serializer<http::string_body> sr{res};
-  http::write_header(c, sr, ec);
-  if (ec) return;
+  std::string since_s = r.query("since");
+  long since = since_s.empty() ? 0 : std::atol(since_s.c_str());
+  if (track.size() < 2 || since < 0 || since_s.find_first_not_of("0123456789") != std::string::npos)
+    return gofer::http::error(w, "want /stream?track=a,b&since=N", gofer::http::status::bad_request);
+  w.headers().set("Content-Type", "application/json");
+  w.headers().set("Connection", "close");  // one stream per connection, as Twitter's
+  if (!w.flush().ok()) return;
   std::mt19937 rng(std::random_device{}());
   std::uniform_int_distribution<long> gap(0, max_gap.count());
   std::uniform_int_distribution<int> drop(1, drop_every);
   for (long i = since;; ++i) {
-    // A random pause, or the end of the run.
+    // A random pause, or the end of the run, or the client gone.
     auto pause = i < tweets ? std::chrono::microseconds(gap(rng)) : std::chrono::microseconds(50ms);
-    if (gofer::select(gofer::recv_case(gofer::after(pause)), gofer::recv_case(quit)) == 1) return;
+    if (gofer::select(gofer::recv_case(gofer::after(pause)), gofer::recv_case(quit), gofer::recv_case(r.ctx.done())) != 0)
+      return;
     std::string line = i < tweets ? nlohmann::json{{"id", i}, {"text", tweet_text(i, track)}}.dump() + "\r\n" : "\r\n";
-    if (i < tweets && drop(rng) == 1) {  // drop the connection, maybe mid-line
-      (void)c.write(std::string_view(line).substr(0, line.size() / 2 * (i % 2)));
+    if (i < tweets && drop(rng) == 1) {  // drop the client, maybe mid-line
+      (void)w.write(std::string_view(line).substr(0, line.size() / 2 * (i % 2)));
+      (void)w.flush();
       return;
     }
-    if (!c.write(line).ok()) return;  // the reader went away
+    if (!w.write(line) || !w.flush().ok()) return;  // the reader went away
   }
 }
 
-// The stream's accept loop; returns its address. `done` is signalled once every client
-// goroutine has ended after `quit` closed.
+// The stream's HTTP server (gofer::http) on loopback; returns its address. `done` is
+// signalled once every client's handler has ended after `quit` closed.
 std::string start_stream(long tweets, std::chrono::microseconds max_gap, int drop_every, signal_chan quit,
                          signal_chan done) {
   auto l = gofer::net::listen("127.0.0.1:0");
   if (!l.ok()) throw std::runtime_error("stream listen: " + l.status().ToString());
   std::string addr = l->addr();
-  gofer::go(gofer::named("stream"), [l = std::move(*l), tweets, max_gap, drop_every, quit, done]() mutable {
-    auto wg = std::make_shared<gofer::wait_group>();
-    gofer::go(gofer::named("stream-closer"), [&l, quit] {
-      quit.recv();
-      (void)l.close();
-    });
-    for (;;) {
-      auto c = l.accept();
-      if (!c.ok()) break;  // closed by stream-closer
-      wg->add(1);
-      gofer::go(gofer::named("stream-client"), [c = std::move(*c), tweets, max_gap, drop_every, quit, wg]() mutable {
-        serve_stream(std::move(c), tweets, max_gap, drop_every, quit);
-        wg->done();
-      });
-    }
-    wg->wait();
+  gofer::http::serve_mux mux;
+  mux.handle("GET /stream", [=](const gofer::http::request& r, gofer::http::response_writer& w) {
+    serve_stream(r, w, tweets, max_gap, drop_every, quit);
+  });
+  auto srv = std::make_shared<gofer::http::server>(std::move(mux));
+  gofer::go(gofer::named("stream"), [srv, l = std::move(*l)]() mutable { (void)srv->serve(std::move(l)); });
+  gofer::go(gofer::named("stream-closer"), [srv, quit, done] {
+    quit.recv();  // every handler returns on quit: a graceful shutdown waits for them
+    auto [ctx, cancel] = gofer::with_timeout(gofer::background(), 5s);
+    (void)srv->shutdown(ctx);
+    cancel();
+    (void)srv->close();
     done.close();
   });
   return addr;
@@ -320,16 +303,18 @@ struct reader_stats {
   long pos = 0;  // the next tweet id to read
 };
 
-// The connection the reader is on, so that another goroutine can close it (the book's
-// closeConn): a forced reconnect, or the stop.
+// The stream the reader is on, so that another goroutine can end it (the book's
+// closeConn): a forced reconnect, or the stop. The reader reads through a context of its
+// own per connection; cancelling it ends the read at once (a streamed_response is one
+// goroutine's, a context any goroutine's).
 struct current_conn {
   gofer::mutex mu;
-  std::shared_ptr<gofer::net::conn> c;  // guarded by mu
+  std::function<void()> cancel;           // guarded by mu; empty between connections
   bool stopping = false, forced = false;  // guarded by mu
   void close(bool stop) {
     std::lock_guard lk(mu);
     if (stop) stopping = true; else forced = true;
-    if (c) (void)c->close();
+    if (cancel) cancel();
   }
 };
 
@@ -356,6 +341,7 @@ signal_chan start_reader(const std::string& addr, store& db, signal_chan stop, g
   });
   gofer::go(gofer::named("reader"), [=, &db] {
     gofer::defer signal_stopped([&] { stopped.send(none{}); });
+    gofer::http::client client;
     bool announced = false;
     for (;;) {
       // (Re)connect, re-reading the poll's options each time, as the book does.
@@ -365,60 +351,54 @@ signal_chan start_reader(const std::string& addr, store& db, signal_chan stop, g
         if (!track.empty()) track += ',';
         track += o;
       }
-      auto c = gofer::net::dial(addr);
-      if (c.ok()) {
-        auto shared = std::make_shared<gofer::net::conn>(std::move(*c));
-        {
-          std::lock_guard lk(cur->mu);
-          if (cur->stopping) return;
-          cur->c = shared;
-          cur->forced = false;
-        }
-        ++rs->connections;
-        http::request<http::empty_body> req{http::verb::get, "/stream?track=" + track + "&since=" + std::to_string(rs->pos), 11};
-        req.set(http::field::host, addr);
-        boost::system::error_code ec;
-        http::write(*shared, req, ec);
-        boost::beast::flat_buffer buf;
-        http::response_parser<http::empty_body> p;
-        if (!ec) http::read_header(*shared, buf, p, ec);
-        if (!ec && p.get().result() == http::status::ok) {
-          // The body: JSON lines until the connection ends. Bytes after the head may already
-          // sit in buf; a line cut by a drop has no newline and is never parsed.
-          std::string pending(static_cast<const char*>(buf.data().data()), buf.size());
-          char chunk[4096];
-          for (;;) {
-            for (std::size_t nl; (nl = pending.find('\n')) != std::string::npos;) {
-              std::string line = pending.substr(0, nl);
-              pending.erase(0, nl + 1);
-              if (line.find_first_not_of("\r ") == std::string::npos) continue;  // keep-alive
-              auto j = nlohmann::json::parse(line, nullptr, false);
-              if (j.is_discarded() || !j.contains("id") || j["id"].get<long>() != rs->pos) continue;
-              for (auto& v : votes_in(j.value("text", ""), options)) {
-                votes.send(v);
-                ++rs->votes;
-              }
-              ++rs->tweets;
-              ++rs->pos;
-              if (rs->pos % 500 == 0) {
-                std::printf("reader: %ld tweets read\n", rs->pos);
-                std::fflush(stdout);
-              }
-              if (rs->pos == tweets && !announced) {
-                announced = true;
-                caught_up.close();
-              }
-            }
-            auto n = shared->read(chunk, sizeof chunk);
-            if (!n.ok()) break;
-            pending.append(chunk, *n);
-          }
-        }
-        (void)shared->close();
+      auto [ctx, cancel] = gofer::with_cancel(gofer::background());
+      {
         std::lock_guard lk(cur->mu);
-        cur->c.reset();
         if (cur->stopping) return;
-        ++(cur->forced ? rs->forced : rs->dropped);
+        cur->cancel = cancel;
+        cur->forced = false;
+      }
+      auto res = client.stream(ctx, "GET", "http://" + addr + "/stream?track=" + track + "&since=" + std::to_string(rs->pos));
+      if (res.ok()) ++rs->connections;
+      if (res.ok() && res->status == 200) {
+        // The body: JSON lines until the stream ends (gofer::http undoes the chunking). A
+        // line cut by a drop has no newline and is never parsed.
+        std::string pending;
+        char chunk[4096];
+        for (;;) {
+          for (std::size_t nl; (nl = pending.find('\n')) != std::string::npos;) {
+            std::string line = pending.substr(0, nl);
+            pending.erase(0, nl + 1);
+            if (line.find_first_not_of("\r ") == std::string::npos) continue;  // keep-alive
+            auto j = nlohmann::json::parse(line, nullptr, false);
+            if (j.is_discarded() || !j.contains("id") || j["id"].get<long>() != rs->pos) continue;
+            for (auto& v : votes_in(j.value("text", ""), options)) {
+              votes.send(v);
+              ++rs->votes;
+            }
+            ++rs->tweets;
+            ++rs->pos;
+            if (rs->pos % 500 == 0) {
+              std::printf("reader: %ld tweets read\n", rs->pos);
+              std::fflush(stdout);
+            }
+            if (rs->pos == tweets && !announced) {
+              announced = true;
+              caught_up.close();
+            }
+          }
+          auto n = res->read(chunk, sizeof chunk);
+          if (!n.ok()) break;  // the end of the stream, a drop, or our cancel
+          pending.append(chunk, *n);
+        }
+        res->close();
+      }
+      cancel();
+      {
+        std::lock_guard lk(cur->mu);
+        cur->cancel = nullptr;
+        if (cur->stopping) return;
+        if (res.ok()) ++(cur->forced ? rs->forced : rs->dropped);
       }
       // A short pause before reconnecting (the book waits too), unless we are stopping.
       if (gofer::select(gofer::recv_case(gofer::after(5ms)), gofer::recv_case(stop)) == 1) return;

@@ -1,7 +1,8 @@
 #!/bin/bash
 # The fake tweet stream from outside (votes --serve): a malformed request gets a 400 and the
-# stream keeps serving; a good one gets 200 and JSON lines from the tweet asked for; then
-# Ctrl-C ends the demo cleanly with nothing lost. Plain bash /dev/tcp, no client package.
+# stream keeps serving; a good one gets 200 and JSON lines (chunked: a size line before each)
+# from the tweet asked for; then Ctrl-C ends the demo cleanly with nothing lost. Plain bash
+# /dev/tcp, no client package.
 # Usage: stream_test.sh path/to/votes
 set -euo pipefail
 bin=$1
@@ -24,7 +25,7 @@ ask() {
 bad=$(ask "/stream?track=happy" 1)
 echo "bad request -> $bad"
 [[ $bad == "HTTP/1.1 400"* ]] || { echo "FAIL: a request with one option should get 400"; exit 1; }
-good=$(ask "/stream?track=happy,sad&since=7" 6 | tr -d '\r')
+good=$(ask "/stream?track=happy,sad&since=7" 12 | tr -d '\r')
 echo "$good"
 [[ $(head -1 <<<"$good") == "HTTP/1.1 200"* ]] || { echo "FAIL: no 200 after the 400"; exit 1; }
 grep -q '^{"id":7,"text":' <<<"$good" || grep -q '^{"id":8,"text":' <<<"$good" ||
