@@ -17,6 +17,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <map>
 #include <mutex>
@@ -49,12 +50,14 @@ struct stack_pool {
     free_list.pop_back();
     return p;
   }
-  // Moves n free stacks (mapping more if needed) to `out`: one lock for a batch.
+  // Moves up to n free stacks to `out` (at least one: maps more only when none is free, so
+  // stacks used before — their top pages already faulted in — go first): one lock a batch.
   void take_batch(std::size_t size, std::vector<void*>& out, std::size_t n) {
     std::lock_guard<std::mutex> lk(mu);
-    while (free_list.size() < n) grow(size);
-    out.insert(out.end(), free_list.end() - static_cast<std::ptrdiff_t>(n), free_list.end());
-    free_list.resize(free_list.size() - n);
+    if (free_list.empty()) grow(size);
+    const std::size_t k = std::min(n, free_list.size());
+    out.insert(out.end(), free_list.end() - static_cast<std::ptrdiff_t>(k), free_list.end());
+    free_list.resize(free_list.size() - k);
   }
   void give(void* p) {
     std::lock_guard<std::mutex> lk(mu);
