@@ -44,6 +44,7 @@
 #include "gofer/gofer.hpp"
 #include "gofer/http.hpp"
 #include "gofer/net.hpp"
+#include "http_test_util.hpp"
 #include "test_util.hpp"
 
 namespace gofer_test {
@@ -82,82 +83,6 @@ std::string escaped(std::string_view s, std::size_t max = 600) {
   }
   if (s.size() > max) out += "...(" + std::to_string(s.size()) + " bytes)";
   return out;
-}
-
-// A server on 127.0.0.1:0 serving on its own goroutine; stop() shuts it down gracefully.
-class test_server {
- public:
-  explicit test_server(http::handler h, http::server_options o = {}) {
-    auto ln = net::listen("127.0.0.1:0");
-    EXPECT_TRUE(ln.ok()) << ln.status();
-    addr_ = ln->addr();
-    srv_ = std::make_unique<http::server>(std::move(h), std::move(o));
-    served_.add(1);
-    gofer::go(gofer::named("http-serve"), [this, l = std::move(*ln)]() mutable {
-      serve_status_ = srv_->serve(std::move(l));
-      served_.done();
-    });
-  }
-  ~test_server() { stop(); }
-  const std::string& addr() const { return addr_; }
-  std::string url(std::string_view path) const { return "http://" + addr_ + std::string(path); }
-  http::server& srv() { return *srv_; }
-  void stop() {
-    if (stopped_) return;
-    stopped_ = true;
-    EXPECT_TRUE(srv_->shutdown(gofer::background()).ok());
-    served_.wait();
-    EXPECT_TRUE(http::is_server_closed(serve_status_)) << serve_status_;
-  }
-
- private:
-  std::string addr_;
-  std::unique_ptr<http::server> srv_;
-  gofer::wait_group served_;
-  absl::Status serve_status_;
-  bool stopped_ = false;
-};
-
-// What one raw exchange produced.
-struct exchange {
-  std::string out;      // everything read before EOF / error
-  absl::Status end;     // why reading stopped (EOF, reset, or a timeout = the server hung)
-};
-
-// Dials, writes `bytes`, shuts the write side (the request ends there) and reads until the
-// server closes. The 20 s read deadline is a failure bound: the server must answer or close
-// long before (its own timeouts are 2 s).
-exchange raw_exchange(const std::string& addr, std::string_view bytes) {
-  exchange ex;
-  auto c = net::dial(addr);
-  if (!c.ok()) {
-    ex.end = c.status();
-    return ex;
-  }
-  (void)c->write(bytes);  // may fail once the server answered early and closed: fine
-  (void)c->close_write();
-  c->set_read_deadline(steady::now() + 20s);
-  char buf[4096];
-  for (;;) {
-    auto n = c->read(buf, sizeof buf);
-    if (!n.ok()) {
-      ex.end = n.status();
-      break;
-    }
-    ex.out.append(buf, *n);
-  }
-  return ex;
-}
-
-// The status code of a response that starts with "HTTP/1.x NNN ", or -1.
-int status_of(const std::string& raw) {
-  if (raw.size() < 13 || raw.compare(0, 7, "HTTP/1.") != 0 || raw[8] != ' ' || raw[12] != ' ') return -1;
-  int code = 0;
-  for (int i = 9; i < 12; ++i) {
-    if (raw[i] < '0' || raw[i] > '9') return -1;
-    code = code * 10 + (raw[i] - '0');
-  }
-  return code;
 }
 
 // ---------------------------------------------------------------------------------------
@@ -367,7 +292,7 @@ TEST_P(http_fuzz, random_requests_never_break_the_server) {
       gofer::go([&] {
         for (std::size_t i; (i = next.fetch_add(1)) < cases;) {
           fuzz_case fc = make_case(seed + i);
-          exchange ex = raw_exchange(ts.addr(), fc.bytes);
+          exchange ex = raw_exchange_status(ts.addr(), fc.bytes);
           (ex.out.empty() ? closed_silently : answered).fetch_add(1);
           if (std::string why = check(fc, ex); !why.empty()) {
             std::lock_guard lk(mu);
@@ -427,7 +352,7 @@ TEST_P(http_fuzz, random_traversal_paths_never_leave_the_root) {
     test_server ts(mux);
     // What the file server must serve, so that the random paths below test more than rejects.
     for (const char* ok : {"/docs/a.txt", "/static/docs/a.txt", "/static/docs/%61.txt"}) {
-      exchange ex = raw_exchange(ts.addr(), std::string("GET ") + ok + " HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
+      exchange ex = raw_exchange_status(ts.addr(), std::string("GET ") + ok + " HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
       EXPECT_EQ(status_of(ex.out), 200) << ok << ": " << escaped(ex.out, 200);
     }
     static const char* parts[] = {"..",   "%2e%2e", "%2E%2E", ".%2e",  "%2e.", ".",          "%2e",   "%2f",
@@ -438,7 +363,7 @@ TEST_P(http_fuzz, random_traversal_paths_never_leave_the_root) {
       std::string path = (rng() % 2) ? "/static" : "";
       int n = 1 + static_cast<int>(rng() % 6);
       for (int k = 0; k < n; ++k) path += "/" + std::string(parts[rng() % (sizeof parts / sizeof *parts)]);
-      exchange ex = raw_exchange(ts.addr(), "GET " + path + " HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
+      exchange ex = raw_exchange_status(ts.addr(), "GET " + path + " HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
       EXPECT_EQ(ex.out.find("TOP SECRET"), std::string::npos) << "seed " << seed << ", case " << i << ": " << path;
       int code = status_of(ex.out);
       EXPECT_TRUE(code == 200 || code == 301 || code == 400 || code == 404 || code == 405)

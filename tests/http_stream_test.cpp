@@ -24,6 +24,7 @@
 #include "gofer/gofer.hpp"
 #include "gofer/http.hpp"
 #include "gofer/net.hpp"
+#include "http_test_util.hpp"
 #include "test_util.hpp"
 
 namespace gofer_test {
@@ -32,85 +33,6 @@ namespace {
 namespace http = gofer::http;
 namespace net = gofer::net;
 using namespace std::chrono_literals;
-
-// A server on 127.0.0.1:0 serving on its own goroutine; stop() shuts it down gracefully.
-class test_server {
- public:
-  explicit test_server(http::handler h, http::server_options o = {}) {
-    auto ln = net::listen("127.0.0.1:0");
-    EXPECT_TRUE(ln.ok()) << ln.status();
-    addr_ = ln->addr();
-    srv_ = std::make_unique<http::server>(std::move(h), std::move(o));
-    served_.add(1);
-    gofer::go([this, l = std::move(*ln)]() mutable {
-      serve_status_ = srv_->serve(std::move(l));
-      served_.done();
-    });
-  }
-  ~test_server() { stop(); }
-
-  const std::string& addr() const { return addr_; }
-  std::string url(std::string_view path) const { return "http://" + addr_ + std::string(path); }
-  http::server& srv() { return *srv_; }
-
-  void stop() {
-    if (stopped_) return;
-    stopped_ = true;
-    EXPECT_TRUE(srv_->shutdown(gofer::background()).ok());
-    served_.wait();
-    EXPECT_TRUE(http::is_server_closed(serve_status_)) << serve_status_;
-  }
-
- private:
-  std::string addr_;
-  std::unique_ptr<http::server> srv_;
-  gofer::wait_group served_;
-  absl::Status serve_status_;
-  bool stopped_ = false;
-};
-
-net::conn dial(const std::string& addr) {
-  auto c = net::dial(addr);
-  EXPECT_TRUE(c.ok()) << c.status();
-  return c.ok() ? std::move(*c) : net::conn{};
-}
-
-// Reads from c, appending to out, until out contains needle (true) or the connection
-// ends or 10 s pass (false: the failure bound, not an ordering device).
-bool read_until(net::conn& c, std::string& out, std::string_view needle) {
-  c.set_read_deadline(std::chrono::steady_clock::now() + 10s);
-  char buf[4096];
-  while (out.find(needle) == std::string::npos) {
-    auto n = c.read(buf, sizeof buf);
-    if (!n.ok()) return false;
-    out.append(buf, *n);
-  }
-  return true;
-}
-
-// Reads until EOF (bounded by 10 s); true if EOF came (not a timeout).
-bool read_to_eof(net::conn& c, std::string& out) {
-  c.set_read_deadline(std::chrono::steady_clock::now() + 10s);
-  char buf[4096];
-  for (;;) {
-    auto n = c.read(buf, sizeof buf);
-    if (!n.ok()) return net::is_eof(n.status()) || !net::is_timeout(n.status());
-    out.append(buf, *n);
-  }
-}
-
-// Receives from ch within 10 s; false on timeout (a hang becomes a failure).
-template <class T>
-bool recv_within(const gofer::chan<T>& ch, T* out = nullptr) {
-  return gofer::select(gofer::recv_case(ch,
-                                        [&](std::optional<T> v) {
-                                          if (out && v) *out = *v;
-                                          return true;
-                                        }),
-                       gofer::recv_case(gofer::after(10s), [](auto) { return false; }));
-}
-
-gofer::context bg() { return gofer::background(); }
 
 // ---------------------------------------------------------------------------------------
 // http_stream

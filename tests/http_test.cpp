@@ -33,6 +33,7 @@
 #include "gofer/gofer.hpp"
 #include "gofer/http.hpp"
 #include "gofer/net.hpp"
+#include "http_test_util.hpp"
 #include "test_util.hpp"
 
 namespace gofer_test {
@@ -43,74 +44,10 @@ namespace net = gofer::net;
 using namespace std::chrono_literals;
 using nlohmann::json;
 
-// A server on 127.0.0.1:0 serving on its own goroutine; stop() shuts it down gracefully
-// and checks that serve() returned "server closed".
-class test_server {
- public:
-  explicit test_server(http::handler h, http::server_options o = {}) {
-    auto ln = net::listen("127.0.0.1:0");
-    EXPECT_TRUE(ln.ok()) << ln.status();
-    addr_ = ln->addr();
-    srv_ = std::make_unique<http::server>(std::move(h), std::move(o));
-    served_.add(1);
-    gofer::go([this, l = std::move(*ln)]() mutable {
-      serve_status_ = srv_->serve(std::move(l));
-      served_.done();
-    });
-  }
-  ~test_server() { stop(); }
-
-  const std::string& addr() const { return addr_; }
-  std::string url(std::string_view path) const { return "http://" + addr_ + std::string(path); }
-  http::server& srv() { return *srv_; }
-
-  void stop() {
-    if (stopped_) return;
-    stopped_ = true;
-    EXPECT_TRUE(srv_->shutdown(gofer::background()).ok());
-    served_.wait();
-    EXPECT_TRUE(http::is_server_closed(serve_status_)) << serve_status_;
-  }
-
- private:
-  std::string addr_;
-  std::unique_ptr<http::server> srv_;
-  gofer::wait_group served_;
-  absl::Status serve_status_;
-  bool stopped_ = false;
-};
-
-// Writes `bytes` on a fresh connection, then reads until EOF (bounded by 10 s).
-std::string raw_exchange(const std::string& addr, std::string_view bytes) {
-  auto c = net::dial(addr);
-  EXPECT_TRUE(c.ok()) << c.status();
-  if (!c.ok()) return {};
-  (void)c->write(bytes);
-  c->set_read_deadline(std::chrono::steady_clock::now() + 10s);
-  std::string out;
-  char buf[4096];
-  for (;;) {
-    auto n = c->read(buf, sizeof buf);
-    if (!n.ok()) break;
-    out.append(buf, *n);
-  }
-  return out;
-}
-
-std::string status_line(const std::string& raw) { return raw.substr(0, raw.find("\r\n")); }
-
-int count_of(const std::string& hay, std::string_view needle) {
-  int n = 0;
-  for (auto p = hay.find(needle); p != std::string::npos; p = hay.find(needle, p + 1)) ++n;
-  return n;
-}
-
 // A handler that answers `text`.
 http::handler text(std::string t) {
   return [t = std::move(t)](const http::request&, http::response_writer& w) { w.write(t); };
 }
-
-gofer::context bg() { return gofer::background(); }
 
 // ---------------------------------------------------------------------------------------
 // http_router

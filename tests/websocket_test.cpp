@@ -19,6 +19,7 @@
 #include "gofer/http.hpp"
 #include "gofer/net.hpp"
 #include "gofer/websocket.hpp"
+#include "http_test_util.hpp"
 #include "test_util.hpp"
 
 namespace gofer_test {
@@ -33,41 +34,33 @@ using namespace std::chrono_literals;
 // stop() waits for every fn to return, then shuts the server down.
 class ws_server {
  public:
-  explicit ws_server(std::function<void(ws::conn&)> fn, ws::options o = {}) {
-    http::serve_mux mux;
-    mux.handle("/ws", [this, fn, o](const http::request& r, http::response_writer& w) {
+  explicit ws_server(std::function<void(ws::conn&)> fn, ws::options o = {}) : ts_(mux(fn, o)) {}
+  ~ws_server() { stop(); }
+  void stop() {
+    if (stopped_) return;
+    stopped_ = true;
+    handlers_.wait();
+    ts_.stop();
+  }
+  std::string url() const { return "ws://" + addr() + "/ws"; }
+  std::string http_url() const { return ts_.url("/ws"); }
+  const std::string& addr() const { return ts_.addr(); }
+
+ private:
+  http::serve_mux mux(std::function<void(ws::conn&)> fn, ws::options o) {
+    http::serve_mux m;
+    m.handle("/ws", [this, fn, o](const http::request& r, http::response_writer& w) {
       auto c = ws::upgrade(r, w, o);
       if (!c.ok()) return;
       handlers_.add(1);
       gofer::defer done([this] { handlers_.done(); });
       fn(*c);
     });
-    auto ln = net::listen("127.0.0.1:0");
-    EXPECT_TRUE(ln.ok()) << ln.status();
-    addr_ = ln->addr();
-    srv_ = std::make_unique<http::server>(mux);
-    served_.add(1);
-    gofer::go([this, l = std::move(*ln)]() mutable {
-      (void)srv_->serve(std::move(l));
-      served_.done();
-    });
+    return m;
   }
-  ~ws_server() { stop(); }
-  void stop() {
-    if (stopped_) return;
-    stopped_ = true;
-    handlers_.wait();
-    EXPECT_TRUE(srv_->shutdown(gofer::background()).ok());
-    served_.wait();
-  }
-  std::string url() const { return "ws://" + addr_ + "/ws"; }
-  std::string http_url() const { return "http://" + addr_ + "/ws"; }
-  const std::string& addr() const { return addr_; }
 
- private:
-  std::string addr_;
-  std::unique_ptr<http::server> srv_;
-  gofer::wait_group served_, handlers_;
+  gofer::wait_group handlers_;  // (before ts_: the handlers it counts run on ts_'s server)
+  test_server ts_;
   bool stopped_ = false;
 };
 

@@ -34,6 +34,9 @@
 #include <boost/beast/websocket.hpp>
 #include <boost/beast/websocket/detail/hybi13.hpp>
 
+#include "absl/strings/str_split.h"
+
+#include "detail/http.hpp"
 #include "gofer/sync.hpp"
 
 namespace gofer::websocket {
@@ -292,20 +295,51 @@ absl::Status write_status(detail::state& s, const error_code& ec) {
   return socket_status(ec);
 }
 
+// Whether the comma-separated header value `list` holds token (ASCII case-insensitive,
+// each element's OWS trimmed).
 bool has_token(std::string_view list, std::string_view token) {
-  std::size_t i = 0;
-  while (i <= list.size()) {
-    std::size_t j = list.find(',', i);
-    if (j == std::string_view::npos) j = list.size();
-    std::string_view t = list.substr(i, j - i);
-    while (!t.empty() && (t.front() == ' ' || t.front() == '\t')) t.remove_prefix(1);
-    while (!t.empty() && (t.back() == ' ' || t.back() == '\t')) t.remove_suffix(1);
-    if (t.size() == token.size() &&
-        std::equal(t.begin(), t.end(), token.begin(), [](char a, char b) { return std::tolower(a) == std::tolower(b); }))
-      return true;
-    i = j + 1;
-  }
+  for (absl::string_view t : absl::StrSplit(absl::string_view(list.data(), list.size()), ','))
+    if (http::internal::iequals(http::internal::trim_ows({t.data(), t.size()}), token)) return true;
   return false;
+}
+
+// What every writer does first: the write lock (held while op runs and parks in the
+// socket), and "close sent" refused; then op(state) → its status.
+template <class Op>
+absl::Status with_writer(const std::shared_ptr<detail::state>& sp, Op op) {
+  if (!sp) return closed_conn();
+  std::lock_guard<gofer::mutex> lk(sp->wmu);
+  if (sp->close_sent) return absl::FailedPreconditionError("websocket: close sent");
+  return op(*sp);
+}
+
+// A ping or pong frame carrying payload (≤ 125 bytes, RFC 6455 §5.5).
+absl::Status control_frame(const std::shared_ptr<detail::state>& sp, bool ping, std::string_view payload) {
+  if (!sp) return closed_conn();
+  if (payload.size() > 125) return absl::InvalidArgumentError("websocket: control frame payload over 125 bytes");
+  return with_writer(sp, [&](detail::state& s) {
+    error_code ec;
+    bws::ping_data data(payload.data(), payload.size());
+    if (ping) s.wr.ping(data, ec);
+    else s.wr.pong(data, ec);
+    return ec ? write_status(s, ec) : absl::OkStatus();
+  });
+}
+
+// The end of an opening handshake, the same for upgrade and dial: rd (open now) reads
+// the socket; wr is opened by open_wr (a handshake that never reaches the wire, see the
+// top of this file), then writes it. An error closes the socket.
+template <class OpenWriter>
+absl::Status finish_open(detail::state& s, OpenWriter open_wr) {
+  s.rd.next_layer().m = detail::layer::mode::read_side;
+  error_code ec;
+  open_wr(s, ec);
+  s.wr.next_layer().m = detail::layer::mode::write_side;
+  if (ec) {
+    (void)s.c.close();
+    return absl::InternalError("websocket: opening the write side: " + ec.message());
+  }
+  return absl::OkStatus();
 }
 
 time_point deadline_after(std::chrono::nanoseconds d) {
@@ -343,56 +377,33 @@ absl::StatusOr<message> conn::read() {
 }
 
 absl::Status conn::write(message_type type, std::string_view data) {
-  if (!s_) return closed_conn();
-  detail::state& s = *s_;
-  std::lock_guard<gofer::mutex> lk(s.wmu);
-  if (s.close_sent) return absl::FailedPreconditionError("websocket: close sent");
-  s.wr.text(type == message_type::text);
-  error_code ec;
-  s.wr.write(asio::buffer(data.data(), data.size()), ec);
-  if (ec) return write_status(s, ec);
-  return absl::OkStatus();
+  return with_writer(s_, [&](detail::state& s) {
+    s.wr.text(type == message_type::text);
+    error_code ec;
+    s.wr.write(asio::buffer(data.data(), data.size()), ec);
+    return ec ? write_status(s, ec) : absl::OkStatus();
+  });
 }
 
-absl::Status conn::ping(std::string_view payload) {
-  if (!s_) return closed_conn();
-  if (payload.size() > 125) return absl::InvalidArgumentError("websocket: control frame payload over 125 bytes");
-  detail::state& s = *s_;
-  std::lock_guard<gofer::mutex> lk(s.wmu);
-  if (s.close_sent) return absl::FailedPreconditionError("websocket: close sent");
-  error_code ec;
-  s.wr.ping(bws::ping_data(payload.data(), payload.size()), ec);
-  if (ec) return write_status(s, ec);
-  return absl::OkStatus();
-}
+absl::Status conn::ping(std::string_view payload) { return control_frame(s_, true, payload); }
 
-absl::Status conn::pong(std::string_view payload) {
-  if (!s_) return closed_conn();
-  if (payload.size() > 125) return absl::InvalidArgumentError("websocket: control frame payload over 125 bytes");
-  detail::state& s = *s_;
-  std::lock_guard<gofer::mutex> lk(s.wmu);
-  if (s.close_sent) return absl::FailedPreconditionError("websocket: close sent");
-  error_code ec;
-  s.wr.pong(bws::ping_data(payload.data(), payload.size()), ec);
-  if (ec) return write_status(s, ec);
-  return absl::OkStatus();
-}
+absl::Status conn::pong(std::string_view payload) { return control_frame(s_, false, payload); }
 
 absl::Status conn::close(int code, std::string_view reason) {
   if (!s_) return closed_conn();
   if (reason.size() > 123) return absl::InvalidArgumentError("websocket: close reason over 123 bytes");
-  detail::state& s = *s_;
-  std::lock_guard<gofer::mutex> lk(s.wmu);
-  if (s.close_sent) return absl::FailedPreconditionError("websocket: close sent");
-  // Beast's close() writes the frame, then reads for the answer: wr's layer fails that
-  // read at once (operation_not_supported) — the answer is rd's to read.
-  error_code ec;
-  s.wr.close(bws::close_reason(static_cast<bws::close_code>(code), beast::string_view(reason.data(), reason.size())), ec);
-  if (s.last_write_ec) return socket_status(s.last_write_ec);
-  if (ec && ec != asio::error::operation_not_supported && ec != asio::error::operation_aborted)
-    return write_status(s, ec);
-  s.close_sent = true;
-  return absl::OkStatus();
+  return with_writer(s_, [&](detail::state& s) {
+    // Beast's close() writes the frame, then reads for the answer: wr's layer fails that
+    // read at once (operation_not_supported) — the answer is rd's to read.
+    error_code ec;
+    s.wr.close(bws::close_reason(static_cast<bws::close_code>(code), beast::string_view(reason.data(), reason.size())),
+               ec);
+    if (s.last_write_ec) return socket_status(s.last_write_ec);
+    if (ec && ec != asio::error::operation_not_supported && ec != asio::error::operation_aborted)
+      return write_status(s, ec);
+    s.close_sent = true;
+    return absl::OkStatus();
+  });
 }
 
 void conn::close_now() {
@@ -449,14 +460,10 @@ absl::StatusOr<conn> upgrade(const http::request& r, http::response_writer& w, c
     (void)s->c.close();
     return st;
   }
-  s->rd.next_layer().m = detail::layer::mode::read_side;
-  s->wr.accept(req, ec);  // into the discarding layer: opens wr as the server's writer
-  s->wr.next_layer().m = detail::layer::mode::write_side;
   s->c.set_write_deadline(time_point{});
-  if (ec) {
-    (void)s->c.close();
-    return absl::InternalError("websocket: opening the write side: " + ec.message());
-  }
+  // wr as the server's writer: accept() of the same request into the discarding layer.
+  auto open = finish_open(*s, [&req](detail::state& st, error_code& e) { st.wr.accept(req, e); });
+  if (!open.ok()) return open;
   return conn(std::move(s));
 }
 
@@ -488,15 +495,12 @@ absl::StatusOr<conn> dial(const gofer::context& ctx, std::string_view url, const
     (void)s->c.close();
     return st;
   }
-  s->rd.next_layer().m = detail::layer::mode::read_side;
   // wr as the client's writer, opened against the scripted layer.
-  s->wr.next_layer().m = detail::layer::mode::script;
-  s->wr.handshake(parsed->host_header(), parsed->request_target(), ec);
-  s->wr.next_layer().m = detail::layer::mode::write_side;
-  if (ec) {
-    (void)s->c.close();
-    return absl::InternalError("websocket: opening the write side: " + ec.message());
-  }
+  auto open = finish_open(*s, [&parsed](detail::state& st, error_code& e) {
+    st.wr.next_layer().m = detail::layer::mode::script;
+    st.wr.handshake(parsed->host_header(), parsed->request_target(), e);
+  });
+  if (!open.ok()) return open;
   return conn(std::move(s));
 }
 

@@ -276,8 +276,9 @@ class request {
   std::string remote_addr;  // "127.0.0.1:53122"
   // Go's r.Context(), one per connection: cancelled when the server is close()d, when the
   // connection ends, and when the client goes away while the answer streams (after the
-  // first flush: the server then watches the connection, as Go's background read does)
-  // or a write to it fails. Unlike Go's, a non-streaming handler's ctx does not see a
+  // first flush: the server then watches the connection, as Go's background read does,
+  // unless the client's next request is already read: see response_writer) or a write to
+  // it fails. Unlike Go's, a non-streaming handler's ctx does not see a
   // client that disconnects before the answer is written, and it is not cancelled when
   // the handler returns on a kept-alive connection (only when that connection ends).
   gofer::context ctx;
@@ -378,7 +379,10 @@ class body_error : public std::runtime_error {
 // Broken pipe" / "Connection reset by peer"; DeadlineExceeded "i/o timeout" when one
 // write took longer than response_write_timeout; FailedPrecondition "use of closed network
 // connection" after server::close()), or the client closed the connection while the answer streamed
-// (Unavailable "http: client disconnected"). From then on write() returns false and
+// (Unavailable "http: client disconnected"; seen, like Go's, as the end of what the client
+// sends, so a client that only shuts its write side after its last request counts as gone
+// too — but not while a request it pipelined is already read and waits for its answer:
+// then only a failing write tells). From then on write() returns false and
 // flush() that error at once (err() keeps it), the data is dropped, and request::ctx is
 // cancelled: a handler streaming forever ends when it checks any of them — the server
 // closes the connection once it returns. Errors are returned, never thrown (as everywhere
@@ -654,13 +658,21 @@ handler strip_prefix(std::string prefix, handler h);
 // sets none (only ServeContent honours one a handler set); gofer sets it so caches and
 // If-Range work without a handler of their own. Last-Modified: the file's mtime (seconds).
 // No traversal: a ".." segment, a NUL or a backslash in the path → 400 (the server already
-// refuses "..", "%2e%2e" and "." segments before routing); a path is looked up below
-// root's real path and its real path (symlinks resolved) must lie within it, else 404 —
-// so a symlink inside root to a file inside root is served, one leading out is refused
-// (Go's http.Dir follows it; os.Root, Go 1.24, refuses it too). "//etc/passwd" is
-// root + "/etc/passwd". (A symlink swapped between the check and the open is not guarded
-// against: the open itself does not follow a final symlink.)
-// Bodies never pass through user space: the file is opened (realpath, stat, open) and the
+// refuses "..", "%2e%2e" and "." segments before routing); a file's real path (symlinks
+// resolved) must lie within root's, else 404 — so a symlink inside root to a file inside
+// root is served, one leading out is refused (Go's http.Dir follows it; os.Root, Go 1.24,
+// refuses it too). "//etc/passwd" is root + "/etc/passwd". How: root is opened once (on
+// the first request that finds it; a root renamed or replaced later is not followed, the
+// directory first opened is served), and each path is opened below it by openat2(2) with
+// RESOLVE_BENEATH — one path walk in the kernel, which fails rather than leave root, with
+// no window between a check and the open. What that refuses or cannot do (a ".." or an
+// absolute symlink on the way, which may land back inside root; a kernel before 5.6 or a
+// seccomp filter: ENOSYS) takes the slow path: realpath(3) of root and of the file, the
+// file's required to lie within root's, then open(O_NOFOLLOW) (a symlink swapped between
+// that check and the open is not guarded against there). The Content-Type comes from the
+// name asked for (as Go's), not from a symlink's target. A FIFO, device or socket under
+// root is 404 (opened O_NONBLOCK, so a FIFO does not block the open).
+// Bodies never pass through user space: the file is opened (openat2, fstat) and the
 // response's body is sent by net::conn::send_file (sendfile(2), parking on EAGAIN) after
 // Beast writes the header; memory per answer is the header, whatever the file's size.
 // Those calls run on the handler's thread, as Go's os.Open and sendfile run on the

@@ -154,6 +154,89 @@ class ctx_watch {
   gofer::chan<std::monostate> stop_;
 };
 
+// The steps round_trip and client::stream share: the request's head, the connection, the
+// answer's header, its fields.
+
+// The request line and header fields: Host and User-Agent (the caller's fields replace
+// them), then the caller's, cleaned; Content-Length, Transfer-Encoding and Connection are
+// left to the serializer.
+template <class Body>
+void prepare_request(bhttp::request<Body>& req, const std::string& method, const url& u, const client_options& o,
+                     const header& hdrs) {
+  req.method_string(method);
+  req.target(u.request_target());
+  req.version(11);
+  req.set(bhttp::field::host, u.host_header());
+  req.set(bhttp::field::user_agent, o.user_agent);
+  for (const auto& [k, v] : hdrs) {
+    if (!is_token(k)) continue;
+    if (iequals(k, "Content-Length") || iequals(k, "Transfer-Encoding") || iequals(k, "Connection")) continue;
+    if (iequals(k, "Host") || iequals(k, "User-Agent")) {
+      req.set(k, clean_value(v));
+      continue;
+    }
+    req.insert(k, clean_value(v));
+  }
+}
+
+// A connection to key: a pooled one that is still open when from_pool (then *reused),
+// else a new one (ctx's error, if it ended, before the dial's).
+absl::StatusOr<net::conn> connect(client::state& s, const std::string& key, const gofer::context& ctx, bool from_pool,
+                                  bool& reused) {
+  reused = false;
+  if (from_pool) {
+    while (auto pc = s.take(key)) {
+      if (still_open(*pc)) {
+        reused = true;
+        return std::move(*pc);
+      }
+      (void)pc->close();
+    }
+  }
+  auto d = net::dial(key, ctx);
+  if (!d.ok()) {
+    if (auto e = ctx.err(); !e.ok()) return e;
+    return d.status();
+  }
+  return d;
+}
+
+// The final answer's header into a new parser in p (1xx answers but 101 are skipped: the
+// real one follows), within the header limit; got_any: some bytes of an answer came.
+template <class Body>
+void read_final_header(net::conn& c, beast::flat_buffer& buf, std::optional<bhttp::response_parser<Body>>& p,
+                       const client_options& o, std::uint64_t body_limit, bool head, bool& got_any, error_code& ec) {
+  for (;;) {
+    p.emplace();
+    p->header_limit(o.max_response_header_bytes);
+    p->body_limit(body_limit);
+    if (head) p->skip(true);
+    read_header_limited(c, buf, *p, o.max_response_header_bytes, ec);
+    got_any = got_any || p->got_some();
+    if (ec) return;
+    unsigned code = p->get().result_int();
+    if (code < 100 || code >= 200 || code == 101) return;
+  }
+}
+
+// The errors a pooled connection the server has closed meanwhile fails with.
+bool is_stale(const error_code& ec) {
+  return ec == bhttp::error::end_of_stream || ec == boost::asio::error::connection_reset || ec == boost::asio::error::eof;
+}
+
+// The answer's status line and header fields into res (a response or streamed_response).
+template <class Res, class Message>
+void copy_head(const Message& m, Res& res) {
+  res.status = static_cast<int>(m.result_int());
+  res.reason = std::string(m.reason().data(), m.reason().size());
+  res.version = static_cast<int>(m.version());
+  for (const auto& f : m) {
+    auto n = f.name_string();
+    auto v = f.value();
+    res.headers.add(std::string(n.data(), n.size()), std::string(v.data(), v.size()));
+  }
+}
+
 // The status for a failed round trip, ctx's error taking precedence.
 absl::Status round_trip_error(const error_code& ec, const gofer::context& ctx) {
   if (auto e = ctx.err(); !e.ok()) return e;
@@ -181,44 +264,15 @@ absl::StatusOr<response> round_trip(client::state& s, const gofer::context& ctx,
   const client_options& o = s.o;
   const std::string key = u.host_port();
   bhttp::request<bhttp::string_body> req;
-  req.method_string(method);
-  req.target(u.request_target());
-  req.version(11);
-  req.set(bhttp::field::host, u.host_header());
-  req.set(bhttp::field::user_agent, o.user_agent);
-  for (const auto& [k, v] : hdrs) {
-    if (!is_token(k)) continue;
-    if (iequals(k, "Content-Length") || iequals(k, "Transfer-Encoding") || iequals(k, "Connection")) continue;
-    if (iequals(k, "Host") || iequals(k, "User-Agent")) {
-      req.set(k, clean_value(v));
-      continue;
-    }
-    req.insert(k, clean_value(v));
-  }
+  prepare_request(req, method, u, o, hdrs);
   req.body() = body;
   if (!body.empty() || method == "POST" || method == "PUT" || method == "PATCH") req.content_length(body.size());
 
   for (int attempt = 0;; ++attempt) {
-    net::conn c;
     bool reused = false;
-    if (attempt == 0) {
-      while (auto pc = s.take(key)) {
-        if (still_open(*pc)) {
-          c = std::move(*pc);
-          reused = true;
-          break;
-        }
-        (void)pc->close();
-      }
-    }
-    if (!reused) {
-      auto d = net::dial(key, ctx);
-      if (!d.ok()) {
-        if (auto e = ctx.err(); !e.ok()) return e;
-        return d.status();
-      }
-      c = std::move(*d);
-    }
+    auto cr = connect(s, key, ctx, attempt == 0, reused);
+    if (!cr.ok()) return cr.status();
+    net::conn c = std::move(*cr);
     auto dl = ctx.deadline();
     c.set_deadline(dl ? *dl : time_point{});
     ctx_watch watch(ctx, c);
@@ -234,40 +288,20 @@ absl::StatusOr<response> round_trip(client::state& s, const gofer::context& ctx,
     beast::flat_buffer buf;
     std::optional<bhttp::response_parser<bhttp::string_body>> p;
     bool got_any = false;
-    for (;;) {
-      p.emplace();
-      p->header_limit(o.max_response_header_bytes);
-      p->body_limit(o.max_response_bytes);
-      if (method == "HEAD") p->skip(true);
-      // Header first, then the body: Beast 1.74's parser loses the body_limit error of a
-      // too-large Content-Length when it parses eagerly past the header (as http::read
-      // does), so read_header (not eager) is what enforces max_response_bytes there.
-      read_header_limited(c, buf, *p, o.max_response_header_bytes, ec);
-      if (!ec && !p->is_done()) bhttp::read(c, buf, *p, ec);
-      got_any = got_any || p->got_some();
-      if (ec) break;
-      unsigned code = p->get().result_int();
-      if (code >= 100 && code < 200 && code != 101) continue;  // 1xx: the real answer follows
-      break;
-    }
+    // Header first, then the body: Beast 1.74's parser loses the body_limit error of a
+    // too-large Content-Length when it parses eagerly past the header (as http::read
+    // does), so read_header (not eager) is what enforces max_response_bytes there.
+    read_final_header(c, buf, p, o, o.max_response_bytes, method == "HEAD", got_any, ec);
+    if (!ec && !p->is_done()) bhttp::read(c, buf, *p, ec);
     watch.disarm();
     if (ec) {
       (void)c.close();
-      bool stale = ec == bhttp::error::end_of_stream || ec == boost::asio::error::connection_reset ||
-                   ec == boost::asio::error::eof;
-      if (reused && !got_any && stale && replayable(method) && ctx.err().ok()) continue;
+      if (reused && !got_any && is_stale(ec) && replayable(method) && ctx.err().ok()) continue;
       return round_trip_error(ec, ctx);
     }
     auto& bres = p->get();
     response res;
-    res.status = static_cast<int>(bres.result_int());
-    res.reason = std::string(bres.reason().data(), bres.reason().size());
-    res.version = static_cast<int>(bres.version());
-    for (const auto& f : bres) {
-      auto n = f.name_string();
-      auto v = f.value();
-      res.headers.add(std::string(n.data(), n.size()), std::string(v.data(), v.size()));
-    }
+    copy_head(bres, res);
     bool keep = bres.keep_alive() && !p->need_eof() && buf.size() == 0 && res.status != 101;
     res.body = std::move(bres.body());
     if (keep && ctx.err().ok()) {
@@ -501,20 +535,7 @@ absl::StatusOr<streamed_response> client::stream(const gofer::context& ctx0, std
   const std::string key = u.host_port();
 
   bhttp::request<bhttp::buffer_body> req;
-  req.method_string(method);
-  req.target(u.request_target());
-  req.version(11);
-  req.set(bhttp::field::host, u.host_header());
-  req.set(bhttp::field::user_agent, o.user_agent);
-  for (const auto& [k, v] : headers) {
-    if (!is_token(k)) continue;
-    if (iequals(k, "Content-Length") || iequals(k, "Transfer-Encoding") || iequals(k, "Connection")) continue;
-    if (iequals(k, "Host") || iequals(k, "User-Agent")) {
-      req.set(k, clean_value(v));
-      continue;
-    }
-    req.insert(k, clean_value(v));
-  }
+  prepare_request(req, method, u, o, headers);
   if (body) {
     if (content_length >= 0) req.content_length(static_cast<std::uint64_t>(content_length));
     else req.chunked(true);
@@ -532,21 +553,9 @@ absl::StatusOr<streamed_response> client::stream(const gofer::context& ctx0, std
     bool reused = false;
     st->watch.reset();
     st->buf.consume(st->buf.size());
-    if (attempt == 0) {
-      while (auto pc = s_->take(key)) {
-        if (still_open(*pc)) {
-          st->c = std::move(*pc);
-          reused = true;
-          break;
-        }
-        (void)pc->close();
-      }
-    }
-    if (!reused) {
-      auto d = net::dial(key, ctx0);
-      if (!d.ok()) return wrap(ctx0.err().ok() ? d.status() : ctx0.err(), method, us);
-      st->c = std::move(*d);
-    }
+    auto cr = connect(*s_, key, ctx0, attempt == 0, reused);
+    if (!cr.ok()) return wrap(cr.status(), method, us);
+    st->c = std::move(*cr);
     net::conn& c = st->c;
     auto dl = ctx0.deadline();
     c.set_deadline(dl ? *dl : time_point{});
@@ -577,24 +586,12 @@ absl::StatusOr<streamed_response> client::stream(const gofer::context& ctx0, std
       c.set_read_deadline(dl && *dl < hd ? *dl : hd);
     }
     bool got_any = false;
-    for (;;) {
-      st->p.emplace();
-      st->p->header_limit(o.max_response_header_bytes);
-      st->p->body_limit(std::numeric_limits<std::uint64_t>::max());  // read() streams any length
-      if (method == "HEAD") st->p->skip(true);
-      read_header_limited(c, st->buf, *st->p, o.max_response_header_bytes, ec);
-      got_any = got_any || st->p->got_some();
-      if (ec) break;
-      unsigned code = st->p->get().result_int();
-      if (code >= 100 && code < 200 && code != 101) continue;
-      break;
-    }
+    // (No body limit: read() streams any length.)
+    read_final_header(c, st->buf, st->p, o, std::numeric_limits<std::uint64_t>::max(), method == "HEAD", got_any, ec);
     if (ec) {
       st->drop();
       st->done = false;
-      bool stale = ec == bhttp::error::end_of_stream || ec == boost::asio::error::connection_reset ||
-                   ec == boost::asio::error::eof;
-      if (reused && !got_any && stale && !body && replayable(method) && ctx0.err().ok()) continue;
+      if (reused && !got_any && is_stale(ec) && !body && replayable(method) && ctx0.err().ok()) continue;
       if (ec == boost::asio::error::timed_out && ctx0.err().ok() && (!dl || clk::now() < *dl))
         return wrap(absl::DeadlineExceededError("timeout awaiting response headers"), method, us);
       return wrap(round_trip_error(ec, ctx0), method, us);
@@ -602,14 +599,7 @@ absl::StatusOr<streamed_response> client::stream(const gofer::context& ctx0, std
     c.set_read_deadline(dl ? *dl : time_point{});
     auto& bres = st->p->get();
     streamed_response res;
-    res.status = static_cast<int>(bres.result_int());
-    res.reason = std::string(bres.reason().data(), bres.reason().size());
-    res.version = static_cast<int>(bres.version());
-    for (const auto& f : bres) {
-      auto n = f.name_string();
-      auto v = f.value();
-      res.headers.add(std::string(n.data(), n.size()), std::string(v.data(), v.size()));
-    }
+    copy_head(bres, res);
     res.url = us;
     if (auto cl = st->p->content_length()) res.content_length = static_cast<std::int64_t>(*cl);
     if (st->p->is_done()) st->finish();  // no body (HEAD, 204, 304, Content-Length: 0)

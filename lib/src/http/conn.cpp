@@ -20,7 +20,6 @@
 // Any step that ends the connection returns false; the goroutine then unregisters it.
 #include <algorithm>
 #include <atomic>
-#include <cctype>
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
@@ -217,8 +216,8 @@ int status_for_bad_version(const beast::flat_buffer& buf) {
   // else in the line is wrong: "GET /a b HTTP/1.1").
   if (line.size() < 9 || std::count(line.begin(), line.end(), ' ') != 2) return status::bad_request;
   std::string_view v = line.substr(line.size() - 9);
-  bool ok = v.substr(0, 6) == " HTTP/" && std::isdigit(static_cast<unsigned char>(v[6])) && v[7] == '.' &&
-            std::isdigit(static_cast<unsigned char>(v[8]));
+  bool ok = v.substr(0, 6) == " HTTP/" && absl::ascii_isdigit(static_cast<unsigned char>(v[6])) && v[7] == '.' &&
+            absl::ascii_isdigit(static_cast<unsigned char>(v[8]));
   if (!ok || v.substr(1) == "HTTP/1.0" || v.substr(1) == "HTTP/1.1") return status::bad_request;
   return status::http_version_not_supported;
 }
@@ -227,7 +226,7 @@ int status_for_bad_version(const beast::flat_buffer& buf) {
 // (reg-name, IP literal, port; no spaces, no userinfo '@').
 bool valid_host(std::string_view h) noexcept {
   for (char ch : h) {
-    if (std::isalnum(static_cast<unsigned char>(ch))) continue;
+    if (absl::ascii_isalnum(static_cast<unsigned char>(ch))) continue;
     if (std::strchr("!$&'()*+,-.:;=[]_~%", ch) == nullptr || ch == '\0') return false;
   }
   return true;
@@ -394,6 +393,10 @@ absl::Status stream_write_error(const error_code& ec) {
 // read): one goroutine parked in a 1-byte read while the handler streams. EOF or an error
 // cancels the request's ctx; a byte (the next pipelined request) is kept for the server;
 // the server stops it with a read deadline and waits for it.
+// It is started only while the read buffer is empty (flush): with a pipelined request
+// already read ahead, the socket's next event may be the client's half-close (it sent all
+// its requests and waits for their answers), and reading that EOF as "gone" cut the
+// answer and dropped the buffered request (issue 24).
 struct disconnect_watch {
   gofer::chan<std::monostate> done;  // closed when the watcher has ended
   std::atomic<bool> gone{false};     // the client closed or reset the connection
@@ -557,7 +560,12 @@ class conn_server final : public body_source, public response_writer::sink {
       if (ec) return broke(stream_write_error(ec));
       // The client's going away is watched once the request body is all read (Go's
       // background read starts at the body's EOF too): the watcher reads the connection.
-      if (parser_->is_done()) start_watch();
+      // Not while the next request is in buf_ already (read ahead with the body or the
+      // header): the client sent it and waits for this answer and that one, so an EOF
+      // now is its half-close, not its going away — watching would race the handler
+      // for the rest of the stream (issue 24). A client that does leave is then seen by
+      // the first write that fails.
+      if (parser_->is_done() && buf_.size() == 0) start_watch();
     }
     if (no_body_) body.clear();
     if (body.empty()) return absl::OkStatus();

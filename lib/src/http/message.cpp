@@ -2,7 +2,6 @@
 // http.Header), request and response (their query and JSON accessors), status_text, the
 // common MIME types, and error / not_found / redirect / write_json / decode_json.
 #include <algorithm>
-#include <cctype>
 #include <cstring>
 #include <utility>
 
@@ -17,7 +16,7 @@ using namespace internal;  // the shared helpers of lib/src/detail/http.hpp
 namespace internal {
 
 bool is_tchar(char c) noexcept {
-  if (std::isalnum(static_cast<unsigned char>(c))) return true;
+  if (absl::ascii_isalnum(static_cast<unsigned char>(c))) return true;
   return std::strchr("!#$%&'*+-.^_`|~", c) != nullptr && c != '\0';
 }
 bool is_token(std::string_view s) noexcept {

@@ -1,7 +1,6 @@
 // lib/src/http/mux.cpp — serve_mux (Go 1.22's ServeMux: patterns, precedence, 405 / 301 /
 // 404 dispatch) and strip_prefix.
 #include <algorithm>
-#include <cctype>
 #include <set>
 #include <shared_mutex>
 
@@ -62,8 +61,8 @@ int rank(seg_kind k) {
 }
 
 bool is_ident(std::string_view s) {
-  if (s.empty() || std::isdigit(static_cast<unsigned char>(s[0]))) return false;
-  return std::all_of(s.begin(), s.end(), [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_'; });
+  if (s.empty() || absl::ascii_isdigit(static_cast<unsigned char>(s[0]))) return false;
+  return std::all_of(s.begin(), s.end(), [](char c) { return absl::ascii_isalnum(static_cast<unsigned char>(c)) || c == '_'; });
 }
 
 route parse_pattern(std::string_view pattern) {

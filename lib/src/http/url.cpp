@@ -1,7 +1,6 @@
 // lib/src/http/url.cpp — http:// URLs (Go's net/url, the part the client needs): parse_url,
 // resolve_reference (RFC 3986 §5.2), and %-decoding shared with the server and the router.
 #include <algorithm>
-#include <cctype>
 #include <cstdlib>
 #include <cstring>
 
@@ -76,7 +75,7 @@ absl::Status set_path_query(std::string_view pq, url& u) {
     return absl::OkStatus();
   };
   if (auto st = escape(p, u.path); !st.ok()) return st;
-  if (u.path.empty()) u.path = "/";
+  if (u.path.empty()) u.path.push_back('/');  // (not = "/": GCC 12 -O3 warns -Wrestrict there, PR 105651)
   if (u.path.front() != '/') return absl::InvalidArgumentError("URL path must be absolute");
   return escape(q, u.raw_query);
 }
@@ -115,10 +114,10 @@ std::string remove_dot_segments(std::string_view in) {
 bool has_scheme(std::string_view ref) {
   auto colon = ref.find(':');
   if (colon == std::string_view::npos || colon == 0) return false;
-  if (!std::isalpha(static_cast<unsigned char>(ref[0]))) return false;
+  if (!absl::ascii_isalpha(static_cast<unsigned char>(ref[0]))) return false;
   for (std::size_t i = 0; i < colon; ++i) {
     char c = ref[i];
-    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '+' && c != '-' && c != '.') return false;
+    if (!absl::ascii_isalnum(static_cast<unsigned char>(c)) && c != '+' && c != '-' && c != '.') return false;
   }
   return true;
 }
@@ -170,7 +169,7 @@ absl::StatusOr<url> parse_url(std::string_view s) {
     }
     if (host.empty()) return bad("empty IPv6 host");
     for (char c : host)
-      if (!std::isxdigit(static_cast<unsigned char>(c)) && c != ':' && c != '.') return bad("invalid IPv6 host");
+      if (!absl::ascii_isxdigit(static_cast<unsigned char>(c)) && c != ':' && c != '.') return bad("invalid IPv6 host");
   } else {
     auto c = auth.rfind(':');
     host = auth.substr(0, c);
@@ -179,7 +178,7 @@ absl::StatusOr<url> parse_url(std::string_view s) {
       has_port = true;
     }
     for (char ch : host)
-      if (!std::isalnum(static_cast<unsigned char>(ch)) && ch != '-' && ch != '.' && ch != '_' && ch != '~')
+      if (!absl::ascii_isalnum(static_cast<unsigned char>(ch)) && ch != '-' && ch != '.' && ch != '_' && ch != '~')
         return bad("invalid character in host name");
   }
   if (host.empty()) return bad("no Host in request URL");
