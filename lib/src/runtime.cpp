@@ -79,8 +79,8 @@ runtime* current_runtime() noexcept { return g_runtime.load(std::memory_order_ac
 [[gnu::noinline]] void set_current_worker(worker* w) noexcept { tls_worker = w; }
 
 goroutine* current_goroutine() noexcept {
-  if (current_worker() == nullptr) return nullptr;
-  return static_cast<goroutine*>(context::active()->get_properties());
+  worker* w = current_worker();
+  return w != nullptr ? w->current : nullptr;  // worker::current: what pick_next switched to
 }
 
 goroutine* current_goroutine_or_throw(const char* op) {
@@ -173,7 +173,7 @@ void unpark(goroutine* g) noexcept {
   // (gofer::blocking's threads, foreign threads).
   worker* w = current_worker();
   if (w != nullptr) {
-    w->make_ready(g->ctx, context::active()->get_properties() != nullptr);
+    w->make_ready(g->ctx, w->current != nullptr);  // readied by a goroutine: runnext
     return;
   }
   runtime* rt = current_runtime();
