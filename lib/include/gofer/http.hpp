@@ -495,12 +495,20 @@ class response_writer {
 // is truncated: gofer's client reports DataLoss "unexpected EOF") — cancels request::ctx,
 // and logs nothing (any other throw is logged as a panic). The server goes on serving its
 // other connections. After hijack() the connection is the handler's: the throw then only
-// ends the handler. A fake server simulating a dropped connection, a proxy whose upstream
-// broke mid-answer, use it.
+// ends the handler. For a proxy whose upstream broke mid-answer, or a fake server
+// simulating a dropped connection.
 // Not a std::exception, on purpose (like the runtime's goroutine unwinding): a handler's or
 // a middleware's `catch (const std::exception&)` lets it through. A middleware catching
 // everything (`catch (...)`) must rethrow it, as Go's recovering middleware re-panics
-// ErrAbortHandler. Thrown anywhere else than in a handler it is an uncaught exception.
+// ErrAbortHandler. Thrown outside a handler it is a panic like any uncaught exception
+// (runtime.hpp), as Go's is outside a server.
+// An empty value: copy freely; thread-safe. Example — a proxy relaying a stream:
+//   for (;;) {
+//     auto n = upstream.read(buf, sizeof buf);
+//     if (net::is_eof(n.status())) return;              // complete: the last chunk goes out
+//     if (!n.ok()) throw http::abort_handler{};         // broken: the client must know too
+//     if (!w.write({buf, *n}) || !w.flush().ok()) return;
+//   }
 struct abort_handler {
   // Go's error text.
   static constexpr const char* what() noexcept { return "net/http: abort Handler"; }
