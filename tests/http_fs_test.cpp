@@ -305,6 +305,92 @@ TEST_P(http_fs, no_traversal) {
   });
 }
 
+// Symlinks every way out of root and back in, each through the server and called
+// directly. file_server resolves below root in the kernel (openat2 RESOLVE_BENEATH) and
+// falls back to realpath for what that refuses (an absolute symlink that may land inside
+// root): either way, whatever a link leads to outside root is 404, inside it is served.
+TEST_P(http_fs, symlinks_out_of_root_are_refused) {
+  tree t;
+  const std::string& r = t.root;
+  namespace fs = std::filesystem;
+  fs::create_directories(t.base + "/outside");
+  tree::write(t.base + "/outside/index.html", "TOP SECRET index");
+  fs::create_directories(r + "/leaky");
+  fs::create_directories(r + "/deep/er");
+  auto link = [](const std::string& target, const std::string& at) { ASSERT_EQ(::symlink(target.c_str(), at.c_str()), 0) << at; };
+  link("../secret.txt", r + "/rel_escape.txt");                 // relative, one level up
+  link("../../../secret.txt", r + "/deep/er/far_escape.txt");   // relative, from deeper down
+  link("../../../../../../../../../../../etc/hostname", r + "/deep/etc.txt");  // far above "/"
+  link(t.base + "/outside", r + "/outdir");                     // a directory outside (absolute)
+  link("../outside", r + "/reloutdir");                         // the same, relative
+  link("..", r + "/parent");                                    // root's parent itself
+  link("../../secret.txt", r + "/leaky/index.html");            // a directory's index leaking
+  link("../rel_escape.txt", r + "/deep/chain.txt");             // a chain: in, then out
+  link("docs/index.html", r + "/rel_inside.html");              // relative, inside
+  link("../../alpha.txt", r + "/deep/er/up_inside.txt");        // "..", staying inside
+  link("docs", r + "/docs_link");                               // a directory inside
+  link("/", r + "/slash");                                      // the file system's root
+  ASSERT_EQ(::mkfifo((r + "/fifo").c_str(), 0644), 0);          // not a regular file: 404, no hang
+  link(r, t.base + "/root_link");                               // root itself named through a link
+  struct want {
+    const char* path;
+    int status;
+  };
+  const want wants[] = {
+      {"/rel_escape.txt", 404},  {"/deep/er/far_escape.txt", 404}, {"/deep/etc.txt", 404},
+      {"/outdir/index.html", 301},  // Go's redirect of ".../index.html" comes first, without opening
+      {"/outdir/", 404},         {"/reloutdir/", 404},              {"/outdir", 404},
+      {"/reloutdir", 404},       {"/parent/secret.txt", 404},
+      {"/parent/root/alpha.txt", 200},  // out and back in: the file's real path is inside root
+      {"/leaky/", 404},          {"/deep/chain.txt", 404},          {"/slash/etc/hostname", 404},
+      {"/fifo", 404},            {"/rel_inside.html", 200},         {"/deep/er/up_inside.txt", 200},
+      {"/docs_link/", 200},      {"/docs_link", 301},               {"/inside.txt", 200},
+  };
+  run_main(threads(), [&] {
+    for (const std::string& root : {r, t.base + "/root_link"}) {
+      fs_server ts(root);
+      http::client c({.max_redirects = 0});
+      for (const want& w : wants) {
+        auto res = get(c, ts.url(std::string("/static") + w.path));
+        ASSERT_TRUE(res.ok()) << res.status();
+        EXPECT_EQ(res->status, w.status) << root << " " << w.path;
+        EXPECT_EQ(res->body.find("TOP SECRET"), std::string::npos) << w.path;
+        if (w.status == 200) EXPECT_TRUE(res->body == "<h1>docs</h1>" || res->body == tree::kAlpha) << w.path;
+      }
+      // Called directly, without the server in front.
+      auto files = http::file_server(root);
+      for (const want& w : wants) {
+        http::request req;
+        req.method = "GET";
+        req.path = w.path;
+        http::response_writer rw;
+        files(req, rw);
+        EXPECT_EQ(rw.status(), w.status) << "direct " << root << " " << w.path;
+      }
+    }
+  });
+}
+
+// A root that does not exist yet is 404 until it is created (the directory is opened on
+// the first request that finds it, then kept).
+TEST_P(http_fs, root_created_after_the_file_server) {
+  tree t;
+  const std::string later = t.base + "/later";
+  run_main(threads(), [&] {
+    fs_server ts(later);
+    http::client c({.max_redirects = 0});
+    auto before = get(c, ts.url("/static/a.txt"));
+    ASSERT_TRUE(before.ok()) << before.status();
+    EXPECT_EQ(before->status, 404);
+    std::filesystem::create_directories(later);
+    tree::write(later + "/a.txt", "here now");
+    auto after = get(c, ts.url("/static/a.txt"));
+    ASSERT_TRUE(after.ok()) << after.status();
+    EXPECT_EQ(after->status, 200);
+    EXPECT_EQ(after->body, "here now");
+  });
+}
+
 long rss_kib() {
   std::ifstream f("/proc/self/status");
   std::string line;

@@ -4,11 +4,14 @@
 //                     exact timer order; a ticker loop's identical output run after run;
 //                     wait(); timers and tickers stop/reset on the virtual clock; a mutex
 //                     wait is not durable; deadlocks reported with the members' dump;
-//                     misuse panics with Go's texts
+//                     misuse panics with Go's texts; channels and timers belong to their
+//                     bubble (outside use panics; waits on outside channels are not durable);
+//                     socket deadlines in a bubble expire in real time
 //   (each over 1, 2, 4 and 8 scheduler threads)
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <numeric>
 #include <memory>
@@ -18,6 +21,7 @@
 
 #include "absl/status/status.h"
 #include "gofer/gofer.hpp"
+#include "gofer/net.hpp"
 #include "gofer/synctest.hpp"
 #include "test_util.hpp"
 
@@ -280,6 +284,118 @@ TEST_P(synctest, a_timer_heavy_suite_runs_in_a_fraction_of_its_virtual_time) {
   // A fraction of the virtual duration (~77 s): milliseconds here, about 1.5 s under TSan;
   // the bound is a tenth, for loaded machines.
   EXPECT_LT(real * 10, virt) << "virtual " << virt.count() << "ns took " << real.count() << "ns";
+}
+
+// Go 1.25's isolation: a channel, timer or ticker made in a bubble belongs to it; any
+// operation on it from outside panics with Go's text (fatal in Go; a panic here).
+TEST_P(synctest, a_bubbles_channels_and_timers_panic_when_used_from_outside) {
+  run_main(threads(), [] {
+    gofer::chan<int> c(1);
+    gofer::chan<int> empty(1);
+    std::unique_ptr<gofer::timer> tm;
+    std::unique_ptr<gofer::ticker> tk;
+    gofer::synctest::run([&] {
+      c = gofer::chan<int>(1);
+      empty = gofer::chan<int>(1);
+      tm = std::make_unique<gofer::timer>(1h);
+      tk = std::make_unique<gofer::ticker>(1h);
+      c.send(1);  // inside: fine
+      // A member's goroutine is inside too, and so is a goroutine it starts.
+      gofer::chan<int> done;
+      gofer::go([c, done] {
+        gofer::go([c, done] { done.send(*c.recv()); });
+      });
+      EXPECT_EQ(done.recv(), 1);
+      c.send(2);
+    });
+    // run's caller is outside the bubble.
+    EXPECT_EQ(panic_text([&] { c.send(3); }), "send on synctest channel from outside bubble");
+    EXPECT_EQ(panic_text([&] { (void)c.try_send(3); }), "send on synctest channel from outside bubble");
+    EXPECT_EQ(panic_text([&] { (void)c.recv(); }), "receive on synctest channel from outside bubble");
+    EXPECT_EQ(panic_text([&] { (void)empty.try_recv(); }), "receive on synctest channel from outside bubble");
+    EXPECT_EQ(panic_text([&] { gofer::select(gofer::recv_case(empty), gofer::default_case()); }),
+              "select on synctest channel from outside bubble");
+    EXPECT_EQ(panic_text([&] { c.close(); }), "close of synctest channel from outside bubble");
+    EXPECT_EQ(panic_text([&] { (void)tm->stop(); }), "stop of synctest timer from outside bubble");
+    EXPECT_EQ(panic_text([&] { (void)tm->reset(1s); }), "reset of synctest timer from outside bubble");
+    EXPECT_EQ(panic_text([&] { tk->stop(); }), "stop of synctest timer from outside bubble");
+    EXPECT_EQ(panic_text([&] { tk->reset(1s); }), "reset of synctest timer from outside bubble");
+    EXPECT_EQ(panic_text([&] { (void)tm->c().try_recv(); }), "receive on synctest channel from outside bubble");
+    // Another bubble is outside too.
+    gofer::synctest::run([&] {
+      EXPECT_EQ(panic_text([&] { c.send(3); }), "send on synctest channel from outside bubble");
+    });
+    // Nothing was touched: the value sent inside is still there (read from a new bubble,
+    // it is still outside: the channel belongs to the first one only). The timer and ticker
+    // are destroyed outside: destructors do not check.
+    EXPECT_EQ(c.len(), 1u);
+    tm.reset();
+    tk.reset();
+  });
+}
+
+// Go's rule: a member blocked on a channel made outside its bubble is not durably blocked
+// (an outsider may wake it), so the bubble's clock waits for it. Here main sleeps one
+// virtual hour while a member waits for a value an outside goroutine sends after real
+// milliseconds: the hour cannot pass before the value arrived.
+TEST_P(synctest, a_wait_on_a_channel_made_outside_is_not_durable) {
+  run_main(threads(), [] {
+    gofer::chan<int> outside;  // made by run's caller: not the bubble's
+    gofer::go(gofer::named("outsider"), [outside] {
+      gofer::sleep(20ms);  // real time: the bubble must not idle meanwhile
+      outside.send(7);
+    });
+    gofer::synctest::run([outside] {
+      auto got = std::make_shared<std::atomic<int>>(0);
+      gofer::go(gofer::named("member"), [outside, got] { got->store(*outside.recv()); });
+      eventually([] { return wait_state("member", "chan receive"); });  // not "(durable)"
+      gofer::sleep(1h);
+      EXPECT_EQ(got->load(), 7) << "the clock jumped while a member waited on an outside channel";
+      EXPECT_EQ(since_start(), 1h);
+    });
+  });
+}
+
+// In-bubble channel waits show Go 1.25's "(durable)" reasons in dumps.
+TEST_P(synctest, waits_on_the_bubbles_channels_are_durable_in_the_dump) {
+  run_main(threads(), [] {
+    gofer::synctest::run([] {
+      gofer::chan<int> a, b, c;
+      gofer::go(gofer::named("receiver"), [a] { a.recv(); });
+      gofer::go(gofer::named("sender"), [b] { b.send(1); });
+      gofer::go(gofer::named("selector"), [a, c] { gofer::select(gofer::recv_case(a), gofer::recv_case(c)); });
+      gofer::synctest::wait();
+      EXPECT_TRUE(wait_state("receiver", "chan receive (durable)"));
+      EXPECT_TRUE(wait_state("sender", "chan send (durable)"));
+      EXPECT_TRUE(wait_state("selector", "select (durable)"));
+      a.close();  // the receiver and the selector return
+      b.recv();   // the sender's value
+    });
+  });
+}
+
+// Network I/O is not durable, and a socket deadline expires in real time: set inside a
+// bubble, it is read on the bubble's clock (gofer::now() + 50ms), as Go's SetDeadline
+// (time.Until on the caller's clock), and then waited for in real time; the bubble's clock
+// stands still meanwhile (the reader is not durably blocked).
+TEST_P(synctest, a_socket_deadline_set_in_a_bubble_expires_after_real_time) {
+  run_main(threads(), [] {
+    auto ln = gofer::net::listen("127.0.0.1:0").value();
+    gofer::synctest::run([&] {
+      auto c = gofer::net::dial(ln.addr()).value();
+      auto peer = ln.accept().value();  // kept open and silent
+      c.set_read_deadline(gofer::now() + 50ms);
+      const auto t0 = real_clock::now();
+      char buf[8];
+      auto r = c.read(buf, sizeof buf);
+      const auto took = real_clock::now() - t0;
+      ASSERT_FALSE(r.ok());
+      EXPECT_TRUE(absl::IsDeadlineExceeded(r.status())) << r.status();
+      EXPECT_GE(took, 45ms);
+      EXPECT_LT(took, 30s);
+      EXPECT_EQ(since_start(), 0ns) << "the bubble's clock moved during network I/O";
+    });
+  });
 }
 
 INSTANTIATE_TEST_SUITE_P(, synctest, ::testing::ValuesIn(kThreadCounts), threads_name);

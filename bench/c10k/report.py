@@ -4,6 +4,9 @@
   report.py --runs runs.jsonl --json out.json --md out.md [--meta key=value ...]
   report.py --from-json out.json --md out.md    redo the table and charts from a saved run
   report.py --line '<one JSON line>'      one short line, for run.sh's progress
+  ... --results-md bench/RESULTS.md        also replace the block between the markers
+                                          <!-- c10k-latest:begin --> and <!-- c10k-latest:end -->
+                                          there with this run's summary (route × connections)
 
 Charts (gnuplot, like the book's figures; skipped with a note if gnuplot is missing), beside
 the .md: <stem>-latency.svg (p50 and p99 against connections, log scales, one line per
@@ -91,6 +94,91 @@ plot {", ".join(plots_rps)}
     return [os.path.basename(lat_path), os.path.basename(rps_path)] if ok else []
 
 
+def goals(runs):
+    """Issue 18's goals, from this run alone: gofer >= Go (requests/s) on every static and
+    template row, and 0 errors at 10,000 connections (with requests answered)."""
+    by = {(r["server"], r["case"], r["conns"]): r for r in runs}
+    rows, met = [], True
+    for (server, case, c), g in by.items():
+        if server != "gofer" or case not in ("static", "template"):
+            continue
+        go = by.get(("go", case, c))
+        if go is None:
+            continue
+        ratio = rps(g) / rps(go) if rps(go) > 0 else float("inf")
+        ok = rps(g) >= rps(go)
+        met = met and ok
+        p99g, p99o = g["wrk"]["latency_us"]["p99"] / 1000, go["wrk"]["latency_us"]["p99"] / 1000
+        rows.append(f"| {case} | {c} | {rps(g):.0f} | {rps(go):.0f} | {ratio:.2f} | {p99g:.0f} / {p99o:.0f} | "
+                    f"{'yes' if ok else '**no**'} |")
+    if not rows:
+        return []
+    out = ["", "Goal (issue 18): gofer >= Go on every static and template row (requests/s, this run):", "",
+           "| route | connections | gofer req/s | Go req/s | gofer ÷ Go | p99 ms gofer / Go | met |",
+           "|---|---:|---:|---:|---:|---|---|"] + rows
+    big = [r for r in runs if r["conns"] >= 10000]
+    if big:
+        def bad(r):
+            return errors(r) or r["wrk"]["requests"] == 0
+        def why(r):
+            return " (nothing answered)" if r["wrk"]["requests"] == 0 else f" ({errors(r)} errors)"
+        goal_rows = [r for r in big if r["server"] == "gofer" and r["case"] in ("static", "template")]
+        others = [f"{r['server']} {r['case']}" + why(r) for r in big if bad(r) and r not in goal_rows]
+        failed = [f"{r['case']}" + why(r) for r in goal_rows if bad(r)]
+        met = met and not failed
+        out += ["", "At 10,000 connections, gofer's static and template rows: " +
+                ("0 errors, answered." if not failed else "**" + "; ".join(failed) + "**.") +
+                (" Other rows with errors: " + "; ".join(others) + "." if others else "")]
+    out += ["", "Goal " + ("met" if met else "**not met**") + " on requests/s in this run (one repetition: "
+            "compare ratios across runs before concluding)."]
+    return out
+
+
+def section(runs, meta, md_name):
+    """The RESULTS.md block: one row per server and case, the three connection counts side
+    by side, then the goal table; links to the full .md and charts beside it."""
+    conns = sorted({r["conns"] for r in runs})
+    head = (f"#### Latest `./gofer bench c10k`: {meta.get('date', '?')}, {meta.get('gofer_commit', '?')}, "
+            f"{meta.get('cores', '?')} cores, gofer {meta.get('threads', '?')} threads = GOMAXPROCS, "
+            f"load average {meta.get('load_before', '?')} before / {meta.get('load_after', '?')} after")
+    out = [head, "",
+           f"Written by the script (`bench/c10k/report.py --results-md`); wrk 1 thread, keep-alive, "
+           f"{meta.get('duration_s', '?')} s per point"
+           + (f" ({meta['long_duration_s']} s at 10,000 connections or more)" if 'long_duration_s' in meta else "")
+           + f", one repetition, somaxconn {meta.get('somaxconn', '?')}, "
+           f"open files {meta.get('fd_limit', '?')}. Full table and charts: [results/{md_name}](results/{md_name}).", "",
+           "| server | case | " + " | ".join(f"{c:,} conns: req/s · p50 · p99 ms · errors" for c in conns) +
+           " | RSS MiB |",
+           "|---|---|" + "---|" * len(conns) + "---|"]
+    for (server, case), pts in series(runs).items():
+        d = dict(pts)
+        cells = []
+        for c in conns:
+            r = d.get(c)
+            if r is None:
+                cells.append("–")
+                continue
+            lat = r["wrk"]["latency_us"]
+            cells.append(f"{rps(r):.0f} · {lat['p50'] / 1000:.0f} · {lat['p99'] / 1000:.0f} · {errors(r)}")
+        rss = " / ".join(f"{d[c]['rss_kib'] / 1024:.0f}" if c in d else "–" for c in conns)
+        out.append(f"| {server} | {case} | " + " | ".join(cells) + f" | {rss} |")
+    out += goals(runs)
+    return out
+
+
+def replace_block(path, lines):
+    begin, end = "<!-- c10k-latest:begin -->", "<!-- c10k-latest:end -->"
+    text = open(path).read()
+    i, j = text.find(begin), text.find(end)
+    if i < 0 or j < i:
+        print(f"report: no {begin} ... {end} block in {path}; left it alone", file=sys.stderr)
+        return False
+    text = text[:i + len(begin)] + "\n" + "\n".join(lines) + "\n" + text[j:]
+    with open(path, "w") as f:
+        f.write(text)
+    return True
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--runs")
@@ -99,6 +187,7 @@ def main():
     ap.add_argument("--meta", action="append", default=[])
     ap.add_argument("--line")
     ap.add_argument("--from-json")
+    ap.add_argument("--results-md")
     a = ap.parse_args()
     if a.line:
         print(line(json.loads(a.line)))
@@ -124,6 +213,7 @@ def main():
             err += " (" + ", ".join(f"{k} {v}" for k, v in e.items() if v) + ")"
         out.append(f"| {r['server']} | {r['case']} | {r['conns']} | {rps(r):.0f} | {lat['p50'] / 1000:.2f} | "
                    f"{lat['p99'] / 1000:.2f} | {err} | {r['rss_kib'] / 1024:.0f} | {r['threads']} |")
+    out += goals(runs)
     out.append("")
     out.append("errors: wrk's connect/read/write/timeout socket errors plus answers with status >= 400. "
                "RSS and threads: the server's, sampled in the middle of the run.")
@@ -132,6 +222,8 @@ def main():
         out.append("Charts: " + ", ".join(f"[`{d}`]({d})" for d in drawn) + ".")
     with open(a.md, "w") as f:
         f.write("\n".join(out) + "\n")
+    if a.results_md:
+        replace_block(a.results_md, section(runs, meta, os.path.basename(a.md)))
 
 
 if __name__ == "__main__":

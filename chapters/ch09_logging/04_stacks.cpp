@@ -19,6 +19,7 @@
 #include <gofer/debug.hpp>
 #include <gofer/gofer.hpp>
 #include <gofer/log.hpp>
+#include <gofer/synctest.hpp>
 
 #include "demo_flags.hpp"
 
@@ -73,37 +74,40 @@ int main(int argc, char** argv) {
   std::vector<trace> traces;
   std::string here;
   int rc = gofer::run([&] {
-    // The collector owns `traces`; the workers only send (the book appended to a shared
-    // slice from every goroutine at once).
-    gofer::chan<trace> sent;
-    gofer::chan<int> collected;
-    gofer::go(gofer::named("collector"), [sent, collected, &traces] {
-      while (auto t = sent.recv()) traces.push_back(std::move(*t));
-      collected.send(static_cast<int>(traces.size()));
-    });
-
-    // Every goroutine's state: the workers park on a gate, and the dump shows each (gofer's
-    // dump lists ids, names and what they wait for, not the parked goroutines' stacks).
-    gofer::chan<int> gate;
-    gofer::wait_group wg;
-    for (int w = 0; w < workers; ++w) {
-      wg.add(1);
-      gofer::go(gofer::named("crawler-" + std::to_string(w)), [w, gate, sent, &wg] {
-        gate.recv();
-        sent.send(fetch_page(w));
-        wg.done();
+    // A synctest bubble (gofer/synctest.hpp) around the goroutines, for its wait(): it returns
+    // once every other goroutine of the bubble is parked durably, the workers on the gate.
+    gofer::synctest::run([&] {
+      // The collector owns `traces`; the workers only send (the book appended to a shared
+      // slice from every goroutine at once).
+      gofer::chan<trace> sent;
+      gofer::chan<int> collected;
+      gofer::go(gofer::named("collector"), [sent, collected, &traces] {
+        while (auto t = sent.recv()) traces.push_back(std::move(*t));
+        collected.send(static_cast<int>(traces.size()));
       });
-    }
-    while (gofer::num_goroutine() < static_cast<std::size_t>(workers) + 2) gofer::yield();
-    gofer::sleep(std::chrono::milliseconds(20));  // let the workers park on the gate
-    std::puts("1. every goroutine, parked (gofer::dump_goroutines):");
-    std::fflush(stdout);
-    gofer::dump_goroutines(std::cout);
-    gate.close();
-    wg.wait();
-    sent.close();
-    collected.recv();
-    here = caller();
+
+      // Every goroutine's state: the workers park on a gate, and the dump shows each (gofer's
+      // dump lists ids, names and what they wait for, not the parked goroutines' stacks).
+      gofer::chan<int> gate;
+      gofer::wait_group wg;
+      for (int w = 0; w < workers; ++w) {
+        wg.add(1);
+        gofer::go(gofer::named("crawler-" + std::to_string(w)), [w, gate, sent, &wg] {
+          gate.recv();
+          sent.send(fetch_page(w));
+          wg.done();
+        });
+      }
+      gofer::synctest::wait();  // every worker and the collector is parked now
+      std::puts("1. every goroutine, parked (gofer::dump_goroutines):");
+      std::fflush(stdout);
+      gofer::dump_goroutines(std::cout);
+      gate.close();
+      wg.wait();
+      sent.close();
+      collected.recv();
+      here = caller();
+    });
   }, {.threads = threads});
 
   std::sort(traces.begin(), traces.end(), [](auto& a, auto& b) { return a.goroutine < b.goroutine; });

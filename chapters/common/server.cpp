@@ -17,6 +17,7 @@
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -315,6 +316,19 @@ bool probe(int port, const server_spec& spec) {
   return ok;
 }
 
+// The same for a unix socket (server_spec::ready_unix_socket): it exists and accepts.
+bool probe_unix(const std::string& path) {
+  sockaddr_un a{};
+  if (path.size() >= sizeof a.sun_path) return false;
+  int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return false;
+  a.sun_family = AF_UNIX;
+  std::memcpy(a.sun_path, path.c_str(), path.size() + 1);
+  bool ok = ::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
+  ::close(fd);
+  return ok;
+}
+
 int to_status(int wait_status) {
   if (WIFEXITED(wait_status)) return WEXITSTATUS(wait_status);
   if (WIFSIGNALED(wait_status)) return 128 + WTERMSIG(wait_status);
@@ -356,6 +370,7 @@ server_spec mariadb_spec(int max_connections) {
             "--innodb-flush-log-at-trx-commit=0",
             "--max-connections=" + std::to_string(max_connections)};
   if (::geteuid() == 0) s.args.push_back("--user=root");  // mariadbd refuses root without it
+  s.ready_unix_socket = "{dir}/mariadb.sock";  // what the demos connect to
   s.ready_timeout = std::chrono::seconds(30);
   return s;
 }
@@ -596,7 +611,9 @@ server server::start(const server_spec& spec) {
     enum { ready, exited, timed_out } outcome = off_thread([&] {
       auto deadline = std::chrono::steady_clock::now() + spec.ready_timeout;
       for (;;) {
-        if (probe(s.port_, spec)) return ready;
+        if (probe(s.port_, spec) &&
+            (spec.ready_unix_socket.empty() || probe_unix(substitute(spec.ready_unix_socket, s.port_, s.dir_))))
+          return ready;
         if (!s.proc_.running()) return exited;
         if (std::chrono::steady_clock::now() >= deadline) return timed_out;
         std::this_thread::sleep_for(10ms);

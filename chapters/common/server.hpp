@@ -20,8 +20,9 @@
 //   - a fresh temp dir ({dir}: $TMPDIR/gofer-<name>-XXXXXX) holding the server's log
 //     (stdout and stderr) and whatever else the server writes; removed when it stops;
 //   - ready when start() returns: start() connects to the port until the server answers
-//     the spec's probe (memcached: "version" → "VERSION ..."), within ready_timeout; a
-//     server that exits or does not answer in time is an error that shows its log;
+//     the spec's probe (memcached: "version" → "VERSION ..."), and its ready_unix_socket
+//     (if any) accepts, within ready_timeout; a server that exits or does not answer in
+//     time is an error that shows its log;
 //   - stopped on every path: the destructor (or stop()) sends SIGTERM, waits `grace`, then
 //     SIGKILL, and reaps it; a SIGINT/SIGTERM/SIGHUP of the demo stops every child the
 //     launcher started and removes their temp dirs, then lets the signal end the demo as it
@@ -75,6 +76,9 @@ struct server_spec {
   // starting with probe_expect (if empty, an accepted connection is enough).
   std::string probe_send;
   std::string probe_expect;
+  // If set ("{dir}" replaced): ready only once this unix socket accepts a connection too
+  // (MariaDB listens on TCP a moment before it creates its socket file).
+  std::string ready_unix_socket;
   std::chrono::milliseconds ready_timeout{10000};
   std::chrono::milliseconds grace{3000};  // SIGTERM → SIGKILL
 };

@@ -87,7 +87,9 @@ void cancel(const std::shared_ptr<ctx_node>& n, const absl::Status& err, const a
     n->children.clear();
     n->cancelled.store(true, std::memory_order_release);
   }
-  n->done.close();
+  // Not done.close(): a cancel may come from outside the synctest bubble that made the
+  // context (a parent cancelled outside), and must not panic half-way (gofer/synctest.hpp).
+  detail::chan_access::get(n->done)->close_and_wake();
   for (auto& kid : kids) {
     kid->registered.store(nullptr);  // the parent forgot it already
     cancel(kid, err, cause, false);

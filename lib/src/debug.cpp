@@ -292,6 +292,9 @@ const char* wait_reason_text(wait_reason r) noexcept {
     case wait_reason::io_wait: return "IO wait";
     case wait_reason::synctest_run: return "synctest.Run";
     case wait_reason::synctest_wait: return "synctest.Wait";
+    case wait_reason::chan_send_durable: return "chan send (durable)";
+    case wait_reason::chan_recv_durable: return "chan receive (durable)";
+    case wait_reason::select_durable: return "select (durable)";
   }
   return "unknown";
 }

@@ -31,6 +31,7 @@
 #include "absl/synchronization/mutex.h"
 
 #include "detail/runtime.hpp"
+#include "detail/synctest_impl.hpp"
 #include "gofer/runtime.hpp"
 #include "gofer/select.hpp"
 #include "gofer/detail/spinlock.hpp"
@@ -275,6 +276,19 @@ gofer::detail::runtime& runtime_or_throw() {
 }
 
 using clk = gofer::detail::clock;
+
+// A deadline as stored in a socket (0: none). Set inside a synctest bubble, t is on the
+// bubble's clock (gofer::now() there); as Go's SetDeadline (time.Until(t) on the caller's
+// clock, then a wait of that long on the runtime's real clock), it becomes real now + (t -
+// the bubble's now): a socket deadline always expires in real time (gofer/synctest.hpp).
+clk::rep deadline_rep(time_point t) noexcept {
+  if (t == time_point{}) return 0;
+  if (__builtin_expect(gofer::detail::g_bubbles.load(std::memory_order_relaxed) != 0, false)) {
+    if (gofer::detail::bubble* b = gofer::detail::current_bubble()) t = clk::now() + (t - b->timers->now());
+  }
+  clk::rep v = t.time_since_epoch().count();
+  return v != 0 ? v : 1;
+}
 
 }  // namespace
 
@@ -613,10 +627,10 @@ void conn::set_deadline(time_point t) {
   set_write_deadline(t);
 }
 void conn::set_read_deadline(time_point t) {
-  if (s_) s_->set_deadline(false, t == time_point{} ? 0 : t.time_since_epoch().count());
+  if (s_) s_->set_deadline(false, gofer::net::deadline_rep(t));
 }
 void conn::set_write_deadline(time_point t) {
-  if (s_) s_->set_deadline(true, t == time_point{} ? 0 : t.time_since_epoch().count());
+  if (s_) s_->set_deadline(true, gofer::net::deadline_rep(t));
 }
 
 std::size_t conn::read_some_raw(void* p, std::size_t n, boost::system::error_code& ec) {
@@ -927,10 +941,10 @@ void raw_fd::set_deadline(time_point t) {
   set_write_deadline(t);
 }
 void raw_fd::set_read_deadline(time_point t) {
-  if (s_) s_->set_deadline(false, t == time_point{} ? 0 : t.time_since_epoch().count());
+  if (s_) s_->set_deadline(false, gofer::net::deadline_rep(t));
 }
 void raw_fd::set_write_deadline(time_point t) {
-  if (s_) s_->set_deadline(true, t == time_point{} ? 0 : t.time_since_epoch().count());
+  if (s_) s_->set_deadline(true, gofer::net::deadline_rep(t));
 }
 
 absl::Status raw_fd::close() { return s_ ? s_->do_close() : closed_error(); }

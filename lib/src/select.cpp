@@ -121,8 +121,10 @@ std::size_t select_impl(select_case_rt* cases, waiter* waiters, std::size_t n, b
     chans = chan_heap.get();
   }
   std::size_t live = 0;
+  std::uint32_t bubbles = 0;  // the bubble ids of the channels, or'ed: 0 when none is bubbled
   for (std::size_t i = 0; i < n; ++i) {
     if (cases[i].c == nullptr) continue;  // nil channel: never ready
+    bubbles |= cases[i].c->bubble;
     // j uniform in [0, live] by multiply-shift (Go's cheaprandn), not a division.
     std::size_t j = static_cast<std::size_t>(((next_random() >> 32) * (live + 1)) >> 32);
     order[live] = order[j];
@@ -133,6 +135,17 @@ std::size_t select_impl(select_case_rt* cases, waiter* waiters, std::size_t n, b
   if (live == 0) {
     if (has_default) return n;
     block_forever(wait_reason::select_no_cases, where);
+  }
+  // synctest: every bubbled channel must be the caller's bubble's (Go's "select on synctest
+  // channel from outside bubble"); the wait is durable when every channel is.
+  bool durable = false;
+  if (__builtin_expect(bubbles != 0, false)) {
+    durable = true;
+    for (std::size_t i = 0; i < n; ++i) {
+      if (cases[i].c == nullptr) continue;
+      if (cases[i].c->bubble == 0) durable = false;
+      else check_bubble(cases[i].c->bubble, "select on");
+    }
   }
   lock_set locks{chans, sort_unique(chans, live)};
 
@@ -174,7 +187,7 @@ std::size_t select_impl(select_case_rt* cases, waiter* waiters, std::size_t n, b
     (sc.is_send ? sc.c->sendq : sc.c->recvq).push_back(&w);
   }
   locks.unlock_all();
-  park(g, wait_reason::select, nullptr, where);
+  park(g, durable ? wait_reason::select_durable : wait_reason::select, nullptr, where);
 
   // Pass 3: unlink the waiters that did not fire.
   locks.lock_all();

@@ -21,6 +21,7 @@
 
 #include "detail/runtime.hpp"
 #include "detail/synctest_impl.hpp"
+#include "gofer/chan.hpp"
 #include "gofer/panic.hpp"
 #include "gofer/runtime.hpp"
 
@@ -29,6 +30,8 @@ namespace gofer::detail {
 std::atomic<int> g_bubbles{0};
 
 namespace {
+
+std::atomic<std::uint32_t> g_next_bubble_id{0};
 
 // Go's synctestBaseTime: midnight UTC 2000-01-01, as Unix time.
 constexpr clock::time_point kBubbleStart{std::chrono::duration_cast<clock::duration>(std::chrono::seconds(946684800))};
@@ -73,6 +76,27 @@ void unwind_members(runtime& rt, bubble* b) {
 bubble* current_bubble() noexcept {
   goroutine* g = current_goroutine();
   return g != nullptr && g->bub_member ? g->bub : nullptr;
+}
+
+std::uint32_t bubble_here_slow() noexcept {
+  bubble* b = current_bubble();
+  return b != nullptr ? b->id : 0;
+}
+
+void check_bubble(std::uint32_t b, const char* what) {
+  if (bubble_here() != b) throw panic_error(std::string(what) + " synctest channel from outside bubble");
+}
+
+// The root fires the bubble's timers on the bubble's behalf: while it does, it counts as a
+// member for current_bubble() (a timer's channel send, a context's cancel closing its done
+// channel, a goroutine a callback starts all belong to the bubble), without being counted
+// in `members` or `active` (it never parks in there).
+static void fire_in_bubble(goroutine* root, bubble* b, clock::time_point now) {
+  root->bub = b;
+  root->bub_member = true;
+  b->timers->fire_due(now);
+  root->bub_member = false;
+  root->bub = nullptr;
 }
 
 void bubble_on_spawn(goroutine* g) noexcept {
@@ -123,6 +147,8 @@ void run(std::function<void()> f, gofer::source_location where) {
   auto* b = new bubble;
   b->rt = rt;
   b->timers->set_virtual_now(detail::kBubbleStart);
+  do b->id = detail::g_next_bubble_id.fetch_add(1, std::memory_order_relaxed) + 1;
+  while (b->id == 0);  // 0 means "no bubble" (after 2^32 bubbles the ids wrap)
   detail::g_bubbles.fetch_add(1, std::memory_order_relaxed);
   {
     detail::spinlock_guard lk(b->mu);
@@ -170,7 +196,7 @@ void run(std::function<void()> f, gofer::source_location where) {
     const clock::time_point now = b->timers->now();
     const clock::time_point next = b->timers->next();
     if (next <= now) {  // due at this instant (a timer of 0, or set at the current time)
-      b->timers->fire_due(now);
+      detail::fire_in_bubble(self, b, now);
       continue;
     }
     goroutine* w = nullptr;
@@ -186,7 +212,7 @@ void run(std::function<void()> f, gofer::source_location where) {
     const bool main_done = b->main_done.load(std::memory_order_seq_cst);
     if (next != clock::time_point::max() && !main_done) {
       b->timers->set_virtual_now(next);  // the jump: every member is durably blocked
-      b->timers->fire_due(next);
+      detail::fire_in_bubble(self, b, next);
       continue;
     }
     deadlock = main_done ? "deadlock: main bubble goroutine has exited but blocked goroutines remain"

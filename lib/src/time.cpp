@@ -129,6 +129,17 @@ recv_chan<time_point> tick(std::chrono::nanoseconds d) {
 
 // ---- timer ----
 
+namespace {
+
+// Go: a timer or ticker made in a synctest bubble belongs to it (as its channel does), and
+// stopping or resetting it from outside panics. Destructors and move-assignment skip this.
+void check_timer_bubble(const std::unique_ptr<detail::chan_timer>& t, const char* what) {
+  if (__builtin_expect(t->ch->bubble != 0, false) && detail::bubble_here() != t->ch->bubble)
+    throw panic_error(std::string(what) + " synctest timer from outside bubble");
+}
+
+}  // namespace
+
 timer::timer(std::chrono::nanoseconds d) {
   detail::runtime& rt = detail::runtime_or_throw("timer");
   t_ = detail::make_timer(rt, to_clock(d), clock::duration::zero());
@@ -137,18 +148,23 @@ timer::timer(std::chrono::nanoseconds d) {
 timer::timer(timer&&) noexcept = default;
 timer& timer::operator=(timer&& o) noexcept {
   if (this != &o) {
-    stop();
+    stop_unchecked();
     t_ = std::move(o.t_);
   }
   return *this;
 }
-timer::~timer() { stop(); }
+timer::~timer() { stop_unchecked(); }
 
 recv_chan<time_point> timer::c() const noexcept {
   return t_ ? detail::handle_of(t_->ch) : recv_chan<time_point>();
 }
 
 bool timer::stop() {
+  if (t_) check_timer_bubble(t_, "stop of");
+  return stop_unchecked();
+}
+
+bool timer::stop_unchecked() noexcept {
   if (!t_) return false;
   bool pending;
   {
@@ -162,6 +178,7 @@ bool timer::stop() {
 
 bool timer::reset(std::chrono::nanoseconds d) {
   if (!t_) return false;
+  check_timer_bubble(t_, "reset of");
   bool pending, earliest;
   {
     auto lk = t_->heap->lock();
@@ -185,18 +202,23 @@ ticker::ticker(std::chrono::nanoseconds d) {
 ticker::ticker(ticker&&) noexcept = default;
 ticker& ticker::operator=(ticker&& o) noexcept {
   if (this != &o) {
-    stop();
+    stop_unchecked();
     t_ = std::move(o.t_);
   }
   return *this;
 }
-ticker::~ticker() { stop(); }
+ticker::~ticker() { stop_unchecked(); }
 
 recv_chan<time_point> ticker::c() const noexcept {
   return t_ ? detail::handle_of(t_->ch) : recv_chan<time_point>();
 }
 
 void ticker::stop() {
+  if (t_) check_timer_bubble(t_, "stop of");
+  stop_unchecked();
+}
+
+void ticker::stop_unchecked() noexcept {
   if (!t_) return;
   {
     auto lk = t_->heap->lock();
@@ -209,6 +231,7 @@ void ticker::stop() {
 void ticker::reset(std::chrono::nanoseconds d) {
   if (d <= std::chrono::nanoseconds::zero()) throw panic_error("non-positive interval for Ticker.Reset");
   if (!t_) return;
+  check_timer_bubble(t_, "reset of");
   bool earliest;
   {
     auto lk = t_->heap->lock();

@@ -2,7 +2,8 @@
 //
 // One binary min-heap per run, guarded by one mutex. Nodes live on the waiting goroutine's
 // stack and record their heap index, so removal is O(log n) and a stopped timer costs
-// nothing afterwards. The scheduler fires due timers from pick_next and sleeps in
+// nothing afterwards; the heap array holds each node's deadline beside its pointer, so
+// sifting reads only the array. The scheduler fires due timers from pick_next and sleeps in
 // suspend_until no longer than the earliest deadline (next()).
 //
 // Every node's fire() runs under the heap lock. That is what makes sleep and timer
@@ -16,14 +17,14 @@ namespace gofer::detail {
 
 void timer_heap::swap_nodes(std::size_t a, std::size_t b) {
   std::swap(heap_[a], heap_[b]);
-  heap_[a]->heap_index = a;
-  heap_[b]->heap_index = b;
+  heap_[a].node->heap_index = a;
+  heap_[b].node->heap_index = b;
 }
 
 void timer_heap::sift_up(std::size_t i) {
   while (i > 0) {
     std::size_t p = (i - 1) / 2;
-    if (!(heap_[i]->when < heap_[p]->when)) break;
+    if (!(heap_[i].when < heap_[p].when)) break;
     swap_nodes(i, p);
     i = p;
   }
@@ -32,8 +33,8 @@ void timer_heap::sift_up(std::size_t i) {
 void timer_heap::sift_down(std::size_t i) {
   for (;;) {
     std::size_t l = 2 * i + 1, r = l + 1, m = i;
-    if (l < heap_.size() && heap_[l]->when < heap_[m]->when) m = l;
-    if (r < heap_.size() && heap_[r]->when < heap_[m]->when) m = r;
+    if (l < heap_.size() && heap_[l].when < heap_[m].when) m = l;
+    if (r < heap_.size() && heap_[r].when < heap_[m].when) m = r;
     if (m == i) return;
     swap_nodes(i, m);
     i = m;
@@ -42,12 +43,13 @@ void timer_heap::sift_down(std::size_t i) {
 
 void timer_heap::publish_next() {
   next_.store(heap_.empty() ? clock::time_point::max().time_since_epoch().count()
-                            : heap_.front()->when.time_since_epoch().count(),
+                            : heap_.front().when,
               std::memory_order_release);
 }
 
 timer_heap::~timer_heap() {
-  for (timer_node* t : heap_) {
+  for (const entry& e : heap_) {
+    timer_node* t = e.node;
     t->heap_index = timer_node::npos;
     if (t->dispose != nullptr) t->dispose(t);
   }
@@ -60,19 +62,21 @@ bool timer_heap::add(timer_node* t) {
 
 bool timer_heap::add_locked(timer_node* t) {
   t->heap_index = heap_.size();
-  heap_.push_back(t);
+  heap_.push_back({t->when.time_since_epoch().count(), t});
   sift_up(t->heap_index);
   publish_next();
-  return heap_.front() == t;
+  return heap_.front().node == t;
 }
 
 bool timer_heap::remove(timer_node* t) {
-  bool removed;
+  bool removed, emptied;
   {
     std::lock_guard<std::mutex> lk(mu_);
     removed = remove_locked(t);
+    emptied = emptied_;  // after_unlock's part, without taking the lock a second time
+    emptied_ = false;
   }
-  after_unlock();
+  if (emptied && on_emptied) on_emptied();
   return removed;
 }
 
@@ -106,10 +110,11 @@ void timer_heap::fire_due(clock::time_point now) {
   timer_effects fx;
   {
     std::lock_guard<std::mutex> lk(mu_);
-    if (heap_.empty() || now < heap_.front()->when) return;
+    const clock::rep now_rep = now.time_since_epoch().count();
+    if (heap_.empty() || now_rep < heap_.front().when) return;
     firing_.fetch_add(1, std::memory_order_relaxed);  // published by publish_next (quiet())
-    while (!heap_.empty() && heap_.front()->when <= now) {
-      timer_node* t = heap_.front();
+    while (!heap_.empty() && heap_.front().when <= now_rep) {
+      timer_node* t = heap_.front().node;
       swap_nodes(0, heap_.size() - 1);
       heap_.pop_back();
       t->heap_index = timer_node::npos;

@@ -75,6 +75,7 @@
 
 #include <atomic>
 #include <cstddef>
+#include <cstdint>
 #include <iterator>
 #include <limits>
 #include <memory>
@@ -131,10 +132,20 @@ inline constexpr std::size_t max_chan_alloc = std::size_t{1} << 48;
 // Outcome of one channel operation attempted under the channel lock.
 enum class op_result { done, not_ready, closed };
 
+// synctest (gofer/synctest.hpp, lib/src/synctest.cpp): the id of the calling goroutine's
+// bubble, 0 outside every bubble — one relaxed load while no bubble exists.
+std::uint32_t bubble_here_slow() noexcept;
+inline std::uint32_t bubble_here() noexcept {
+  return __builtin_expect(g_bubbles.load(std::memory_order_relaxed) != 0, false) ? bubble_here_slow() : 0;
+}
+// Panics with Go's "<what> synctest channel from outside bubble" (what: "send on",
+// "receive on", "close of", "select on") unless the caller is in bubble `b`.
+void check_bubble(std::uint32_t b, const char* what);
+
 // Non-template part of every channel: the lock, the flags and the waiter queues.
 // Implemented in lib/src/chan.cpp.
 struct chan_base {
-  explicit chan_base(std::size_t capacity) : cap(capacity) {}
+  explicit chan_base(std::size_t capacity) : cap(capacity), bubble(bubble_here()) {}
 
   // Guards everything below except `cap` (immutable). Held only for queue links and one
   // element move; nothing under it parks or wakes a goroutine (wakes happen after unlock).
@@ -143,6 +154,9 @@ struct chan_base {
   // A timer's channel (time.hpp): len() and cap() report 0, as Go 1.23's synchronous timer
   // channels do. Set before the channel is shared.
   bool timer_chan = false;
+  // The synctest bubble that made this channel (its id), 0 for none: only that bubble's
+  // goroutines may use it, and only their waits on it are durable (gofer/synctest.hpp).
+  const std::uint32_t bubble;
   // Buffered element count. Written under `lock`; read without it by len() (relaxed).
   std::atomic<std::size_t> count{0};
   std::size_t head ABSL_GUARDED_BY(lock) = 0;  // ring index of the oldest element
@@ -150,7 +164,8 @@ struct chan_base {
   waitq recvq ABSL_GUARDED_BY(lock);  // parked receivers, FIFO
   waitq sendq ABSL_GUARDED_BY(lock);  // parked senders, FIFO
 
-  // close(): marks the channel closed, claims and unlinks every waiter (receivers get
+  // close() (gofer's own closers call this directly, without the synctest bubble check):
+  // marks the channel closed, claims and unlinks every waiter (receivers get
   // success=false and keep an empty slot; senders get success=false and will throw), then
   // unlocks and wakes them. Throws panic_error("close of closed channel").
   void close_and_wake();
@@ -258,6 +273,7 @@ struct chan_impl final : chan_base {
   // `where`: the user's call, recorded if it parks (wait.hpp, "Call sites").
   bool send(T& v, bool block, gofer::source_location where) ABSL_LOCKS_EXCLUDED(lock) {
     safe_point();
+    if (__builtin_expect(bubble != 0, false)) check_bubble(bubble, "send on");
     goroutine* wake = nullptr;
     lock.lock();
     switch (send_locked(v, wake)) {
@@ -286,7 +302,7 @@ struct chan_impl final : chan_base {
     begin_wait(g);
     sendq.push_back(&w);
     lock.unlock();
-    park(g, wait_reason::chan_send, this, where);
+    park(g, bubble != 0 ? wait_reason::chan_send_durable : wait_reason::chan_send, this, where);
     leave_if_shutdown(w, true);
     if (!w.success) throw_send_on_closed();
     return true;
@@ -295,6 +311,7 @@ struct chan_impl final : chan_base {
   // select { case v, ok := <-c: ...; default: }: never parks. See try_recv_result.
   try_recv_result<T> try_recv() ABSL_LOCKS_EXCLUDED(lock) {
     safe_point();
+    if (__builtin_expect(bubble != 0, false)) check_bubble(bubble, "receive on");
     try_recv_result<T> out;
     goroutine* wake = nullptr;
     lock.lock();
@@ -309,6 +326,7 @@ struct chan_impl final : chan_base {
   // and drained (or, when !block, when nothing is ready).
   std::optional<T> recv(bool block, gofer::source_location where) ABSL_LOCKS_EXCLUDED(lock) {
     safe_point();
+    if (__builtin_expect(bubble != 0, false)) check_bubble(bubble, "receive on");
     std::optional<T> out;
     goroutine* wake = nullptr;
     lock.lock();
@@ -329,7 +347,7 @@ struct chan_impl final : chan_base {
     begin_wait(g);
     recvq.push_back(&w);
     lock.unlock();
-    park(g, wait_reason::chan_recv, this, where);
+    park(g, bubble != 0 ? wait_reason::chan_recv_durable : wait_reason::chan_recv, this, where);
     leave_if_shutdown(w, false);
     return out;  // filled by the sender if w.success, still empty if woken by close
   }
@@ -368,6 +386,7 @@ class chan_handle {
   }
   void do_close() const {
     if (!impl_) throw_close_of_nil();
+    if (__builtin_expect(impl_->bubble != 0, false)) check_bubble(impl_->bubble, "close of");
     impl_->close_and_wake();
   }
 

@@ -692,13 +692,21 @@ handler strip_prefix(std::string prefix, handler h);
 // sets none (only ServeContent honours one a handler set); gofer sets it so caches and
 // If-Range work without a handler of their own. Last-Modified: the file's mtime (seconds).
 // No traversal: a ".." segment, a NUL or a backslash in the path → 400 (the server already
-// refuses "..", "%2e%2e" and "." segments before routing); a path is looked up below
-// root's real path and its real path (symlinks resolved) must lie within it, else 404 —
-// so a symlink inside root to a file inside root is served, one leading out is refused
-// (Go's http.Dir follows it; os.Root, Go 1.24, refuses it too). "//etc/passwd" is
-// root + "/etc/passwd". (A symlink swapped between the check and the open is not guarded
-// against: the open itself does not follow a final symlink.)
-// Bodies never pass through user space: the file is opened (realpath, stat, open) and the
+// refuses "..", "%2e%2e" and "." segments before routing); a file's real path (symlinks
+// resolved) must lie within root's, else 404 — so a symlink inside root to a file inside
+// root is served, one leading out is refused (Go's http.Dir follows it; os.Root, Go 1.24,
+// refuses it too). "//etc/passwd" is root + "/etc/passwd". How: root is opened once (on
+// the first request that finds it; a root renamed or replaced later is not followed, the
+// directory first opened is served), and each path is opened below it by openat2(2) with
+// RESOLVE_BENEATH — one path walk in the kernel, which fails rather than leave root, with
+// no window between a check and the open. What that refuses or cannot do (a ".." or an
+// absolute symlink on the way, which may land back inside root; a kernel before 5.6 or a
+// seccomp filter: ENOSYS) takes the slow path: realpath(3) of root and of the file, the
+// file's required to lie within root's, then open(O_NOFOLLOW) (a symlink swapped between
+// that check and the open is not guarded against there). The Content-Type comes from the
+// name asked for (as Go's), not from a symlink's target. A FIFO, device or socket under
+// root is 404 (opened O_NONBLOCK, so a FIFO does not block the open).
+// Bodies never pass through user space: the file is opened (openat2, fstat) and the
 // response's body is sent by net::conn::send_file (sendfile(2), parking on EAGAIN) after
 // Beast writes the header; memory per answer is the header, whatever the file's size.
 // Those calls run on the handler's thread, as Go's os.Open and sendfile run on the

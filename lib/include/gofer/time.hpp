@@ -92,12 +92,15 @@ class timer {
 
   // The channel on which the tick is delivered. Never blocks. Thread-safe.
   recv_chan<time_point> c() const noexcept;
-  // Timer.Stop (see the table above). Never blocks.
+  // Timer.Stop (see the table above). Never blocks. A timer made in a synctest bubble
+  // belongs to it: stop and reset from outside panic ("stop of synctest timer from outside
+  // bubble", "reset of ..."; Go's texts), as do tickers' (gofer/synctest.hpp).
   bool stop();
   // Timer.Reset(d) (see the table above). Never blocks.
   bool reset(std::chrono::nanoseconds d);
 
  private:
+  bool stop_unchecked() noexcept;  // stop() without the synctest bubble check
   std::unique_ptr<detail::chan_timer> t_;
 };
 
@@ -120,6 +123,7 @@ class ticker {
   void reset(std::chrono::nanoseconds d);
 
  private:
+  void stop_unchecked() noexcept;  // stop() without the synctest bubble check
   std::unique_ptr<detail::chan_timer> t_;
 };
 

@@ -35,24 +35,25 @@ struct bubble {
   std::atomic<std::int64_t> members{0};  // members alive
   std::uint64_t main_gid = 0;            // the goroutine running f (set at its spawn)
   std::atomic<bool> main_done{false};    // f returned: time stops (Go)
+  std::uint32_t id = 0;                  // never 0; channels made in the bubble carry it
 
   gofer::detail::spinlock mu;  // guards root and waiter (a leaf but for the root's park_lock)
   goroutine* root = nullptr;   // synctest::run's caller while it waits; nullptr after
   goroutine* waiter = nullptr; // synctest::wait's caller, if any
 };
 
-extern std::atomic<int> g_bubbles;
 
-// Durably blocking, as Go's isIdleInSynctest: channel operations, select, sleep and timers,
+// Durably blocking, as Go's isIdleInSynctest: operations on channels of the bubble (a channel
+// made outside may be readied from outside: not durable), select on such channels only, sleep and timers,
 // sync.Cond, sync.WaitGroup, synctest::wait. Not: mutex locks (the holder may be outside),
 // I/O, gofer::blocking.
 inline bool durable_reason(wait_reason r) noexcept {
   switch (r) {
-    case wait_reason::chan_send:
-    case wait_reason::chan_recv:
+    case wait_reason::chan_send_durable:  // channels of the waiter's own bubble only
+    case wait_reason::chan_recv_durable:
+    case wait_reason::select_durable:
     case wait_reason::chan_send_nil:
     case wait_reason::chan_recv_nil:
-    case wait_reason::select:
     case wait_reason::select_no_cases:
     case wait_reason::sleep:
     case wait_reason::sync_waitgroup_wait:

@@ -1,16 +1,21 @@
 // lib/src/http/fs.cpp — file_server (Go's http.FileServer: serveFile and serveContent in
 // fs.go, without directory listings): the path checks and the open run on the handler's
-// thread, as Go's do (see file_server in gofer/http.hpp for why not gofer::blocking);
+// thread, as Go's do (see file_server in gofer/http.hpp for why not gofer::blocking), below
+// a root directory opened once, by openat2(RESOLVE_BENEATH) (realpath only as a fallback);
 // conditional requests and ranges as Go's checkPreconditions and parseRange; the body goes
 // from the file to the socket by sendfile (net::conn::send_file).
 #include <fcntl.h>
 #include <limits.h>
+#include <linux/openat2.h>  // open_how, RESOLVE_BENEATH (glibc 2.36 has no openat2 wrapper)
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
+#include <atomic>
+
 #include <cerrno>
-#include <cinttypes>
 #include <cstdio>
+#include <cstring>
 #include <ctime>
 #include <random>
 
@@ -63,17 +68,21 @@ std::string_view base_name(std::string_view p) {
   return slash == std::string_view::npos ? p : p.substr(slash + 1);
 }
 
-// What opening r.path below root found (runs on a helper thread).
+// What opening r.path below root found (on the handler's thread).
 struct opened {
   int code = 404;        // 200: fd is open; 301: redirect to location
   std::string location;  // relative, as Go's localRedirect
-  std::string path;      // the real path served (its extension gives the type)
+  std::string name;      // the name served, below root (its extension gives the type, as Go's)
   int fd = -1;
   std::uint64_t size = 0;
   std::int64_t mtime_ns = 0;
 };
 
-opened open_file(const std::string& root, const std::string& url_path) {
+// The slow path (see open_file): root's and the file's real paths by realpath(3), the
+// file's required to lie within root's. Used when openat2 is missing (ENOSYS: a kernel
+// before 5.6, or a seccomp filter that refuses it) or refused a path (EXDEV: a ".." or an
+// absolute symlink on the way — possibly still inside root, which this path decides).
+opened open_file_realpath(const std::string& root, const std::string& url_path) {
   opened out;
   char buf[PATH_MAX];
   if (::realpath(root.c_str(), buf) == nullptr) return out;
@@ -87,6 +96,7 @@ opened open_file(const std::string& root, const std::string& url_path) {
   struct stat st {};
   if (::stat(real.c_str(), &st) != 0) return out;
   const bool slash = url_path.back() == '/';
+  out.name = std::string(name);
   if (S_ISDIR(st.st_mode)) {
     if (!slash) {  // Go: localRedirect(w, r, path.Base(url)+"/")
       out.code = 301;
@@ -95,6 +105,7 @@ opened open_file(const std::string& root, const std::string& url_path) {
     }
     if (::realpath((real + "/index.html").c_str(), buf) == nullptr) return out;  // no listings
     real = buf;
+    out.name += "/index.html";
     if (!within(real, rroot) || ::stat(real.c_str(), &st) != 0) return out;
   } else if (slash) {  // Go: a file named with a trailing slash: localRedirect to "../name"
     out.code = 301;
@@ -110,7 +121,123 @@ opened open_file(const std::string& root, const std::string& url_path) {
   }
   out.code = 200;
   out.fd = fd;
-  out.path = std::move(real);
+  out.size = static_cast<std::uint64_t>(st.st_size);
+  out.mtime_ns = static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec;
+  return out;
+}
+
+// root, opened once (O_PATH) on the first request that finds it, and closed with the
+// last copy of the handler. Every file is then opened relative to it.
+class root_dir {
+ public:
+  explicit root_dir(std::string path) : path_(std::move(path)) {}
+  ~root_dir() {
+    if (int fd = fd_.load(std::memory_order_relaxed); fd >= 0) ::close(fd);
+  }
+  root_dir(const root_dir&) = delete;
+  root_dir& operator=(const root_dir&) = delete;
+  const std::string& path() const noexcept { return path_; }
+  // The descriptor, or -1 if root cannot be opened (yet: a root created later is found).
+  int fd() const noexcept {
+    int fd = fd_.load(std::memory_order_acquire);
+    if (fd >= 0) return fd;
+    int mine = ::open(path_.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (mine < 0) return -1;
+    int expected = -1;
+    if (fd_.compare_exchange_strong(expected, mine, std::memory_order_acq_rel)) return mine;
+    ::close(mine);  // another request opened it first
+    return expected;
+  }
+
+ private:
+  const std::string path_;
+  mutable std::atomic<int> fd_{-1};
+};
+
+enum class beneath { ok, not_found, slow_path };
+
+// openat2(2) with RESOLVE_BENEATH: the kernel resolves name below dirfd in one walk and
+// fails with EXDEV if any step (a "..", an absolute or escaping symlink, a magic link)
+// would leave it — no window between a check and the open. O_NONBLOCK: a FIFO under root
+// does not block the open (it is refused below, as every non-regular file is).
+beneath open_beneath(int dirfd, const char* name, int& fd, struct stat& st) {
+  open_how how{};
+  how.flags = O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY;
+  how.resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS;
+  long r;
+  do {
+    r = ::syscall(SYS_openat2, dirfd, name, &how, sizeof how);
+  } while (r < 0 && errno == EINTR);
+  if (r < 0) {
+    switch (errno) {
+      case ENOSYS:  // no openat2 (kernel < 5.6) or a seccomp filter refusing it
+      case EPERM:
+      case E2BIG:
+      case EINVAL:
+      case EXDEV:   // leaves dirfd on the way: maybe back inside (an absolute symlink)
+      case EAGAIN:  // the kernel could not rule out an escape (a rename raced a "..")
+        return beneath::slow_path;
+      default:
+        return beneath::not_found;
+    }
+  }
+  fd = static_cast<int>(r);
+  if (::fstat(fd, &st) != 0) {
+    ::close(fd);
+    fd = -1;
+    return beneath::not_found;
+  }
+  return beneath::ok;
+}
+
+// Opens url_path (starting with '/', no ".." segment) below root: a regular file (200),
+// a directory's index.html (200), a redirect (301) or nothing (404). The fast path walks
+// the path once, in the kernel (open_beneath: openat2, fstat); the slow path
+// (open_file_realpath) decides what openat2 cannot.
+opened open_file(const root_dir& root, const std::string& url_path) {
+  int dirfd = root.fd();
+  if (dirfd < 0) return {};
+  // Go opens path.Clean(url): without the trailing slash, which only steers redirects; and
+  // relative to root ("//etc/passwd" is root + "/etc/passwd").
+  std::string_view name = url_path;
+  while (name.size() > 1 && name.back() == '/') name.remove_suffix(1);
+  while (!name.empty() && name.front() == '/') name.remove_prefix(1);
+  std::string rel = name.empty() ? std::string(".") : std::string(name);
+  const bool slash = url_path.back() == '/';
+  opened out;
+  struct stat st {};
+  int fd = -1;
+  switch (open_beneath(dirfd, rel.c_str(), fd, st)) {
+    case beneath::slow_path: return open_file_realpath(root.path(), url_path);
+    case beneath::not_found: return out;
+    case beneath::ok: break;
+  }
+  if (S_ISDIR(st.st_mode)) {
+    ::close(fd);
+    if (!slash) {  // Go: localRedirect(w, r, path.Base(url)+"/")
+      out.code = 301;
+      out.location = std::string(base_name(url_path)) + "/";
+      return out;
+    }
+    rel += "/index.html";  // no listings
+    switch (open_beneath(dirfd, rel.c_str(), fd, st)) {
+      case beneath::slow_path: return open_file_realpath(root.path(), url_path);
+      case beneath::not_found: return out;
+      case beneath::ok: break;
+    }
+  } else if (slash) {  // Go: a file named with a trailing slash: localRedirect to "../name"
+    ::close(fd);
+    out.code = 301;
+    out.location = "../" + std::string(base_name(url_path));
+    return out;
+  }
+  if (!S_ISREG(st.st_mode)) {  // a directory named index.html, a FIFO, a device, a socket
+    ::close(fd);
+    return out;
+  }
+  out.code = 200;
+  out.fd = fd;
+  out.name = std::move(rel);
   out.size = static_cast<std::uint64_t>(st.st_size);
   out.mtime_ns = static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec;
   return out;
@@ -118,17 +245,47 @@ opened open_file(const std::string& root, const std::string& url_path) {
 
 // ---- dates (Go's http.TimeFormat and http.ParseTime) ----------------------------------
 
+// Go's http.TimeFormat, "Mon, 02 Jan 2006 15:04:05 GMT", formatted by hand: strftime
+// cost more than the rest of the validators together (the locale machinery).
 std::string http_time(std::time_t t) {
+  static constexpr char kDays[] = "SunMonTueWedThuFriSat";
+  static constexpr char kMonths[] = "JanFebMarAprMayJunJulAugSepOctNovDec";
   std::tm tm{};
   ::gmtime_r(&t, &tm);
-  char b[40];
-  std::strftime(b, sizeof b, "%a, %d %b %Y %H:%M:%S GMT", &tm);  // the C locale: English names
-  return b;
+  char b[64];
+  auto two = [](char* p, int v) {
+    p[0] = static_cast<char>('0' + v / 10 % 10);
+    p[1] = static_cast<char>('0' + v % 10);
+  };
+  if (tm.tm_year + 1900 < 0 || tm.tm_year + 1900 > 9999) {  // outside IMF-fixdate's 4 digits
+    std::snprintf(b, sizeof b, "%.3s, %02d %.3s %d %02d:%02d:%02d GMT", kDays + 3 * tm.tm_wday, tm.tm_mday,
+                  kMonths + 3 * tm.tm_mon, tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
+    return b;
+  }
+  std::memcpy(b, kDays + 3 * tm.tm_wday, 3);
+  std::memcpy(b + 3, ", ", 2);
+  two(b + 5, tm.tm_mday);
+  b[7] = ' ';
+  std::memcpy(b + 8, kMonths + 3 * tm.tm_mon, 3);
+  b[11] = ' ';
+  const int y = tm.tm_year + 1900;
+  two(b + 12, y / 100);
+  two(b + 14, y % 100);
+  b[16] = ' ';
+  two(b + 17, tm.tm_hour);
+  b[19] = ':';
+  two(b + 20, tm.tm_min);
+  b[22] = ':';
+  two(b + 23, tm.tm_sec);
+  std::memcpy(b + 25, " GMT", 4);
+  return std::string(b, 29);
 }
 
 // IMF-fixdate, RFC 850 and ANSI C's asctime (RFC 9110 §5.6.7); nullopt if none fits.
 std::optional<std::time_t> parse_http_time(std::string_view v) {
-  std::string s(strip_ascii_whitespace(v));
+  v = strip_ascii_whitespace(v);
+  if (v.empty()) return std::nullopt;  // the usual case: no such header (strptime would try 3 formats)
+  std::string s(v);
   for (const char* fmt : {"%a, %d %b %Y %H:%M:%S GMT", "%A, %d-%b-%y %H:%M:%S GMT", "%a %b %e %H:%M:%S %Y"}) {
     std::tm tm{};
     const char* end = ::strptime(s.c_str(), fmt, &tm);
@@ -285,10 +442,21 @@ void serve_error(response_writer& w, std::string_view msg, int code) {
   error(w, msg, code);
 }
 
+// "<hex>-<hex>" of the ETag, by hand (snprintf's format parsing showed in profiles).
+void append_hex(std::string& out, std::uint64_t v) {
+  char b[16];
+  int n = 0;
+  do {
+    b[n++] = "0123456789abcdef"[v & 0xf];
+    v >>= 4;
+  } while (v != 0);
+  while (n > 0) out += b[--n];
+}
+
 }  // namespace
 
 handler file_server(std::string root) {
-  return [root = std::move(root)](const request& r, response_writer& w) {
+  return [root = std::make_shared<const root_dir>(std::move(root))](const request& r, response_writer& w) {
     if (r.method != "GET" && r.method != "HEAD") {
       w.headers().set("Allow", "GET, HEAD");
       error(w, "405 method not allowed", status::method_not_allowed);
@@ -309,7 +477,7 @@ handler file_server(std::string root) {
     if (p.size() >= kIndex.size() && p.compare(p.size() - kIndex.size(), kIndex.size(), kIndex) == 0)
       return local_redirect("./");
 
-    opened f = open_file(root, p);  // on this thread: microseconds from the kernel's caches
+    opened f = open_file(*root, p);  // on this thread: microseconds from the kernel's caches
     if (f.code == 301) return local_redirect(f.location);
     if (f.code != 200) return not_found(w);
     auto body = std::make_shared<file_body>();
@@ -317,10 +485,11 @@ handler file_server(std::string root) {
 
     // The validators: Last-Modified (seconds) and a strong ETag.
     const std::time_t mtime = static_cast<std::time_t>(f.mtime_ns / 1000000000);
-    char etag_buf[64];
-    std::snprintf(etag_buf, sizeof etag_buf, "\"%" PRIx64 "-%" PRIx64 "\"", static_cast<std::uint64_t>(f.mtime_ns),
-                  f.size);
-    const std::string etag = etag_buf;
+    std::string etag = "\"";
+    append_hex(etag, static_cast<std::uint64_t>(f.mtime_ns));
+    etag += '-';
+    append_hex(etag, f.size);
+    etag += '"';
     header& h = w.headers();
     if (mtime > 0) h.set("Last-Modified", http_time(mtime));
     h.set("ETag", etag);
@@ -352,7 +521,7 @@ handler file_server(std::string root) {
       }
     }
 
-    std::string_view ct = mime_type_by_extension(f.path);
+    std::string_view ct = mime_type_by_extension(f.name);
     const std::string ctype = ct.empty() ? "application/octet-stream" : std::string(ct);
     h.set("Content-Type", ctype);
     h.set("Accept-Ranges", "bytes");

@@ -70,6 +70,11 @@ enum class wait_reason : std::uint8_t {
   io_wait,
   synctest_run,   // the caller of synctest::run, waiting for its bubble
   synctest_wait,  // synctest::wait
+  // Go 1.25's: a send, receive or select whose channels all belong to the waiter's synctest
+  // bubble (gofer/synctest.hpp); only these channel waits are durable.
+  chan_send_durable,
+  chan_recv_durable,
+  select_durable,
 };
 const char* wait_reason_text(wait_reason r) noexcept;
 
@@ -131,6 +136,8 @@ void unpark(goroutine* g) noexcept;
 // throws, so noexcept operations may be safe points. A loop with no gofer call at all
 // still holds its thread.
 extern std::atomic<bool> g_preempt_hint;
+// synctest bubbles alive (lib/src/synctest.cpp): 0 keeps every bubble hook one untaken branch.
+extern std::atomic<int> g_bubbles;
 void preempt_slow() noexcept;
 inline void safe_point() noexcept {
   if (__builtin_expect(g_preempt_hint.load(std::memory_order_relaxed), false)) preempt_slow();
