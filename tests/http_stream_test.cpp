@@ -6,7 +6,9 @@
 //                  close-delimited streams; the client disconnecting ends a streaming
 //                  handler (ctx and write errors); a throw after a flush cuts the
 //                  connection; response_write_timeout bounds each write, not the stream;
-//                  a request pipelined during a stream; gofer's client reading a stream
+//                  a request pipelined during a stream; gofer's client reading a stream;
+//                  abort_handler (Go's ErrAbortHandler) cuts quietly, before or after a
+//                  flush, and gofer's client::stream reports the cut
 //   http_sse       event_stream's framing (WHATWG text/event-stream)
 //   http_hijack    taking the connection over: buffered bytes, no HTTP answer, shutdown
 //                  does not wait for it
@@ -181,6 +183,139 @@ TEST_P(http_stream, a_throw_after_flushing_cuts_the_connection_without_500) {
     auto r = cl.get(bg(), ts.url("/boom"));
     EXPECT_FALSE(r.ok());
     auto ok = cl.get(bg(), ts.url("/ok"));
+    ASSERT_TRUE(ok.ok()) << ok.status();
+    EXPECT_EQ(ok->body, "ok");
+  });
+}
+
+// Go's panic(http.ErrAbortHandler) before anything was sent: no answer at all (no 500,
+// unlike any other throw), nothing logged, request::ctx cancelled, and a keep-alive
+// connection opened before it is served on, before and after. The /panic route is the
+// control: the same capture does see an ordinary throw's log line.
+TEST_P(http_stream, abort_handler_before_a_flush_cuts_without_an_answer_or_a_log) {
+  run_main(threads(), [] {
+    gofer::chan<gofer::context> ctxs(4);
+    http::serve_mux mux;
+    mux.handle("GET /abort", [&](const http::request& r, http::response_writer& w) {
+      w.headers().set("X-Lost", "yes");
+      w.write_header(http::status::created);
+      EXPECT_TRUE(w.write("never sent"));
+      ctxs.send(r.ctx);
+      throw http::abort_handler{};
+    });
+    mux.handle("GET /panic", [](const http::request&, http::response_writer&) {
+      throw std::runtime_error("kaboom, logged");
+    });
+    mux.handle("GET /ok", [](const http::request&, http::response_writer& w) { w.write("ok"); });
+    test_server ts(mux);
+    // A keep-alive connection, served once before the abort.
+    auto keep = dial(ts.addr());
+    std::string before;
+    ASSERT_TRUE(keep.write("GET /ok HTTP/1.1\r\nHost: t\r\n\r\n").ok());
+    ASSERT_TRUE(read_until(keep, before, "\r\n\r\nok")) << before;
+
+    ::testing::internal::CaptureStderr();
+    auto c = dial(ts.addr());
+    ASSERT_TRUE(c.write("GET /abort HTTP/1.1\r\nHost: t\r\n\r\n").ok());
+    std::string got;
+    bool ended = read_to_eof(c, got);
+    gofer::context ctx;
+    bool handed = recv_within(ctxs, &ctx);
+    // request::ctx ends with the cut.
+    bool cancelled = handed && gofer::select(gofer::recv_case(ctx.done(), [](auto) { return true; }),
+                                             gofer::recv_case(gofer::after(10s), [](auto) { return false; }));
+    http::client cl;
+    auto r = cl.get(bg(), ts.url("/abort"));
+    (void)recv_within(ctxs);
+    auto p = cl.get(bg(), ts.url("/panic"));
+    std::string log = ::testing::internal::GetCapturedStderr();
+
+    EXPECT_TRUE(ended) << "the server must cut the connection";
+    EXPECT_EQ(got, "") << "no answer at all: not the handler's 201, not a 500";
+    ASSERT_TRUE(handed);
+    EXPECT_TRUE(cancelled) << "request::ctx must be cancelled";
+    EXPECT_EQ(ctx.err().code(), absl::StatusCode::kCancelled) << ctx.err();
+    ASSERT_FALSE(r.ok()) << "gofer's client must see the cut, got status " << r->status;
+    EXPECT_EQ(r.status().code(), absl::StatusCode::kUnavailable) << r.status();
+    ASSERT_TRUE(p.ok()) << p.status();
+    EXPECT_EQ(p->status, 500);
+    EXPECT_EQ(count_of(log, "http: panic serving"), 1) << log;
+    EXPECT_NE(log.find("kaboom, logged"), std::string::npos) << log;
+    EXPECT_EQ(log.find("abort"), std::string::npos) << "abort_handler is never logged: " << log;
+
+    // The other connection, opened before, is still served.
+    std::string after;
+    ASSERT_TRUE(keep.write("GET /ok HTTP/1.1\r\nHost: t\r\n\r\n").ok());
+    ASSERT_TRUE(read_until(keep, after, "\r\n\r\nok")) << after;
+    EXPECT_EQ(status_line(after), "HTTP/1.1 200 OK");
+    (void)keep.close();
+  });
+}
+
+// After a flush: the status and the flushed piece are out, the rest is cut without the last
+// chunk; a raw client sees the truncation, gofer's client::stream an "unexpected EOF" error
+// (never a clean end); nothing is logged; a new connection is served.
+TEST_P(http_stream, abort_handler_after_a_flush_cuts_the_stream_without_its_last_chunk) {
+  run_main(threads(), [] {
+    gofer::chan<int> go_on(2);  // buffered: a failed step must not leave anyone waiting
+    http::serve_mux mux;
+    mux.handle("GET /abort", [&](const http::request&, http::response_writer& w) {
+      EXPECT_TRUE(w.write("one"));
+      EXPECT_TRUE(w.flush().ok());
+      (void)go_on.recv();  // the client has read "one"
+      EXPECT_TRUE(w.write("two, never sent"));
+      throw http::abort_handler{};
+    });
+    mux.handle("GET /ok", [](const http::request&, http::response_writer& w) { w.write("ok"); });
+    test_server ts(mux);
+
+    ::testing::internal::CaptureStderr();
+    auto c = dial(ts.addr());
+    ASSERT_TRUE(c.write("GET /abort HTTP/1.1\r\nHost: t\r\n\r\n").ok());
+    std::string got;
+    bool first = read_until(c, got, "3\r\none\r\n");
+    go_on.send(1);
+    bool ended = read_to_eof(c, got);
+
+    http::client cl;
+    auto s = cl.stream(bg(), "GET", ts.url("/abort"));
+    std::string body;
+    absl::Status end;
+    if (s.ok()) {
+      char buf[64];
+      while (body.size() < 3) {  // "one": flushed before the handler waits
+        auto n = s->read(buf, sizeof buf);
+        if (!n.ok()) break;
+        body.append(buf, *n);
+      }
+      go_on.send(1);
+      for (;;) {
+        auto m = s->read(buf, sizeof buf);
+        if (!m.ok()) {
+          end = m.status();
+          break;
+        }
+        body.append(buf, *m);
+      }
+    } else {
+      go_on.send(1);  // in case the handler did run: it must not wait forever
+    }
+    auto ok = cl.get(bg(), ts.url("/ok"));
+    std::string log = ::testing::internal::GetCapturedStderr();
+
+    ASSERT_TRUE(first) << got;
+    EXPECT_TRUE(ended) << "the server must cut the connection";
+    EXPECT_EQ(status_line(got), "HTTP/1.1 200 OK");
+    EXPECT_NE(got.find("Transfer-Encoding: chunked"), std::string::npos) << got;
+    EXPECT_EQ(got.find("0\r\n\r\n"), std::string::npos) << "no last chunk: the answer is cut\n" << got;
+    EXPECT_EQ(got.find("never sent"), std::string::npos) << got;
+    ASSERT_TRUE(s.ok()) << s.status();
+    EXPECT_EQ(s->status, 200);
+    EXPECT_EQ(body, "one");
+    EXPECT_FALSE(gofer::net::is_eof(end)) << "a cut stream must not read as a clean end: " << end;
+    EXPECT_EQ(end.code(), absl::StatusCode::kDataLoss) << end;
+    EXPECT_NE(end.message().find("unexpected EOF"), std::string::npos) << end;
+    EXPECT_EQ(log, "") << "abort_handler is never logged";
     ASSERT_TRUE(ok.ok()) << ok.status();
     EXPECT_EQ(ok->body, "ok");
   });

@@ -236,9 +236,10 @@ std::vector<std::string> votes_in(const std::string& text, const std::vector<std
 
 // One client of the stream, a gofer::http handler: 200 and a body that never ends by
 // itself, each tweet flushed as it is written (response_writer::flush: chunked), at random
-// intervals. Now and then it drops the client, sometimes in the middle of a line: it writes
-// half the line and returns, and the answer ends with Connection: close, so the client sees
-// its stream end where Twitter's would break off. After the last tweet it writes keep-alive
+// intervals. Now and then it drops the client, sometimes in the middle of a line: it sends
+// half the line and throws gofer::http::abort_handler (Go's panic(http.ErrAbortHandler)),
+// which cuts the connection without the last chunk, quietly: the client's read fails
+// ("unexpected EOF") where Twitter's stream would break off. After the last tweet it writes keep-alive
 // newlines (as Twitter does) until the client, `quit` or the server's close ends it.
 void serve_stream(const gofer::http::request& r, gofer::http::response_writer& w, long tweets,
                   std::chrono::microseconds max_gap, int drop_every, signal_chan quit) {
@@ -267,7 +268,7 @@ void serve_stream(const gofer::http::request& r, gofer::http::response_writer& w
     if (i < tweets && drop(rng) == 1) {  // drop the client, maybe mid-line
       (void)w.write(std::string_view(line).substr(0, line.size() / 2 * (i % 2)));
       (void)w.flush();
-      return;
+      throw gofer::http::abort_handler{};
     }
     if (!w.write(line) || !w.flush().ok()) return;  // the reader went away
   }
@@ -388,7 +389,7 @@ signal_chan start_reader(const std::string& addr, store& db, signal_chan stop, g
             }
           }
           auto n = res->read(chunk, sizeof chunk);
-          if (!n.ok()) break;  // the end of the stream, a drop, or our cancel
+          if (!n.ok()) break;  // a drop (DataLoss "unexpected EOF": the cut), or our cancel
           pending.append(chunk, *n);
         }
         res->close();

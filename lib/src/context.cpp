@@ -162,6 +162,11 @@ recv_chan<std::monostate> context::done() const {
   return c != nullptr ? recv_chan<std::monostate>(c->done) : recv_chan<std::monostate>();
 }
 
+const std::atomic<bool>* detail::cancelled_flag(const gofer::context& ctx) noexcept {
+  ctx_node* c = detail::cancel_node_of(detail::ctx_access::node(ctx).get());
+  return c != nullptr ? &c->cancelled : nullptr;
+}
+
 absl::Status context::err() const {
   ctx_node* c = detail::cancel_node_of(n_.get());
   if (c == nullptr || !c->cancelled.load(std::memory_order_acquire)) return absl::OkStatus();

@@ -18,8 +18,8 @@
 namespace gofer::detail {
 
 goroutine* current_goroutine() noexcept {
-  if (current_worker() == nullptr) return nullptr;
-  return static_cast<goroutine*>(context::active()->get_properties());
+  worker* w = current_worker();
+  return w != nullptr ? w->current : nullptr;  // worker::current: what pick_next switched to
 }
 
 goroutine* current_goroutine_or_throw(const char* op) {
@@ -110,7 +110,7 @@ void unpark(goroutine* g) noexcept {
   // (gofer::blocking's threads, foreign threads).
   worker* w = current_worker();
   if (w != nullptr) {
-    w->make_ready(g->ctx, context::active()->get_properties() != nullptr);
+    w->make_ready(g->ctx, w->current != nullptr);  // readied by a goroutine: runnext
     return;
   }
   runtime* rt = current_runtime();

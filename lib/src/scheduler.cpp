@@ -165,6 +165,14 @@ bool runtime::has_work_anywhere() const noexcept {
 // ---------------------------------------------------------------------------------------
 // sched_algo
 
+// Threads: Boost calls awakened on this worker's own thread only — a yield readies the
+// yielder in the ontop step of the switch (after the switch away from it is complete), and a
+// context readied from another thread goes through Boost's remote-ready queue, which this
+// thread's dispatcher drains into awakened. So `pinned` is owner-only like the rest of
+// pick_next_impl's state; the one structure shared with other threads here is the injection
+// queue (moodycamel's, thread-safe). A TSan report between awakened and pick_next_impl
+// (seen once) was inside that queue's code: its fence-based block recycling is beyond what
+// TSan models — benign, and suppressed narrowly in tools/tsan.supp, which says why.
 void sched_algo::awakened(context* ctx) noexcept {
   if (is_pinned(ctx)) {
     w_.pinned.push_back(ctx);
@@ -254,6 +262,8 @@ inline bool sched_algo::take_injected(context*& c) noexcept {
 }
 
 [[gnu::always_inline]] inline context* sched_algo::pick_next_impl() noexcept {
+  // The context that is switching away (Boost's thread-local: read it once per pick).
+  context* const self = context::active();
   ++w_.tick;
   // For the monitor: a pick is a switch (plain stores: only this thread writes them).
   w_.sched_tick.store(w_.tick, std::memory_order_relaxed);
@@ -263,7 +273,7 @@ inline bool sched_algo::take_injected(context*& c) noexcept {
   // calls pick_next from park() while holding its own park_lock, and firing its timer
   // there would unpark it on the same thread (deadlock).
   // The dispatcher runs whenever the local queue is empty and every kFairnessTick picks.
-  if (context::active()->is_context(boost::fibers::type::dispatcher_context)) {
+  if (self->is_context(boost::fibers::type::dispatcher_context)) {
     // Netpoll while busy (same reason to be on the dispatcher: poll() unparks goroutines),
     // at most once per kFairnessTick picks. A busy worker reaches the dispatcher once per
     // kFairnessTick picks (it is returned at phase kFairnessTick/2), so readiness is seen
@@ -283,7 +293,7 @@ inline bool sched_algo::take_injected(context*& c) noexcept {
 
   // End of the run: hand control back to the thread's main context, which then exits.
   if (w_.main_ctx != nullptr && rt_.stop_threads.load(std::memory_order_acquire) &&
-      context::active() != w_.main_ctx) {
+      self != w_.main_ctx) {
     context* m = w_.main_ctx;
     w_.main_ctx = nullptr;
     return m;
@@ -299,7 +309,7 @@ inline bool sched_algo::take_injected(context*& c) noexcept {
   // gets its turn to drain remote wake-ups even when local goroutines keep each other busy.
   const std::uint64_t phase = w_.tick % kFairnessTick;
   if (phase == 0 && (take_injected(c) || (c = w_.pop_local()) != nullptr)) {
-    context::active()->attach(c);
+    self->attach(c);
     return c;
   }
   if (phase == kFairnessTick / 2 && !w_.pinned.empty()) {
@@ -316,12 +326,12 @@ inline bool sched_algo::take_injected(context*& c) noexcept {
       c = w_.runnext.exchange(nullptr, std::memory_order_acquire);
     }
     if (c != nullptr) {
-      context::active()->attach(c);
+      self->attach(c);
       return c;
     }
   }
   if ((c = w_.pop_local()) != nullptr || take_injected(c)) {
-    context::active()->attach(c);
+    self->attach(c);
     return c;
   }
   if (!w_.pinned.empty()) {
@@ -330,7 +340,7 @@ inline bool sched_algo::take_injected(context*& c) noexcept {
     return c;
   }
   if ((c = steal()) != nullptr) {
-    context::active()->attach(c);
+    self->attach(c);
     return c;
   }
   return nullptr;
@@ -340,6 +350,7 @@ inline bool sched_algo::take_injected(context*& c) noexcept {
 // after it returns, so it must not be instrumented (detail/tsan.hpp).
 GOFER_NO_TSAN context* sched_algo::pick_next() noexcept {
   context* c = pick_next_impl();
+  w_.current = c != nullptr ? static_cast<goroutine*>(c->get_properties()) : nullptr;
   if (w_.parking != nullptr) {
     // The active goroutine is parking (park() set this under its park_lock, which stays
     // held until the switch away from it is complete, so no unpark() can see it yet).

@@ -17,6 +17,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <map>
 #include <mutex>
@@ -48,6 +49,15 @@ struct stack_pool {
     void* p = free_list.back();
     free_list.pop_back();
     return p;
+  }
+  // Moves up to n free stacks to `out` (at least one: maps more only when none is free, so
+  // stacks used before — their top pages already faulted in — go first): one lock a batch.
+  void take_batch(std::size_t size, std::vector<void*>& out, std::size_t n) {
+    std::lock_guard<std::mutex> lk(mu);
+    if (free_list.empty()) grow(size);
+    const std::size_t k = std::min(n, free_list.size());
+    out.insert(out.end(), free_list.end() - static_cast<std::ptrdiff_t>(k), free_list.end());
+    free_list.resize(free_list.size() - k);
   }
   void give(void* p) {
     std::lock_guard<std::mutex> lk(mu);
@@ -103,7 +113,15 @@ boost::context::stack_context stack_allocator::allocate() {
   std::size_t size = configured_stack_size();
   void* lo = nullptr;
   worker* w = current_worker();
-  if (w != nullptr && w->stack_cache_size == size && !w->stack_cache.empty()) {
+  if (w != nullptr) {
+    if (w->stack_cache_size != size) {
+      flush_stack_cache(*w);
+      w->stack_cache_size = size;
+    }
+    // An empty cache is refilled with a batch: a goroutine that spawns many (spawn then
+    // join of 100,000) takes the pool's locks once per kCacheBatch stacks, not twice per
+    // stack — at 2 threads those locks were contended with the other worker's frees.
+    if (w->stack_cache.empty()) pool_for(size).take_batch(size, w->stack_cache, kCacheBatch);
     lo = w->stack_cache.back();
     w->stack_cache.pop_back();
   } else {

@@ -46,6 +46,7 @@
 //   cancel();
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <functional>
 #include <memory>
@@ -111,6 +112,12 @@ using cancel_func = std::function<void()>;
 using cancel_cause_func = std::function<void(absl::Status cause)>;
 
 namespace detail {
+// The flag ctx.err() reads first: true once ctx (or an ancestor, propagated) is cancelled;
+// nullptr for a context that can never be cancelled (background). Lives as long as a handle
+// to ctx. For hot loops that poll for cancellation (worker_pool: a load per job instead of
+// an err() call); err()/cause() give the reason.
+const std::atomic<bool>* cancelled_flag(const context& ctx) noexcept;
+
 std::shared_ptr<ctx_node> make_value_node(const context& parent, const void* key,
                                           std::shared_ptr<const void> value);
 }  // namespace detail

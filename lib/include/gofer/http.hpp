@@ -6,6 +6,7 @@
 //                         flush() streams, hijack() takes the connection over)
 //   http::event_stream    Server-Sent Events over a response_writer
 //   http::handler         std::function<void(const request&, response_writer&)>
+//   http::abort_handler   what a handler throws to cut its answer quietly (Go's ErrAbortHandler)
 //   http::serve_mux       a router with Go 1.22 patterns: "GET /users/{id}", "/static/{path...}"
 //   http::server          serve(listener), shutdown(ctx), close(); one goroutine per connection
 //   http::server_options  timeouts, size limits, keep-alive, a connection-state hook
@@ -59,6 +60,8 @@
 //   body() could not read the body (body_error)               its status (413, 400, 431), close
 //   handler throws                                            500, close (what it wrote is
 //     dropped) — or, if it had flushed (the answer was streaming), the connection is cut
+//   handler throws abort_handler (Go's ErrAbortHandler)       connection cut, no answer
+//     (streaming: no last chunk), nothing logged
 // Empty lines (CRLF) before a request line are skipped (RFC 9112 §2.2). An absolute-form
 // target ("GET http://a:8080/x") sets request::host to its authority ("a:8080"), whatever
 // the Host field says (RFC 9112 §3.2.2).
@@ -375,6 +378,7 @@ class body_error : public std::runtime_error {
 //                     | appends            |                    | 4 KiB buffered      | says why)
 //   flush()           | status := 200; sends status, header, body | sends the body | the error
 //   hijack()          | the connection (what was written is dropped)  | FailedPrecondition
+//   throw abort_handler{} | connection cut: no answer at all          | cut: no last chunk  | cut
 // "Broken": a write to the client failed (its error: Unavailable "http: write to client:
 // Broken pipe" / "Connection reset by peer"; DeadlineExceeded "i/o timeout" when one
 // write took longer than response_write_timeout; FailedPrecondition "use of closed network
@@ -387,6 +391,8 @@ class body_error : public std::runtime_error {
 // cancelled: a handler streaming forever ends when it checks any of them — the server
 // closes the connection once it returns. Errors are returned, never thrown (as everywhere
 // in gofer::http); before the first flush write() cannot fail.
+// To end an answer so that the client knows it is incomplete, the handler throws
+// abort_handler (below): the connection is cut, whatever was written or sent.
 //
 // What the server adds: Content-Length (not when streaming), Date, Connection when
 // closing, and "Content-Type: text/plain; charset=utf-8" for a non-empty body without
@@ -482,6 +488,32 @@ class response_writer {
   std::shared_ptr<file_body> file_;  // file_server's answer: sent after body_ (empty then)
 };
 
+// abort_handler — Go's http.ErrAbortHandler: what a handler throws to abort its answer on
+// purpose, quietly: `throw http::abort_handler{};`. The server catches it and cuts the
+// connection — no answer before a flush (the client reads EOF where a status line should
+// be: no 500, unlike any other throw), no last chunk after one (the client knows the body
+// is truncated: gofer's client reports DataLoss "unexpected EOF") — cancels request::ctx,
+// and logs nothing (any other throw is logged as a panic). The server goes on serving its
+// other connections. After hijack() the connection is the handler's: the throw then only
+// ends the handler. For a proxy whose upstream broke mid-answer, or a fake server
+// simulating a dropped connection.
+// Not a std::exception, on purpose (like the runtime's goroutine unwinding): a handler's or
+// a middleware's `catch (const std::exception&)` lets it through. A middleware catching
+// everything (`catch (...)`) must rethrow it, as Go's recovering middleware re-panics
+// ErrAbortHandler. Thrown outside a handler it is a panic like any uncaught exception
+// (runtime.hpp), as Go's is outside a server.
+// An empty value: copy freely; thread-safe. Example — a proxy relaying a stream:
+//   for (;;) {
+//     auto n = upstream.read(buf, sizeof buf);
+//     if (net::is_eof(n.status())) return;              // complete: the last chunk goes out
+//     if (!n.ok()) throw http::abort_handler{};         // broken: the client must know too
+//     if (!w.write({buf, *n}) || !w.flush().ok()) return;
+//   }
+struct abort_handler {
+  // Go's error text.
+  static constexpr const char* what() noexcept { return "net/http: abort Handler"; }
+};
+
 // A handler answers one request. Called on the connection's goroutine; it may block
 // (park) freely. An exception escaping it is caught by the server ("http: panic serving
 // <addr>: <what>" on stderr) — the server goes on, as Go's recovers panics in handlers.
@@ -489,7 +521,9 @@ class response_writer {
 // it had written — status, headers, body — is discarded) and the connection closes. If
 // it had flushed, the status and part of the body are already out: the connection is
 // cut (no last chunk), so the client sees a truncated answer, never a complete one (Go
-// does the same).
+// does the same). abort_handler (above) is the exception to both: never logged, and the
+// connection is cut without an answer even before a flush (Go closes the connection
+// after any panic; gofer answers 500 to the others, when it still can).
 using handler = std::function<void(const request&, response_writer&)>;
 
 // event_stream — Server-Sent Events (the WHATWG HTML spec's text/event-stream, what a

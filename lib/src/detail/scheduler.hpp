@@ -91,6 +91,13 @@ struct worker {
   // a parked goroutine belongs to no thread and whoever wakes it runs it on their own
   // thread (Go's ready() puts the woken G on the waker's P). Owner-only.
   context* parking = nullptr;
+  // The goroutine this worker is running: set by pick_next to the record of the context it
+  // returns (every switch on a worker thread goes through pick_next, as the TSan hooks rely
+  // on too); nullptr while the dispatcher or the thread's main context runs. Read by
+  // current_goroutine() and unpark() instead of Boost's context::active(), which is a
+  // thread-local of libboost_fiber.so (__tls_get_addr: ~25 instructions a call, ~50 per
+  // worker_pool job). Owner-only.
+  goroutine* current = nullptr;
 
   // Pinned contexts (this thread's dispatcher), owned by this thread: no lock.
   std::deque<context*> pinned;

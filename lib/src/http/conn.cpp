@@ -13,7 +13,8 @@
 //   5. call_handler    the handler, its writer attached to the connection (flush: the
 //                      answer streams, chunked; hijack: the connection is the handler's);
 //                      a throw becomes a 500 + close (answer_panic), a body_error from
-//                      body() its status + close (answer_body_error) — or a cut once streaming
+//                      body() its status + close (answer_body_error) — or a cut once streaming;
+//                      abort_handler is always a cut, and never logged (Go's ErrAbortHandler)
 //      settle_body     what the handler left of the body: discard ≤ 256 KiB, else close
 //   6. write_answer    Beast's serializer (write deadline), then the keep-alive decision:
 //                      round again, or a lingering close
@@ -483,6 +484,7 @@ class conn_server final : public body_source, public response_writer::sink {
         ok = call_handler(r, w, in.target == "*", body_code);
       }
       if (hijacked_) return;  // the connection is the handler's now
+      if (aborted_) return cut();
       if (body_code >= 0) return streaming_ ? cut() : answer_body_error(body_code);
       if (!ok) return streaming_ ? cut() : answer_panic(r);
       if (streaming_) {
@@ -906,7 +908,7 @@ class conn_server final : public body_source, public response_writer::sink {
   //    Its writer is attached to this connection (flush, hijack) for the call.
   void begin_answer(const request& r, response_writer& w) {
     req_ = &r;
-    streaming_ = chunked_ = no_body_ = false;
+    streaming_ = chunked_ = no_body_ = aborted_ = false;
     stream_err_ = absl::OkStatus();
     response_writer_access::attach(w, this);
   }
@@ -923,6 +925,9 @@ class conn_server final : public body_source, public response_writer::sink {
       throw;  // the runtime is unwinding this goroutine
     } catch (const body_error& e) {  // request::body() could not read the body
       body_code = e.code();
+      return false;
+    } catch (const abort_handler&) {  // Go's panic(http.ErrAbortHandler): cut, not logged
+      aborted_ = true;
       return false;
     } catch (const std::exception& e) {
       std::fprintf(stderr, "http: panic serving %s: %s\n", remote_.c_str(), e.what());
@@ -1025,7 +1030,11 @@ class conn_server final : public body_source, public response_writer::sink {
 
   // 5c. A handler that threw after flushing: the client has a status and part of a body,
   //     so the connection is cut (no last chunk): it cannot take the answer for complete.
+  //     A handler that threw abort_handler, flushed or not, is cut the same way: before a
+  //     flush nothing was sent, so the client reads EOF instead of an answer. request::ctx
+  //     ends here (Go cancels the in-flight request's), before the goroutine unregisters.
   void cut() {
+    cancel_();
     stop_watch();
     (void)c_.close();
   }
@@ -1061,6 +1070,7 @@ class conn_server final : public body_source, public response_writer::sink {
   bool keep_ = false;
   bool streaming_ = false, chunked_ = false, no_body_ = false;
   bool hijacked_ = false;
+  bool aborted_ = false;  // the handler threw abort_handler
   absl::Status stream_err_;
   std::shared_ptr<disconnect_watch> watch_;
 };

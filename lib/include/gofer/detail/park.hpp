@@ -219,7 +219,7 @@ extern std::atomic<bool> g_preempt_hint;
 // synctest bubbles alive (lib/src/synctest.cpp): 0 keeps every bubble hook one untaken branch.
 extern std::atomic<int> g_bubbles;
 void preempt_slow() noexcept;
-inline void safe_point() noexcept {
+[[gnu::always_inline]] inline void safe_point() noexcept {
   if (__builtin_expect(g_preempt_hint.load(std::memory_order_relaxed), false)) preempt_slow();
 }
 
