@@ -153,6 +153,14 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(20, 1000));
   app.add_option("--trace", trace, "also write a scheduler trace of each run, e.g. out.json");
   if (int code = gofer_demo::parse_flags(app, argc, argv); code >= 0) return code;
+  // The traces are written when each run ends: a directory that is not there would only
+  // show up afterwards, as three "cannot write" lines. Say it now instead.
+  if (std::filesystem::path dir = std::filesystem::path(trace).parent_path();
+      !trace.empty() && !dir.empty() && !std::filesystem::is_directory(dir)) {
+    std::fprintf(stderr, "visualize: --trace %s: no directory %s to write the traces in\n", trace.c_str(),
+                 dir.c_str());
+    return 2;
+  }
 
   settings s{items, std::chrono::milliseconds(fetch_ms), std::chrono::milliseconds(work_ms)};
   struct run_result {
