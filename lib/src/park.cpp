@@ -6,6 +6,9 @@
 // the goroutine's stack has been switched out. unpark() takes the same lock, so when it
 // sees `parked` the goroutine is fully suspended and may be scheduled on any thread. An
 // unpark() that comes before park() leaves wake_pending, and park() then returns at once.
+// The lock object handed to suspend() is the worker's (worker::park_lk), never a local:
+// Boost's unlock writes to it once more *after* releasing park_lock, when the goroutine
+// may already run elsewhere and reuse its stack (the select_bench fan_in abort).
 #include <stdexcept>
 #include <string>
 
@@ -68,17 +71,22 @@ void park_impl(goroutine* g, wait_reason why, gofer::source_location where,
   }
   {
     eh_swap eh;
-    boost::fibers::detail::spinlock_lock lk(g->park_lock);
+    // The lock object is this worker's, not a local: see worker::park_lk.
+    worker* w = current_worker();
+    boost::fibers::detail::spinlock_lock& lk = w->park_lk;
+    lk = boost::fibers::detail::spinlock_lock(g->park_lock);
     if (g->wake_pending) {
       g->wake_pending = false;
+      lk.unlock();
     } else {
       g->parked = true;
       if (__builtin_expect(g->bub_member, false)) bubble_on_park(g, why);  // synctest.cpp
       // pick_next (called inside suspend) detaches us from this thread: see scheduler.cpp.
-      current_worker()->parking = g->ctx;
+      w->parking = g->ctx;
       // Boost unlocks park_lock after the switch, in uninstrumented code: tell TSan.
       tsan_release(&g->park_lock);
       g->ctx->suspend(lk);  // releases park_lock after the switch; may resume on another thread
+      // Nothing here may touch `lk` or `w`: we may run on another thread now.
     }
   }
   g->reason.store(wait_reason::none, std::memory_order_relaxed);

@@ -91,6 +91,16 @@ struct worker {
   // a parked goroutine belongs to no thread and whoever wakes it runs it on their own
   // thread (Go's ready() puts the woken G on the waker's P). Owner-only.
   context* parking = nullptr;
+  // The lock park() hands to context::suspend(lock). It must not live on the parking
+  // goroutine's stack: Boost releases it in the ontop step of the switch, on this thread,
+  // as `lk.unlock()` = park_lock.unlock() *then* a store of lk's owns flag = false. Between
+  // the two, a waker on another thread may already unpark the goroutine and run it, and
+  // the goroutine may reach its next park, whose lock object sits at the same stack
+  // address: the late store then clears the *new* lock's owns flag, the next switch's
+  // unlock throws EPERM inside Boost (std::terminate) and park_lock stays held for good
+  // (select_bench fan_in, ~1 run in 20 at 2 threads). Here the late store lands in this
+  // worker's own object, which only this thread touches, after the switch. Owner-only.
+  boost::fibers::detail::spinlock_lock park_lk;
   // The goroutine this worker is running: set by pick_next to the record of the context it
   // returns (every switch on a worker thread goes through pick_next, as the TSan hooks rely
   // on too); nullptr while the dispatcher or the thread's main context runs. Read by
