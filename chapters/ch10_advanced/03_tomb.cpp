@@ -67,24 +67,31 @@ int main(int argc, char** argv) {
     // 1. A fetcher per URL, tracked by the tomb. Its request runs under t.context(): when
     //    the tomb starts dying, the request is cancelled and get() returns Cancelled.
     //    Each fetcher hands its page (or nothing) to its listener on a channel of its own.
+    //    The fetchers are started from a goroutine the tomb tracks too (Go's tomb idiom): a
+    //    fast fetcher could otherwise return before the next t.go, leave the tomb with no
+    //    goroutine alive, and that t.go would panic ("tomb.Go called after all goroutines
+    //    terminated").
     std::vector<gofer::chan<std::string>> pages;
     std::vector<std::string> outcome(n);
-    for (std::size_t i = 0; i < n; ++i) {
-      pages.emplace_back(1);
-      std::string url = base + std::to_string(delays[i]);
-      t.go([t, url, page = pages[i], &out = outcome[i], t0]() -> absl::Status {
-        http::client c;
-        auto res = c.get(t.context(), url);
-        if (!res.ok()) {
-          out = "cancelled after " + std::to_string(ms_since(t0)) + " ms: " + std::string(res.status().message());
-          page.close();
-          return gofer::err_dying();  // "I stopped because the tomb is dying"
-        }
-        out = "fetched " + std::to_string(res->body.size()) + " bytes at " + std::to_string(ms_since(t0)) + " ms";
-        page.send(res->body);
-        return absl::OkStatus();
-      });
-    }
+    for (std::size_t i = 0; i < n; ++i) pages.emplace_back(1);
+    t.go([&, t]() mutable -> absl::Status {
+      for (std::size_t i = 0; i < n; ++i) {
+        std::string url = base + std::to_string(delays[i]);
+        t.go([t, url, page = pages[i], &out = outcome[i], t0]() -> absl::Status {
+          http::client c;
+          auto res = c.get(t.context(), url);
+          if (!res.ok()) {
+            out = "cancelled after " + std::to_string(ms_since(t0)) + " ms: " + std::string(res.status().message());
+            page.close();
+            return gofer::err_dying();  // "I stopped because the tomb is dying"
+          }
+          out = "fetched " + std::to_string(res->body.size()) + " bytes at " + std::to_string(ms_since(t0)) + " ms";
+          page.send(res->body);
+          return absl::OkStatus();
+        });
+      }
+      return absl::OkStatus();
+    });
 
     // 2. A listener per URL (the book's): the page, or the kill command — whichever comes
     //    first. Not tracked by the tomb: they only watch it.
