@@ -20,6 +20,12 @@
 // still get channels: future::c() is a recv_chan usable in select, a chan<future<R>>
 // gives results in submission order with bounded read-ahead, and pipeline.hpp's fan_out
 // streams results in completion order.
+//
+// Layering: pool is built on chan, select and context. It reaches the park layer
+// (gofer/detail/park.hpp) in two places only: detail::future_state below (a one-shot
+// channel on waitq / wait_in / release_all / wake_all), and unpark() for the goroutine that
+// the job queue's locked send and receive (chan's send_locked / recv_locked, run under the
+// pool's lock) hand back to wake after unlocking.
 #pragma once
 
 #include <algorithm>
@@ -43,9 +49,9 @@
 #include "gofer/chan.hpp"
 #include "gofer/context.hpp"
 #include "gofer/defer.hpp"
+#include "gofer/detail/park.hpp"
 #include "gofer/detail/small_alloc.hpp"
 #include "gofer/detail/spinlock.hpp"
-#include "gofer/detail/wait.hpp"
 #include "gofer/runtime.hpp"
 #include "gofer/select.hpp"
 
@@ -59,8 +65,19 @@ using job_result = std::conditional_t<std::is_void_v<Result>, absl::Status, absl
 
 namespace detail {
 
-// The shared state of one future: the result, or the parked get()s waiting for it, and —
-// once c() was called — the channel that carries it instead.
+// The shared state of one future: a one-shot channel built on the park layer
+// (gofer/detail/park.hpp): the result, or the get()s parked for it, and — once c() was
+// called — a real chan<V> that carries it instead (select needs a channel).
+//
+// Why not a chan<V>(1) per job: that was the first version, and it cost two allocations
+// (the channel's make_shared) and a send + close per job, where this state is one block
+// from the per-thread cache and a delivery nobody waits for takes its lock once: worker_pool
+// pool_throughput at 1 thread, callgrind, 1,361 -> 996 instructions per job (bench/RESULTS.md,
+// "After the run"). The channel is made only when c() is called.
+//
+// It uses the park layer's two documented halves and nothing below them: a get() parks on
+// `getters` with wait_in (which claims, parks and leaves at shutdown), and deliver() claims
+// every parked get() with release_all under the lock and wakes them with wake_all after it.
 //
 //   phase \ op  | deliver(r) (once, by the worker) | get()                 | c()
 //   pending     | -> ready, wakes parked get()s   | parks in `getters`    | makes ch (open)
@@ -132,7 +149,6 @@ struct future_state {
   }
   // deliver() when a get() is parked or c() made the channel: called with the lock held.
   [[gnu::noinline]] void deliver_slow(V&& r) ABSL_NO_THREAD_SAFETY_ANALYSIS {
-    waiter* woken = nullptr;
     chan<V> to(nullptr);
     if (ch) {
       to = ch;
@@ -140,25 +156,14 @@ struct future_state {
       value.emplace(std::move(r));
       ph.store(phase::ready, std::memory_order_release);
     }
-    while (!getters.empty()) {
-      waiter* w = getters.dequeue_claimed();
-      if (w == nullptr) break;
-      w->success = true;
-      set_fired(w->g, w);
-      w->next = woken;
-      woken = w;
-    }
+    waiter* woken = release_all(getters);  // claimed under the lock, woken after it
     lock.unlock();
     if (to) {
       bool sent = to.try_send(std::move(r));  // capacity 1, only ever one value
       (void)sent;
       to.close();
     }
-    while (woken != nullptr) {  // read the waiter before unpark: it lives on that stack
-      waiter* next = woken->next;
-      unpark(woken->g);
-      woken = next;
-    }
+    wake_all(woken);
   }
 
   std::optional<V> try_take() ABSL_LOCKS_EXCLUDED(lock) {
@@ -192,7 +197,7 @@ struct future_state {
         continue;  // ready: claim it (or lose it to another taker)
       }
       // Releases the lock and parks until deliver() (throws goroutine_exit at shutdown).
-      wait_in(lock, getters, wait_reason::chan_recv, this, "future::get", where);
+      wait_in(lock, getters, wait_reason::chan_recv, "future::get", where);
     }
   }
 

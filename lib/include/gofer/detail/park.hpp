@@ -241,12 +241,6 @@ bool runtime_stopping() noexcept;
 // Outside a goroutine: releases `l` and throws std::logic_error naming `op`. `where` as park.
 bool wait_in(spinlock& l, waitq& q, wait_reason why, const char* op,
              gofer::source_location where) ABSL_UNLOCK_FUNCTION(l);
-// The same with the object waited on, which was never recorded (pool.hpp's future until
-// it is rebuilt on the form above).
-inline bool wait_in(spinlock& l, waitq& q, wait_reason why, const void* /*on*/, const char* op,
-                    gofer::source_location where) ABSL_UNLOCK_FUNCTION(l) {
-  return wait_in(l, q, why, op, where);
-}
 
 // "gofer: <op> would block outside a goroutine; call it inside gofer::run" as a
 // std::logic_error: the one message every parking operation throws outside a goroutine.
