@@ -196,14 +196,13 @@ void leave_if_shutdown(spinlock& l, waitq* q, waiter& w) {
   throw_goroutine_exit();
 }
 
-bool wait_in(spinlock& l, waitq& q, wait_reason why, const char* op,
+bool wait_in(spinlock& l, waitq& q, waiter& w, wait_reason why, const char* op,
              gofer::source_location where) ABSL_NO_THREAD_SAFETY_ANALYSIS {
   goroutine* g = current_goroutine();
   if (g == nullptr) {
     l.unlock();
     throw_outside_run(op);
   }
-  waiter w;
   w.g = g;
   begin_wait(g);
   q.push_back(&w);

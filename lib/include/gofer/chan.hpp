@@ -286,20 +286,13 @@ struct chan_impl final : chan_base {
       lock.unlock();
       return false;
     }
-    goroutine* g = current_goroutine();
-    if (g == nullptr) {
-      lock.unlock();
-      throw_outside_run("chan::send");
-    }
+    // Park on sendq until a receiver takes v (success) or close() (panic).
     waiter w;
-    w.g = g;
     w.elem = &v;
-    begin_wait(g);
-    sendq.push_back(&w);
-    lock.unlock();
-    park(g, bubble != 0 ? wait_reason::chan_send_durable : wait_reason::chan_send, where);
-    leave_if_shutdown(lock, &sendq, w);
-    if (!w.success) throw_send_on_closed();
+    if (!wait_in(lock, sendq, w, bubble != 0 ? wait_reason::chan_send_durable : wait_reason::chan_send,
+                 "chan::send", where)) {
+      throw_send_on_closed();
+    }
     return true;
   }
 
@@ -331,19 +324,11 @@ struct chan_impl final : chan_base {
       if (wake != nullptr) unpark(wake);
       return out;
     }
-    goroutine* g = current_goroutine();
-    if (g == nullptr) {
-      lock.unlock();
-      throw_outside_run("chan::recv");
-    }
+    // Park on recvq until a sender fills out (success) or close() (out stays empty).
     waiter w;
-    w.g = g;
     w.elem = &out;
-    begin_wait(g);
-    recvq.push_back(&w);
-    lock.unlock();
-    park(g, bubble != 0 ? wait_reason::chan_recv_durable : wait_reason::chan_recv, where);
-    leave_if_shutdown(lock, &recvq, w);
+    wait_in(lock, recvq, w, bubble != 0 ? wait_reason::chan_recv_durable : wait_reason::chan_recv,
+            "chan::recv", where);
     return out;  // filled by the sender if w.success, still empty if woken by close
   }
 

@@ -8,6 +8,7 @@
 //   waitq            FIFO queue of waiters, guarded by its owner's lock
 //   begin_wait / park / try_claim / unpark   the claim protocol below
 //   wait_in          "queue me on q, unlock, park, leave on shutdown" for one-queue waits
+//                    (sync, future::get, a channel's send and receive)
 //   release_one / release_all / wake_all     the waker's side: claim under the lock, wake after
 //   leave_if_shutdown                        the shutdown-leave step after a park
 //   block_forever    a nil channel or an empty select
@@ -235,12 +236,21 @@ struct goroutine_exit {};
 // True once main returned and the runtime is unwinding the remaining goroutines.
 bool runtime_stopping() noexcept;
 
-// Queues a waiter for the calling goroutine on q (whose guarding lock `l` the caller holds),
-// releases `l`, and parks. Returns the waiter's `success` as set by the claim winner. If
-// the runtime's shutdown woke it: unlinks it (under `l`) and throws goroutine_exit.
-// Outside a goroutine: releases `l` and throws std::logic_error naming `op`. `where` as park.
-bool wait_in(spinlock& l, waitq& q, wait_reason why, const char* op,
+// Queues w (the caller's waiter, on its stack; the caller sets w.elem if a value moves, wait_in
+// sets w.g) for the calling goroutine on q, whose guarding lock `l` the caller holds;
+// releases `l` and parks. Returns w.success as set by the claim winner (a channel peer
+// has also moved the value through w.elem by then). If the runtime's shutdown woke it:
+// unlinks w (under `l`) and throws goroutine_exit. Outside a goroutine: releases `l` and
+// throws std::logic_error naming `op`. `where` as park. (A channel's blocking send and
+// receive; select waits on several queues at once and does these steps itself.)
+bool wait_in(spinlock& l, waitq& q, waiter& w, wait_reason why, const char* op,
              gofer::source_location where) ABSL_UNLOCK_FUNCTION(l);
+// The same for a wait that moves no value (sync, future::get): a waiter of its own.
+inline bool wait_in(spinlock& l, waitq& q, wait_reason why, const char* op,
+                    gofer::source_location where) ABSL_UNLOCK_FUNCTION(l) {
+  waiter w;
+  return wait_in(l, q, w, why, op, where);
+}
 
 // "gofer: <op> would block outside a goroutine; call it inside gofer::run" as a
 // std::logic_error: the one message every parking operation throws outside a goroutine.
