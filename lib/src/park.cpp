@@ -1,5 +1,6 @@
 // lib/src/park.cpp — the park layer (gofer/detail/park.hpp): the claim protocol, park and
-// unpark, the wait queues, wait_in and the shutdown-leave step.
+// unpark, the wait queues and the shutdown-leave step (wait_in, built on them, is inline in
+// the header).
 //
 // The hand-over that makes parking race-free: park() marks the goroutine parked under its
 // park_lock and suspends with context::suspend(lock), which releases the lock only after
@@ -194,22 +195,6 @@ void leave_if_shutdown(spinlock& l, waitq* q, waiter& w) {
     if (w.queued) q->remove(&w);
   }
   throw_goroutine_exit();
-}
-
-bool wait_in(spinlock& l, waitq& q, waiter& w, wait_reason why, const char* op,
-             gofer::source_location where) ABSL_NO_THREAD_SAFETY_ANALYSIS {
-  goroutine* g = current_goroutine();
-  if (g == nullptr) {
-    l.unlock();
-    throw_outside_run(op);
-  }
-  w.g = g;
-  begin_wait(g);
-  q.push_back(&w);
-  l.unlock();
-  park(g, why, where);
-  leave_if_shutdown(l, &q, w);
-  return w.success;
 }
 
 }  // namespace gofer::detail

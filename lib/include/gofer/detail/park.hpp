@@ -236,25 +236,43 @@ struct goroutine_exit {};
 // True once main returned and the runtime is unwinding the remaining goroutines.
 bool runtime_stopping() noexcept;
 
-// Queues w (the caller's waiter, on its stack; the caller sets w.elem if a value moves, wait_in
-// sets w.g) for the calling goroutine on q, whose guarding lock `l` the caller holds;
-// releases `l` and parks. Returns w.success as set by the claim winner (a channel peer
-// has also moved the value through w.elem by then). If the runtime's shutdown woke it:
-// unlinks w (under `l`) and throws goroutine_exit. Outside a goroutine: releases `l` and
-// throws std::logic_error naming `op`. `where` as park. (A channel's blocking send and
-// receive; select waits on several queues at once and does these steps itself.)
-bool wait_in(spinlock& l, waitq& q, waiter& w, wait_reason why, const char* op,
-             gofer::source_location where) ABSL_UNLOCK_FUNCTION(l);
-// The same for a wait that moves no value (sync, future::get): a waiter of its own.
-inline bool wait_in(spinlock& l, waitq& q, wait_reason why, const char* op,
-                    gofer::source_location where) ABSL_UNLOCK_FUNCTION(l) {
-  waiter w;
-  return wait_in(l, q, w, why, op, where);
-}
 
 // "gofer: <op> would block outside a goroutine; call it inside gofer::run" as a
 // std::logic_error: the one message every parking operation throws outside a goroutine.
 [[noreturn]] void throw_outside_run(const char* op);
+
+// Queues w (the caller's waiter, on its stack; the caller sets w.elem if a value moves,
+// wait_in sets w.g) for the calling goroutine on q, whose guarding lock `l` the caller
+// holds; releases `l` and parks. Returns w.success as set by the claim winner (a channel
+// peer has also moved the value through w.elem by then). If the runtime's shutdown woke
+// it: unlinks w (under `l`) and throws goroutine_exit. Outside a goroutine: releases `l`
+// and throws std::logic_error naming `op`. `where` as park. Used by a channel's blocking
+// send and receive, sync and future::get; select waits on several queues at once and does
+// these steps itself. Inline on purpose: the library is built with -fPIC, so GCC calls
+// even same-file functions through their symbols, and an out-of-line wait_in was one more
+// call frame per park (+54 instructions per unbuffered ping-pong round trip, callgrind).
+[[gnu::always_inline]] inline bool wait_in(spinlock& l, waitq& q, waiter& w, wait_reason why,
+                                           const char* op, gofer::source_location where)
+    ABSL_UNLOCK_FUNCTION(l) {
+  goroutine* g = current_goroutine();
+  if (g == nullptr) {
+    l.unlock();
+    throw_outside_run(op);
+  }
+  w.g = g;
+  begin_wait(g);
+  q.push_back(&w);
+  l.unlock();
+  park(g, why, where);
+  leave_if_shutdown(l, &q, w);
+  return w.success;
+}
+// The same for a wait that moves no value (sync, future::get): a waiter of its own.
+[[gnu::always_inline]] inline bool wait_in(spinlock& l, waitq& q, wait_reason why, const char* op,
+                                           gofer::source_location where) ABSL_UNLOCK_FUNCTION(l) {
+  waiter w;
+  return wait_in(l, q, w, why, op, where);
+}
 
 // A goroutine blocked forever (nil channel, select {}): parks until shutdown, then unwinds.
 [[noreturn]] void block_forever(wait_reason why, gofer::source_location where);
