@@ -390,6 +390,33 @@ class fd_hold {
   int fd_;
 };
 
+// One syscall of a conn's data path, to completion or error (Go's internal/poll FD.Read /
+// FD.Write loop body): under a reference to the descriptor and after checking the
+// direction's deadline, `call(fd, err)` makes the syscall and returns its result (errno in
+// err). EINTR tries again; EAGAIN parks until the socket is ready for that direction (or
+// its deadline passes, or it is closed) and tries again. Returns what the syscall returned
+// (>= 0: bytes moved; 0 is the caller's to interpret: EOF for recv, the file ending early
+// for sendfile, and never seen from send/sendmsg with bytes left) or the error:
+// closed_error, timeout_error, the wait's error, or errno_error(op, peer, errno).
+template <class Call>
+absl::StatusOr<std::size_t> io_once(const conn& c, detail::socket& s, bool write, const char* op,
+                                    gofer::source_location where, Call call) {
+  for (;;) {
+    ssize_t r;
+    int err;
+    {
+      fd_hold h(&s);
+      if (h.get() < 0) return closed_error();
+      if (s.expired(write)) return timeout_error();
+      r = call(h.get(), err);
+    }
+    if (r >= 0) return static_cast<std::size_t>(r);
+    if (err == EINTR) continue;
+    if (err != EAGAIN && err != EWOULDBLOCK) return errno_error(op, c.remote_addr(), err);
+    if (auto st = s.wait(write, nullptr, where); !st.ok()) return st;
+  }
+}
+
 // ctx's error, once the interrupter saw ctx done (err is set before done is closed).
 absl::Status context_error(const gofer::context& ctx) {
   absl::Status e = ctx.err();
@@ -459,22 +486,13 @@ absl::StatusOr<std::size_t> conn::read(void* buf, std::size_t n, gofer::source_l
   if (!s_) return closed_error();
   s_->rmu.lock(where);
   std::lock_guard<gofer::mutex> lk(s_->rmu, std::adopt_lock);
-  for (;;) {
-    ssize_t r;
-    int err;
-    {
-      fd_hold h(s_.get());
-      if (h.get() < 0) return closed_error();
-      if (s_->expired(false)) return timeout_error();
-      r = ::recv(h.get(), buf, n, 0);
-      err = errno;
-    }
-    if (r > 0) return static_cast<std::size_t>(r);
-    if (r == 0) return n == 0 ? absl::StatusOr<std::size_t>(0) : eof_error();
-    if (err == EINTR) continue;
-    if (err != EAGAIN && err != EWOULDBLOCK) return errno_error("read", remote_addr(), err);
-    if (auto st = s_->wait(false, nullptr, where); !st.ok()) return st;
-  }
+  auto r = io_once(*this, *s_, false, "read", where, [&](int fd, int& err) {
+    ssize_t got = ::recv(fd, buf, n, 0);
+    err = errno;
+    return got;
+  });
+  if (!r.ok() || *r > 0) return r;
+  return n == 0 ? absl::StatusOr<std::size_t>(0) : eof_error();
 }
 
 absl::StatusOr<std::size_t> conn::write(const void* buf, std::size_t n, gofer::source_location where) {
@@ -484,22 +502,13 @@ absl::StatusOr<std::size_t> conn::write(const void* buf, std::size_t n, gofer::s
   const char* p = static_cast<const char*>(buf);
   std::size_t done = 0;
   while (done < n) {
-    ssize_t r;
-    int err;
-    {
-      fd_hold h(s_.get());
-      if (h.get() < 0) return closed_error();
-      if (s_->expired(true)) return timeout_error();
-      r = ::send(h.get(), p + done, n - done, MSG_NOSIGNAL);
+    auto r = io_once(*this, *s_, true, "write", where, [&](int fd, int& err) {
+      ssize_t sent = ::send(fd, p + done, n - done, MSG_NOSIGNAL);
       err = errno;
-    }
-    if (r > 0) {
-      done += static_cast<std::size_t>(r);
-      continue;
-    }
-    if (r < 0 && err == EINTR) continue;
-    if (r < 0 && err != EAGAIN && err != EWOULDBLOCK) return errno_error("write", remote_addr(), err);
-    if (auto st = s_->wait(true, nullptr, where); !st.ok()) return st;
+      return sent;
+    });
+    if (!r.ok()) return r.status();
+    done += *r;
   }
   return n;
 }
@@ -536,22 +545,12 @@ absl::StatusOr<std::uint64_t> conn::send_file(int fd, std::int64_t offset, std::
   off_t off = static_cast<off_t>(offset);
   std::uint64_t done = 0;
   while (done < n) {
-    ssize_t r;
-    int err;
-    {
-      fd_hold h(s_.get());
-      if (h.get() < 0) return closed_error();
-      if (s_->expired(true)) return timeout_error();
-      r = sendfile_nosignal(h.get(), fd, &off, static_cast<std::size_t>(std::min(n - done, kMaxPerCall)), err);
-    }
-    if (r > 0) {
-      done += static_cast<std::uint64_t>(r);
-      continue;
-    }
-    if (r == 0) return absl::DataLossError("unexpected EOF");  // the file ended early
-    if (err == EINTR) continue;
-    if (err != EAGAIN && err != EWOULDBLOCK) return errno_error("sendfile", remote_addr(), err);
-    if (auto st = s_->wait(true, nullptr, where); !st.ok()) return st;
+    auto r = io_once(*this, *s_, true, "sendfile", where, [&](int out, int& err) {
+      return sendfile_nosignal(out, fd, &off, static_cast<std::size_t>(std::min(n - done, kMaxPerCall)), err);
+    });
+    if (!r.ok()) return r.status();
+    if (*r == 0) return absl::DataLossError("unexpected EOF");  // the file ended early
+    done += *r;
   }
   return done;
 }
@@ -654,35 +653,26 @@ absl::StatusOr<std::size_t> conn::write_gather(const io_piece* pieces, std::size
   std::lock_guard<gofer::mutex> lk(s_->wmu);
   std::size_t first = 0, done = 0;
   while (done < total) {
-    ssize_t r;
-    int err;
-    {
-      fd_hold h(s_.get());
-      if (h.get() < 0) return closed_error();
-      if (s_->expired(true)) return timeout_error();
+    auto r = io_once(*this, *s_, true, "write", {}, [&](int fd, int& err) {
       msghdr msg{};
       msg.msg_iov = iov + first;
       msg.msg_iovlen = count - first;
-      r = ::sendmsg(h.get(), &msg, MSG_NOSIGNAL);
+      ssize_t sent = ::sendmsg(fd, &msg, MSG_NOSIGNAL);
       err = errno;
-    }
-    if (r > 0) {
-      done += static_cast<std::size_t>(r);
-      for (std::size_t k = static_cast<std::size_t>(r); k > 0;) {  // skip what was sent
-        if (k >= iov[first].iov_len) {
-          k -= iov[first].iov_len;
-          ++first;
-        } else {
-          iov[first].iov_base = static_cast<char*>(iov[first].iov_base) + k;
-          iov[first].iov_len -= k;
-          k = 0;
-        }
+      return sent;
+    });
+    if (!r.ok()) return r.status();
+    done += *r;
+    for (std::size_t k = *r; k > 0;) {  // skip what was sent
+      if (k >= iov[first].iov_len) {
+        k -= iov[first].iov_len;
+        ++first;
+      } else {
+        iov[first].iov_base = static_cast<char*>(iov[first].iov_base) + k;
+        iov[first].iov_len -= k;
+        k = 0;
       }
-      continue;
     }
-    if (r < 0 && err == EINTR) continue;
-    if (r < 0 && err != EAGAIN && err != EWOULDBLOCK) return errno_error("write", remote_addr(), err);
-    if (auto st = s_->wait(true); !st.ok()) return st;
   }
   return total;
 }
