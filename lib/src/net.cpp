@@ -2,8 +2,11 @@
 //
 // Every socket is non-blocking. An operation tries its syscall first; on EAGAIN it parks in
 // poller::wait until the socket is ready (or its deadline passes, or it is closed) and
-// tries again — Go's netFD loop. Reads and writes are each serialized by a gofer::mutex
-// (Go's fdMutex), so at most one goroutine per direction waits on the poller.
+// tries again — Go's netFD loop. conn's read, write, write_gather and send_file take that
+// step through one function, io_once (accept and raw_fd::io have shapes of their own:
+// accept's backoff when out of descriptors, raw_fd's user callback). Reads and writes are
+// each serialized by a gofer::mutex (Go's fdMutex), so at most one goroutine per direction
+// waits on the poller.
 #include "gofer/net.hpp"
 #include "gofer/raw_fd.hpp"
 
