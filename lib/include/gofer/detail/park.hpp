@@ -236,7 +236,6 @@ struct goroutine_exit {};
 // True once main returned and the runtime is unwinding the remaining goroutines.
 bool runtime_stopping() noexcept;
 
-
 // "gofer: <op> would block outside a goroutine; call it inside gofer::run" as a
 // std::logic_error: the one message every parking operation throws outside a goroutine.
 [[noreturn]] void throw_outside_run(const char* op);
