@@ -13,6 +13,12 @@
 //   net_one_thread  a goroutine blocked in read parks only itself (1 thread, with a
 //                 watchdog thread so a thread-blocking read fails instead of hanging)
 //   net_deadlock  death tests: a goroutine blocked on a socket is not a deadlock (exit 0)
+//   net_sigpipe   send_file to a peer that closed: EPIPE and the process survives (8
+//                 connections at once); gofer's SIGPIPE handler only during the run, SIG_DFL
+//                 again after it; a user's own handler kept and not called by send_file;
+//                 SIG_IGN kept; signal::notify(SIGPIPE) still hears kill -PIPE but not
+//                 send_file; death tests: a raw sendfile to a closed peer dies by SIGPIPE
+//                 (control), and so does the program's own write to a closed pipe in a run
 //
 // "Regression: known bug A…F" below: six bugs found in net.cpp and pinned by these tests
 // before the fix (commit 3141abe, 2026-11-25, whose message has the details; lib/src/net.cpp
@@ -39,7 +45,9 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <signal.h>
 #include <sys/resource.h>
+#include <sys/sendfile.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -65,6 +73,7 @@
 #include "gofer/debug.hpp"
 #include "gofer/gofer.hpp"
 #include "gofer/net.hpp"
+#include "gofer/signal.hpp"
 #include "test_util.hpp"
 
 namespace gofer_test {
@@ -1577,6 +1586,195 @@ TEST_P(net_deadlock, control_the_same_shape_without_io_is_a_deadlock) {
 }
 
 INSTANTIATE_TEST_SUITE_P(, net_deadlock, ::testing::ValuesIn(kThreadCounts), threads_name);
+
+// ---------------------------------------------------------------------------------------
+// send_file and SIGPIPE (runtime.hpp, "SIGPIPE")
+//
+// sendfile(2) to a peer that is gone fails with EPIPE *and* raises SIGPIPE (it has no
+// MSG_NOSIGNAL); the control death test shows that outside gofer this kills the process.
+// During a run gofer's handler (installed over SIG_DFL) drops that one SIGPIPE.
+
+// A 1 MiB regular file, unlinked at once (the descriptor keeps it).
+struct temp_file {
+  int fd = -1;
+  static constexpr std::size_t kSize = 1u << 20;
+  temp_file() {
+    char path[] = "/tmp/gofer-net-test-XXXXXX";
+    fd = ::mkstemp(path);
+    if (fd < 0) return;
+    ::unlink(path);
+    std::string chunk(64 << 10, 'x');
+    for (std::size_t done = 0; done < kSize; done += chunk.size()) {
+      if (::write(fd, chunk.data(), chunk.size()) != static_cast<ssize_t>(chunk.size())) {
+        ::close(fd);
+        fd = -1;
+        return;
+      }
+    }
+  }
+  ~temp_file() {
+    if (fd >= 0) ::close(fd);
+  }
+};
+
+// The server side of a pair whose client has closed: read the client's EOF (the socket is
+// now in CLOSE_WAIT, so the client's RST makes the next send fail with EPIPE), then
+// send_file until it fails. Returns that error (OK if 64 calls all succeeded).
+absl::Status send_file_to_closed_peer(int fd) {
+  auto [s, c] = conn_pair();
+  EXPECT_TRUE(c.close().ok());
+  char b;
+  auto eof = s.read(&b, 1);
+  EXPECT_TRUE(!eof.ok() && net::is_eof(eof.status())) << eof.status();
+  for (int i = 0; i < 64; ++i) {
+    auto n = s.send_file(fd, 0, temp_file::kSize);
+    if (!n.ok()) return n.status();
+  }
+  return absl::OkStatus();
+}
+
+bool is_epipe(const absl::Status& st) {
+  return absl::IsUnavailable(st) && st.message().find("sendfile") != std::string_view::npos &&
+         st.message().find(std::strerror(EPIPE)) != std::string_view::npos;
+}
+
+struct sigaction sigpipe_disposition() {
+  struct sigaction cur {};
+  ::sigaction(SIGPIPE, nullptr, &cur);
+  return cur;
+}
+
+std::atomic<int> g_user_sigpipes{0};
+void count_sigpipe(int) { g_user_sigpipes.fetch_add(1, std::memory_order_relaxed); }
+
+// Sets SIGPIPE's disposition for one test and puts the old one back.
+struct scoped_sigpipe {
+  struct sigaction old {};
+  explicit scoped_sigpipe(void (*h)(int)) {
+    struct sigaction sa {};
+    sa.sa_handler = h;
+    sigemptyset(&sa.sa_mask);
+    ::sigaction(SIGPIPE, &sa, &old);
+  }
+  ~scoped_sigpipe() { ::sigaction(SIGPIPE, &old, nullptr); }
+};
+
+using net_sigpipe = net_p;
+
+// 8 connections at once, so on several threads the EPIPEs happen on different workers.
+TEST_P(net_sigpipe, send_file_to_a_peer_that_closed_is_epipe_and_the_process_survives) {
+  scoped_sigpipe dfl(SIG_DFL);  // what a program starts with
+  temp_file f;
+  ASSERT_GE(f.fd, 0) << std::strerror(errno);
+  run_main(threads(), [&] {
+    EXPECT_NE(sigpipe_disposition().sa_handler, SIG_DFL) << "gofer's handler is installed during the run";
+    constexpr int kConns = 8;
+    gofer::chan<absl::Status> results(kConns);
+    for (int i = 0; i < kConns; ++i) {
+      gofer::go([&f, results] { results.send(send_file_to_closed_peer(f.fd)); });
+    }
+    for (int i = 0; i < kConns; ++i) {
+      absl::Status st = *results.recv();
+      EXPECT_TRUE(is_epipe(st)) << st;
+    }
+  });
+  EXPECT_EQ(sigpipe_disposition().sa_handler, SIG_DFL) << "restored when the run ends";
+}
+
+// The user's own handler is theirs: gofer leaves it in place, and send_file does not call
+// it for a client that left (a handler that means "stdout is gone, exit" must not end a
+// server); a SIGPIPE from anywhere else still reaches it.
+TEST_P(net_sigpipe, a_users_own_handler_is_kept_and_not_called_by_send_file) {
+  scoped_sigpipe user(&count_sigpipe);
+  g_user_sigpipes = 0;
+  temp_file f;
+  ASSERT_GE(f.fd, 0);
+  run_main(threads(), [&] {
+    EXPECT_EQ(sigpipe_disposition().sa_handler, &count_sigpipe);
+    absl::Status st = send_file_to_closed_peer(f.fd);
+    EXPECT_TRUE(is_epipe(st)) << st;
+    EXPECT_EQ(g_user_sigpipes.load(), 0);
+    ::raise(SIGPIPE);  // runs the handler on this thread before returning
+    EXPECT_EQ(g_user_sigpipes.load(), 1);
+  });
+  EXPECT_EQ(sigpipe_disposition().sa_handler, &count_sigpipe);
+}
+
+TEST_P(net_sigpipe, an_ignored_sigpipe_stays_ignored) {
+  scoped_sigpipe ign(SIG_IGN);
+  temp_file f;
+  ASSERT_GE(f.fd, 0);
+  run_main(threads(), [&] {
+    EXPECT_EQ(sigpipe_disposition().sa_handler, SIG_IGN);
+    absl::Status st = send_file_to_closed_peer(f.fd);
+    EXPECT_TRUE(is_epipe(st)) << st;
+  });
+  EXPECT_EQ(sigpipe_disposition().sa_handler, SIG_IGN);
+}
+
+// signal::notify(SIGPIPE) goes on working: a SIGPIPE sent to the process reaches the
+// channel. send_file's own SIGPIPE does not (conn::write's EPIPE never raises one either):
+// SIGUSR1, sent after it, is the first thing the channel receives — the relay delivers in
+// the order the handler saw the signals, and sendfile's would have come first.
+TEST_P(net_sigpipe, notify_sigpipe_still_works_and_does_not_hear_send_file) {
+  scoped_sigpipe dfl(SIG_DFL);
+  temp_file f;
+  ASSERT_GE(f.fd, 0);
+  run_main(threads(), [&] {
+    gofer::chan<int> sigs(4);
+    gofer::signal::notify(sigs, {SIGPIPE, SIGUSR1});
+    absl::Status st = send_file_to_closed_peer(f.fd);
+    EXPECT_TRUE(is_epipe(st)) << st;
+    ASSERT_EQ(::kill(::getpid(), SIGUSR1), 0);
+    EXPECT_EQ(*sigs.recv(), SIGUSR1);
+    ASSERT_EQ(::kill(::getpid(), SIGPIPE), 0);
+    EXPECT_EQ(*sigs.recv(), SIGPIPE);
+    gofer::signal::stop(sigs);
+    EXPECT_NE(sigpipe_disposition().sa_handler, SIG_DFL) << "stop puts gofer's handler back";
+  });
+  EXPECT_EQ(sigpipe_disposition().sa_handler, SIG_DFL);
+}
+
+// Control: the same sendfile outside gofer's send_file kills the process — the SIGPIPE the
+// tests above survive is real.
+TEST_P(net_sigpipe, control_a_raw_sendfile_to_a_closed_peer_dies_by_sigpipe) {
+  EXPECT_EXIT(
+      {
+        ::signal(SIGPIPE, SIG_DFL);
+        temp_file f;
+        int sv[2];
+        if (f.fd < 0 || ::socketpair(AF_UNIX, SOCK_STREAM, 0, sv) != 0) std::_Exit(3);
+        ::close(sv[1]);
+        off_t off = 0;
+        [[maybe_unused]] ssize_t r = ::sendfile(sv[0], f.fd, &off, 4096);
+        std::_Exit(0);
+      },
+      ::testing::KilledBySignal(SIGPIPE), "");
+}
+
+// What gofer does about SIGPIPE is for its own sendfile only: the program's own write to a
+// closed pipe (or to a closed stdout: `demo | head`) during a run still ends it by SIGPIPE,
+// as without gofer (and as Go does for stdout and stderr).
+TEST_P(net_sigpipe, the_programs_own_write_to_a_closed_pipe_still_dies_by_sigpipe) {
+  const unsigned n = threads();
+  EXPECT_EXIT(
+      {
+        ::signal(SIGPIPE, SIG_DFL);
+        gofer::run(
+            [] {
+              int p[2];
+              if (::pipe(p) != 0) std::_Exit(3);
+              ::close(p[0]);
+              [[maybe_unused]] ssize_t r = ::write(p[1], "x", 1);
+              std::_Exit(4);  // not reached
+            },
+            {.threads = n});
+        std::_Exit(5);
+      },
+      ::testing::KilledBySignal(SIGPIPE), "");
+}
+
+INSTANTIATE_TEST_SUITE_P(, net_sigpipe, ::testing::ValuesIn(kThreadCounts), threads_name);
 
 }  // namespace
 }  // namespace gofer_test

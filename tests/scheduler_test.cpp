@@ -153,11 +153,12 @@ TEST_P(scheduler_yield, a_yielder_returns_before_the_goroutines_it_readied_all_r
 }
 
 // Every thread is taken by a goroutine that polls an empty channel with try_recv (never
-// blocking, never yielding) until 300 ms have passed or the sleeper has woken. The sleeper
+// blocking, never yielding) until 2 s have passed or the sleeper has woken. The sleeper
 // went to sleep for 5 ms before the pollers started. Without time slices it wakes after the
-// pollers' 300 ms; with them the monitor asks each poller to yield after 10 ms and its next
-// try_recv does, so the dispatcher fires the sleeper's timer. 100 ms is a wide margin for
-// a loaded machine, and still well under 300.
+// pollers' 2 s; with them the monitor asks each poller to yield after 10 ms and its next
+// try_recv does, so the dispatcher fires the sleeper's timer. 1 s is a wide margin for a
+// loaded machine (ASan, 8 workers on 2 busy cores: 150 ms seen), and still well under 2 s;
+// a passing run lasts only until the sleeper wakes.
 TEST_P(scheduler_yield, a_polling_loop_is_preempted_at_its_next_gofer_call) {
   using namespace std::chrono;
   std::atomic<bool> woke{false};
@@ -175,7 +176,11 @@ TEST_P(scheduler_yield, a_polling_loop_is_preempted_at_its_next_gofer_call) {
       woke = true;
       wg.done();
     });
-    ASSERT_TRUE(gofer_test::wait_state("sleeper", "sleep"));
+    // Asleep before the pollers start — or already awake (a loaded machine may run main
+    // late): then the pollers stop at once and the test shows nothing, but it must not
+    // wait for a sleep that is over.
+    ASSERT_TRUE(gofer_test::eventually(
+        [&] { return woke.load() || gofer_test::goroutine_state("sleeper") == "sleep"; }));
     for (unsigned i = 0; i < threads(); ++i) {
       wg.add(1);
       gofer::go(gofer::named("poller"), [&] {
@@ -184,7 +189,7 @@ TEST_P(scheduler_yield, a_polling_loop_is_preempted_at_its_next_gofer_call) {
         started.fetch_add(1);
         while (started.load() < threads()) {
         }
-        const auto end = steady_clock::now() + milliseconds(300);
+        const auto end = steady_clock::now() + seconds(2);
         while (!woke.load(std::memory_order_relaxed) && steady_clock::now() < end) (void)empty.try_recv();
         wg.done();
       });
@@ -192,7 +197,7 @@ TEST_P(scheduler_yield, a_polling_loop_is_preempted_at_its_next_gofer_call) {
     wg.wait();
   });
   ASSERT_TRUE(woke.load());
-  EXPECT_LT(duration_cast<milliseconds>(late).count(), 100)
+  EXPECT_LT(duration_cast<milliseconds>(late).count(), 1000)
       << "the sleeper waited behind goroutines that kept calling try_recv";
 }
 
@@ -239,10 +244,10 @@ INSTANTIATE_TEST_SUITE_P(, scheduler_wake, ::testing::ValuesIn(kSchedulerThreads
 
 // Go's runqsteal with stealRunNextG: main sends to "receiver", parked on an unbuffered
 // channel, which readies it into main's runnext; main then computes (a pure spin, no gofer
-// call, so no safe point) until the receiver has started or 300 ms have passed. An idle
+// call, so no safe point) until the receiver has started or 2 s have passed. An idle
 // thread must take the receiver from runnext after a few microseconds: it starts while
-// main still computes. Unstealable, it would wait the whole 300 ms. Timing test, with a
-// wide margin for a loaded machine: under 100 ms. (The hand-off that makes 1-thread
+// main still computes. Unstealable, it would wait the whole 2 s. Timing test, with a
+// wide margin for a loaded machine: under 1 s (a passing run lasts until the receiver starts). (The hand-off that makes 1-thread
 // ping-pong fast is kept: runnext is taken only once its owner kept it kRunnextGrace.)
 class scheduler_runnext : public gofer_test::threads_test {};
 
@@ -261,13 +266,13 @@ TEST_P(scheduler_runnext, a_receiver_readied_by_a_busy_sender_starts_on_an_idle_
     });
     ASSERT_TRUE(gofer_test::eventually([&] { return gofer_test::parked_receivers(c) == 1; }));
     c.send(steady_clock::now());  // readies the receiver into this worker's runnext
-    const auto end = steady_clock::now() + milliseconds(300);
+    const auto end = steady_clock::now() + seconds(2);
     while (!started.load() && steady_clock::now() < end) {  // no gofer call: no safe point
     }
     done.recv();
   });
   ASSERT_TRUE(started.load());
-  EXPECT_LT(duration_cast<milliseconds>(waited).count(), 100)
+  EXPECT_LT(duration_cast<milliseconds>(waited).count(), 1000)
       << "the receiver waited in runnext behind its computing sender while a thread idled";
 }
 

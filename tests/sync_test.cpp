@@ -406,12 +406,20 @@ TEST_P(sync, mutex_waiters_acquire_in_arrival_order) {
     mu.lock();
     gofer::wait_group wg;
     wg.add(kWaiters);
+    // waiter-0 keeps the mutex until main has tried to barge in: on several threads all
+    // five waiters could otherwise come and go between main's unlock and its try_lock
+    // (main's thread descheduled by the OS), leaving the mutex free for an honest reason.
+    gofer::chan<int> tried;
     for (int i = 0; i < kWaiters; ++i) {
       std::string name = "waiter-" + std::to_string(i);
       gofer::go(gofer::named{name}, [&, i] {
         mu.lock();
         order.push_back(i);
-        gofer::yield();  // hold it a little: the others stay queued
+        if (i == 0) {
+          tried.recv();
+        } else {
+          gofer::yield();  // hold it a little: the others stay queued
+        }
         mu.unlock();
         wg.done();
       });
@@ -420,6 +428,7 @@ TEST_P(sync, mutex_waiters_acquire_in_arrival_order) {
     mu.unlock();  // hands the mutex to waiter-0 directly...
     barged = mu.try_lock();  // ...so a newcomer cannot take it in between
     if (barged) mu.unlock();
+    tried.close();
     wg.wait();
   });
   EXPECT_FALSE(barged) << "unlock() with waiters must hand the mutex over, not free it";

@@ -31,6 +31,7 @@
 #include "absl/synchronization/mutex.h"
 
 #include "detail/runtime.hpp"
+#include "detail/sigpipe.hpp"
 #include "detail/synctest_impl.hpp"
 #include "gofer/runtime.hpp"
 #include "gofer/select.hpp"
@@ -505,10 +506,23 @@ absl::StatusOr<std::size_t> conn::write(const void* buf, std::size_t n, gofer::s
 }
 
 namespace {
-// sendfile(2) has no MSG_NOSIGNAL: SIGPIPE is blocked on this thread around the call and a
-// SIGPIPE it raised is discarded (unless one was already pending), then the mask restored.
-// Nothing parks in between, so the goroutine cannot move to another thread meanwhile.
-ssize_t sendfile_nosignal(int out, int in, off_t* off, std::size_t n, int& err) {
+// sendfile(2) has no MSG_NOSIGNAL: a peer that is gone raises SIGPIPE on this thread. During
+// a run whose SIGPIPE disposition was SIG_DFL (or SIG_IGN), gofer's handler is installed (or
+// nothing is needed): the flag tells the handler that this call's SIGPIPE is the EPIPE we
+// report, and nothing but sendfile itself is a syscall (detail/sigpipe.hpp). Otherwise (the
+// user's own handler, or no run) the old guard: SIGPIPE blocked on this thread around the
+// call, a SIGPIPE it raised discarded (unless one was already pending), the mask restored
+// (3 syscalls, 4 after an EPIPE or a short count).
+// Nothing parks in between, so the goroutine cannot move to another thread meanwhile;
+// noinline, so the flag's thread-local address is never kept across the caller's park.
+[[gnu::noinline]] ssize_t sendfile_nosignal(int out, int in, off_t* off, std::size_t n, int& err) {
+  if (!gofer::detail::sigpipe_guard_needed()) {
+    gofer::detail::t_sigpipe_from_sendfile = 1;
+    ssize_t r = ::sendfile(out, in, off, n);
+    err = errno;
+    gofer::detail::t_sigpipe_from_sendfile = 0;
+    return r;
+  }
   sigset_t pipe_set, old_set, pending;
   sigemptyset(&pipe_set);
   sigaddset(&pipe_set, SIGPIPE);
@@ -517,7 +531,10 @@ ssize_t sendfile_nosignal(int out, int in, off_t* off, std::size_t n, int& err) 
   pthread_sigmask(SIG_BLOCK, &pipe_set, &old_set);
   ssize_t r = ::sendfile(out, in, off, n);
   err = errno;
-  if (r < 0 && err == EPIPE && !was_pending) {
+  // A short count may hide an EPIPE too: sendfile returns what it sent before the peer's
+  // RST, with the SIGPIPE of the failed rest raised (then, unblocked, it would kill).
+  bool may_have_raised = r < 0 ? err == EPIPE : static_cast<std::size_t>(r) < n;
+  if (may_have_raised && !was_pending) {
     timespec zero{};
     while (sigtimedwait(&pipe_set, nullptr, &zero) < 0 && errno == EINTR) {
     }

@@ -14,6 +14,7 @@
 
 #include "detail/eh_swap.hpp"
 #include "detail/runtime.hpp"
+#include "detail/sigpipe.hpp"
 #include "detail/synctest_impl.hpp"
 #include "gofer/runtime.hpp"
 
@@ -259,6 +260,7 @@ int run(std::function<void()> main_fn, options opts) {
   }
   detail::g_runtime.store(rt.get(), std::memory_order_release);
   std::thread sigquit = detail::start_sigquit_watcher(rt.get());
+  detail::sigpipe_run_started();  // before any worker exists: runtime.hpp, "SIGPIPE"
 
   // The main goroutine (id 1) goes to the injection queue; the first worker takes it.
   go(std::move(main_fn));
@@ -291,6 +293,7 @@ int run(std::function<void()> main_fn, options opts) {
     rt->timers->on_emptied = nullptr;
   }
   detail::stop_sigquit_watcher(sigquit);
+  detail::sigpipe_run_ended();  // after signal_run_ended, which may restore gofer's handler
   detail::g_tracing = false;
   detail::g_sched_random = false;
   detail::g_preempt_hint.store(false, std::memory_order_relaxed);

@@ -213,9 +213,19 @@ context* sched_algo::steal() noexcept {
       }
       if (!got.empty()) {
         if (got.size() > 1) {
-          spinlock_guard lk(w_.runq_lock);
-          w_.runq.insert(w_.runq.end(), got.begin() + 1, got.end());
-          w_.runq_size.store(w_.runq.size(), std::memory_order_seq_cst);
+          {
+            spinlock_guard lk(w_.runq_lock);
+            w_.runq.insert(w_.runq.end(), got.begin() + 1, got.end());
+            w_.runq_size.store(w_.runq.size(), std::memory_order_seq_cst);
+          }
+          // The extras are published anew, in our queue: the publisher's half of the idle
+          // protocol, like any push. Without it a worker that looked while they were in
+          // flight (in neither queue: `got`) and went to sleep was never told, and they
+          // waited behind the goroutine we run next — forever if it never reaches a safe
+          // point (scheduler_yield.a_polling_loop_… at 8 threads on 2 loaded cores: its
+          // pollers spin until all have started). The wake-up that suspend_until's last
+          // spinner sends comes before this steal, so it does not cover them.
+          rt_.wake_one_idle();
         }
         return got.front();
       }
@@ -543,6 +553,21 @@ void runtime::start_monitor() {
           if (now - last[i].since >= kTimeSlice) {
             w.preempt_at.store(t, std::memory_order_relaxed);
             last[i].since = now;  // ask again after another slice if it still runs
+            // Work queued behind a goroutine that has run a whole slice waits for its
+            // safe point, which may never come (a loop with no gofer call): a thief must
+            // take it. If none is spinning and one sleeps, wake it (Go's sysmon hands a
+            // P whose M is stuck to another M; here the queue goes to another worker).
+            // Not the idle protocol's job — nothing was published since the thieves
+            // looked — so not counted in lost_wakeups_rescued.
+            if ((w.runq_size.load(std::memory_order_relaxed) > 0 ||
+                 w.runnext.load(std::memory_order_relaxed) != nullptr) &&
+                spinning.load(std::memory_order_seq_cst) == 0 &&
+                idle_count.load(std::memory_order_seq_cst) > 0) {
+              ++stranded_rescued;
+              lk.unlock();  // wake_one_idle takes idle_mu and a worker's sleep_mu
+              wake_one_idle();
+              lk.lock();
+            }
           }
           if (hog_after.count() != 0 && !last[i].hog_warned && now - last[i].running_since >= hog_after) {
             last[i].hog_warned = true;

@@ -11,6 +11,10 @@
 // process (the thread is detached and blocked in read(2); the state is never destroyed, so
 // nothing is torn down under it at exit). Registrations belong to one run and end with it
 // (signal_run_ended, called by gofer::run once main is done).
+//
+// Also SIGPIPE during a run (detail/sigpipe.hpp): gofer's handler, installed by gofer::run
+// over SIG_DFL, drops the SIGPIPE of gofer's own sendfile and kills the process for any other,
+// as SIG_DFL would; the relay handler drops sendfile's SIGPIPE too.
 #include "gofer/signal.hpp"
 
 #include <fcntl.h>
@@ -28,6 +32,7 @@
 #include <vector>
 
 #include "detail/runtime.hpp"
+#include "detail/sigpipe.hpp"
 #include "gofer/panic.hpp"
 
 namespace gofer::detail {
@@ -61,6 +66,9 @@ signal_state& state() {
 int g_pipe_w = -1;  // written once, before the first handler is installed
 
 void on_signal(int sig) {
+  // net.cpp's sendfile to a peer that is gone: send_file returns EPIPE, and a notified
+  // channel hears of it no more than of conn::write's EPIPE (send with MSG_NOSIGNAL).
+  if (sig == SIGPIPE && t_sigpipe_from_sendfile != 0) return;
   int saved = errno;
   unsigned char b = static_cast<unsigned char>(sig);
   [[maybe_unused]] ssize_t n = ::write(g_pipe_w, &b, 1);  // non-blocking: a full pipe drops
@@ -167,7 +175,62 @@ std::bitset<kMaxSignal + 1> check_signals(const char* fn, std::initializer_list<
   return set;
 }
 
+// ---- SIGPIPE (detail/sigpipe.hpp; runtime.hpp, "SIGPIPE") ----
+
+bool g_sigpipe_installed = false;  // by sigpipe_run_started; runs do not overlap
+
+void on_sigpipe(int) {
+  if (t_sigpipe_from_sendfile != 0) return;  // sendfile's EPIPE: send_file reports it
+  // Any other SIGPIPE (the program wrote to a closed pipe or stdout; kill -PIPE): what SIG_DFL
+  // does. SIGPIPE is blocked while this handler runs, so the raised one stays pending until
+  // the handler returns and then terminates the process with the default action (Go's
+  // dieFromSignal). sigaction and raise are async-signal-safe.
+  struct sigaction dfl {};
+  dfl.sa_handler = SIG_DFL;
+  sigemptyset(&dfl.sa_mask);
+  ::sigaction(SIGPIPE, &dfl, nullptr);
+  ::raise(SIGPIPE);
+}
+
+bool is_handler(const struct sigaction& sa, void (*h)(int)) {
+  return (sa.sa_flags & SA_SIGINFO) == 0 && sa.sa_handler == h;
+}
+
 }  // namespace
+
+std::atomic<bool> g_sigpipe_guard{true};
+
+void sigpipe_run_started() {
+  struct sigaction cur {};
+  ::sigaction(SIGPIPE, nullptr, &cur);
+  if (is_handler(cur, SIG_DFL)) {
+    struct sigaction sa {};
+    sa.sa_handler = &on_sigpipe;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = SA_RESTART;
+    g_sigpipe_installed = ::sigaction(SIGPIPE, &sa, nullptr) == 0;
+    g_sigpipe_guard.store(!g_sigpipe_installed, std::memory_order_relaxed);
+  } else {
+    // SIG_IGN: sendfile just fails with EPIPE. The user's own handler: never overridden, and
+    // send_file keeps the mask guard so that it is not called for a client that left.
+    g_sigpipe_installed = false;
+    g_sigpipe_guard.store(!is_handler(cur, SIG_IGN), std::memory_order_relaxed);
+  }
+}
+
+void sigpipe_run_ended() {
+  g_sigpipe_guard.store(true, std::memory_order_relaxed);
+  if (!g_sigpipe_installed) return;
+  g_sigpipe_installed = false;
+  // Back to SIG_DFL unless someone replaced gofer's handler meanwhile (left as they set it).
+  struct sigaction cur {};
+  ::sigaction(SIGPIPE, nullptr, &cur);
+  if (!is_handler(cur, &on_sigpipe)) return;
+  struct sigaction dfl {};
+  dfl.sa_handler = SIG_DFL;
+  sigemptyset(&dfl.sa_mask);
+  ::sigaction(SIGPIPE, &dfl, nullptr);
+}
 
 void signal_run_ended(runtime* rt) {
   signal_state& s = state();

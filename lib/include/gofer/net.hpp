@@ -141,8 +141,13 @@ class conn {
   // "unexpected EOF" (what was there was sent). fd stays the caller's (not closed, its file
   // offset untouched). The file is read on the calling thread: from the page cache that
   // costs nothing, a cold disk blocks the thread as it blocks Go's. A peer that is gone
-  // gives EPIPE, never SIGPIPE (blocked around the call and discarded, as for send()'s
-  // MSG_NOSIGNAL). Serialized with write() (same lock).
+  // gives EPIPE (Unavailable "sendfile <addr>: Broken pipe") and never kills the process,
+  // as write()'s send with MSG_NOSIGNAL: sendfile(2) has no such flag and raises SIGPIPE,
+  // which gofer's own SIGPIPE handler drops (installed by gofer::run over SIG_DFL; no
+  // syscall per call). If the program set its own SIGPIPE handler before the run, that
+  // handler is kept and not called for this EPIPE: SIGPIPE is then blocked around each
+  // sendfile and a SIGPIPE it raised discarded (3-4 syscalls per call). See runtime.hpp,
+  // "SIGPIPE". Serialized with write() (same lock).
   absl::StatusOr<std::uint64_t> send_file(int fd, std::int64_t offset, std::uint64_t n,
                                           gofer::source_location where = gofer::source_location::current());
   // Closes the socket; blocked readers and writers fail with is_closed. Idempotent.

@@ -46,6 +46,30 @@
 //   - A blocking operation outside run() (or on a thread that is not a gofer thread)
 //     throws std::logic_error instead of hanging the thread; non-blocking ones work.
 //
+// SIGPIPE (what writing to a socket or pipe whose reader is gone raises; its default
+// disposition kills the process): gofer's own I/O never dies of it. conn::write sends with
+// MSG_NOSIGNAL; for conn::send_file's sendfile(2), which has no such flag, run() installs
+// gofer's SIGPIPE handler for the run when the disposition is SIG_DFL (what a program starts
+// with) and puts SIG_DFL back before it returns (unless the program replaced the handler
+// meanwhile). Signal masks are not touched, and a send_file call costs no extra syscall.
+//   disposition before run | during the run                   | send_file to a gone peer
+//   SIG_DFL                | gofer's handler                  | EPIPE (the SIGPIPE dropped)
+//   SIG_IGN                | SIG_IGN (left alone)             | EPIPE
+//   the program's handler  | kept; never overridden           | EPIPE; the handler is not
+//                          |                                  | called (SIGPIPE blocked around
+//                          |                                  | each sendfile: 3-4 syscalls)
+//   signal::notify(SIGPIPE) relays a SIGPIPE sent to the process (kill -PIPE) as any
+//   signal; gofer's own EPIPEs are not relayed (write's never raise one either).
+// Every other SIGPIPE gofer's handler sees gets SIG_DFL's treatment: the program's own
+// write(2) to a closed pipe, socket or stdout (`demo | head`) ends it by SIGPIPE, exactly as
+// without gofer. Go differs: its runtime ignores SIGPIPE and returns EPIPE, except for
+// writes to fds 1 and 2, where the program dies. gofer does not own the program's raw
+// writes, so it keeps C's default for them (Go's outcome on stdout and stderr; a plain
+// fd dies too); a program that wants EPIPE on every fd sets signal(SIGPIPE, SIG_IGN)
+// before run, as C servers do. A handler set *during* a run replaces gofer's (and is then
+// called for send_file's EPIPEs): set it before run, or use signal::notify. A kill -PIPE
+// that happens to land on a thread inside a send_file syscall is dropped with its own.
+//
 // Thread-safety: go(), num_goroutine() from any goroutine; run() from a plain thread.
 //
 // Example:

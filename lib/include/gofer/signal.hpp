@@ -46,6 +46,9 @@
 // number out of range; std::logic_error outside gofer::run; a nil channel: invalid_argument.
 // Mixing with sigprocmask/sigwait on the same signal: a signal blocked in every thread never
 // reaches the handler — use one mechanism per signal.
+// SIGPIPE: notify relays it like any signal, but not the one gofer's own send_file raises
+// when its peer is gone (send_file returns EPIPE; conn::write never raises one): unlike
+// Go, which relays every SIGPIPE once it is notified (runtime.hpp, "SIGPIPE").
 //
 // Thread-safety: every function may be called from any goroutine; the relay thread's
 // sends happen-after the signal's delivery. Copy semantics: channels are handles; stop
