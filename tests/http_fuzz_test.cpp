@@ -536,10 +536,13 @@ TEST_P(http_fd_flood, server_out_of_descriptors_serves_again_after_clients_leave
     }
     for (auto& c : clients) (void)c.write("GET / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
     const std::size_t flood = clients.size() + 8;  // every one of them waits in the backlog
-    std::atomic<std::size_t> closed{0};
+    // Shared with the hooks: on a failure path the server is destroyed by close(), which
+    // (as Go's Close) does not wait for hooks still running.
+    auto closed_count = std::make_shared<std::atomic<std::size_t>>(0);
+    std::atomic<std::size_t>& closed = *closed_count;
     http::server srv([](const http::request&, http::response_writer& w) { w.write("ok"); },
-                     {.on_conn_state = [&closed](const net::conn&, http::conn_state st) {
-                       if (st == http::conn_state::closed) closed.fetch_add(1);
+                     {.on_conn_state = [closed_count](const net::conn&, http::conn_state st) {
+                       if (st == http::conn_state::closed) closed_count->fetch_add(1);
                      }});
     gofer::chan<absl::Status> served(1);
     gofer::go(gofer::named("http-serve"), [&srv, served, l = std::move(*ln)]() mutable {

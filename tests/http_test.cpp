@@ -769,6 +769,34 @@ TEST_P(http_server, shutdown_closes_a_silent_new_connection_at_its_header_timeou
   });
 }
 
+// Go's order: closed is reported after the connection left open_connections(). But
+// shutdown's OK waits for the closed hook to return: a hook may touch the locals of the
+// goroutine that shuts down, which end as soon as shutdown returns (http_fd_flood's
+// counter on the main goroutine's stack, incremented after the test body had returned,
+// corrupted the leak check's sleep timer: a hang).
+TEST_P(http_server, shutdown_returns_only_after_the_closed_hooks_returned) {
+  run_main(threads(), [] {
+    gofer::chan<int> in_hook(1), release(1);
+    test_server ts(text("ok"), {.on_conn_state = [in_hook, release](const net::conn&, http::conn_state st) {
+                                  if (st != http::conn_state::closed) return;
+                                  in_hook.send(1);
+                                  release.recv();  // the hook runs until the test says so
+                                }});
+    std::string out = raw_exchange(ts.addr(), "GET / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
+    EXPECT_EQ(status_line(out), "HTTP/1.1 200 OK") << out;
+    in_hook.recv();  // the connection's goroutine is inside its closed hook
+    EXPECT_EQ(ts.srv().open_connections(), 0u) << "closed comes after the count dropped";
+    gofer::chan<absl::Status> shut(1);
+    gofer::go(gofer::named{"http-test-shutdown"}, [&] { shut.send(ts.srv().shutdown(bg())); });
+    // Parked waiting for the hook, or (the bug) already returned: either ends this wait.
+    EXPECT_TRUE(eventually([&] { return shut.len() > 0 || goroutine_state("http-test-shutdown") == "select"; }));
+    EXPECT_EQ(shut.len(), 0u) << "shutdown returned while a closed hook still ran";
+    release.send(1);
+    auto st = shut.recv();
+    EXPECT_TRUE(st.has_value() && st->ok());
+  });
+}
+
 TEST_P(http_server, run_ending_mid_request_unwinds_connection_goroutines) {
   std::atomic<int> unwound{0};
   // allow_leaks: the handler is parked mid-request on purpose: run() must unwind it

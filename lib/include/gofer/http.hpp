@@ -773,7 +773,11 @@ struct server_options {
   bool keep_alives = true;
   // Called on the connection's goroutine at each state change (Go's Server.ConnState):
   // new_ after accept, active when a request's first byte arrives, idle after a response
-  // when the connection is kept, closed once. Must not block for long.
+  // when the connection is kept, closed once. Must not block for long. As in Go, closed
+  // comes after the connection left the server's count (open_connections()); unlike Go,
+  // shutdown() returns OK only after every closed call has returned, so a hook may refer
+  // to the caller's locals that outlive a successful shutdown (not after close() or a
+  // failed shutdown alone: stragglers may still call it).
   std::function<void(const net::conn&, conn_state)> on_conn_state{};
 };
 
@@ -804,9 +808,9 @@ struct server_options {
 // Invariants: every accepted connection is tracked until its goroutine ends; after
 // shutdown/close begins no connection becomes idle-and-kept, and none but a new one
 // starts a request.
-// Memory ordering: everything a connection goroutine (and so a handler) did is
-// synchronized before shutdown's OK return (the last one to end closes a channel that
-// shutdown receives from).
+// Memory ordering: everything a connection goroutine (and so a handler, and its closed
+// on_conn_state call) did is synchronized before shutdown's OK return (the last one to end
+// closes a channel that shutdown receives from).
 // Thread-safety: every member from any goroutine; serve() may run on several listeners
 // at once. All members block only where stated.
 //

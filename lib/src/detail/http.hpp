@@ -207,7 +207,18 @@ struct server::state {
   bool drained_closed = false;
   std::vector<std::shared_ptr<net::listener>> listeners;
   std::unordered_set<conn_rec*> conns;
-  gofer::chan<std::monostate> drained;  // closed when shutting down and conns is empty
+  // Connection goroutines that have left `conns` and still run (or are about to run) their
+  // closed hook (on_conn_state). shutdown() waits for them as for `conns`: see unregister.
+  std::size_t closing_hooks = 0;
+  gofer::chan<std::monostate> drained;  // closed when shutting down, conns is empty and no closed hook runs
+
+  // True once (and marks it) when `drained` must be closed now: shutting down, no
+  // connection tracked and no closed hook running. The caller closes it after unlocking.
+  bool drain_now_locked() {
+    if (!shutting_down || !conns.empty() || closing_hooks != 0 || drained_closed) return false;
+    drained_closed = true;
+    return true;
+  }
 
   void notify(const net::conn& c, conn_state st) {
     if (o.on_conn_state) o.on_conn_state(c, st);
@@ -246,25 +257,48 @@ struct server::state {
       r.st = conn_state::hijacked;
       r.hijacked = true;
       c = std::move(r.c);
-      if (shutting_down && conns.empty() && !drained_closed) {
-        drained_closed = true;
-        close_drained = true;
-      }
+      close_drained = drain_now_locked();
     }
     if (close_drained) drained.close();
     return c;
   }
 
-  void unregister(conn_rec& r) {
+  // The connection goroutine's last steps (internal::serve_conn): unregister(r, hook),
+  // then, if `hook`, the closed hook and closed_hook_returned().
+  //
+  // Go's order: the connection leaves the registry first (open_connections() no longer
+  // counts it, as Go's trackConn(c, false) comes before the ConnState hook), then the hook
+  // runs. But shutdown()'s OK return must come after the hook has returned: the hook is
+  // user code, and it may touch objects of the goroutine that called shutdown, which may
+  // return and end their lifetime as soon as shutdown does (Go's garbage collector keeps
+  // what a hook refers to alive; nothing does here). Hence closing_hooks: raised with the
+  // erase, under mu, lowered under mu once the hook returned; `drained` (what shutdown
+  // waits for) closes only when both conns and closing_hooks are empty, and shutdown's
+  // own "already drained" check looks at both too. Whoever makes the last change under mu
+  // sees both empty (drain_now_locked), so the close is neither lost nor early.
+  // The bug this fixes: http_fd_flood.server_out_of_descriptors_…/threads_8 hung (~1 run
+  // in 30 under load): the test's closed hook incremented a counter on the main
+  // goroutine's stack after shutdown had returned and the test body had ended; the
+  // increment landed in the timer node of the main goroutine's leak-check sleep (its
+  // goroutine pointer g became g + 1), so the timer woke nobody and main slept forever.
+  void unregister(conn_rec& r, bool hook) {
     bool close_drained = false;
     {
       std::lock_guard lk(mu);
       conns.erase(&r);
       if (!r.hijacked) r.st = conn_state::closed;
-      if (shutting_down && conns.empty() && !drained_closed) {
-        drained_closed = true;
-        close_drained = true;
-      }
+      if (hook) ++closing_hooks;
+      close_drained = drain_now_locked();
+    }
+    if (close_drained) drained.close();
+  }
+
+  void closed_hook_returned() {
+    bool close_drained = false;
+    {
+      std::lock_guard lk(mu);
+      --closing_hooks;
+      close_drained = drain_now_locked();
     }
     if (close_drained) drained.close();
   }

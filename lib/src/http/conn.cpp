@@ -1089,10 +1089,14 @@ void serve_conn(const std::shared_ptr<server::state>& sp, const std::shared_ptr<
   // Unregisters even when the runtime unwinds this goroutine (goroutine_exit).
   gofer::defer unregister([&s, &r = *rec] {
     (void)r.c.close();  // (a hijacked conn_rec holds a moved-from conn: a no-op)
-    s.unregister(r);
     // Not while the runtime unwinds us: the hook might park, which would throw again.
     // A hijacked connection was reported hijacked, and is not closed here.
-    if (std::uncaught_exceptions() == 0 && !r.hijacked) s.notify(r.c, conn_state::closed);
+    const bool hook = std::uncaught_exceptions() == 0 && !r.hijacked && s.o.on_conn_state;
+    s.unregister(r, hook);  // shutdown() waits for the hook too (server::state::unregister)
+    if (hook) {
+      gofer::defer returned([&s] { s.closed_hook_returned(); });
+      s.notify(r.c, conn_state::closed);
+    }
   });
   s.notify(rec->c, conn_state::new_);
   conn_server(s, rec, serving_since).serve();

@@ -93,7 +93,7 @@ absl::Status server::shutdown(const gofer::context& ctx) {
         r->c.set_read_deadline(d);
       }
     }
-    done = s->conns.empty();
+    done = s->conns.empty() && s->closing_hooks == 0;  // and no closed hook still runs
     if (done && !s->drained_closed) {
       s->drained_closed = true;
       close_now = true;
@@ -115,10 +115,7 @@ absl::Status server::close() {
     s_->shutting_down = true;
     for (auto& l : s_->listeners) (void)l->close();
     for (conn_rec* r : s_->conns) (void)r->c.close();
-    if (s_->conns.empty() && !s_->drained_closed) {
-      s_->drained_closed = true;
-      close_now = true;
-    }
+    close_now = s_->drain_now_locked();
   }
   if (close_now) s_->drained.close();
   if (s_->cancel_base) s_->cancel_base();
