@@ -971,8 +971,13 @@ TEST_P(debug_trace, ping_pong_trace_is_valid_json_with_slices_parks_and_flows) {
       ADD_FAILURE() << "unexpected event " << e.dump();
     }
   }
-  EXPECT_GE(slices["ponger"], kRounds);
-  EXPECT_GE(slices["g" + std::to_string(main_id)] + slices["main"], kRounds);
+  // Every park ends a slice (below: at least two parks a round). Not kRounds each: on
+  // two threads the pair may run at once, and a side that finds its partner already parked
+  // goes on without a switch (main did for 3 of 100 rounds under TSan).
+  const int main_slices = slices["g" + std::to_string(main_id)] + slices["main"];
+  EXPECT_GE(slices["ponger"], 1);
+  EXPECT_GE(main_slices, 1);
+  EXPECT_GE(slices["ponger"] + main_slices, 2 * kRounds);
   EXPECT_EQ(bad_reasons, 0);
   // An unbuffered rendezvous always parks one side (gofer does not spin on channels):
   // two per round.

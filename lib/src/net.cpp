@@ -23,6 +23,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <csignal>
+#include <condition_variable>
 #include <cstring>
 #include <deque>
 #include <mutex>
@@ -31,7 +32,6 @@
 #include <boost/asio/error.hpp>
 
 #include "absl/base/thread_annotations.h"
-#include "absl/synchronization/mutex.h"
 
 #include "detail/runtime.hpp"
 #include "detail/sigpipe.hpp"
@@ -55,39 +55,63 @@ namespace {
 // threads that will take them: `idle` counts the threads not running a task, including
 // those notified or just started that have not taken one yet (a notified thread is not
 // free for a second task — counting it so was known bug D).
+// A std::mutex that clang's -Wthread-safety can check (libstdc++'s is no capability).
+// Not absl::Mutex: Debian's Abseil is built without ThreadSanitizer, and absl::Mutex waits
+// on the futex directly, so TSan saw none of its ordering and reported every hand-off
+// through the pool as a race (tsan preset, net_p.blocking_*); pthread's mutex it sees.
+class ABSL_LOCKABLE thread_mutex {
+ public:
+  void lock() ABSL_EXCLUSIVE_LOCK_FUNCTION() { m_.lock(); }
+  void unlock() ABSL_UNLOCK_FUNCTION() { m_.unlock(); }
+
+ private:
+  std::mutex m_;
+};
+
+class ABSL_SCOPED_LOCKABLE thread_mutex_lock {
+ public:
+  explicit thread_mutex_lock(thread_mutex& m) ABSL_EXCLUSIVE_LOCK_FUNCTION(m) : m_(m) { m_.lock(); }
+  ~thread_mutex_lock() ABSL_UNLOCK_FUNCTION() { m_.unlock(); }
+  thread_mutex_lock(const thread_mutex_lock&) = delete;
+  thread_mutex_lock& operator=(const thread_mutex_lock&) = delete;
+
+ private:
+  thread_mutex& m_;
+};
+
 struct blocking_pool {
   // Plain threads wait here for tasks: a blocking lock with a condition variable is right
-  // (absl::Mutex: annotated, so clang checks what it guards). Goroutines take it only in
-  // submit, for a few instructions.
-  absl::Mutex mu;
-  absl::CondVar cv;
+  // (annotated, so clang checks what it guards). Goroutines take it only in submit, for a
+  // few instructions, never across a park.
+  thread_mutex mu;
+  std::condition_variable_any cv;  // waits on mu itself (BasicLockable)
   std::deque<std::function<void()>> tasks ABSL_GUARDED_BY(mu);  // queued, not yet taken
   std::size_t idle ABSL_GUARDED_BY(mu) = 0;                     // threads without a task
   int threads ABSL_GUARDED_BY(mu) = 0;
   static constexpr int kMaxThreads = 64;
 
   void submit(std::function<void()> t) ABSL_LOCKS_EXCLUDED(mu) {
-    absl::MutexLock lk(&mu);
+    thread_mutex_lock lk(mu);
     tasks.push_back(std::move(t));
     if (tasks.size() > idle && threads < kMaxThreads) {
       ++threads;
       ++idle;  // it will take a task as soon as it runs
       std::thread([this] { loop(); }).detach();
     } else {
-      cv.Signal();
+      cv.notify_one();
     }
   }
   [[noreturn]] void loop() ABSL_LOCKS_EXCLUDED(mu) {
-    mu.Lock();  // held except while a task runs; the thread never ends
+    mu.lock();  // held except while a task runs; the thread never ends
     for (;;) {
-      while (tasks.empty()) cv.Wait(&mu);
+      while (tasks.empty()) cv.wait(mu);
       --idle;
       auto t = std::move(tasks.front());
       tasks.pop_front();
-      mu.Unlock();
+      mu.unlock();
       t();
       t = nullptr;  // destroy the task's state outside the lock
-      mu.Lock();
+      mu.lock();
       ++idle;
     }
   }
