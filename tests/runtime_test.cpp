@@ -645,11 +645,9 @@ std::string read_all(std::FILE* f) {
   return s;
 }
 
-// Runs body as main on n threads in a forked child; after run() returns, the child calls
-// std::exit(after_run) on the thread that called run (a normal exit, outside any goroutine).
+// Runs `child` in a forked child with stdout and stderr captured; then std::exit(0).
 // alarm() turns a hang into SIGALRM; the CTest timeout is the outer guard.
-ended in_child(unsigned n, std::function<void()> body, int after_run = 0,
-               gofer::schedule sched = gofer::schedule::normal()) {
+ended forked(const std::function<void()>& child) {
   std::FILE* out = std::tmpfile();
   std::FILE* err = std::tmpfile();
   if (out == nullptr || err == nullptr) return {};
@@ -659,8 +657,8 @@ ended in_child(unsigned n, std::function<void()> body, int after_run = 0,
     ::dup2(::fileno(out), 1);
     ::dup2(::fileno(err), 2);
     ::alarm(20);
-    gofer::run(std::move(body), {.threads = n, .schedule = sched});
-    std::exit(after_run);
+    child();
+    std::exit(0);
   }
   int status = 0;
   while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
@@ -670,6 +668,16 @@ ended in_child(unsigned n, std::function<void()> body, int after_run = 0,
   e.out = read_all(out);
   e.err = read_all(err);
   return e;
+}
+
+// Runs body as main on n threads in a forked child; after run() returns, the child calls
+// std::exit(after_run) on the thread that called run (a normal exit, outside any goroutine).
+ended in_child(unsigned n, std::function<void()> body, int after_run = 0,
+               gofer::schedule sched = gofer::schedule::normal()) {
+  return forked([&] {
+    gofer::run(std::move(body), {.threads = n, .schedule = sched});
+    std::exit(after_run);
+  });
 }
 
 bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
@@ -754,6 +762,20 @@ TEST_P(runtime_exit, std_exit_under_schedule_exploration_is_a_fatal_error) {
     gofer::go([] { std::exit(3); });
     gofer::chan<int>().recv();
   }, 0, gofer::schedule::random(threads()));
+  EXPECT_EQ(e.status, 2);
+  EXPECT_TRUE(contains(e.err, "fatal error: std::exit called from goroutine 2" + kStdExitFatal)) << e.err;
+}
+
+// Test mode (gofer::testing::run) cannot turn it into a report (the process is already
+// exiting): the same fatal error and status 2.
+TEST_P(runtime_exit, std_exit_under_testing_run_is_a_fatal_error) {
+  const unsigned n = threads();
+  ended e = forked([n] {
+    (void)gofer::testing::run([] {
+      gofer::go([] { std::exit(3); });
+      gofer::chan<int>().recv();
+    }, {.threads = n});
+  });
   EXPECT_EQ(e.status, 2);
   EXPECT_TRUE(contains(e.err, "fatal error: std::exit called from goroutine 2" + kStdExitFatal)) << e.err;
 }

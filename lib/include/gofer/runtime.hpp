@@ -42,7 +42,8 @@
 //     goroutines still alive when main returns are counted and dumped (Go's goleak) before
 //     they are unwound. A later panic in a goroutine being unwound is not reported (Go too
 //     stops at the first). Other fatal errors ("fatal error: sync: unlock of unlocked
-//     mutex") and SIGQUIT still exit the process, as they end `go test` in Go.
+//     mutex", std::exit called from a goroutine) and SIGQUIT still exit the process, as
+//     they end `go test` in Go.
 //   - run() may be called again after it returned; runs do not nest and do not overlap.
 //   - Ending the process from a goroutine: gofer::exit(code) (Go's os.Exit), or return from
 //     main_fn. std::exit (or pthread_exit) called on a goroutine cannot work: it runs the
