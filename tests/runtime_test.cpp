@@ -2,24 +2,32 @@
 //
 // Suites:
 //   runtime              behaviour under 1, 2, 4 and 8 scheduler threads
+//   runtime_exit         ending the process from a goroutine: gofer::exit (os.Exit), and
+//                        std::exit turned from a hang into a fatal error (forked children)
 //   runtime_outside_run  what the runtime functions do when no run() is active
 //   runtime_options      options{} defaults (GOFER_THREADS)
 //   runtime_stress       a million goroutines, 100,000 parked ones (label `stress`)
 #include <gtest/gtest.h>
 
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <array>
 #include <atomic>
+#include <cerrno>
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <set>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -616,6 +624,195 @@ TEST_P(runtime, deadlock_report_shows_where_main_waits) {
 }
 
 INSTANTIATE_TEST_SUITE_P(, runtime, ::testing::ValuesIn(kThreadCounts), threads_name);
+
+// ---------------------------------------------------------------------------------------
+// ending the process from a goroutine
+
+class runtime_exit : public threads_test {};
+
+// How a forked child ended and what it wrote. stdout and stderr go to temporary files, so
+// stdout is fully buffered in the child: a line shows up only if someone flushed it.
+struct ended {
+  int status = -1;  // -1: killed by a signal (SIGALRM: it hung)
+  std::string out, err;
+};
+
+std::string read_all(std::FILE* f) {
+  std::string s;
+  std::rewind(f);
+  char buf[4096];
+  for (std::size_t r; (r = std::fread(buf, 1, sizeof buf, f)) > 0;) s.append(buf, r);
+  std::fclose(f);
+  return s;
+}
+
+// Drops the line ASan prints in every process that first switches fibers under the asan
+// preset's ucontext Boost ("==N==WARNING: ASan doesn't fully support makecontext/
+// swapcontext..."): not the child's output.
+std::string without_asan_notes(const std::string& err) {
+  std::string kept;
+  std::size_t at = 0;
+  while (at < err.size()) {
+    std::size_t end = err.find('\n', at);
+    end = end == std::string::npos ? err.size() : end + 1;
+    std::string_view line(err.data() + at, end - at);
+    if (!(line.starts_with("==") && line.find("ASan doesn't fully support makecontext") != std::string_view::npos))
+      kept.append(line);
+    at = end;
+  }
+  return kept;
+}
+
+// Runs `child` in a forked child with stdout and stderr captured; then std::exit(0).
+// alarm() turns a hang into SIGALRM; the CTest timeout is the outer guard.
+ended forked(const std::function<void()>& child) {
+  std::FILE* out = std::tmpfile();
+  std::FILE* err = std::tmpfile();
+  if (out == nullptr || err == nullptr) return {};
+  std::fflush(nullptr);
+  pid_t pid = ::fork();
+  if (pid == 0) {
+    ::dup2(::fileno(out), 1);
+    ::dup2(::fileno(err), 2);
+    ::alarm(20);
+    child();
+    std::exit(0);
+  }
+  int status = 0;
+  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  ended e;
+  e.status = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  e.out = read_all(out);
+  e.err = without_asan_notes(read_all(err));
+  return e;
+}
+
+// Runs body as main on n threads in a forked child; after run() returns, the child calls
+// std::exit(after_run) on the thread that called run (a normal exit, outside any goroutine).
+ended in_child(unsigned n, std::function<void()> body, int after_run = 0,
+               gofer::schedule sched = gofer::schedule::normal()) {
+  return forked([&] {
+    gofer::run(std::move(body), {.threads = n, .schedule = sched});
+    std::exit(after_run);
+  });
+}
+
+bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
+
+const std::string kStdExitFatal =
+    " on a scheduler thread; use gofer::exit(code) (Go's os.Exit) or return from main\n";
+
+// Go's os.Exit from a goroutine other than main, while main and another goroutine are
+// parked: status 7 at once; printf's buffered line is flushed (gofer's one difference from
+// Go); neither the goroutine's defer nor its local's destructor runs, nor anything else.
+TEST_P(runtime_exit, gofer_exit_from_a_goroutine_exits_with_its_code_flushing_stdio_and_running_no_defer) {
+  ended e = in_child(threads(), [] {
+    gofer::chan<int> never;
+    gofer::go([never] { never.recv(); });
+    gofer::go(gofer::named("quitter"), [] {
+      struct local {
+        ~local() { std::puts("destructor ran"); }
+      } l;
+      gofer::defer d([] { std::puts("defer ran"); });
+      std::printf("before exit\n");
+      gofer::exit(7);
+    });
+    never.recv();
+  });
+  EXPECT_EQ(e.status, 7);
+  EXPECT_EQ(e.out, "before exit\n");
+  EXPECT_EQ(e.err, "");
+}
+
+// From main (goroutine 1) too, and outside run() as well: the same _exit with a flush.
+TEST_P(runtime_exit, gofer_exit_from_main_and_outside_run) {
+  ended in_main = in_child(threads(), [] {
+    gofer::defer d([] { std::puts("defer ran"); });
+    std::printf("main\n");
+    gofer::exit(0);
+  }, /*after_run=*/9);
+  EXPECT_EQ(in_main.status, 0);  // not 9: run() never returned
+  EXPECT_EQ(in_main.out, "main\n");
+  EXPECT_EQ(in_main.err, "");
+
+  ended outside = in_child(threads(), [] {}, /*after_run=*/0);
+  EXPECT_EQ(outside.status, 0);
+}
+
+// std::exit in a goroutine used to hang the process for ever (exit() runs the thread's
+// thread_local destructors first, and Boost.Fiber's deletes the scheduler under the running
+// goroutine). Now: Go's fatal-error shape, the other goroutines, and status 2.
+TEST_P(runtime_exit, std_exit_from_a_goroutine_is_a_fatal_error_not_a_hang) {
+  ended e = in_child(threads(), [] {
+    gofer::chan<int> never;
+    gofer::go(gofer::named("blocked"), [never] { never.recv(); });
+    gofer::go(gofer::named("quitter"), [never] {
+      std::printf("before exit\n");
+      std::exit(3);
+    });
+    never.recv();
+  });
+  EXPECT_EQ(e.status, 2);
+  EXPECT_EQ(e.out, "before exit\n");  // flushed before the report, as a panic's
+  EXPECT_TRUE(e.err.starts_with("fatal error: ")) << e.err;  // nothing before it (no sanitizer report)
+  EXPECT_TRUE(contains(e.err, "fatal error: std::exit called from goroutine 3" + kStdExitFatal)) << e.err;
+  EXPECT_TRUE(contains(e.err, "the status given to exit is lost")) << e.err;
+  EXPECT_TRUE(contains(e.err, "\n\ngoroutine 3 \"quitter\" [running]:\n")) << e.err;
+  EXPECT_TRUE(contains(e.err, "\ngoroutine 1 [chan receive]:\n")) << e.err;
+  EXPECT_TRUE(contains(e.err, "\ngoroutine 2 \"blocked\" [chan receive]:\n")) << e.err;
+  EXPECT_TRUE(e.err.ends_with("exit status 2\n")) << e.err;
+}
+
+// The bug report's shape: std::exit from main while another goroutine is parked.
+TEST_P(runtime_exit, std_exit_from_main_is_a_fatal_error_not_a_hang) {
+  ended e = in_child(threads(), [] {
+    gofer::chan<int> c;
+    gofer::go([c] { c.recv(); });
+    std::exit(3);
+  });
+  EXPECT_EQ(e.status, 2);
+  EXPECT_TRUE(contains(e.err, "fatal error: std::exit called from goroutine 1" + kStdExitFatal)) << e.err;
+}
+
+// Schedule exploration runs goroutines on its one worker thread: the same guard.
+TEST_P(runtime_exit, std_exit_under_schedule_exploration_is_a_fatal_error) {
+  ended e = in_child(threads(), [] {
+    gofer::go([] { std::exit(3); });
+    gofer::chan<int>().recv();
+  }, 0, gofer::schedule::random(threads()));
+  EXPECT_EQ(e.status, 2);
+  EXPECT_TRUE(contains(e.err, "fatal error: std::exit called from goroutine 2" + kStdExitFatal)) << e.err;
+}
+
+// Test mode (gofer::testing::run) cannot turn it into a report (the process is already
+// exiting): the same fatal error and status 2.
+TEST_P(runtime_exit, std_exit_under_testing_run_is_a_fatal_error) {
+  const unsigned n = threads();
+  ended e = forked([n] {
+    (void)gofer::testing::run([] {
+      gofer::go([] { std::exit(3); });
+      gofer::chan<int>().recv();
+    }, {.threads = n});
+  });
+  EXPECT_EQ(e.status, 2);
+  EXPECT_TRUE(contains(e.err, "fatal error: std::exit called from goroutine 2" + kStdExitFatal)) << e.err;
+}
+
+// The guard is silent when a run ends normally: its worker threads end with no goroutine
+// on them, and std::exit after run() (on the thread that called it) exits as usual.
+TEST_P(runtime_exit, a_normal_run_end_and_a_later_std_exit_are_unaffected) {
+  ended e = in_child(threads(), [] {
+    gofer::chan<int> never;
+    for (int i = 0; i < 8; ++i) gofer::go([never] { never.recv(); });  // unwound at the end
+    std::printf("main returns\n");
+  }, /*after_run=*/5);
+  EXPECT_EQ(e.status, 5);
+  EXPECT_EQ(e.out, "main returns\n");  // std::exit flushed it
+  EXPECT_EQ(e.err, "");
+}
+
+INSTANTIATE_TEST_SUITE_P(, runtime_exit, ::testing::ValuesIn(kThreadCounts), threads_name);
 
 // ---------------------------------------------------------------------------------------
 // outside run()

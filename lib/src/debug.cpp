@@ -274,6 +274,30 @@ void fatal_error(const char* msg) noexcept {
   std::_Exit(2);
 }
 
+void on_exit_from_goroutine(runtime* rt, goroutine* g) noexcept {
+  std::fflush(stdout);
+  std::fprintf(stderr,
+               "fatal error: std::exit called from goroutine %llu on a scheduler thread; use "
+               "gofer::exit(code) (Go's os.Exit) or return from main\n"
+               "(exit() runs this thread's thread_local destructors, which would destroy the "
+               "scheduler under the running goroutine; the status given to exit is lost)\n\n"
+               "goroutine %llu",
+               static_cast<unsigned long long>(g->id), static_cast<unsigned long long>(g->id));
+  if (!g->name.empty()) std::fprintf(stderr, " \"%s\"", g->name.c_str());
+  std::fputs(" [running]:\n", stderr);
+  if (rt != nullptr) {
+    try {
+      std::ostringstream others;
+      dump_to(*rt, others, g->id);
+      if (!others.str().empty()) std::fprintf(stderr, "\n%s", others.str().c_str());
+    } catch (...) {  // out of memory: the message above is what matters
+    }
+  }
+  std::fputs("exit status 2\n", stderr);
+  std::fflush(stderr);
+  std::_Exit(2);
+}
+
 const char* wait_reason_text(wait_reason r) noexcept {
   switch (r) {
     case wait_reason::none: return "running";

@@ -200,10 +200,36 @@ std::chrono::milliseconds env_hog_threshold() {
   return std::chrono::milliseconds(0);
 }
 
+// One per worker thread, constructed after Boost.Fiber's per-thread state (the
+// context_initializer thread_local that context::active() creates, whose destructor
+// deletes the thread's scheduler and joins its dispatcher). thread_local destructors run
+// in reverse order of construction, so this one runs first. At the run's end, worker_main
+// has returned to the thread's main context and cleared its worker: nothing to do. If a
+// goroutine is still running on this thread, its code called exit() or pthread_exit():
+// letting Boost's destructor run would join the dispatcher from that goroutine, which
+// never returns (the other goroutines keep running and the process hangs). Stop here with
+// a fatal error instead (runtime.hpp, "Ending the process from a goroutine").
+struct exit_sentinel {
+  detail::runtime* rt = nullptr;
+  exit_sentinel() = default;
+  exit_sentinel(const exit_sentinel&) = delete;
+  exit_sentinel& operator=(const exit_sentinel&) = delete;
+  ~exit_sentinel() {
+    if (detail::goroutine* g = detail::current_goroutine(); g != nullptr) detail::on_exit_from_goroutine(rt, g);
+  }
+};
+
+void arm_exit_sentinel(detail::runtime* rt) {
+  // A function-local thread_local: constructed here, on first use, after Boost's.
+  static thread_local exit_sentinel sentinel;
+  sentinel.rt = rt;
+}
+
 void worker_main(detail::runtime* rt, detail::worker* w) {
   detail::tsan_thread_init();  // before Boost's per-thread scheduler exists (TSan builds only)
   detail::set_current_worker(w);
   boost::fibers::use_scheduling_algorithm<detail::sched_algo>(*rt, *w);
+  arm_exit_sentinel(rt);  // after Boost's thread-locals, so its destructor runs before theirs
   // This thread's main context waits, suspended, until the run is over: pick_next hands
   // control back to it once stop_threads is set. Boost's scheduler destructor (at thread
   // exit) then releases the fibers that ended on this thread.
@@ -214,6 +240,11 @@ void worker_main(detail::runtime* rt, detail::worker* w) {
 }
 
 }  // namespace
+
+void exit(int code) noexcept {
+  std::fflush(nullptr);  // the one difference from Go's os.Exit: printed output is kept
+  std::_Exit(code);
+}
 
 int run(std::function<void()> main_fn, options opts) {
   if (detail::current_goroutine() != nullptr) {

@@ -31,14 +31,17 @@
 //   return from main       | runs  | kept          | kept            | kept (spdlog::shutdown())
 //   std::quick_exit(n)     | no    | kept          | lost            | lost
 //   escaping panic (exit 2)| runs  | kept          | lost            | lost
-//   std::exit(n) in a      | no    | kept          | lost            | lost — and the process
-//     goroutine            |       |               |                 | hangs: it runs static and
-//                          |       |               |                 | thread_local destructors
-//                          |       |               |                 | under a running goroutine
+//   gofer::exit(n) (Go's   | no    | kept          | kept (C stdio   | lost, unless spdlog's
+//     os.Exit)             |       |               | is flushed)     | thread wrote it already
+//   std::exit(n) in a      | no    | kept          | lost            | lost — and the status is
+//     goroutine            |       |               |                 | 2: gofer stops it with a
+//                          |       |               |                 | fatal error (runtime.hpp)
 // (An escaping panic unwinds the goroutine, so its defers run, then gofer prints the report
-// and calls std::_Exit(2): no stdio buffer and no spdlog queue is flushed.) So: flush what
-// you cannot lose (logger->flush(), flush_on(level::err)), never call std::exit inside a
-// goroutine, and call spdlog::shutdown() after gofer::run returns.
+// and calls std::_Exit(2): stdout is flushed, no other stdio buffer and no spdlog queue is.
+// gofer::exit flushes every C stdio buffer, and spdlog's file sinks write through one.) So:
+// flush what you cannot lose (logger->flush(), flush_on(level::err)), end a goroutine's
+// program with gofer::exit or by returning from main, never std::exit, and call
+// spdlog::shutdown() after gofer::run returns.
 //
 // Thread-safety: the flag may be used by any number of loggers on any threads; tag() is
 // called in the goroutine whose tag it returns.

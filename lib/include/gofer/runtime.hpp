@@ -13,6 +13,7 @@
 //   goroutine_id   the current goroutine's number (1 is main), 0 outside a goroutine
 //   goroutine_name the current goroutine's name (from named), "" if none or outside one
 //   named          go(named("fetcher-3"), f, args...): a goroutine with a name for dumps
+//   exit           os.Exit: ends the process now with a status (C stdio flushed first)
 //
 // A goroutine is a Boost.Fiber fiber run by gofer's own M:N scheduler: `threads` OS threads,
 // each with a run queue; idle threads steal from busy ones and sleep when there is nothing
@@ -41,8 +42,17 @@
 //     goroutines still alive when main returns are counted and dumped (Go's goleak) before
 //     they are unwound. A later panic in a goroutine being unwound is not reported (Go too
 //     stops at the first). Other fatal errors ("fatal error: sync: unlock of unlocked
-//     mutex") and SIGQUIT still exit the process, as they end `go test` in Go.
+//     mutex", std::exit called from a goroutine) and SIGQUIT still exit the process, as
+//     they end `go test` in Go.
 //   - run() may be called again after it returned; runs do not nest and do not overlap.
+//   - Ending the process from a goroutine: gofer::exit(code) (Go's os.Exit), or return from
+//     main_fn. std::exit (or pthread_exit) called on a goroutine cannot work: it runs the
+//     scheduler thread's thread_local destructors first, which would tear Boost.Fiber's
+//     scheduler down under the running goroutine (the process would hang). gofer catches
+//     it instead: "fatal error: std::exit called from goroutine N on a scheduler thread
+//     ...", the other goroutines, and exit status 2 (the status given to std::exit is
+//     lost). std::exit from a thread that runs no goroutine (main after run returned, or
+//     any thread of the program's own) is unaffected.
 //   - A blocking operation outside run() (or on a thread that is not a gofer thread)
 //     throws std::logic_error instead of hanging the thread; non-blocking ones work.
 //
@@ -272,6 +282,17 @@ template <class F, class... Args>
 void go(named n, F&& f, Args&&... args) {
   detail::go_named(std::move(n.name), std::forward<F>(f), std::forward<Args>(args)...);
 }
+
+// Go's os.Exit: ends the process at once with status `code` (its low 8 bits, as _exit).
+// Nothing else runs: no deferred function (gofer::defer), no destructor of any goroutine's
+// locals, no static or thread_local destructor, no atexit handler, and other goroutines
+// simply stop. One difference from Go, where os.Exit loses what sits in a bufio.Writer:
+// C stdio buffers (printf, std::cout) are flushed first, std::fflush(nullptr), so a
+// program's printed output is never lost. Other buffers are not: an spdlog logger's
+// unflushed lines, an std::ofstream's buffer. Callable anywhere: in a goroutine, on any
+// thread, inside or outside run(). Never returns. Thread-safe.
+//   gofer::run([] { if (bad) { std::puts("usage: ..."); gofer::exit(64); } ... });
+[[noreturn]] void exit(int code) noexcept;
 
 // Lets other goroutines run; the caller stays runnable (runtime.Gosched). Outside a
 // goroutine it returns at once.

@@ -178,6 +178,11 @@ inline runtime& runtime_or_throw(const char* what) {
 // and exit status 2; in test mode (options::report) the report stops the run instead.
 // Not inlined: the report skips its own two frames (write_panic and this).
 [[gnu::noinline]] void on_panic(runtime& rt, goroutine* g, const std::exception* e) noexcept;
+// std::exit (or pthread_exit) called on goroutine g: found by the worker thread's
+// exit_sentinel (runtime.cpp) when the thread's thread_local destructors start, before
+// Boost.Fiber's scheduler is torn down under g. Prints Go's fatal error and every other
+// goroutine to stderr and _Exits(2): the process cannot finish a normal exit from here.
+[[noreturn]] void on_exit_from_goroutine(runtime* rt, goroutine* g) noexcept;
 // Every goroutine but skip_id (only the members of `only`, if given) in the shape of Go's
 // traceback (gofer/debug.hpp).
 void dump_to(runtime& rt, std::ostream& out, std::uint64_t skip_id = 0, const bubble* only = nullptr);
