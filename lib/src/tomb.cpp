@@ -1,6 +1,6 @@
 // lib/src/tomb.cpp — tomb.v2's state machine.
 //
-// One std::mutex guards the reason, the alive count and the list of child-context cancel
+// One spinlock guards the reason, the alive count and the list of child-context cancel
 // functions. It is never held while closing a channel or cancelling a context (both may
 // wake goroutines); those happen right after unlocking, guarded by "first one to flip the
 // flag under the lock does it".

@@ -12,7 +12,9 @@
 #include <boost/asio/error.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 
+#include "absl/base/thread_annotations.h"
 #include "detail/http.hpp"
+#include "gofer/detail/spinlock.hpp"
 #include "gofer/defer.hpp"
 #include "gofer/runtime.hpp"
 #include "gofer/select.hpp"
@@ -130,7 +132,7 @@ class ctx_watch {
       bool cancelled = false;
       gofer::select(gofer::recv_case(ctx.done(), [&](auto) { cancelled = true; }), gofer::recv_case(stop));
       if (!cancelled) return;
-      std::lock_guard lk(sh->mu);
+      gofer::detail::spinlock_guard lk(sh->mu);
       if (sh->c != nullptr) sh->c->set_deadline(clk::now());
     });
   }
@@ -138,7 +140,7 @@ class ctx_watch {
   void disarm() {
     if (!shared_) return;
     {
-      std::lock_guard lk(shared_->mu);
+      gofer::detail::spinlock_guard lk(shared_->mu);
       shared_->c = nullptr;
     }
     stop_.close();
@@ -147,8 +149,10 @@ class ctx_watch {
 
  private:
   struct shared {
-    std::mutex mu;  // guards c; held only around set_deadline (never parks)
-    net::conn* c = nullptr;
+    // Goroutine code on both sides, a few instructions, never parks (set_deadline does
+    // not): a spinlock, the library's rule (DESIGN.md, "Locks and their annotations").
+    gofer::detail::spinlock mu;
+    net::conn* c ABSL_GUARDED_BY(mu) = nullptr;
   };
   std::shared_ptr<shared> shared_;
   gofer::chan<std::monostate> stop_;
