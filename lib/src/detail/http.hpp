@@ -212,10 +212,12 @@ struct server::state {
   std::size_t closing_hooks = 0;
   gofer::chan<std::monostate> drained;  // closed when shutting down, conns is empty and no closed hook runs
 
-  // True once (and marks it) when `drained` must be closed now: shutting down, no
-  // connection tracked and no closed hook running. The caller closes it after unlocking.
+  // No connection tracked and no closed hook running: what shutdown() waits for.
+  bool quiet_locked() const { return conns.empty() && closing_hooks == 0; }
+  // True once (and marks it) when `drained` must be closed now: shutting down and quiet.
+  // The caller closes it after unlocking.
   bool drain_now_locked() {
-    if (!shutting_down || !conns.empty() || closing_hooks != 0 || drained_closed) return false;
+    if (!shutting_down || !quiet_locked() || drained_closed) return false;
     drained_closed = true;
     return true;
   }

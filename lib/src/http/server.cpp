@@ -93,11 +93,8 @@ absl::Status server::shutdown(const gofer::context& ctx) {
         r->c.set_read_deadline(d);
       }
     }
-    done = s->conns.empty() && s->closing_hooks == 0;  // and no closed hook still runs
-    if (done && !s->drained_closed) {
-      s->drained_closed = true;
-      close_now = true;
-    }
+    done = s->quiet_locked();  // no connection and no closed hook still running
+    close_now = s->drain_now_locked();
   }
   if (close_now) s->drained.close();
   if (done) return absl::OkStatus();
