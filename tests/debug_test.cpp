@@ -132,36 +132,14 @@ struct child_output {
 // `traceback` (nullptr: unset). For texts that must be checked whole, or checked for what
 // they do NOT contain, which a death test's regex cannot say.
 child_output run_child(unsigned n, std::function<void()> body, const char* traceback = nullptr) {
-  int fds[2];
-  if (::pipe(fds) != 0) return {};
-  std::fflush(nullptr);
-  pid_t pid = ::fork();
-  if (pid == 0) {
-    ::dup2(fds[1], 2);
-    ::close(fds[0]);
-    ::close(fds[1]);
+  gofer_test::ended e = gofer_test::forked([&] {
     if (traceback != nullptr) ::setenv("GOFER_TRACEBACK", traceback, 1);
     else ::unsetenv("GOFER_TRACEBACK");
-    ::alarm(20);
     int rc = gofer::run(std::move(body), {.threads = n});
     std::fflush(nullptr);
     std::_Exit(rc);
-  }
-  ::close(fds[1]);
-  child_output out;
-  char buf[4096];
-  for (;;) {
-    ssize_t r = ::read(fds[0], buf, sizeof buf);
-    if (r < 0 && errno == EINTR) continue;
-    if (r <= 0) break;
-    out.err.append(buf, static_cast<std::size_t>(r));
-  }
-  ::close(fds[0]);
-  int status = 0;
-  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-  }
-  out.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return out;
+  });
+  return {e.status, e.err};
 }
 
 // One goroutine of a dump or report: its header and the frame of its call site.

@@ -630,64 +630,6 @@ INSTANTIATE_TEST_SUITE_P(, runtime, ::testing::ValuesIn(kThreadCounts), threads_
 
 class runtime_exit : public threads_test {};
 
-// How a forked child ended and what it wrote. stdout and stderr go to temporary files, so
-// stdout is fully buffered in the child: a line shows up only if someone flushed it.
-struct ended {
-  int status = -1;  // -1: killed by a signal (SIGALRM: it hung)
-  std::string out, err;
-};
-
-std::string read_all(std::FILE* f) {
-  std::string s;
-  std::rewind(f);
-  char buf[4096];
-  for (std::size_t r; (r = std::fread(buf, 1, sizeof buf, f)) > 0;) s.append(buf, r);
-  std::fclose(f);
-  return s;
-}
-
-// Drops the line ASan prints in every process that first switches fibers under the asan
-// preset's ucontext Boost ("==N==WARNING: ASan doesn't fully support makecontext/
-// swapcontext..."): not the child's output.
-std::string without_asan_notes(const std::string& err) {
-  std::string kept;
-  std::size_t at = 0;
-  while (at < err.size()) {
-    std::size_t end = err.find('\n', at);
-    end = end == std::string::npos ? err.size() : end + 1;
-    std::string_view line(err.data() + at, end - at);
-    if (!(line.starts_with("==") && line.find("ASan doesn't fully support makecontext") != std::string_view::npos))
-      kept.append(line);
-    at = end;
-  }
-  return kept;
-}
-
-// Runs `child` in a forked child with stdout and stderr captured; then std::exit(0).
-// alarm() turns a hang into SIGALRM; the CTest timeout is the outer guard.
-ended forked(const std::function<void()>& child) {
-  std::FILE* out = std::tmpfile();
-  std::FILE* err = std::tmpfile();
-  if (out == nullptr || err == nullptr) return {};
-  std::fflush(nullptr);
-  pid_t pid = ::fork();
-  if (pid == 0) {
-    ::dup2(::fileno(out), 1);
-    ::dup2(::fileno(err), 2);
-    ::alarm(20);
-    child();
-    std::exit(0);
-  }
-  int status = 0;
-  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-  }
-  ended e;
-  e.status = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  e.out = read_all(out);
-  e.err = without_asan_notes(read_all(err));
-  return e;
-}
-
 // Runs body as main on n threads in a forked child; after run() returns, the child calls
 // std::exit(after_run) on the thread that called run (a normal exit, outside any goroutine).
 ended in_child(unsigned n, std::function<void()> body, int after_run = 0,
