@@ -558,12 +558,11 @@ void runtime::start_monitor() {
             // take it. If none is spinning and one sleeps, wake it (Go's sysmon hands a
             // P whose M is stuck to another M; here the queue goes to another worker).
             // Not the idle protocol's job — nothing was published since the thieves
-            // looked — so not counted in lost_wakeups_rescued.
+            // looked — so not counted in lost_wakeups_rescued, nor anywhere else.
             if ((w.runq_size.load(std::memory_order_relaxed) > 0 ||
                  w.runnext.load(std::memory_order_relaxed) != nullptr) &&
                 spinning.load(std::memory_order_seq_cst) == 0 &&
                 idle_count.load(std::memory_order_seq_cst) > 0) {
-              ++stranded_rescued;
               lk.unlock();  // wake_one_idle takes idle_mu and a worker's sleep_mu
               wake_one_idle();
               lk.lock();

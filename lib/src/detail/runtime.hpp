@@ -56,10 +56,6 @@ struct runtime {
   // (scheduler.cpp: a lost wake-up; a regression signal, 0 when the idle protocol is
   // right). Written by the monitor thread only.
   std::atomic<std::uint64_t> lost_wakeups_rescued{0};
-  // Times the monitor woke an idle worker for goroutines queued behind one that had run a
-  // whole time slice (scheduler.cpp: the monitor). Not a bug signal: a goroutine with no
-  // safe point holds its worker, and its queue must go elsewhere. Monitor thread only.
-  std::atomic<std::uint64_t> stranded_rescued{0};
   // Workers spinning for work before they sleep: while one spins, publishers need not wake
   // anybody (Go's nmspinning).
   std::atomic<int> spinning{0};
