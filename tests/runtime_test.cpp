@@ -690,6 +690,15 @@ TEST_P(runtime_exit, std_exit_from_a_goroutine_is_a_fatal_error_not_a_hang) {
     gofer::chan<int> never;
     gofer::go(gofer::named("blocked"), [never] { never.recv(); });
     gofer::go(gofer::named("quitter"), [never] {
+      // Exit only once main and "blocked" are parked, so the report's states are fixed.
+      bool parked = eventually([] {
+        std::ostringstream dump;
+        dump << '\n';
+        gofer::dump_goroutines(dump);
+        return contains(dump.str(), "\ngoroutine 1 [chan receive]:\n") &&
+               goroutine_state("blocked") == "chan receive";
+      });
+      if (!parked) std::abort();
       std::printf("before exit\n");
       std::exit(3);
     });
