@@ -5,8 +5,10 @@
 //               negative; many waiters, reuse, and the memory ordering (every done()
 //               happens before the wait() it releases returns)
 //   mutex       mutual exclusion across threads, try_lock, the standard lock adaptors,
-//               FIFO hand-over, unlock by another goroutine, unwinding a parked locker,
-//               unlock of an unlocked mutex (fatal error, death test)
+//               Go's two modes (normal: a running goroutine may barge past the woken
+//               waiter, FIFO wake-ups otherwise; starvation: FIFO hand-over, back to
+//               normal once drained), a stress of every path, unlock by another goroutine,
+//               unwinding a parked locker, unlock of an unlocked mutex (fatal error)
 //   rw_mutex    many readers at once, a writer excludes everyone, writer preference,
 //               readers admitted before the next writer, std::shared_lock, fatal errors
 //   once        exactly once under 100 concurrent callers, callers wait for f, a throwing
@@ -29,6 +31,7 @@
 #include <shared_mutex>
 #include <stdexcept>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "gofer/gofer.hpp"
@@ -397,42 +400,194 @@ TEST_P(sync, mutex_may_be_unlocked_by_another_goroutine) {
   EXPECT_TRUE(relocked);
 }
 
-TEST_P(sync, mutex_waiters_acquire_in_arrival_order) {
+// The mutex's state under its spinlock (gofer::detail::mutex_access): lets a test see that
+// a woken waiter lost the race and is queued again, which no goroutine state shows.
+gofer::detail::mutex_access::state mutex_state(gofer::mutex& mu) {
+  return gofer::detail::mutex_access::get(mu);
+}
+
+// One barging attempt on a mutex in normal mode with no waiters: a goroutine named `name`
+// parks in lock(); main unlocks and at once try_locks. Returns whether main got it before
+// the waiter. Either way the waiter acquires it afterwards (`waiter_got_it`). Main can
+// fail to barge only if another thread stole the woken waiter and ran it in between
+// (main's thread descheduled by the OS): callers retry.
+bool barge_once(gofer::mutex& mu, const std::string& name, bool& waiter_got_it) {
+  mu.lock();
+  gofer::chan<int> got(1);
+  bool acquired = false;  // written under mu
+  gofer::go(gofer::named{name}, [&mu, &acquired, got] {
+    mu.lock();
+    acquired = true;
+    mu.unlock();
+    got.send(1);
+  });
+  EXPECT_TRUE(wait_state(name, kMutexLock));
+  mu.unlock();              // normal mode: frees the mutex and wakes the waiter...
+  bool barged = mu.try_lock();  // ...which a running goroutine may beat to it
+  if (barged && acquired) {  // the waiter came and went before our try_lock: no barging
+    barged = false;
+    mu.unlock();
+  } else if (barged) {
+    // The woken waiter found it locked and waits again, at the front, nobody woken.
+    EXPECT_TRUE(eventually([&] {
+      auto st = mutex_state(mu);
+      return st.waiters == 1 && !st.woken;
+    }));
+    mu.unlock();
+  }
+  waiter_got_it = got.recv().has_value();
+  return barged;
+}
+
+TEST_P(sync, mutex_normal_mode_a_running_goroutine_may_barge_past_the_woken_waiter) {
+  gofer::mutex mu;
+  int attempts = 0;
+  bool barged = false, waiter_got_it = true;
+  run_main(threads(), [&] {
+    while (!barged && attempts < 200) {
+      bool got = false;
+      barged = barge_once(mu, "waiter-" + std::to_string(attempts), got);
+      waiter_got_it = waiter_got_it && got;
+      ++attempts;
+    }
+  });
+  EXPECT_TRUE(barged) << "in normal mode unlock() frees the mutex; try_lock() may take it";
+  EXPECT_TRUE(waiter_got_it) << "the woken waiter still acquires it afterwards";
+  // One thread: the woken waiter cannot run before main's try_lock.
+  if (threads() == 1) EXPECT_EQ(attempts, 1);
+}
+
+TEST_P(sync, mutex_waiters_are_woken_in_arrival_order_when_nobody_barges) {
   constexpr int kWaiters = 5;
   gofer::mutex mu;
   std::vector<int> order;  // appended under mu
-  bool barged = true;
   run_main(threads(), [&] {
     mu.lock();
     gofer::wait_group wg;
     wg.add(kWaiters);
-    // waiter-0 keeps the mutex until main has tried to barge in: on several threads all
-    // five waiters could otherwise come and go between main's unlock and its try_lock
-    // (main's thread descheduled by the OS), leaving the mutex free for an honest reason.
-    gofer::chan<int> tried;
     for (int i = 0; i < kWaiters; ++i) {
       std::string name = "waiter-" + std::to_string(i);
       gofer::go(gofer::named{name}, [&, i] {
         mu.lock();
         order.push_back(i);
-        if (i == 0) {
-          tried.recv();
-        } else {
-          gofer::yield();  // hold it a little: the others stay queued
-        }
+        gofer::yield();  // hold it a little: the others stay queued
         mu.unlock();
         wg.done();
       });
       ASSERT_TRUE(wait_state(name, kMutexLock));  // arrival order fixed: i is queued
     }
-    mu.unlock();  // hands the mutex to waiter-0 directly...
-    barged = mu.try_lock();  // ...so a newcomer cannot take it in between
-    if (barged) mu.unlock();
-    tried.close();
+    // Normal mode wakes the first waiter, and no other while it competes; starvation mode
+    // (if a waiter waited > 1 ms on a loaded machine) hands it to the first: FIFO both ways.
+    mu.unlock();
     wg.wait();
   });
-  EXPECT_FALSE(barged) << "unlock() with waiters must hand the mutex over, not free it";
   EXPECT_EQ(order, (std::vector<int>{0, 1, 2, 3, 4}));
+}
+
+TEST_P(sync, mutex_starvation_mode_hands_over_in_order_then_returns_to_normal) {
+  constexpr int kWaiters = 3;
+  int attempts = 0;
+  bool entered = false, newcomer_got_it = true, normal_after = false, barged_after = false;
+  std::vector<int> order;  // appended under the mutex
+  run_main(threads(), [&] {
+    // Retried only if another thread ran the woken waiter before main's try_lock (see
+    // barge_once): then nobody lost a race and no mode changed.
+    for (; !entered && attempts < 200; ++attempts) {
+      gofer::mutex mu;
+      order.clear();
+      mu.lock();
+      gofer::wait_group wg;
+      wg.add(kWaiters);
+      // Waiter 0 keeps the mutex until main has tried to take it after the hand-off: on
+      // several threads all three could otherwise come and go between main's unlock and
+      // its try_lock (main's thread descheduled by the OS), leaving it free for an honest
+      // reason.
+      gofer::chan<int> tried;
+      for (int i = 0; i < kWaiters; ++i) {
+        std::string name = "starved-" + std::to_string(attempts) + "-" + std::to_string(i);
+        gofer::go(gofer::named{name}, [&, i, tried] {
+          mu.lock();
+          order.push_back(i);
+          if (i == 0 && entered) tried.recv();  // entered: written by main under mu
+          mu.unlock();
+          wg.done();
+        });
+        ASSERT_TRUE(wait_state(name, kMutexLock));
+      }
+      // A duration, not an ordering: every waiter has now waited more than 1 ms.
+      std::this_thread::sleep_for(std::chrono::milliseconds(3));
+      mu.unlock();  // still normal mode: wakes waiter 0...
+      bool barged = mu.try_lock();
+      if (barged && !order.empty()) {  // the waiters came and went before our try_lock
+        mu.unlock();
+        barged = false;
+      }
+      if (!barged) {  // waiter 0 ran first and took it: retry
+        tried.close();
+        wg.wait();
+        continue;
+      }
+      // ...which loses to main after > 1 ms of waiting: starvation mode, queued at the front.
+      ASSERT_TRUE(eventually([&] {
+        auto st = mutex_state(mu);
+        return st.starving && st.waiters == kWaiters && !st.woken;
+      }));
+      entered = true;
+      mu.unlock();                       // hands the mutex to waiter 0: it stays locked...
+      newcomer_got_it = mu.try_lock();   // ...so a newcomer cannot take it
+      if (newcomer_got_it) mu.unlock();
+      tried.close();
+      wg.wait();
+      // The last waiter leaves starvation mode: a running goroutine may barge again.
+      auto st = mutex_state(mu);
+      normal_after = !st.starving && !st.locked && !st.woken && st.waiters == 0;
+      for (int k = 0; !barged_after && k < 200; ++k) {
+        bool got = false;
+        barged_after = barge_once(mu, "after-" + std::to_string(k), got);
+        EXPECT_TRUE(got);
+      }
+    }
+  });
+  ASSERT_TRUE(entered) << "a waiter that waited > 1 ms and lost must switch to starvation mode";
+  EXPECT_FALSE(newcomer_got_it) << "starvation mode: unlock() hands over, nobody barges";
+  EXPECT_EQ(order, (std::vector<int>{0, 1, 2}));
+  EXPECT_TRUE(normal_after) << "the queue drained: back to normal mode, unlocked";
+  EXPECT_TRUE(barged_after) << "normal mode again: barging possible";
+  if (threads() == 1) EXPECT_EQ(attempts, 1);
+}
+
+TEST_P(sync, mutex_stress_mixed_lock_try_lock_and_long_holds_counts_exactly) {
+  // Lockers that spin, park, are woken and lose, and (goroutine 0 now and then holding it
+  // 2 ms) starve: every path of lock/unlock at once. A lost wake-up hangs (CTest timeout).
+  constexpr int kGoroutines = 16, kEach = 5000;
+  gofer::mutex mu;
+  long counter = 0;  // plain: only the mutex protects it
+  std::atomic<bool> inside{false};
+  std::atomic<int> overlaps{0};
+  run_main(threads(), [&] {
+    gofer::wait_group wg;
+    wg.add(kGoroutines);
+    for (int g = 0; g < kGoroutines; ++g) {
+      gofer::go([&, g] {
+        for (int i = 0; i < kEach; ++i) {
+          if (i % 7 == 3) {
+            while (!mu.try_lock()) gofer::yield();
+          } else {
+            mu.lock();
+          }
+          if (inside.exchange(true)) overlaps.fetch_add(1);
+          ++counter;
+          if (g == 0 && i % 1000 == 0) std::this_thread::sleep_for(std::chrono::milliseconds(2));
+          inside.store(false);
+          mu.unlock();
+        }
+        wg.done();
+      });
+    }
+    wg.wait();
+  });
+  EXPECT_EQ(overlaps.load(), 0) << "two goroutines were inside the critical section";
+  EXPECT_EQ(counter, long{kGoroutines} * kEach);
 }
 
 TEST_P(sync, mutex_locker_parked_at_exit_is_unwound) {

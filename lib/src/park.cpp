@@ -166,6 +166,15 @@ void waitq::push_back(waiter* w) noexcept {
   w->queued = true;
 }
 
+void waitq::push_front(waiter* w) noexcept {
+  w->prev = nullptr;
+  w->next = head_;
+  if (head_ != nullptr) head_->prev = w;
+  else tail_ = w;
+  head_ = w;
+  w->queued = true;
+}
+
 void waitq::remove(waiter* w) noexcept {
   if (w->prev != nullptr) w->prev->next = w->next;
   else head_ = w->next;

@@ -8,6 +8,7 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <vector>
 
 #include <boost/fiber/operations.hpp>
@@ -38,6 +39,23 @@ thread_local worker* tls_worker = nullptr;
 std::uint64_t lost_wakeups_rescued() noexcept {
   runtime* rt = current_runtime();
   return rt != nullptr ? rt->lost_wakeups_rescued.load(std::memory_order_relaxed) : 0;
+}
+
+bool mutex_can_spin(int iter) noexcept {
+  static const unsigned ncpu = std::thread::hardware_concurrency();
+  if (iter >= 4 || ncpu <= 1) return false;  // Go's active_spin = 4
+  worker* w = current_worker();
+  if (w == nullptr) return false;
+  runtime* rt = w->rt;
+  // Go: gomaxprocs > npidle + nmspinning + 1, i.e. some other worker runs a goroutine
+  // (likely the holder, about to unlock); spinning on a machine where nobody else runs
+  // only delays the holder.
+  if (static_cast<int>(rt->nthreads) <= rt->idle_count.load(std::memory_order_relaxed) +
+                                            rt->spinning.load(std::memory_order_relaxed) + 1)
+    return false;
+  // Go: runqempty(p) — spinning would delay goroutines that are ready on this worker.
+  return w->runq_size.load(std::memory_order_relaxed) == 0 &&
+         w->runnext.load(std::memory_order_relaxed) == nullptr;
 }
 
 bool runtime_stopping() noexcept {

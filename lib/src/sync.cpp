@@ -5,9 +5,11 @@
 // (gofer/detail/park.hpp): wait_in to wait; release_one/release_all under the lock, then
 // unpark/wake_all after unlocking, to hand waiters what they waited for (the lock, a read
 // slot, a wake-up).
-// Handing the lock itself to the woken waiter (rather than letting it race for it) makes
-// mutex and rw_mutex FIFO-fair, like Go's starvation mode.
+// rw_mutex hands the lock itself to the woken waiter (rather than letting it race for it),
+// which makes it FIFO-fair; mutex follows Go's two modes (see its section below).
 #include "gofer/sync.hpp"
+
+#include <chrono>
 
 #include "gofer/chan.hpp"
 #include "gofer/panic.hpp"
@@ -47,35 +49,125 @@ std::int64_t wait_group::count() const noexcept {
 }
 
 // ---- mutex ----
+//
+// Go's sync.Mutex (src/sync/mutex.go, Go 1.19) with its state word (locked, woken, starving,
+// waiter count) kept under lock_ instead of in one CAS'd integer; the waiter count is the
+// queue itself. The decisions are Go's, made under lock_:
+//   lock:   unlocked -> take it. Locked in normal mode and canSpin -> announce ourselves
+//           (woken_, so unlock wakes nobody needlessly), release lock_, spin, retry.
+//           Else park: at the back the first time, at the front after losing a race; if we
+//           have waited > 1 ms and lose again, switch to starvation mode first.
+//   unlock: normal mode -> unlocked; wake the first waiter (success = false: "compete")
+//           unless one is woken already. Starvation mode -> hand the mutex (still locked)
+//           to the first waiter (success = true: "it is yours").
+// A woken waiter clears woken_ when it takes the mutex or parks again, so at most one
+// competes and a later unlock wakes the next one: no lost wake-up, since every decision
+// to wake or not and every decision to park is made under lock_.
+
+namespace {
+constexpr std::chrono::nanoseconds kStarvationThreshold = std::chrono::milliseconds(1);
+}  // namespace
 
 void mutex::lock(gofer::source_location where) {
   detail::safe_point();
   lock_.lock();
-  if (!locked_) {
-    locked_ = true;
+  // starving_ implies locked_ (a hand-off keeps it locked): one test covers both.
+  if (!locked_.load(std::memory_order_relaxed)) {
+    locked_.store(true, std::memory_order_relaxed);
     lock_.unlock();
     return;
   }
-  // unlock() hands the mutex to us: locked_ stays true across the hand-over.
-  detail::wait_in(lock_, waiters_, detail::wait_reason::sync_mutex_lock, "mutex::lock", where);
+  lock_slow(where);
+}
+
+// Read without lock_, by a spinning locker only: relaxed loads, because nothing is
+// concluded from them but "worth another look under lock_". A stale "locked" costs one more
+// spin round; a stale "unlocked" one lock_ round trip; acquiring always happens under lock_,
+// whose acquire orders the previous holder's writes before ours.
+bool mutex::spin_worthwhile() const noexcept {
+  return locked_.load(std::memory_order_relaxed) && !starving_.load(std::memory_order_relaxed);
+}
+
+void mutex::lock_slow(gofer::source_location where) {
+  bool awoke = false;     // we own woken_: unlock woke us, or we set it to spin
+  bool starving = false;  // we have waited more than 1 ms (Go's local `starving`)
+  bool requeue = false;   // we have parked before: queue at the front (Go's queueLifo)
+  int iter = 0;
+  std::chrono::steady_clock::time_point since{};
+  for (;;) {  // lock_ held at the top of every iteration
+    if (!locked_.load(std::memory_order_relaxed)) {
+      locked_.store(true, std::memory_order_relaxed);
+      if (awoke) woken_ = false;
+      lock_.unlock();
+      return;
+    }
+    if (!starving_.load(std::memory_order_relaxed) && detail::mutex_can_spin(iter)) {
+      // Tell unlock not to wake a waiter: we are here to take it.
+      if (!awoke && !woken_ && !waiters_.empty()) {
+        woken_ = true;
+        awoke = true;
+      }
+      lock_.unlock();
+      do {
+        detail::mutex_do_spin();
+        ++iter;
+      } while (spin_worthwhile() && detail::mutex_can_spin(iter));
+      lock_.lock();
+      continue;
+    }
+    // Park. Locked here: a waiter that waited > 1 ms and lost switches to starvation mode.
+    if (starving) starving_.store(true, std::memory_order_relaxed);
+    if (awoke) woken_ = false;
+    if (!requeue) since = std::chrono::steady_clock::now();
+    detail::waiter w;
+    bool handed = detail::wait_in(lock_, waiters_, w, detail::wait_reason::sync_mutex_lock,
+                                  "mutex::lock", where, requeue);
+    starving = starving || std::chrono::steady_clock::now() - since > kStarvationThreshold;
+    if (handed) {
+      // Starvation mode: unlock handed us the mutex, locked_ stayed true. Leave starvation
+      // mode if we did not starve or nobody is left behind us (Go: "it is the last waiter
+      // or it waited less than 1 ms").
+      lock_.lock();
+      if (!starving || waiters_.empty()) starving_.store(false, std::memory_order_relaxed);
+      lock_.unlock();
+      return;
+    }
+    // Normal mode: woken to compete (unlock set woken_ for us).
+    awoke = true;
+    requeue = true;
+    iter = 0;
+    lock_.lock();
+  }
 }
 
 bool mutex::try_lock() noexcept {
   detail::spinlock_guard lk(lock_);
-  if (locked_) return false;
-  locked_ = true;
+  if (locked_.load(std::memory_order_relaxed) || starving_.load(std::memory_order_relaxed))
+    return false;
+  locked_.store(true, std::memory_order_relaxed);
   return true;
 }
 
 void mutex::unlock() {
   lock_.lock();
-  if (!locked_) {
+  if (!locked_.load(std::memory_order_relaxed)) {
     lock_.unlock();
     if (detail::runtime_stopping()) return;  // see the header: unwinding cond::wait
     detail::fatal_error("sync: unlock of unlocked mutex");
   }
-  detail::waiter* next = detail::release_one(waiters_);
-  if (next == nullptr) locked_ = false;
+  detail::waiter* next = nullptr;
+  if (starving_.load(std::memory_order_relaxed)) {
+    // Hand-off: the mutex stays locked and belongs to the first waiter.
+    next = detail::release_one(waiters_, /*success=*/true);
+    if (next == nullptr) {  // every waiter left (shutdown): back to normal, unlocked
+      starving_.store(false, std::memory_order_relaxed);
+      locked_.store(false, std::memory_order_relaxed);
+    }
+  } else {
+    locked_.store(false, std::memory_order_relaxed);
+    if (!woken_ && (next = detail::release_one(waiters_, /*success=*/false)) != nullptr)
+      woken_ = true;
+  }
   lock_.unlock();
   if (next != nullptr) detail::unpark(next->g);
 }

@@ -29,6 +29,7 @@
 #pragma once
 
 #include <atomic>
+#include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <mutex>
@@ -96,20 +97,40 @@ class wait_group {
 
 // mutex — sync.Mutex.
 //
-// Zero value: unlocked. Not copyable or movable. Not recursive: locking a mutex the same
-// goroutine holds parks it forever (Go deadlocks too). It may be unlocked by a goroutine
-// other than the one that locked it, like Go's.
+// Zero value: unlocked, normal mode. Not copyable or movable. Not recursive: locking a mutex
+// the same goroutine holds parks it forever (Go deadlocks too). It may be unlocked by a
+// goroutine other than the one that locked it, like Go's.
 //
-//   op \ state | unlocked        | locked                             
-//   lock()     | locks           | parks until handed the lock (FIFO)
-//   try_lock() | true, locks     | false                              
-//   unlock()   | fatal error     | unlocks, or hands it to the oldest waiter
+// Two modes, as Go's sync.Mutex (src/sync/mutex.go):
+// - Normal mode: waiters queue FIFO, but a woken waiter does not own the mutex: it competes
+//   with goroutines that are arriving right now (running, so they usually win). One that
+//   loses is queued again at the *front*. Only one woken waiter competes at a time (Go's
+//   mutexWoken: unlock wakes nobody while one is still competing, or while a locker spins).
+//   A locker may spin briefly before parking (Go's canSpin: up to 4 rounds of 30 pauses,
+//   only with more than one CPU, some other worker running, nothing runnable on its own
+//   worker, and the mutex locked in normal mode).
+// - Starvation mode: entered when a woken waiter that has waited more than 1 ms loses the
+//   race again. unlock hands ownership straight to the first waiter; newcomers neither
+//   take the mutex nor spin but queue at the back. The waiter that receives it switches
+//   back to normal mode if it is the last waiter or waited less than 1 ms.
+//
+//   op \ state | unlocked            | locked, normal mode        | locked, starvation mode
+//   lock()     | locks               | spins (maybe), then parks  | parks at the back until
+//              |                     | until woken; competes again| handed the mutex
+//   try_lock() | true, locks         | false                      | false
+//   unlock()   | fatal error         | unlocks; wakes the first   | hands the mutex to the
+//              |                     | waiter unless one is woken | first waiter (stays locked)
+//              |                     | or a locker spins          |
 //
 // Fatal error: "fatal error: sync: unlock of unlocked mutex" on stderr, exit status 2 —
-// like Go, not a catchable panic. Fairness: unlock hands the mutex directly to the oldest
-// waiter (Go's starvation mode, always on): no waiter starves; throughput under heavy
-// contention is lower than with barging.
-// Memory ordering: unlock n is synchronized before the return of lock n+1.
+// like Go, not a catchable panic.
+// Fairness: FIFO hand-off only in starvation mode; in normal mode a newcomer may take the
+// mutex before a woken waiter, as in Go (far higher throughput under contention: no
+// context switch per unlock). No waiter waits much more than 1 ms past its turn.
+// Invariants (under the internal spinlock): starving ⇒ locked (a hand-off keeps it
+// locked); woken ⇒ normal mode; the queue is empty ⇒ not starving after unlock.
+// Memory ordering: unlock n is synchronized before the return of lock n+1 (both go through
+// the internal spinlock, or the park layer's hand-over in starvation mode).
 // Thread-safety: all members from any goroutine on any thread. lock() outside a goroutine
 // throws std::logic_error if it would have to park.
 //
@@ -117,23 +138,60 @@ class wait_group {
 //   gofer::mutex mu;
 //   int counter = 0;
 //   gofer::go([&] { std::lock_guard lk(mu); ++counter; });
+namespace detail {
+struct mutex_access;
+}
+
 class mutex {
  public:
   mutex() = default;
   mutex(const mutex&) = delete;
   mutex& operator=(const mutex&) = delete;
 
-  // Parks until the lock is handed over. Records the call site (see the top of the file
-  // for what a std::lock_guard shows).
+  // Locks, spinning or parking while another goroutine holds it. Records the call site
+  // (see the top of the file for what a std::lock_guard shows).
   void lock(gofer::source_location where = gofer::source_location::current());
+  // Go's TryLock: false if locked or in starvation mode; never spins or parks.
   bool try_lock() noexcept;
   void unlock();
 
  private:
-  detail::spinlock lock_;  // guards locked_ and waiters_; never parks while held
-  bool locked_ ABSL_GUARDED_BY(lock_) = false;
-  detail::waitq waiters_ ABSL_GUARDED_BY(lock_);  // FIFO of goroutines in lock()
+  void lock_slow(gofer::source_location where) ABSL_UNLOCK_FUNCTION(lock_);
+  // The spin phase's look at the state without lock_ (see sync.cpp): locked in normal mode.
+  bool spin_worthwhile() const noexcept ABSL_NO_THREAD_SAFETY_ANALYSIS;
+
+  detail::spinlock lock_;  // guards the state and waiters_; never parks while held
+  // locked_ and starving_ are written only under lock_; atomics only so that the spin
+  // phase may read them (relaxed, as a hint) without it.
+  std::atomic<bool> locked_ ABSL_GUARDED_BY(lock_){false};
+  std::atomic<bool> starving_ ABSL_GUARDED_BY(lock_){false};
+  bool woken_ ABSL_GUARDED_BY(lock_) = false;  // a woken waiter or a spinner competes
+  detail::waitq waiters_ ABSL_GUARDED_BY(lock_);  // goroutines parked in lock()
+
+  friend struct detail::mutex_access;
 };
+
+namespace detail {
+// A consistent snapshot of a mutex's state (under its spinlock), for tests and
+// diagnostics only (tests/sync_test.cpp observes "the woken waiter lost and waits again").
+struct mutex_access {
+  struct state {
+    bool locked = false;
+    bool starving = false;
+    bool woken = false;
+    std::size_t waiters = 0;  // queued waiters, stale (shutdown-claimed) ones included
+  };
+  static state get(mutex& m) noexcept {
+    spinlock_guard lk(m.lock_);
+    state s;
+    s.locked = m.locked_.load(std::memory_order_relaxed);
+    s.starving = m.starving_.load(std::memory_order_relaxed);
+    s.woken = m.woken_;
+    for (const waiter* w = m.waiters_.front(); w != nullptr; w = w->next) ++s.waiters;
+    return s;
+  }
+};
+}  // namespace detail
 
 // rw_mutex — sync.RWMutex.
 //

@@ -133,6 +133,7 @@ class waitq {
  public:
   bool empty() const noexcept { return head_ == nullptr; }
   void push_back(waiter* w) noexcept;
+  void push_front(waiter* w) noexcept;  // a re-queued mutex waiter (Go's queueLifo)
   void remove(waiter* w) noexcept;  // w must be queued here
   // Removes and returns the first waiter whose goroutine this caller claims (try_claim);
   // waiters whose goroutine was already claimed by someone else are unlinked and skipped.
@@ -224,6 +225,17 @@ void preempt_slow() noexcept;
   if (__builtin_expect(g_preempt_hint.load(std::memory_order_relaxed), false)) preempt_slow();
 }
 
+// Go's sync_runtime_canSpin, for gofer::mutex's spin phase (lib/src/sync.cpp): true when a
+// locker on iteration `iter` (0-based) may spin rather than park — fewer than 4 iterations,
+// more than one CPU, a goroutine running on at least one other worker (runtime threads >
+// idle + spinning-for-work workers + 1) and nothing runnable on this worker (run queue and
+// runnext empty). False outside a goroutine. Reads only relaxed counters: a hint.
+bool mutex_can_spin(int iter) noexcept;
+// Go's sync_runtime_doSpin: 30 pause instructions.
+inline void mutex_do_spin() noexcept {
+  for (int i = 0; i < 30; ++i) spin_pause();
+}
+
 // Thrown by a blocking operation when the runtime shuts down (main returned): it unwinds
 // the goroutine's stack so destructors run. Deliberately not a std::exception; a
 // `catch (...)` that swallows it keeps the goroutine alive, so rethrow it.
@@ -250,9 +262,11 @@ bool runtime_stopping() noexcept;
 // these steps itself. Inline on purpose: the library is built with -fPIC, so GCC calls
 // even same-file functions through their symbols, and an out-of-line wait_in was one more
 // call frame per park (+54 instructions per unbuffered ping-pong round trip, callgrind).
+// `front`: queue w at the front instead of the back (a mutex waiter that was woken, lost
+// the race and waits again: Go's semacquire with lifo).
 [[gnu::always_inline]] inline bool wait_in(spinlock& l, waitq& q, waiter& w, wait_reason why,
-                                           const char* op, gofer::source_location where)
-    ABSL_UNLOCK_FUNCTION(l) {
+                                           const char* op, gofer::source_location where,
+                                           bool front = false) ABSL_UNLOCK_FUNCTION(l) {
   goroutine* g = current_goroutine();
   if (g == nullptr) {
     l.unlock();
@@ -260,7 +274,8 @@ bool runtime_stopping() noexcept;
   }
   w.g = g;
   begin_wait(g);
-  q.push_back(&w);
+  if (front) q.push_front(&w);
+  else q.push_back(&w);
   l.unlock();
   park(g, why, where);
   leave_if_shutdown(l, &q, w);
