@@ -165,7 +165,9 @@ void mutex::unlock() {
     }
   } else {
     locked_.store(false, std::memory_order_relaxed);
-    if (!woken_ && (next = detail::release_one(waiters_, /*success=*/false)) != nullptr)
+    // empty() first: the uncontended unlock makes no call.
+    if (!woken_ && !waiters_.empty() &&
+        (next = detail::release_one(waiters_, /*success=*/false)) != nullptr)
       woken_ = true;
   }
   lock_.unlock();
