@@ -128,7 +128,9 @@ class wait_group {
 // mutex before a woken waiter, as in Go (far higher throughput under contention: no
 // context switch per unlock). No waiter waits much more than 1 ms past its turn.
 // Invariants (under the internal spinlock): starving ⇒ locked (a hand-off keeps it
-// locked); woken ⇒ normal mode; the queue is empty ⇒ not starving after unlock.
+// locked); at most one goroutine owns `woken` (a woken waiter or a spinner), and unlock
+// looks at it only in normal mode; starvation mode ends when the waiter handed the mutex
+// finds the queue empty or waited less than 1 ms (or when an unlock finds no waiter left).
 // Memory ordering: unlock n is synchronized before the return of lock n+1 (both go through
 // the internal spinlock, or the park layer's hand-over in starvation mode).
 // Thread-safety: all members from any goroutine on any thread. lock() outside a goroutine
